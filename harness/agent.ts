@@ -1,0 +1,180 @@
+// Host side of the guest agent: one long-lived `bpf-agent` per VM over an SSH exec channel,
+// typed requests in, typed responses out (see harness/protocol.ts).
+import { createWriteStream, type WriteStream } from 'node:fs';
+import type { ClientChannel } from 'ssh2';
+import {
+  AgentError,
+  decodeResponse,
+  encodeRequest,
+  type Hex,
+  type MapEntry,
+  type MapInfo,
+  type OpName,
+  type Ops,
+  type ProgInfo,
+  type XdpMode,
+} from './protocol.js';
+import type { SshSession } from './ssh.js';
+
+interface Pending {
+  op: string;
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class Agent {
+  private nextId = 1;
+  private pending = new Map<number, Pending>();
+  private buf = '';
+  private stderrTail: string[] = [];
+  private closedWith: Error | null = null;
+
+  private constructor(
+    private readonly ch: ClientChannel,
+    private readonly log: WriteStream,
+    private readonly timeoutMs: number,
+  ) {
+    ch.on('data', (d: Buffer) => this.onData(d));
+    ch.stderr.on('data', (d: Buffer) => {
+      log.write(d);
+      this.stderrTail.push(...d.toString().split('\n').filter(Boolean));
+      this.stderrTail.splice(0, Math.max(0, this.stderrTail.length - 20));
+    });
+    ch.on('close', () => this.fail(new Error(`the guest agent exited${this.stderrTail.length ? `; its last words:\n${this.stderrTail.join('\n')}` : ''}`)));
+  }
+
+  /** Starts the agent in the guest; `logPath` receives its stderr and every request/response. */
+  static async start(ssh: SshSession, logPath: string, timeoutMs = 60_000): Promise<Agent> {
+    const ch = await ssh.channel('exec /usr/bin/bpf-agent');
+    const agent = new Agent(ch, createWriteStream(logPath, { flags: 'a' }), timeoutMs);
+    await agent.call('hello', {});
+    return agent;
+  }
+
+  private onData(d: Buffer): void {
+    this.buf += d.toString();
+    let nl: number;
+    while ((nl = this.buf.indexOf('\n')) >= 0) {
+      const line = this.buf.slice(0, nl);
+      this.buf = this.buf.slice(nl + 1);
+      if (!line.trim()) continue;
+      this.log.write(`< ${line}\n`);
+      let msg;
+      try {
+        msg = decodeResponse(line);
+      } catch (e) {
+        this.fail(e as Error);
+        return;
+      }
+      const p = this.pending.get(msg.id);
+      if (!p) continue;
+      this.pending.delete(msg.id);
+      clearTimeout(p.timer);
+      if (msg.ok) p.resolve(msg);
+      else p.reject(new AgentError(p.op, msg.error, msg.errno, msg.log));
+    }
+  }
+
+  private fail(e: Error): void {
+    this.closedWith ??= e;
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(e);
+      this.pending.delete(id);
+    }
+  }
+
+  /** One request; rejects with AgentError (errno, verifier log) when the agent refuses it. */
+  call<K extends OpName>(op: K, fields: Ops[K]['req'], timeoutMs = this.timeoutMs): Promise<Ops[K]['res']> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    const id = this.nextId++;
+    const line = encodeRequest(id, op, fields);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`the guest agent did not answer ${op} within ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+      this.pending.set(id, { op, resolve: resolve as (v: unknown) => void, reject, timer });
+      this.log.write(`> ${line}`);
+      this.ch.write(line);
+    });
+  }
+
+  /** Loads an object file that is already in the guest. */
+  async load(path: string, name?: string): Promise<BpfObject> {
+    const r = await this.call('load', name ? { path, name } : { path });
+    return new BpfObject(this, r.obj, r.programs, r.maps);
+  }
+
+  close(): void {
+    this.ch.end();
+    this.log.end();
+  }
+}
+
+/** A loaded object in the guest: its programs and maps. */
+export class BpfObject {
+  constructor(
+    readonly agent: Agent,
+    readonly handle: string,
+    readonly programs: ProgInfo[],
+    readonly maps: MapInfo[],
+  ) {}
+
+  map(name: string): BpfMap {
+    const info = this.maps.find((m) => m.name === name);
+    if (!info) throw new Error(`object ${this.handle} has no map "${name}" (it has: ${this.maps.map((m) => m.name).join(', ') || 'none'})`);
+    return new BpfMap(this, info);
+  }
+
+  program(name: string): ProgInfo {
+    const p = this.programs.find((q) => q.name === name);
+    if (!p) throw new Error(`object ${this.handle} has no program "${name}" (it has: ${this.programs.map((q) => q.name).join(', ') || 'none'})`);
+    return p;
+  }
+
+  async attachXdp(prog: string, ifname: string, opts: { netns?: string; mode?: XdpMode } = {}): Promise<'generic' | 'native'> {
+    this.program(prog);
+    const r = await this.agent.call('attach_xdp', { obj: this.handle, prog, ifname, netns: opts.netns, mode: opts.mode ?? 'generic' });
+    return r.mode;
+  }
+
+  unload(): Promise<unknown> {
+    return this.agent.call('unload', { obj: this.handle });
+  }
+}
+
+export class BpfMap {
+  constructor(
+    readonly obj: BpfObject,
+    readonly info: MapInfo,
+  ) {}
+
+  private get ref() {
+    return { obj: this.obj.handle, map: this.info.name };
+  }
+
+  async lookup(key: Hex): Promise<Hex | null> {
+    const r = await this.obj.agent.call('map_lookup', { ...this.ref, key });
+    return r.value;
+  }
+
+  /** Per-CPU maps: one value per possible CPU. */
+  async lookupPerCpu(key: Hex): Promise<Hex[] | null> {
+    const r = await this.obj.agent.call('map_lookup', { ...this.ref, key });
+    return r.values ?? null;
+  }
+
+  async update(key: Hex, value: Hex, flags?: number): Promise<void> {
+    await this.obj.agent.call('map_update', { ...this.ref, key, value, flags });
+  }
+
+  async delete(key: Hex): Promise<void> {
+    await this.obj.agent.call('map_delete', { ...this.ref, key });
+  }
+
+  async dump(): Promise<MapEntry[]> {
+    return (await this.obj.agent.call('map_dump', this.ref)).entries;
+  }
+}

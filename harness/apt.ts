@@ -1,0 +1,167 @@
+// A private apt state per Debian suite, used to fetch kernel packages as the current user without
+// touching the system's apt state. The mirror is read from the system's apt configuration (or
+// BPF_HARNESS_DEBIAN_MIRROR); apt verifies every download against the suite's signed Release.
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { cacheRoot } from './cache.js';
+import { which } from './tools.js';
+
+export interface Mirror {
+  uri: string;
+  keyring: string;
+}
+
+const DEFAULT_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+const DEBIAN_SUITES = /^(buster|bullseye|bookworm|trixie|forky|sid|unstable|testing|stable|oldstable)(-updates|-backports)?$/;
+
+interface SourceEntry {
+  uris: string[];
+  suites: string[];
+  components: string[];
+  signedBy?: string;
+}
+
+/** Parses deb822 `.sources` text. */
+export function parseDeb822(text: string): SourceEntry[] {
+  const out: SourceEntry[] = [];
+  for (const para of text.split(/\n\s*\n/)) {
+    const fields: Record<string, string> = {};
+    let last = '';
+    for (const line of para.split('\n')) {
+      if (line.startsWith('#')) continue;
+      const m = /^([A-Za-z-]+):\s*(.*)$/.exec(line);
+      if (m) {
+        last = m[1].toLowerCase();
+        fields[last] = m[2];
+      } else if (/^\s/.test(line) && last) fields[last] += '\n' + line.trim();
+    }
+    if (!fields.uris || (fields.types && !fields.types.split(/\s+/).includes('deb'))) continue;
+    if (fields.enabled && fields.enabled.trim() === 'no') continue;
+    out.push({
+      uris: fields.uris.split(/\s+/).filter(Boolean),
+      suites: (fields.suites ?? '').split(/\s+/).filter(Boolean),
+      components: (fields.components ?? '').split(/\s+/).filter(Boolean),
+      signedBy: fields['signed-by']?.includes('/') && !fields['signed-by'].includes('\n') ? fields['signed-by'].trim() : undefined,
+    });
+  }
+  return out;
+}
+
+/** Parses one-line `deb [opts] uri suite components` text. */
+export function parseOneLine(text: string): SourceEntry[] {
+  const out: SourceEntry[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/#.*/, '').trim();
+    const m = /^deb\s+(?:\[([^\]]*)\]\s+)?(\S+)\s+(\S+)\s*(.*)$/.exec(line);
+    if (!m) continue;
+    const signed = /signed-by=(\S+)/.exec(m[1] ?? '');
+    out.push({ uris: [m[2]], suites: [m[3]], components: m[4].split(/\s+/).filter(Boolean), signedBy: signed?.[1] });
+  }
+  return out;
+}
+
+/** The Debian mirror this machine's apt uses for its main archive (not security). */
+export function systemMirror(etc = '/etc/apt'): Mirror {
+  const env = process.env.BPF_HARNESS_DEBIAN_MIRROR;
+  if (env) return { uri: env.replace(/\/+$/, ''), keyring: process.env.BPF_HARNESS_DEBIAN_KEYRING ?? DEFAULT_KEYRING };
+  const entries: SourceEntry[] = [];
+  const list = join(etc, 'sources.list');
+  if (existsSync(list)) entries.push(...parseOneLine(readFileSync(list, 'utf8')));
+  const dir = join(etc, 'sources.list.d');
+  if (existsSync(dir)) {
+    for (const f of readdirSync(dir).sort()) {
+      const text = readFileSync(join(dir, f), 'utf8');
+      if (f.endsWith('.sources')) entries.push(...parseDeb822(text));
+      else if (f.endsWith('.list')) entries.push(...parseOneLine(text));
+    }
+  }
+  for (const e of entries) {
+    if (!e.components.includes('main')) continue;
+    if (!e.suites.some((s) => DEBIAN_SUITES.test(s))) continue;
+    const uri = e.uris.find((u) => /^(https?|file):/.test(u) && !/security/.test(u));
+    if (uri) return { uri: uri.replace(/\/+$/, ''), keyring: e.signedBy ?? DEFAULT_KEYRING };
+  }
+  throw new Error(
+    `no Debian main archive found in ${etc}/sources.list or ${etc}/sources.list.d; set BPF_HARNESS_DEBIAN_MIRROR to the mirror's URL`,
+  );
+}
+
+/** A private apt state for one suite. */
+export class AptSuite {
+  readonly root: string;
+  constructor(
+    readonly suite: string,
+    readonly mirror: Mirror = systemMirror(),
+  ) {
+    this.root = join(cacheRoot(), 'apt', suite);
+  }
+
+  private opts(): string[] {
+    const r = this.root;
+    return [
+      `-o`, `Dir::State=${r}/state`,
+      `-o`, `Dir::State::Lists=${r}/lists`,
+      `-o`, `Dir::State::status=${r}/status`,
+      `-o`, `Dir::Cache=${r}/cache`,
+      `-o`, `Dir::Etc::SourceList=${r}/sources.list`,
+      `-o`, `Dir::Etc::SourceParts=${r}/sources.list.d`,
+      `-o`, `Dir::Etc::Preferences=${r}/preferences`,
+      `-o`, `Dir::Etc::PreferencesParts=${r}/preferences.d`,
+      // Downloads run as the current user: no privilege drop to _apt.
+      `-o`, `APT::Sandbox::User=${process.getuid?.() === 0 ? 'root' : (process.env.USER ?? 'nobody')}`,
+      `-o`, `Debug::NoLocking=1`,
+      `-o`, `APT::Architecture=amd64`,
+      `-o`, `APT::Architectures::=amd64`,
+      `-q`,
+    ];
+  }
+
+  private async prepare(): Promise<void> {
+    const r = this.root;
+    for (const d of ['state', 'lists/partial', 'cache/archives/partial', 'sources.list.d', 'preferences.d']) {
+      await mkdir(join(r, d), { recursive: true });
+    }
+    await writeFile(join(r, 'status'), '', { flag: 'a' });
+    await writeFile(join(r, 'sources.list'), `deb [signed-by=${this.mirror.keyring}] ${this.mirror.uri} ${this.suite} main\n`);
+  }
+
+  /** Runs `apt-get update` when the lists are missing or older than maxAgeMs. */
+  async update(maxAgeMs = 24 * 3600_000, onProgress?: (m: string) => void): Promise<void> {
+    await this.prepare();
+    // apt gives list files the server's modification time, so freshness is kept in a stamp.
+    const stamp = join(this.root, 'updated');
+    const age = await stat(stamp).then((s) => Date.now() - s.mtimeMs, () => Infinity);
+    if (age < maxAgeMs) return;
+    onProgress?.(`apt: updating package lists for ${this.suite}`);
+    const r = await execa(which('apt-get'), [...this.opts(), 'update'], { stdin: 'ignore', reject: false, all: true });
+    const haveLists = (await readdir(join(this.root, 'lists'))).some((f) => f.endsWith('_Packages'));
+    if (r.exitCode !== 0 || /^(W|E): /m.test(r.all ?? '')) {
+      // Offline with lists from an earlier run: go on with those, say so.
+      if (!haveLists) throw new Error(`apt-get update for Debian ${this.suite} failed:\n${r.all}`);
+      onProgress?.(`apt: update for ${this.suite} failed, using the package lists from an earlier run`);
+      return;
+    }
+    await writeFile(stamp, new Date().toISOString());
+  }
+
+  /** `apt-cache show` fields of the candidate version of a package. */
+  async show(pkg: string): Promise<Record<string, string>> {
+    const { stdout } = await execa(which('apt-cache'), [...this.opts(), 'show', '--no-all-versions', pkg], { stdin: 'ignore' });
+    const fields: Record<string, string> = {};
+    for (const line of stdout.split('\n')) {
+      const m = /^([A-Za-z0-9-]+):\s*(.*)$/.exec(line);
+      if (m) fields[m[1]] = m[2];
+    }
+    return fields;
+  }
+
+  /** Downloads one exact package version into `dir`; apt checks it against the signed index. */
+  async download(pkg: string, version: string, dir: string): Promise<string> {
+    await execa(which('apt-get'), [...this.opts(), 'download', `${pkg}=${version}`], { cwd: dir, stdin: 'ignore' });
+    const deb = (await readdir(dir)).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
+    if (!deb) throw new Error(`apt-get download ${pkg}=${version} produced no .deb in ${dir}`);
+    return join(dir, deb);
+  }
+}

@@ -1,0 +1,160 @@
+// Content-keyed cache outside the repo: kernels, images, compiled objects, probe results.
+// An entry is a directory published by an atomic rename, with a manifest of sha256 sums that is
+// checked on every use; a lock file keeps two runs from building the same entry twice.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+export function cacheRoot(): string {
+  if (process.env.BPF_HARNESS_CACHE) return process.env.BPF_HARNESS_CACHE;
+  const xdg = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return join(xdg, 'bpf-harness');
+}
+
+export function sha256(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** A stable key from parts (strings or buffers), short enough for a directory name. */
+export function contentKey(...parts: (string | Buffer)[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) {
+    h.update(String(Buffer.byteLength(p)) + ':');
+    h.update(p);
+  }
+  return h.digest('hex').slice(0, 24);
+}
+
+const MANIFEST = '.manifest.json';
+
+interface Manifest {
+  key: string;
+  created: string;
+  files: Record<string, string>;
+  meta?: unknown;
+}
+
+async function* walk(dir: string, prefix = ''): AsyncGenerator<string> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) yield* walk(join(dir, e.name), rel);
+    else if (e.isFile() && rel !== MANIFEST) yield rel;
+  }
+}
+
+async function writeManifest(dir: string, key: string, meta: unknown): Promise<void> {
+  const files: Record<string, string> = {};
+  for await (const rel of walk(dir)) files[rel] = await sha256File(join(dir, rel));
+  const m: Manifest = { key, created: new Date().toISOString(), files, meta };
+  await writeFile(join(dir, MANIFEST), JSON.stringify(m, null, 1));
+}
+
+/** Checks every file against the manifest; `only` limits the check to some files (large trees). */
+export async function verifyEntry(dir: string, only?: string[]): Promise<string | null> {
+  let m: Manifest;
+  try {
+    m = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8'));
+  } catch {
+    return 'no manifest';
+  }
+  const names = only ?? Object.keys(m.files);
+  for (const rel of names) {
+    const want = m.files[rel];
+    if (!want) return `${rel} missing from manifest`;
+    if (!existsSync(join(dir, rel))) return `${rel} missing`;
+    if ((await sha256File(join(dir, rel))) !== want) return `${rel} does not match its checksum`;
+  }
+  return null;
+}
+
+export async function entryMeta<T>(dir: string): Promise<T> {
+  return (JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as Manifest).meta as T;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function lock(path: string, waitingFor: string, onWait?: (msg: string) => void): Promise<() => Promise<void>> {
+  let told = false;
+  for (;;) {
+    try {
+      const fh = await open(path, 'wx');
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      return () => rm(path, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+    if (holder && !alive(holder)) {
+      await rm(path, { force: true });
+      continue;
+    }
+    if (!holder) {
+      // Being written right now, or left empty by a crash: treat as stale after a while.
+      const age = await stat(path).then((s) => Date.now() - s.mtimeMs, () => 0);
+      if (age > 10_000) await rm(path, { force: true });
+    }
+    if (!told) onWait?.(`waiting for another run (pid ${holder || '?'}) building ${waitingFor}`);
+    told = true;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+export interface CachedOptions<M> {
+  /** Cache area, e.g. "kernels", "images", "objects". */
+  area: string;
+  key: string;
+  /** Builds the entry into `dir` (a fresh temporary directory) and returns metadata to keep. */
+  build: (dir: string) => Promise<M>;
+  /** Files to verify on each use (default: all). Use a short list for large trees. */
+  verify?: string[];
+  onProgress?: (msg: string) => void;
+}
+
+/**
+ * Returns the directory of a verified cache entry, building it first when it is missing or
+ * corrupt. Safe for concurrent runs: one builds, the others wait and reuse the result.
+ */
+export async function cached<M>(opts: CachedOptions<M>): Promise<{ dir: string; meta: M; built: boolean }> {
+  const area = join(cacheRoot(), opts.area);
+  await mkdir(area, { recursive: true });
+  const dir = join(area, opts.key);
+  const check = async () => existsSync(dir) && (await verifyEntry(dir, opts.verify)) === null;
+  if (await check()) return { dir, meta: await entryMeta<M>(dir), built: false };
+  const release = await lock(`${dir}.lock`, `${opts.area}/${opts.key}`, opts.onProgress);
+  try {
+    if (await check()) return { dir, meta: await entryMeta<M>(dir), built: false };
+    if (existsSync(dir)) {
+      opts.onProgress?.(`cache entry ${opts.area}/${opts.key} failed verification; rebuilding`);
+      await rm(dir, { recursive: true, force: true });
+    }
+    const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    await mkdir(tmp, { recursive: true });
+    try {
+      const meta = await opts.build(tmp);
+      await writeManifest(tmp, opts.key, meta);
+      await rename(tmp, dir);
+      return { dir, meta, built: true };
+    } catch (e) {
+      await rm(tmp, { recursive: true, force: true });
+      throw e;
+    }
+  } finally {
+    await release();
+  }
+}

@@ -1,0 +1,68 @@
+// BPF C to object files: clang -target bpf with libbpf's headers, cached by content (the source,
+// the headers next to it, the flags and the compiler's version).
+import { existsSync } from 'node:fs';
+import { copyFile, readFile, readdir } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { execa } from 'execa';
+import { cached, contentKey } from './cache.js';
+import { which } from './tools.js';
+
+export class CompileError extends Error {
+  constructor(
+    readonly source: string,
+    readonly output: string,
+  ) {
+    super(`clang could not compile ${source}:\n${output.trim()}`);
+    this.name = 'CompileError';
+  }
+}
+
+export const BPF_CFLAGS = ['-O2', '-g', '-Wall', '-Werror=implicit-function-declaration', '-target', 'bpf', '-D__TARGET_ARCH_x86', '-I/usr/include/x86_64-linux-gnu'];
+
+let clangVersion: Promise<string> | undefined;
+function compilerVersion(): Promise<string> {
+  clangVersion ??= execa(which('clang'), ['--version']).then((r) => r.stdout);
+  return clangVersion;
+}
+
+async function localHeaders(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (e.isFile() && e.name.endsWith('.h')) out.push(join(dir, e.name));
+  }
+  return out.sort();
+}
+
+export interface CompiledObject {
+  /** Path of the .o in the cache. */
+  path: string;
+  /** File name to use in the guest, e.g. xdp_drop.bpf.o. */
+  name: string;
+}
+
+/** Compiles one .bpf.c file (extra -D flags allowed); returns the cached object. */
+export async function compileBpf(source: string, extraFlags: string[] = []): Promise<CompiledObject> {
+  if (!existsSync(source)) throw new Error(`BPF source ${source} does not exist`);
+  const flags = [...BPF_CFLAGS, `-I${dirname(source)}`, ...extraFlags];
+  const parts: string[] = [await compilerVersion(), flags.join(' '), await readFile(source, 'utf8')];
+  for (const h of await localHeaders(dirname(source))) parts.push(basename(h), await readFile(h, 'utf8'));
+  const name = basename(source).replace(/\.c$/, '.o');
+  const { dir } = await cached({
+    area: 'objects',
+    key: contentKey('bpf-object-v1', ...parts),
+    build: async (tmp) => {
+      const out = join(tmp, name);
+      const r = await execa(which('clang'), [...flags, '-c', source, '-o', out], { reject: false, all: true });
+      if (r.exitCode !== 0) throw new CompileError(source, r.all ?? '');
+      return {};
+    },
+  });
+  return { path: join(dir, name), name };
+}
+
+/** Compiles every source and copies the objects into one directory (for a single tar into the guest). */
+export async function compileAll(sources: string[], into: string): Promise<CompiledObject[]> {
+  const objs = await Promise.all(sources.map((s) => compileBpf(s)));
+  for (const o of objs) await copyFile(o.path, join(into, o.name));
+  return objs;
+}

@@ -1,0 +1,252 @@
+// Kernel catalog: names a kernel, resolves it to one exact artifact (bzImage + modules), fetches
+// and caches it. Sources: Debian packages (through a private apt state) and local bzImages.
+import { existsSync, readFileSync } from 'node:fs';
+import { cp, mkdir, readdir, readFile, rename, rm, symlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { AptSuite } from './apt.js';
+import { cached, contentKey, sha256File } from './cache.js';
+import { which } from './tools.js';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const CATALOG_PATH = join(REPO_ROOT, 'kernels', 'catalog.json');
+
+export interface DebianSource {
+  source: 'debian';
+  suite: string;
+  /** A package name; a metapackage (linux-image-cloud-amd64) is resolved to the image it depends on. */
+  package: string;
+  description?: string;
+}
+
+export interface LocalSource {
+  source: 'local';
+  bzImage: string;
+  modules?: string;
+  description?: string;
+}
+
+export type KernelSource = DebianSource | LocalSource;
+
+export interface Catalog {
+  default: string;
+  kernels: Record<string, KernelSource>;
+}
+
+/** A kernel ready to boot. */
+export interface Kernel {
+  /** Catalog name or path given by the user. */
+  name: string;
+  /** `uname -r` of the kernel. */
+  release: string;
+  /** major.minor.patch, for feature checks. */
+  version: [number, number, number];
+  bzImage: string;
+  /** lib/modules/<release> with modules.dep, or null for a kernel with everything built in. */
+  modulesDir: string | null;
+  /** What it resolved to, e.g. "linux-image-6.1.0-50-cloud-amd64 6.1.176-1". */
+  pinned: string;
+}
+
+export class UnknownKernelError extends Error {
+  constructor(name: string, known: string[]) {
+    super(`unknown kernel "${name}": known kernels are ${known.join(', ')} (or give a path to a bzImage)`);
+    this.name = 'UnknownKernelError';
+  }
+}
+
+export function loadCatalog(path = CATALOG_PATH): Catalog {
+  const c = JSON.parse(readFileSync(path, 'utf8')) as Catalog;
+  if (!c.kernels[c.default]) throw new Error(`${path}: default kernel "${c.default}" is not in the catalog`);
+  return c;
+}
+
+/** A catalog name, or a path to a bzImage (anything with a slash, or an existing file). */
+export function lookupKernel(name: string, catalog = loadCatalog(), modules?: string): KernelSource {
+  if (name.includes('/') || existsSync(name)) {
+    return { source: 'local', bzImage: resolve(name), modules: modules ? resolve(modules) : undefined };
+  }
+  const k = catalog.kernels[name];
+  if (!k) throw new UnknownKernelError(name, Object.keys(catalog.kernels));
+  return k;
+}
+
+/** Parses "6.1.0-50-cloud-amd64" or "5.10.223" into [6, 1, 0]. */
+export function parseRelease(release: string): [number, number, number] {
+  const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(release);
+  if (!m) throw new Error(`cannot read a kernel version from "${release}"`);
+  return [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+}
+
+export function atLeast(v: [number, number, number], want: string): boolean {
+  const w = parseRelease(want);
+  for (let i = 0; i < 3; i++) if (v[i] !== w[i]) return v[i] > w[i];
+  return true;
+}
+
+/** The release string stored in an x86 bzImage's setup header (kernel_version field). */
+export function bzImageRelease(buf: Buffer): string {
+  if (buf.length < 0x210 || buf.toString('latin1', 0x202, 0x206) !== 'HdrS') {
+    throw new Error('not an x86 bzImage (no HdrS setup header)');
+  }
+  const off = buf.readUInt16LE(0x20e) + 0x200;
+  const end = buf.indexOf(0, off);
+  return buf.toString('latin1', off, end).split(' ')[0];
+}
+
+export type Progress = (msg: string) => void;
+
+async function fetchDebian(name: string, src: DebianSource, onProgress?: Progress): Promise<Kernel> {
+  const apt = new AptSuite(src.suite);
+  await apt.update(24 * 3600_000, onProgress);
+  let fields = await apt.show(src.package);
+  if (!fields.Package) throw new Error(`kernel ${name}: package ${src.package} not found in Debian ${src.suite}`);
+  // A metapackage depends on exactly one versioned image package.
+  const dep = /(linux-image-[^\s,(]+)\s*\(=\s*([^)]+)\)/.exec(fields.Depends ?? '');
+  if (!fields.Package.match(/^linux-image-\d/) && dep) fields = await apt.show(`${dep[1]}=${dep[2]}`);
+  const pkg = fields.Package;
+  const version = fields.Version;
+  const debSha = fields.SHA256;
+  const { dir, meta } = await cached<{ release: string; pinned: string }>({
+    area: 'kernels',
+    key: contentKey('debian', pkg, version, debSha ?? ''),
+    verify: ['bzImage', 'modules/modules.dep'],
+    onProgress,
+    build: async (tmp) => {
+      onProgress?.(`kernel ${name}: downloading ${pkg} ${version} from Debian ${src.suite}`);
+      const dl = join(tmp, 'dl');
+      await mkdir(dl);
+      const deb = await apt.download(pkg, version, dl);
+      if (debSha && (await sha256File(deb)) !== debSha) throw new Error(`${basename(deb)}: sha256 does not match the archive index`);
+      const root = join(tmp, 'root');
+      await execa(which('dpkg-deb'), ['-x', deb, root]);
+      const boot = await readdir(join(root, 'boot'));
+      const vmlinuz = boot.find((f) => f.startsWith('vmlinuz-'));
+      if (!vmlinuz) throw new Error(`${basename(deb)} has no /boot/vmlinuz-*`);
+      const release = vmlinuz.slice('vmlinuz-'.length);
+      await rename(join(root, 'boot', vmlinuz), join(tmp, 'bzImage'));
+      const config = boot.find((f) => f.startsWith('config-'));
+      if (config) await rename(join(root, 'boot', config), join(tmp, 'config'));
+      await rename(join(root, 'lib', 'modules', release), join(tmp, 'modules'));
+      await indexModules(join(tmp, 'modules'), release);
+      await rm(root, { recursive: true, force: true });
+      await rm(dl, { recursive: true, force: true });
+      onProgress?.(`kernel ${name}: ${pkg} ${version} (${release}) cached`);
+      return { release, pinned: `${pkg} ${version}` };
+    },
+  });
+  return {
+    name,
+    release: meta.release,
+    version: parseRelease(meta.release),
+    bzImage: join(dir, 'bzImage'),
+    modulesDir: join(dir, 'modules'),
+    pinned: meta.pinned,
+  };
+}
+
+/** Runs depmod on a lib/modules/<release> tree that lives outside /lib/modules. */
+export async function indexModules(modulesDir: string, release: string): Promise<void> {
+  // depmod -b wants <base>/lib/modules/<release>; give it a scratch base with a link.
+  const base = `${modulesDir}.depmod`;
+  await mkdir(join(base, 'lib', 'modules'), { recursive: true });
+  const link = join(base, 'lib', 'modules', release);
+  await rm(link, { force: true, recursive: true });
+  await symlink(resolve(modulesDir), link);
+  try {
+    await execa(which('depmod'), ['-b', base, release]);
+  } finally {
+    await rm(base, { recursive: true, force: true });
+  }
+}
+
+async function useLocal(name: string, src: LocalSource): Promise<Kernel> {
+  if (!existsSync(src.bzImage)) throw new Error(`kernel ${name}: ${src.bzImage} does not exist`);
+  const head = (await readFile(src.bzImage)).subarray(0, 64 * 1024);
+  const release = bzImageRelease(head);
+  let modulesDir: string | null = null;
+  if (src.modules) {
+    // Accept either lib/modules/<release> itself or a directory holding it.
+    const candidates = [src.modules, join(src.modules, release), join(src.modules, 'lib', 'modules', release)];
+    modulesDir = candidates.find((d) => existsSync(join(d, 'modules.dep')) || existsSync(join(d, 'modules.order'))) ?? null;
+    if (!modulesDir) throw new Error(`kernel ${name}: no modules for ${release} under ${src.modules}`);
+    if (!existsSync(join(modulesDir, 'modules.dep'))) {
+      // Index a private copy: the user's tree stays untouched.
+      const { dir } = await cached({
+        area: 'kernels',
+        key: contentKey('local-modules', modulesDir, release),
+        verify: ['modules/modules.dep'],
+        build: async (tmp) => {
+          await cp(modulesDir!, join(tmp, 'modules'), { recursive: true, dereference: true });
+          await indexModules(join(tmp, 'modules'), release);
+          return {};
+        },
+      });
+      modulesDir = join(dir, 'modules');
+    }
+  }
+  return { name, release, version: parseRelease(release), bzImage: src.bzImage, modulesDir, pinned: src.bzImage };
+}
+
+/** Resolves a kernel name (or bzImage path) to a bootable, cached kernel. */
+export async function getKernel(name?: string, opts: { modules?: string; onProgress?: Progress } = {}): Promise<Kernel> {
+  const catalog = loadCatalog();
+  const n = name || process.env.BPF_HARNESS_KERNEL || catalog.default;
+  const src = lookupKernel(n, catalog, opts.modules ?? process.env.BPF_HARNESS_MODULES);
+  if (src.source === 'debian') return fetchDebian(n, src, opts.onProgress);
+  return useLocal(n, src);
+}
+
+export interface ModuleIndex {
+  /** module name (underscores) -> path relative to the modules dir */
+  paths: Map<string, string>;
+  /** path -> dependency paths (full closure, as depmod writes it) */
+  deps: Map<string, string[]>;
+  builtin: Set<string>;
+}
+
+const modName = (p: string) => basename(p).replace(/\.ko(\.(xz|zst|gz))?$/, '').replace(/-/g, '_');
+
+export function parseModulesDep(dep: string, builtin = ''): ModuleIndex {
+  const paths = new Map<string, string>();
+  const deps = new Map<string, string[]>();
+  for (const line of dep.split('\n')) {
+    const i = line.indexOf(':');
+    if (i < 0) continue;
+    const path = line.slice(0, i).trim();
+    paths.set(modName(path), path);
+    deps.set(path, line.slice(i + 1).trim().split(/\s+/).filter(Boolean));
+  }
+  const b = new Set(builtin.split('\n').filter(Boolean).map(modName));
+  return { paths, deps, builtin: b };
+}
+
+export async function readModuleIndex(modulesDir: string): Promise<ModuleIndex> {
+  const dep = await readFile(join(modulesDir, 'modules.dep'), 'utf8');
+  const builtin = await readFile(join(modulesDir, 'modules.builtin'), 'utf8').catch(() => '');
+  return parseModulesDep(dep, builtin);
+}
+
+/**
+ * The module files to load, dependencies first, for the wanted module names. Names that are built
+ * into the kernel are left out; names the kernel has neither way are returned in `missing`.
+ */
+export function loadOrder(index: ModuleIndex, wanted: string[]): { order: string[]; missing: string[] } {
+  const order: string[] = [];
+  const seen = new Set<string>();
+  const missing: string[] = [];
+  const visit = (path: string) => {
+    if (seen.has(path)) return;
+    seen.add(path);
+    for (const d of index.deps.get(path) ?? []) visit(d);
+    order.push(path);
+  };
+  for (const w of wanted) {
+    const n = w.replace(/-/g, '_');
+    const path = index.paths.get(n);
+    if (path) visit(path);
+    else if (!index.builtin.has(n)) missing.push(n);
+  }
+  return { order, missing };
+}

@@ -1,0 +1,136 @@
+// The guest agent's protocol, typed. The contract is images/agent/PROTOCOL.md; keep both in step.
+// One request per line to the agent's stdin, one response per line from its stdout.
+
+/** Lowercase hex bytes in memory order (little endian for integers). */
+export type Hex = string;
+
+export interface ProgInfo {
+  name: string;
+  section: string;
+  type: string;
+}
+
+export interface MapInfo {
+  name: string;
+  type: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+}
+
+export interface MapEntry {
+  key: Hex;
+  value?: Hex;
+  /** Per-CPU maps: one value per possible CPU. */
+  values?: Hex[];
+}
+
+export type XdpMode = 'generic' | 'native' | 'any';
+
+/** Every operation: its request fields and its result fields. */
+export interface Ops {
+  hello: { req: Record<string, never>; res: { agent: string; kernel: string; libbpf: string; ncpus: number } };
+  load: { req: { path: string; name?: string }; res: { obj: string; programs: ProgInfo[]; maps: MapInfo[] } };
+  unload: { req: { obj: string }; res: Record<string, never> };
+  attach_xdp: {
+    req: { obj: string; prog: string; ifname: string; netns?: string; mode: XdpMode };
+    res: { mode: 'generic' | 'native' };
+  };
+  detach_xdp: { req: { ifname: string; netns?: string; mode: XdpMode }; res: Record<string, never> };
+  map_lookup: { req: { obj: string; map: string; key: Hex }; res: { value: Hex | null; values?: Hex[] } };
+  map_update: { req: { obj: string; map: string; key: Hex; value: Hex; flags?: number }; res: Record<string, never> };
+  map_delete: { req: { obj: string; map: string; key: Hex }; res: Record<string, never> };
+  map_dump: { req: { obj: string; map: string }; res: { entries: MapEntry[] } };
+  udp_listen: { req: { netns?: string; addr?: string; port: number }; res: { sock: number } };
+  sock_stats: { req: { sock: number; waitMs?: number }; res: { packets: number; bytes: number; lengths: number[] } };
+  sock_close: { req: { sock: number }; res: Record<string, never> };
+  send: {
+    req: {
+      netns?: string;
+      proto: 'icmp' | 'udp' | 'tcp';
+      src?: string;
+      dst: string;
+      count: number;
+      size?: number;
+      sport?: number;
+      dport?: number;
+      waitMs?: number;
+      intervalUs?: number;
+    };
+    res: { sent: number; replies: number; replyBytes: number };
+  };
+}
+
+export type OpName = keyof Ops;
+export type Request<K extends OpName> = { id: number; op: K } & Ops[K]['req'];
+export type Success<K extends OpName> = { id: number; ok: true } & Ops[K]['res'];
+export interface Failure {
+  id: number;
+  ok: false;
+  error: string;
+  errno: number;
+  log: string;
+}
+export type Response<K extends OpName> = Success<K> | Failure;
+
+/** An operation the agent refused: carries the kernel's errno and the libbpf/verifier log. */
+export class AgentError extends Error {
+  constructor(
+    readonly op: string,
+    readonly error: string,
+    readonly errno: number,
+    readonly log: string,
+  ) {
+    super(`agent ${op}: ${error}${errno ? ` (errno ${errno})` : ''}${log ? `\n${log.trimEnd()}` : ''}`);
+    this.name = 'AgentError';
+  }
+}
+
+/** Encodes request fields as one flat JSON line; rejects nested values the agent cannot parse. */
+export function encodeRequest<K extends OpName>(id: number, op: K, fields: Ops[K]['req']): string {
+  for (const [k, v] of Object.entries(fields)) {
+    if (v !== null && v !== undefined && typeof v === 'object') {
+      throw new TypeError(`agent request ${op}: field ${k} must be flat (string, number, boolean)`);
+    }
+  }
+  return JSON.stringify({ id, op, ...fields }) + '\n';
+}
+
+/** Parses one response line; anything that is not a well-formed response throws. */
+export function decodeResponse(line: string): Response<OpName> {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(line);
+  } catch {
+    throw new Error(`agent wrote a line that is not JSON: ${line.slice(0, 200)}`);
+  }
+  if (typeof msg !== 'object' || msg === null || typeof (msg as { id?: unknown }).id !== 'number' || typeof (msg as { ok?: unknown }).ok !== 'boolean') {
+    throw new Error(`agent wrote a line that is not a response: ${line.slice(0, 200)}`);
+  }
+  return msg as Response<OpName>;
+}
+
+// Little-endian integer encodings for map keys and values.
+export function u32(n: number): Hex {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0);
+  return b.toString('hex');
+}
+
+export function u64(n: number | bigint): Hex {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(n));
+  return b.toString('hex');
+}
+
+/** Reads consecutive little-endian u64 fields from a hex value (e.g. a {packets, bytes} struct). */
+export function readU64s(hex: Hex): bigint[] {
+  const b = Buffer.from(hex, 'hex');
+  const out: bigint[] = [];
+  for (let off = 0; off + 8 <= b.length; off += 8) out.push(b.readBigUInt64LE(off));
+  return out;
+}
+
+export function readU32(hex: Hex): number {
+  return Buffer.from(hex, 'hex').readUInt32LE(0);
+}

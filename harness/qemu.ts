@@ -1,0 +1,141 @@
+// QEMU command lines, built by one pure function from small groups (each with its reason), and
+// the accelerator probe: KVM is used only when a short probe boot shows that it really runs a
+// kernel; otherwise TCG. The probe result is cached per host boot.
+import { existsSync, readFileSync, constants, accessSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { cacheRoot } from './cache.js';
+import { which } from './tools.js';
+
+export type Accel = 'kvm' | 'tcg';
+
+export interface QemuConfig {
+  qemu: string;
+  accel: Accel;
+  bzImage: string;
+  initramfs?: string;
+  /** Extra kernel command line. */
+  append?: string;
+  memoryMiB: number;
+  cpus: number;
+  /** Host port forwarded to the guest's SSH port, on 127.0.0.1 only. */
+  sshPort?: number;
+}
+
+/** Why: a guest that panics must end the run at once instead of rebooting or hanging. */
+function panicArgs(): string[] {
+  return ['-no-reboot'];
+}
+
+/** Why: KVM runs at native speed where it works; TCG works everywhere. */
+function accelArgs(accel: Accel): string[] {
+  return accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max'];
+}
+
+/** Why: no default devices, no user config, no window: the guest has only what we add. */
+function machineArgs(c: QemuConfig): string[] {
+  return ['-nodefaults', '-no-user-config', '-display', 'none', '-machine', 'pc', '-m', String(c.memoryMiB), '-smp', String(c.cpus)];
+}
+
+/** Why: the serial console goes to our stdout, which the harness logs and scans for panics. */
+function consoleArgs(): string[] {
+  return ['-serial', 'stdio', '-monitor', 'none'];
+}
+
+/** Why: direct kernel boot skips the bootloader; panic=-1 turns a panic into a QEMU exit. */
+function kernelArgs(c: QemuConfig): string[] {
+  const cmdline = ['console=ttyS0', 'earlyprintk=serial,ttyS0', 'panic=-1', 'rdinit=/init', 'net.ifnames=0', 'nokaslr', c.append ?? ''];
+  const args = ['-kernel', c.bzImage, '-append', cmdline.filter(Boolean).join(' ')];
+  if (c.initramfs) args.push('-initrd', c.initramfs);
+  return args;
+}
+
+/**
+ * Why: user-mode networking needs no root; restrict=on keeps the guest off every network but the
+ * forwarded SSH port, which listens on 127.0.0.1 only.
+ */
+function netArgs(c: QemuConfig): string[] {
+  if (c.sshPort === undefined) return ['-nic', 'none'];
+  return [
+    '-netdev', `user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:${c.sshPort}-:22`,
+    '-device', 'virtio-net-pci,netdev=net0',
+  ];
+}
+
+/** The whole QEMU argument vector (without the binary). Pure: same config, same arguments. */
+export function qemuArgs(c: QemuConfig): string[] {
+  return [...machineArgs(c), ...accelArgs(c.accel), ...panicArgs(), ...consoleArgs(), ...kernelArgs(c), ...netArgs(c)];
+}
+
+/** A shell-quoted command line, for dry runs and error messages. */
+export function formatCommand(bin: string, args: string[]): string {
+  const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+  return [bin, ...args].map(q).join(' ');
+}
+
+/** Seconds the harness waits for each stage, scaled by how fast the accelerator runs a guest. */
+export function timeouts(accel: Accel): { bootMs: number; commandMs: number; shutdownMs: number } {
+  const k = accel === 'kvm' ? 1 : 4;
+  return { bootMs: 30_000 * k, commandMs: 30_000 * k, shutdownMs: 5_000 };
+}
+
+function kvmUsable(): boolean {
+  if (!existsSync('/dev/kvm')) return false;
+  try {
+    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function bootId(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+export interface ProbeResult {
+  accel: Accel;
+  reason: string;
+}
+
+/**
+ * Boots the kernel under KVM with no root filesystem: a working KVM gets through the whole kernel
+ * boot to the "unable to mount root" panic within a few seconds and QEMU exits (panic=-1,
+ * -no-reboot). A KVM that opens but hangs guests prints nothing and is killed at the deadline.
+ */
+export async function probeKvm(bzImage: string, deadlineMs = 8_000): Promise<ProbeResult> {
+  if (!kvmUsable()) return { accel: 'tcg', reason: '/dev/kvm is missing or not accessible' };
+  const args = [...machineArgs({ memoryMiB: 256, cpus: 1 } as QemuConfig), ...accelArgs('kvm'), ...panicArgs(), ...consoleArgs(), ...kernelArgs({ bzImage } as QemuConfig), '-nic', 'none'];
+  const r = await execa(which('qemu-system-x86_64'), args, { timeout: deadlineMs, reject: false, stdin: 'ignore', all: true, killSignal: 'SIGKILL' });
+  const out = r.all ?? '';
+  if (/Kernel panic|VFS: Unable to mount root|Run \/init/.test(out)) return { accel: 'kvm', reason: 'a probe boot under KVM reached the end of kernel init' };
+  if (r.timedOut) return { accel: 'tcg', reason: `KVM opens but a probe boot printed ${out.length ? 'too little' : 'nothing'} in ${deadlineMs / 1000} s` };
+  return { accel: 'tcg', reason: `KVM probe boot failed: ${out.split('\n').filter(Boolean).slice(-2).join(' / ') || `exit ${r.exitCode}`}` };
+}
+
+/**
+ * The accelerator to use: BPF_HARNESS_ACCEL=kvm|tcg forces one; otherwise the probe decides,
+ * once per host boot.
+ */
+export async function chooseAccel(bzImage: string, onProgress?: (m: string) => void): Promise<ProbeResult> {
+  const forced = process.env.BPF_HARNESS_ACCEL;
+  if (forced === 'kvm' || forced === 'tcg') return { accel: forced, reason: 'set by BPF_HARNESS_ACCEL' };
+  if (forced) throw new Error(`BPF_HARNESS_ACCEL must be kvm or tcg, not "${forced}"`);
+  const file = join(cacheRoot(), 'probe', `accel-${bootId()}.json`);
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as ProbeResult;
+  } catch {
+    /* not probed yet on this boot */
+  }
+  onProgress?.('probing whether KVM works (one short boot)');
+  const result = await probeKvm(bzImage);
+  await mkdir(join(cacheRoot(), 'probe'), { recursive: true });
+  await writeFile(file, JSON.stringify(result));
+  onProgress?.(`accelerator: ${result.accel} (${result.reason})`);
+  return result;
+}

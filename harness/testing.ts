@@ -1,0 +1,108 @@
+// Vitest glue: one guest per suite file, booted before its first test and always torn down after
+// the last; BPF sources compiled on the host and copied in; on a failed test the console's tail
+// and the log paths are printed.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { afterAll, afterEach, beforeAll, type TestContext } from 'vitest';
+import { Agent, type BpfObject } from './agent.js';
+import { compileAll } from './compile.js';
+import { atLeast, type Kernel } from './kernels.js';
+import type { SshSession } from './ssh.js';
+import { Vm, type VmEvent } from './vm.js';
+
+export interface GuestOptions {
+  /** Suite name (the folder under suites/), used in log directory names. */
+  suite: string;
+  /** BPF sources relative to the suite's folder, compiled and copied to /run/bpf in the guest. */
+  sources?: string[];
+  /** The test file's own URL (import.meta.url), to find the sources next to it. */
+  from: string;
+  memoryMiB?: number;
+}
+
+export interface Guest {
+  readonly vm: Vm;
+  readonly ssh: SshSession;
+  readonly agent: Agent;
+  readonly kernel: Kernel;
+  /** Path in the guest of a compiled source, e.g. objectPath('xdp_drop.bpf.c'). */
+  objectPath(source: string): string;
+  /** Loads a compiled source's object through the agent. */
+  load(source: string): Promise<BpfObject>;
+  /** Skips the running test, with the reason, when the guest's kernel is older than `version`. */
+  requireKernel(ctx: TestContext, version: string, feature: string): void;
+}
+
+export const GUEST_OBJECT_DIR = '/run/bpf';
+// Booting may include a first kernel download and image build.
+const SETUP_TIMEOUT_MS = 15 * 60_000;
+
+function printEvent(e: VmEvent): void {
+  if (e.type === 'progress') console.log(`[harness] ${e.message}`);
+  else if (e.type === 'booting') console.log(`[harness] booting kernel ${e.kernel} (${e.accel})`);
+  else if (e.type === 'ready') console.log(`[harness] kernel ${e.kernel}: SSH ready after ${(e.bootMs / 1000).toFixed(1)} s`);
+  else if (e.type === 'fault') console.error(`[harness] guest ${e.kind}: ${e.line}`);
+}
+
+/** Declares the guest of a suite file. Call at the top level of the test file. */
+export function useGuest(opts: GuestOptions): Guest {
+  let vm: Vm | undefined;
+  let agent: Agent | undefined;
+  const suiteDir = dirname(new URL(opts.from).pathname);
+  const need = <T>(v: T | undefined, what: string): T => {
+    if (v === undefined) throw new Error(`${what} is not available: the guest did not start (see the error of the suite's setup)`);
+    return v;
+  };
+
+  beforeAll(async () => {
+    vm = await Vm.start({ label: opts.suite, memoryMiB: opts.memoryMiB, onEvent: printEvent });
+    try {
+      agent = await Agent.start(vm.ssh, join(vm.logDir, 'agent.log'), vm.timeouts.commandMs);
+      if (opts.sources?.length) {
+        const staging = await mkdtemp(join(tmpdir(), 'bpf-harness-objs-'));
+        try {
+          const objs = await compileAll(opts.sources.map((s) => join(suiteDir, s)), staging);
+          await vm.ssh.put(staging, objs.map((o) => o.name), GUEST_OBJECT_DIR);
+        } finally {
+          await rm(staging, { recursive: true, force: true });
+        }
+      }
+    } catch (e) {
+      throw vm.error((e as Error).message);
+    }
+  }, SETUP_TIMEOUT_MS);
+
+  afterEach((ctx) => {
+    if (ctx.task.result?.state === 'fail' && vm) {
+      console.error(`--- guest console (${vm.console.path}), last lines ---\n${vm.console.tail(30)}\n--- agent log: ${join(vm.logDir, 'agent.log')}`);
+    }
+  });
+
+  afterAll(async () => {
+    agent?.close();
+    await vm?.stop();
+  }, 60_000);
+
+  const objectPath = (source: string) => `${GUEST_OBJECT_DIR}/${basename(source).replace(/\.c$/, '.o')}`;
+  return {
+    get vm() {
+      return need(vm, 'the VM');
+    },
+    get ssh() {
+      return need(vm, 'the VM').ssh;
+    },
+    get agent() {
+      return need(agent, 'the agent');
+    },
+    get kernel() {
+      return need(vm, 'the VM').kernel;
+    },
+    objectPath,
+    load: (source) => need(agent, 'the agent').load(objectPath(source)),
+    requireKernel(ctx, version, feature) {
+      const k = need(vm, 'the VM').kernel;
+      if (!atLeast(k.version, version)) ctx.skip(`needs ${version}: ${feature} (kernel ${k.release})`);
+    },
+  };
+}

@@ -1,0 +1,68 @@
+// Network topology inside the guest: a veth pair between two network namespaces, with fixed MAC
+// addresses, static neighbours (no ARP frames to disturb exact packet counts) and IPv6 off (no
+// router or neighbour solicitations either).
+import type { SshSession } from './ssh.js';
+
+export interface Endpoint {
+  netns: string;
+  ifname: string;
+  /** IPv4 address without prefix length. */
+  ip: string;
+  mac: string;
+}
+
+export interface VethPairOptions {
+  /** Prefix of namespace and interface names; unique per pair in one guest. */
+  name?: string;
+  /** Third octet of the 10.200.X.0/24 subnet used by this pair. */
+  subnet?: number;
+}
+
+let pairs = 0;
+
+/** Shell lines that make an isolated namespace ready for exact counts. */
+function quietNamespace(ns: string): string[] {
+  return [
+    `ip netns add ${ns}`,
+    `ip netns exec ${ns} sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6' 2>/dev/null || true`,
+    `ip -n ${ns} link set lo up`,
+  ];
+}
+
+export class VethPair {
+  private constructor(
+    private readonly ssh: SshSession,
+    readonly a: Endpoint,
+    readonly b: Endpoint,
+  ) {}
+
+  /** Creates namespaces `<name>a` and `<name>b` joined by veth `<name>a0` <-> `<name>b0`. */
+  static async create(ssh: SshSession, opts: VethPairOptions = {}): Promise<VethPair> {
+    const n = ++pairs;
+    const name = opts.name ?? `p${n}`;
+    const subnet = opts.subnet ?? (n % 250) + 1;
+    const a: Endpoint = { netns: `${name}a`, ifname: `${name}a0`, ip: `10.200.${subnet}.1`, mac: `02:00:00:00:${subnet.toString(16).padStart(2, '0')}:01` };
+    const b: Endpoint = { netns: `${name}b`, ifname: `${name}b0`, ip: `10.200.${subnet}.2`, mac: `02:00:00:00:${subnet.toString(16).padStart(2, '0')}:02` };
+    const lines = [
+      'set -e',
+      ...quietNamespace(a.netns),
+      ...quietNamespace(b.netns),
+      `ip link add ${a.ifname} netns ${a.netns} address ${a.mac} type veth peer name ${b.ifname} netns ${b.netns} address ${b.mac}`,
+      ...[
+        [a, b],
+        [b, a],
+      ].flatMap(([self, peer]) => [
+        `ip -n ${self.netns} addr add ${self.ip}/24 dev ${self.ifname}`,
+        `ip -n ${self.netns} link set ${self.ifname} up`,
+        `ip -n ${self.netns} neigh replace ${peer.ip} lladdr ${peer.mac} dev ${self.ifname} nud permanent`,
+      ]),
+    ];
+    await ssh.exec(lines.join('\n'));
+    return new VethPair(ssh, a, b);
+  }
+
+  /** Deletes both namespaces (and with them the veth pair and anything attached to it). */
+  async destroy(): Promise<void> {
+    await this.ssh.exec(`ip netns del ${this.a.netns}; ip netns del ${this.b.netns}; true`);
+  }
+}

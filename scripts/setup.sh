@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what bpf-harness needs on a Debian 12 host, and nothing that is already there:
+# Debian packages (QEMU, clang, libbpf, busybox, dropbear, ...) and the npm dependencies.
+# Safe to run again; quick when everything is in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  qemu-system-x86   # the guest
+  clang llvm        # BPF objects
+  gcc make libc6-dev libbpf-dev libelf-dev zlib1g-dev libzstd-dev  # the static guest agent
+  busybox-static dropbear-bin iproute2 bash  # programs copied into the guest image
+  cpio kmod         # initramfs archives, depmod for kernel modules
+  util-linux        # setpriv: QEMU dies with its parent
+  ca-certificates
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=()
+  [ "$(id -u)" -eq 0 ] || SUDO=(sudo)
+  "${SUDO[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v node >/dev/null || ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
+  echo "setup: Node.js 20 or newer is needed (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies"
+  npm ci --no-audit --no-fund
+fi
+echo "setup: ready"

@@ -1,0 +1,68 @@
+/* Shared by the XDP suite's programs: packet parsing and the per-protocol counters. */
+#pragma once
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/in.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+struct counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* Per IP protocol number: an array and a hash with the same contents. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct counter);
+} proto_array SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct counter);
+} proto_hash SEC(".maps");
+
+/* IPv4 protocol number of the frame, or -1 when it is not IPv4. */
+static __always_inline int ipv4_proto(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + sizeof(*eth);
+
+	if ((void *)(ip + 1) > data_end)
+		return -1;
+	if (eth->h_proto != bpf_htons(ETH_P_IP))
+		return -1;
+	return ip->protocol;
+}
+
+static __always_inline void count_packet(struct xdp_md *ctx)
+{
+	int proto = ipv4_proto(ctx);
+	__u64 len = ctx->data_end - ctx->data;
+	__u32 key;
+	struct counter *c, fresh = { 1, len };
+
+	if (proto < 0)
+		return;
+	key = proto;
+	c = bpf_map_lookup_elem(&proto_array, &key);
+	if (c) {
+		__sync_fetch_and_add(&c->packets, 1);
+		__sync_fetch_and_add(&c->bytes, len);
+	}
+	c = bpf_map_lookup_elem(&proto_hash, &key);
+	if (c) {
+		__sync_fetch_and_add(&c->packets, 1);
+		__sync_fetch_and_add(&c->bytes, len);
+	} else {
+		bpf_map_update_elem(&proto_hash, &key, &fresh, BPF_NOEXIST);
+	}
+}

@@ -1,0 +1,47 @@
+import { describe, expect, test } from 'vitest';
+import { formatCommand, qemuArgs, timeouts } from '../harness/qemu.js';
+
+const base = { qemu: 'qemu-system-x86_64', bzImage: '/k/bzImage', initramfs: '/i/initramfs.cpio', memoryMiB: 512, cpus: 2, sshPort: 40022 };
+
+describe('qemuArgs', () => {
+  test('a dead guest ends the run: panic=-1 on the kernel command line and -no-reboot', () => {
+    const args = qemuArgs({ ...base, accel: 'tcg' });
+    expect(args).toContain('-no-reboot');
+    const append = args[args.indexOf('-append') + 1];
+    expect(append.split(' ')).toContain('panic=-1');
+    expect(append.split(' ')).toContain('console=ttyS0');
+  });
+
+  test('SSH is forwarded on 127.0.0.1 only, and the guest network is restricted', () => {
+    const args = qemuArgs({ ...base, accel: 'tcg' });
+    const netdev = args[args.indexOf('-netdev') + 1];
+    expect(netdev).toContain('hostfwd=tcp:127.0.0.1:40022-:22');
+    expect(netdev).toContain('restrict=on');
+  });
+
+  test('the accelerator decides -accel and -cpu', () => {
+    const tcg = qemuArgs({ ...base, accel: 'tcg' });
+    const kvm = qemuArgs({ ...base, accel: 'kvm' });
+    expect(tcg.slice(tcg.indexOf('-accel'), tcg.indexOf('-accel') + 4)).toEqual(['-accel', 'tcg', '-cpu', 'max']);
+    expect(kvm.slice(kvm.indexOf('-accel'), kvm.indexOf('-accel') + 4)).toEqual(['-accel', 'kvm', '-cpu', 'host']);
+  });
+
+  test('is pure: the same config gives the same arguments', () => {
+    expect(qemuArgs({ ...base, accel: 'tcg' })).toEqual(qemuArgs({ ...base, accel: 'tcg' }));
+  });
+
+  test('no network device without an SSH port', () => {
+    const args = qemuArgs({ ...base, sshPort: undefined, accel: 'tcg' });
+    expect(args).toContain('none');
+    expect(args).not.toContain('-netdev');
+  });
+});
+
+test('timeouts scale with the accelerator', () => {
+  expect(timeouts('tcg').bootMs).toBeGreaterThan(timeouts('kvm').bootMs);
+  expect(timeouts('tcg').commandMs).toBeGreaterThan(timeouts('kvm').commandMs);
+});
+
+test('formatCommand quotes what the shell would split', () => {
+  expect(formatCommand('qemu', ['-append', 'console=ttyS0 panic=-1', '-m', '512'])).toBe("qemu -append 'console=ttyS0 panic=-1' -m 512");
+});

@@ -1,0 +1,34 @@
+import { availableParallelism } from 'node:os';
+import { defineConfig } from 'vitest/config';
+
+// Guests under TCG are CPU-bound: by default run one suite file (one VM) per two cores.
+const vmWorkers = Number(process.env.BPF_HARNESS_PARALLEL) || Math.max(1, Math.floor(availableParallelism() / 2));
+
+export default defineConfig({
+  test: {
+    reporters: process.env.CI ? ['verbose'] : ['verbose'],
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['tests/**/*.test.ts'],
+          testTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'suites',
+          include: ['suites/**/*.test.ts'],
+          // A VM per file; its tests run one after another against it.
+          pool: 'forks',
+          maxWorkers: vmWorkers,
+          fileParallelism: vmWorkers > 1,
+          testTimeout: 240_000,
+          hookTimeout: 900_000,
+          teardownTimeout: 60_000,
+          globalSetup: ['harness/global-setup.ts'],
+        },
+      },
+    ],
+  },
+});
