@@ -25,7 +25,6 @@ export default defineConfig({
           fileParallelism: vmWorkers > 1,
           testTimeout: 240_000,
           hookTimeout: 900_000,
-          teardownTimeout: 60_000,
           globalSetup: ['harness/global-setup.ts'],
         },
       },

@@ -41,7 +41,7 @@ export interface Ops {
   map_update: { req: { obj: string; map: string; key: Hex; value: Hex; flags?: number }; res: Record<string, never> };
   map_delete: { req: { obj: string; map: string; key: Hex }; res: Record<string, never> };
   map_dump: { req: { obj: string; map: string }; res: { entries: MapEntry[] } };
-  udp_listen: { req: { netns?: string; addr?: string; port: number }; res: { sock: number } };
+  udp_listen: { req: { netns?: string; addr?: string; port: number; cgroup?: string }; res: { sock: number } };
   sock_stats: { req: { sock: number; waitMs?: number }; res: { packets: number; bytes: number; lengths: number[] } };
   sock_close: { req: { sock: number }; res: Record<string, never> };
   send: {
@@ -56,8 +56,74 @@ export interface Ops {
       dport?: number;
       waitMs?: number;
       intervalUs?: number;
+      /** Send from a child process in this cgroup v2 directory. */
+      cgroup?: string;
     };
-    res: { sent: number; replies: number; replyBytes: number };
+    res: { sent: number; replies: number; replyBytes: number; sendErrors?: number; sendErrno?: number };
+  };
+  attach_cgroup: {
+    req: {
+      obj: string;
+      prog: string;
+      attachType:
+        | 'cgroup_inet_ingress'
+        | 'cgroup_inet_egress'
+        | 'cgroup_inet_sock_create'
+        | 'cgroup_sock_ops'
+        | 'sk_skb_stream_verdict'
+        | 'sk_skb_stream_parser'
+        | 'sk_msg_verdict';
+      /** cgroup v2 directory (absolute path); for the sk_* types give `map` instead. */
+      cgroup?: string;
+      /** Sockmap in the same object (sk_skb_* and sk_msg_verdict). */
+      map?: string;
+      flags?: number;
+    };
+    res: Record<string, never>;
+  };
+  detach_cgroup: { req: Ops['attach_cgroup']['req']; res: Record<string, never> };
+  attach_kprobe: {
+    req: { obj: string; prog: string; func: string; retprobe?: boolean };
+    res: { link: number; legacy: boolean };
+  };
+  attach_tracepoint: { req: { obj: string; prog: string; category: string; name: string }; res: { link: number } };
+  attach_perf_event: {
+    req: { obj: string; prog: string; freq: number; event: 'cpu-clock' };
+    res: { link: number; cpus: number };
+  };
+  detach: { req: { link: number }; res: Record<string, never> };
+  sock_open: {
+    req: {
+      netns?: string;
+      kind: 'packet' | 'udp';
+      /** packet: the interface to bind to. */
+      ifname?: string;
+      /** udp: local address (default 0.0.0.0) and port. */
+      addr?: string;
+      port?: number;
+      /** Optional socket filter program, attached with SO_ATTACH_BPF. */
+      obj?: string;
+      prog?: string;
+      cgroup?: string;
+    };
+    res: { sock: number };
+  };
+  tcp_pair: {
+    req: { netns?: string; port?: number; count?: number; addr?: string; cgroup?: string };
+    res: { port: number; pairs: { client: number; server: number }[] };
+  };
+  sockmap_add: { req: { obj: string; map: string; key: number; sock: number }; res: Record<string, never> };
+  sock_write: { req: { sock: number; data: string }; res: { written: number } };
+  sock_read: { req: { sock: number; waitMs?: number; max?: number }; res: { data: string; bytes: number; eof: boolean } };
+  sock_create_test: {
+    req: {
+      cgroup?: string;
+      netns?: string;
+      family: 'inet' | 'inet6';
+      type: 'stream' | 'dgram' | 'raw';
+      protocol?: number;
+    };
+    res: { created: boolean; createErrno: number; mark: number; boundDev: string; boundIfindex: number };
   };
 }
 

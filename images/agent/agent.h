@@ -1,0 +1,88 @@
+/* bpf-agent: shared declarations. See PROTOCOL.md for the wire contract. */
+#ifndef BPF_AGENT_H
+#define BPF_AGENT_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include <bpf/libbpf.h>
+#include "json.h"
+
+#define AGENT_VERSION "bpf-agent 0.2"
+
+/* ---------- request access and errors (agent.c) ---------- */
+
+struct req {
+	struct jobj o;
+	long long id;
+	const char *op;
+};
+
+extern const char *g_op;        /* name of the operation being served, for messages */
+extern pid_t g_agent_pid;       /* pid of the agent process (children inherit it) */
+extern bool g_in_child;         /* true in a forked helper child */
+
+/* Record a failure "<op>: <fmt>: strerror(err)"; returns -1. err is a positive errno. */
+int fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Same without the strerror suffix. */
+int failx(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Record a failure message verbatim (used for results relayed from children). */
+int fail_raw(int err, const char *msg);
+const char *err_msg(void);
+int err_errno(void);
+const char *errstr(int err);
+
+/* Field access. "Absent" means missing or null. Each returns 0, or -1 with the failure recorded. */
+int req_str(const struct req *r, const char *key, const char **out, const char *def);   /* def NULL: required */
+int req_str_opt(const struct req *r, const char *key, const char **out);              /* *out NULL if absent */
+int req_bytes(const struct req *r, const char *key, const char **out, size_t *len);   /* required */
+int req_int(const struct req *r, const char *key, long long *out, long long def, bool required,
+	    long long min, long long max);
+int req_bool(const struct req *r, const char *key, bool *out, bool def);
+
+/* Objects, programs and maps by name. */
+struct aobj;
+int req_obj(const struct req *r, struct aobj **out);
+int req_prog(const struct req *r, struct aobj *o, struct bpf_program **out, int *fd);
+struct bpf_object *aobj_obj(struct aobj *o);
+const char *aobj_name(struct aobj *o);
+
+/* Network namespaces: enter for one operation, always leave. */
+int ns_enter(const char *name);  /* NULL/"" = stay; -1 with failure recorded */
+void ns_leave(void);
+const char *ns_label(const char *name);  /* "netns X" or "own netns", for messages */
+
+/* ---------- time helpers ---------- */
+uint64_t now_ns(void);
+
+/* ---------- net.c ---------- */
+
+/* Polls all statistics sockets (and extra_fd if >= 0) for at most timeout_ns, counting what
+ * arrived. Returns 1 if extra_fd became readable, 0 on timeout. */
+int pump(int extra_fd, int64_t timeout_ns);
+int stat_fds_count(void);
+
+int op_udp_listen(struct req *r, struct jbuf *out);
+int op_sock_stats(struct req *r, struct jbuf *out);
+int op_sock_close(struct req *r, struct jbuf *out);
+int op_send(struct req *r, struct jbuf *out);
+int op_sock_open(struct req *r, struct jbuf *out);
+int op_tcp_pair(struct req *r, struct jbuf *out);
+int op_sockmap_add(struct req *r, struct jbuf *out);
+int op_sock_write(struct req *r, struct jbuf *out);
+int op_sock_read(struct req *r, struct jbuf *out);
+int op_sock_create_test(struct req *r, struct jbuf *out);
+void socks_close_all(void);
+
+/* Runs fn in a forked child that first joins the cgroup v2 directory `cgroup` (and stays in the
+ * caller's current netns). The child sends back up to 8 integers and up to maxfds descriptors. */
+struct child_res {
+	int err;            /* 0 = success */
+	char msg[1536];     /* failure message */
+	long long v[8];
+	int nfds;
+};
+typedef int (*child_fn)(void *arg, struct child_res *res, int *fds, int maxfds);
+int run_in_cgroup(const char *cgroup, child_fn fn, void *arg, struct child_res *res, int *fds, int maxfds,
+		  int64_t timeout_ns);
+
+#endif
