@@ -27,6 +27,9 @@ export interface MapEntry {
 
 export type XdpMode = 'generic' | 'native' | 'any';
 
+/** A map of a loaded object, or a map pinned in bpffs by another loader (tc, ip). */
+export type MapRef = { obj: string; map: string; pin?: undefined } | { pin: string; obj?: undefined; map?: undefined };
+
 /** Every operation: its request fields and its result fields. */
 export interface Ops {
   hello: { req: Record<string, never>; res: { agent: string; kernel: string; libbpf: string; ncpus: number } };
@@ -37,10 +40,12 @@ export interface Ops {
     res: { mode: 'generic' | 'native' };
   };
   detach_xdp: { req: { ifname: string; netns?: string; mode: XdpMode }; res: Record<string, never> };
-  map_lookup: { req: { obj: string; map: string; key: Hex }; res: { value: Hex | null; values?: Hex[] } };
-  map_update: { req: { obj: string; map: string; key: Hex; value: Hex; flags?: number }; res: Record<string, never> };
-  map_delete: { req: { obj: string; map: string; key: Hex }; res: Record<string, never> };
-  map_dump: { req: { obj: string; map: string }; res: { entries: MapEntry[] } };
+  map_lookup: { req: MapRef & { key: Hex }; res: { value: Hex | null; values?: Hex[] } };
+  map_update: { req: MapRef & { key: Hex; value: Hex; flags?: number }; res: Record<string, never> };
+  map_delete: { req: MapRef & { key: Hex }; res: Record<string, never> };
+  map_dump: { req: MapRef; res: { entries: MapEntry[] } };
+  /** Closes every object, link, socket and pinned map, detaching what the agent attached. */
+  reset: { req: Record<string, never>; res: Record<string, never> };
   udp_listen: { req: { netns?: string; addr?: string; port: number; cgroup?: string }; res: { sock: number } };
   sock_stats: { req: { sock: number; waitMs?: number }; res: { packets: number; bytes: number; lengths: number[] } };
   sock_close: { req: { sock: number }; res: Record<string, never> };
@@ -92,6 +97,11 @@ export interface Ops {
     res: { link: number; cpus: number };
   };
   detach: { req: { link: number }; res: Record<string, never> };
+  /** Makes `count` calls of a system call from the agent (pid returned, for filtering). */
+  syscalls: {
+    req: { name: 'getpid' | 'getppid' | 'getuid' | 'getgid' | 'gettid' | 'sched_yield'; count: number };
+    res: { pid: number; tid: number; calls: number };
+  };
   sock_open: {
     req: {
       netns?: string;

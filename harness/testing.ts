@@ -6,8 +6,10 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, type TestContext } from 'vitest';
 import { Agent, type BpfObject } from './agent.js';
+import { attach, type Attached, type AttachSpec, GUEST_RESET_SCRIPT } from './attach.js';
 import { compileAll } from './compile.js';
 import { atLeast, type Kernel } from './kernels.js';
+import { PROGRAM_TYPES, type ProgramTypeName } from './progtypes.js';
 import type { SshSession } from './ssh.js';
 import { Vm, type VmEvent } from './vm.js';
 
@@ -30,8 +32,12 @@ export interface Guest {
   objectPath(source: string): string;
   /** Loads a compiled source's object through the agent. */
   load(source: string): Promise<BpfObject>;
+  /** Attaches a program the way users do (see harness/attach.ts). */
+  attach(spec: AttachSpec): Promise<Attached>;
   /** Skips the running test, with the reason, when the guest's kernel is older than `version`. */
   requireKernel(ctx: TestContext, version: string, feature: string): void;
+  /** Skips the running test when the kernel predates the program type. */
+  requireProgramType(ctx: TestContext, type: ProgramTypeName): void;
 }
 
 export const GUEST_OBJECT_DIR = '/run/bpf';
@@ -73,9 +79,16 @@ export function useGuest(opts: GuestOptions): Guest {
     }
   }, SETUP_TIMEOUT_MS);
 
-  afterEach((ctx) => {
-    if (ctx.task.result?.state === 'fail' && vm) {
+  // Every test leaves a clean guest: the agent detaches and closes what it holds, and namespaces,
+  // pinned maps and the harness's cgroups go, so that tests can run in any order.
+  afterEach(async (ctx) => {
+    if (!vm) return;
+    if (ctx.task.result?.state === 'fail') {
       console.error(`--- guest console (${vm.console.path}), last lines ---\n${vm.console.tail(30)}\n--- agent log: ${join(vm.logDir, 'agent.log')}`);
+    }
+    if (vm.running && agent) {
+      await agent.call('reset', {});
+      await vm.ssh.exec(GUEST_RESET_SCRIPT);
     }
   });
 
@@ -100,9 +113,13 @@ export function useGuest(opts: GuestOptions): Guest {
     },
     objectPath,
     load: (source) => need(agent, 'the agent').load(objectPath(source)),
+    attach: (spec) => attach({ agent: need(agent, 'the agent'), ssh: need(vm, 'the VM').ssh }, spec),
     requireKernel(ctx, version, feature) {
       const k = need(vm, 'the VM').kernel;
       if (!atLeast(k.version, version)) ctx.skip(`needs ${version}: ${feature} (kernel ${k.release})`);
+    },
+    requireProgramType(ctx, type) {
+      this.requireKernel(ctx, PROGRAM_TYPES[type].since, `program type ${type}`);
     },
   };
 }

@@ -893,16 +893,80 @@ struct mapctx {
 	size_t vbuf;        /* size of a value buffer for lookup */
 };
 
+/*
+ * Maps pinned in bpffs by another loader (tc, ip) are opened by path and kept open until
+ * `reset`: a request names them with "pin" instead of "obj" + "map".
+ */
+#define MAX_PINNED 64
+static struct pinned {
+	char path[256];
+	int fd;
+	struct bpf_map_info info;
+} g_pinned[MAX_PINNED];
+static int g_npinned;
+
+static struct pinned *pinned_open(const char *path)
+{
+	for (int i = 0; i < g_npinned; i++)
+		if (strcmp(g_pinned[i].path, path) == 0)
+			return &g_pinned[i];
+	if (g_npinned == MAX_PINNED) {
+		failx(EMFILE, "more than %d pinned maps open; send reset", MAX_PINNED);
+		return NULL;
+	}
+	if (strlen(path) >= sizeof(g_pinned[0].path)) {
+		failx(ENAMETOOLONG, "pin %s: path too long", path);
+		return NULL;
+	}
+	struct pinned *p = &g_pinned[g_npinned];
+	memset(p, 0, sizeof(*p));
+	p->fd = bpf_obj_get(path);
+	if (p->fd < 0) {
+		fail(errno, "pin %s: bpf_obj_get", path);
+		return NULL;
+	}
+	uint32_t len = sizeof(p->info);
+	if (bpf_obj_get_info_by_fd(p->fd, &p->info, &len)) {
+		fail(errno, "pin %s: not a map, or no map info", path);
+		close(p->fd);
+		return NULL;
+	}
+	snprintf(p->path, sizeof(p->path), "%s", path);
+	g_npinned++;
+	return p;
+}
+
+static void pinned_close_all(void)
+{
+	for (int i = 0; i < g_npinned; i++)
+		close(g_pinned[i].fd);
+	g_npinned = 0;
+}
+
 static int req_mapctx(const struct req *r, struct mapctx *c)
 {
+	const char *pin = NULL;
 	memset(c, 0, sizeof(*c));
-	if (req_obj(r, &c->o) || req_map(r, c->o, "map", &c->m))
+	if (req_str_opt(r, "pin", &pin))
 		return -1;
-	c->name = bpf_map__name(c->m);
-	c->fd = bpf_map__fd(c->m);
-	c->ks = bpf_map__key_size(c->m);
-	c->vs = bpf_map__value_size(c->m);
-	c->percpu = map_is_percpu(bpf_map__type(c->m));
+	if (pin) {
+		struct pinned *p = pinned_open(pin);
+		if (!p)
+			return -1;
+		c->name = p->path;
+		c->fd = p->fd;
+		c->ks = p->info.key_size;
+		c->vs = p->info.value_size;
+		c->percpu = map_is_percpu(p->info.type);
+	} else {
+		if (req_obj(r, &c->o) || req_map(r, c->o, "map", &c->m))
+			return -1;
+		c->name = bpf_map__name(c->m);
+		c->fd = bpf_map__fd(c->m);
+		c->ks = bpf_map__key_size(c->m);
+		c->vs = bpf_map__value_size(c->m);
+		c->percpu = map_is_percpu(bpf_map__type(c->m));
+	}
 	c->ncpus = libbpf_num_possible_cpus();
 	if (c->ncpus < 1)
 		c->ncpus = 1;
@@ -1425,6 +1489,44 @@ static int op_attach_perf_event(struct req *r, struct jbuf *out)
 	return 0;
 }
 
+/* ---------- events to trace ---------- */
+
+/*
+ * Makes a known number of system calls from the agent itself, so that kprobe, tracepoint and
+ * syscall-tracepoint tests know exactly how many events to expect (filter on the returned pid).
+ */
+static const struct {
+	const char *name;
+	long nr;
+} g_syscalls[] = {
+	{ "getpid", SYS_getpid },
+	{ "getppid", SYS_getppid },
+	{ "getuid", SYS_getuid },
+	{ "getgid", SYS_getgid },
+	{ "gettid", SYS_gettid },
+	{ "sched_yield", SYS_sched_yield },
+};
+
+static int op_syscalls(struct req *r, struct jbuf *out)
+{
+	const char *name;
+	long long count;
+	long nr = -1;
+	if (req_str(r, "name", &name, NULL) || req_int(r, "count", &count, 1, false, 0, 10000000))
+		return -1;
+	for (size_t i = 0; i < sizeof(g_syscalls) / sizeof(g_syscalls[0]); i++)
+		if (strcmp(g_syscalls[i].name, name) == 0)
+			nr = g_syscalls[i].nr;
+	if (nr < 0)
+		return failx(EINVAL, "\"%s\" is not one of getpid, getppid, getuid, getgid, gettid, sched_yield", name);
+	for (long long i = 0; i < count; i++)
+		syscall(nr);
+	jb_kint(out, "pid", getpid());
+	jb_kint(out, "tid", syscall(SYS_gettid));
+	jb_kint(out, "calls", count);
+	return 0;
+}
+
 static int op_detach(struct req *r, struct jbuf *out)
 {
 	(void)out;
@@ -1443,6 +1545,37 @@ static int op_detach(struct req *r, struct jbuf *out)
 }
 
 /* ---------- dispatch and main loop ---------- */
+
+static void release_all(bool detach_persistent)
+{
+	socks_close_all();
+	pinned_close_all();
+	while (g_links) {
+		struct alink *l = g_links;
+		g_links = l->next;
+		link_free(l);
+	}
+	while (g_objs) {
+		struct aobj *o = g_objs;
+		g_objs = o->next;
+		obj_release(o, detach_persistent);
+	}
+}
+
+static void cleanup(void)
+{
+	/* XDP and cgroup attachments stay in the kernel until detached explicitly */
+	release_all(false);
+}
+
+/* Between tests: forget everything, detaching what this agent attached. */
+static int op_reset(struct req *r, struct jbuf *out)
+{
+	(void)r;
+	(void)out;
+	release_all(true);
+	return 0;
+}
 
 static const struct {
 	const char *name;
@@ -1473,6 +1606,8 @@ static const struct {
 	{ "sock_write", op_sock_write },
 	{ "sock_read", op_sock_read },
 	{ "sock_create_test", op_sock_create_test },
+	{ "reset", op_reset },
+	{ "syscalls", op_syscalls },
 };
 
 static void write_all(int fd, const char *p, size_t n)
@@ -1585,21 +1720,6 @@ respond:
 		jb_free(&g_log);
 }
 
-static void cleanup(void)
-{
-	socks_close_all();
-	while (g_links) {
-		struct alink *l = g_links;
-		g_links = l->next;
-		link_free(l);
-	}
-	while (g_objs) {
-		struct aobj *o = g_objs;
-		g_objs = o->next;
-		/* XDP and cgroup attachments stay in the kernel until detached explicitly */
-		obj_release(o, false);
-	}
-}
 
 int main(int argc, char **argv)
 {

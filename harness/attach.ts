@@ -1,0 +1,183 @@
+// Attaching every program type the way users do, behind one typed call:
+//   const a = await attach(guest, { type: 'cgroup_skb', obj, prog: 'deny', cgroup, direction: 'egress' });
+//   ...; await a.detach();
+// Types the agent attaches (XDP, cgroup, sockmap, tracing, sockets) go through it; tc and
+// lightweight-tunnel programs go through iproute2 in the guest, exactly as a user would type it.
+import type { Agent, BpfObject } from './agent.js';
+import type { SshSession } from './ssh.js';
+
+export interface Attached {
+  /** What was attached where, for messages. */
+  readonly what: string;
+  detach(): Promise<void>;
+}
+
+/** A program in an object loaded by the agent. */
+interface AgentProg {
+  obj: BpfObject;
+  prog: string;
+}
+
+/** A program in an object file in the guest, loaded by iproute2 (tc, ip). */
+interface FileProg {
+  /** Object path in the guest (guest.objectPath('x.bpf.c')). */
+  object: string;
+  /** ELF section of the program, e.g. "tc" or "lwt_out". */
+  section: string;
+}
+
+export type AttachSpec =
+  | ({ type: 'xdp'; ifname: string; netns?: string; mode?: 'generic' | 'native' | 'any' } & AgentProg)
+  | ({ type: 'cgroup_skb'; cgroup: string; direction: 'ingress' | 'egress' } & AgentProg)
+  | ({ type: 'cgroup_sock'; cgroup: string } & AgentProg)
+  | ({ type: 'sock_ops'; cgroup: string } & AgentProg)
+  | ({ type: 'sk_skb'; map: string; kind: 'stream_verdict' | 'stream_parser' } & AgentProg)
+  | ({ type: 'kprobe'; func: string; retprobe?: boolean } & AgentProg)
+  | ({ type: 'tracepoint'; category: string; name: string } & AgentProg)
+  | ({ type: 'perf_event'; freq: number } & AgentProg)
+  | ({ type: 'sched_cls'; ifname: string; netns?: string; direction: 'ingress' | 'egress' } & FileProg)
+  | ({ type: 'sched_act'; ifname: string; netns?: string; direction: 'ingress' | 'egress' } & FileProg)
+  | ({
+      type: 'lwt_in' | 'lwt_out' | 'lwt_xmit';
+      /** Route prefix, e.g. 10.200.1.0/24 or 10.200.1.2/32. */
+      prefix: string;
+      dev: string;
+      netns?: string;
+      /** lwt_xmit: bytes of headroom for pushed headers. */
+      headroom?: number;
+    } & FileProg);
+
+export interface AttachTarget {
+  agent: Agent;
+  ssh: SshSession;
+}
+
+const nsPrefix = (netns?: string) => (netns ? `ip netns exec ${netns} ` : '');
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** Attaches a program; the result detaches it. Errors carry the kernel's (or tc's) own message. */
+export async function attach(t: AttachTarget, spec: AttachSpec): Promise<Attached> {
+  switch (spec.type) {
+    case 'xdp': {
+      const mode = spec.mode ?? 'generic';
+      const used = await spec.obj.attachXdp(spec.prog, spec.ifname, { netns: spec.netns, mode });
+      return {
+        what: `xdp ${spec.prog} on ${spec.ifname} (${used})`,
+        detach: async () => {
+          await t.agent.call('detach_xdp', { ifname: spec.ifname, netns: spec.netns, mode: used });
+        },
+      };
+    }
+    case 'cgroup_skb':
+    case 'cgroup_sock':
+    case 'sock_ops': {
+      const attachType =
+        spec.type === 'cgroup_skb'
+          ? spec.direction === 'ingress'
+            ? 'cgroup_inet_ingress'
+            : 'cgroup_inet_egress'
+          : spec.type === 'cgroup_sock'
+            ? 'cgroup_inet_sock_create'
+            : 'cgroup_sock_ops';
+      const req = { obj: spec.obj.handle, prog: spec.prog, attachType, cgroup: spec.cgroup } as const;
+      await t.agent.call('attach_cgroup', req);
+      return { what: `${spec.type} ${spec.prog} on ${spec.cgroup}`, detach: async () => void (await t.agent.call('detach_cgroup', req)) };
+    }
+    case 'sk_skb': {
+      const req = { obj: spec.obj.handle, prog: spec.prog, attachType: `sk_skb_${spec.kind}`, map: spec.map } as const;
+      await t.agent.call('attach_cgroup', req);
+      return { what: `sk_skb ${spec.kind} ${spec.prog} on ${spec.map}`, detach: async () => void (await t.agent.call('detach_cgroup', req)) };
+    }
+    case 'kprobe': {
+      const { link } = await t.agent.call('attach_kprobe', { obj: spec.obj.handle, prog: spec.prog, func: spec.func, retprobe: spec.retprobe ?? false });
+      return { what: `${spec.retprobe ? 'kretprobe' : 'kprobe'} ${spec.prog} on ${spec.func}`, detach: async () => void (await t.agent.call('detach', { link })) };
+    }
+    case 'tracepoint': {
+      const { link } = await t.agent.call('attach_tracepoint', { obj: spec.obj.handle, prog: spec.prog, category: spec.category, name: spec.name });
+      return { what: `tracepoint ${spec.prog} on ${spec.category}/${spec.name}`, detach: async () => void (await t.agent.call('detach', { link })) };
+    }
+    case 'perf_event': {
+      const { link } = await t.agent.call('attach_perf_event', { obj: spec.obj.handle, prog: spec.prog, freq: spec.freq, event: 'cpu-clock' });
+      return { what: `perf_event ${spec.prog} (cpu-clock ${spec.freq} Hz)`, detach: async () => void (await t.agent.call('detach', { link })) };
+    }
+    case 'sched_cls': {
+      const ns = nsPrefix(spec.netns);
+      await t.ssh.exec(
+        `${ns}tc qdisc add dev ${spec.ifname} clsact 2>/dev/null || ${ns}tc qdisc show dev ${spec.ifname} | grep -q clsact\n` +
+          `${ns}tc filter add dev ${spec.ifname} ${spec.direction} bpf direct-action obj ${q(spec.object)} sec ${q(spec.section)}`,
+      );
+      return {
+        what: `sched_cls ${spec.section} on ${spec.ifname} ${spec.direction}`,
+        detach: async () => void (await t.ssh.exec(`${ns}tc filter del dev ${spec.ifname} ${spec.direction}`)),
+      };
+    }
+    case 'sched_act': {
+      const ns = nsPrefix(spec.netns);
+      // A classifier that matches every packet, with the BPF program as its action.
+      await t.ssh.exec(
+        `${ns}tc qdisc add dev ${spec.ifname} clsact 2>/dev/null || ${ns}tc qdisc show dev ${spec.ifname} | grep -q clsact\n` +
+          `${ns}tc filter add dev ${spec.ifname} ${spec.direction} matchall action bpf obj ${q(spec.object)} sec ${q(spec.section)}`,
+      );
+      return {
+        what: `sched_act ${spec.section} on ${spec.ifname} ${spec.direction}`,
+        detach: async () => void (await t.ssh.exec(`${ns}tc filter del dev ${spec.ifname} ${spec.direction}`)),
+      };
+    }
+    case 'lwt_in':
+    case 'lwt_out':
+    case 'lwt_xmit': {
+      const ns = nsPrefix(spec.netns);
+      const hook = spec.type.slice(4);
+      const headroom = spec.type === 'lwt_xmit' && spec.headroom ? ` headroom ${spec.headroom}` : '';
+      await t.ssh.exec(`${ns}ip route add ${spec.prefix} encap bpf ${hook} obj ${q(spec.object)} section ${q(spec.section)}${headroom} dev ${spec.dev}`);
+      return {
+        what: `${spec.type} ${spec.section} on route ${spec.prefix}`,
+        detach: async () => void (await t.ssh.exec(`${ns}ip route del ${spec.prefix} dev ${spec.dev}`)),
+      };
+    }
+  }
+}
+
+/** Where iproute2's libbpf loader pins maps that ask for it (`__uint(pinning, LIBBPF_PIN_BY_NAME)`). */
+export const TC_PIN_DIR = '/sys/fs/bpf/tc/globals';
+export const IP_PIN_DIR = '/sys/fs/bpf/ip/globals';
+
+/** A cgroup v2 directory the harness made; removed (after its processes left) by remove(). */
+export class Cgroup {
+  static readonly ROOT = '/sys/fs/cgroup';
+  private constructor(
+    private readonly ssh: SshSession,
+    readonly path: string,
+  ) {}
+
+  static async create(ssh: SshSession, name: string): Promise<Cgroup> {
+    const path = `${Cgroup.ROOT}/bh-${name}`;
+    await ssh.exec(`mkdir -p ${path}`);
+    return new Cgroup(ssh, path);
+  }
+
+  async remove(): Promise<void> {
+    await this.ssh.exec(`rmdir ${this.path} 2>/dev/null || true`);
+  }
+}
+
+/**
+ * Kernel symbol of a system call's entry, which differs between kernels: __x64_sys_NAME since
+ * 4.17 (syscall wrappers), sys_NAME / SyS_NAME before.
+ */
+export async function syscallSymbol(ssh: SshSession, name: string): Promise<string> {
+  const candidates = [`__x64_sys_${name}`, `__se_sys_${name}`, `SyS_${name}`, `sys_${name}`];
+  const out = await ssh.exec(`grep -E ' (${candidates.join('|')})$' /proc/kallsyms | awk '{print $3}'`);
+  const have = new Set(out.split('\n').filter(Boolean));
+  const found = candidates.find((c) => have.has(c));
+  if (!found) throw new Error(`no kernel symbol for system call ${name} (looked for ${candidates.join(', ')})`);
+  return found;
+}
+
+/** Shell lines that return a guest to a clean state between tests. */
+export const GUEST_RESET_SCRIPT = [
+  'ip -all netns delete 2>/dev/null',
+  'rm -rf /sys/fs/bpf/tc /sys/fs/bpf/ip /sys/fs/bpf/xdp 2>/dev/null',
+  `for d in ${Cgroup.ROOT}/bh-*; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done`,
+  'true',
+].join('\n');

@@ -1,0 +1,29 @@
+// The program types the harness attaches, each with the oldest kernel that has it and how the
+// harness attaches it. Suites and the report read this table; a test on an older kernel is
+// skipped with the reason.
+
+export interface ProgramType {
+  /** Oldest kernel with this program type and the attach point the harness uses. */
+  since: string;
+  /** How users attach it, as the harness does. */
+  attach: string;
+}
+
+export const PROGRAM_TYPES = {
+  socket_filter: { since: '3.19', attach: 'SO_ATTACH_BPF on a packet or UDP socket' },
+  kprobe: { since: '4.1', attach: 'perf_event_open kprobe PMU, or tracefs kprobe_events' },
+  sched_cls: { since: '4.1', attach: 'tc filter ... bpf da on a clsact qdisc' },
+  sched_act: { since: '4.1', attach: 'tc ... action bpf under a classifier' },
+  tracepoint: { since: '4.7', attach: 'perf_event_open on a tracepoint id' },
+  xdp: { since: '4.8', attach: 'netlink (generic or native XDP)' },
+  perf_event: { since: '4.9', attach: 'perf_event_open software cpu-clock, PERF_EVENT_IOC_SET_BPF' },
+  cgroup_skb: { since: '4.10', attach: 'BPF_PROG_ATTACH to a cgroup v2 (inet ingress/egress)' },
+  cgroup_sock: { since: '4.10', attach: 'BPF_PROG_ATTACH to a cgroup v2 (inet sock create)' },
+  lwt_in: { since: '4.10', attach: 'ip route ... encap bpf in' },
+  lwt_out: { since: '4.10', attach: 'ip route ... encap bpf out' },
+  lwt_xmit: { since: '4.10', attach: 'ip route ... encap bpf xmit' },
+  sock_ops: { since: '4.13', attach: 'BPF_PROG_ATTACH to a cgroup v2 (sock_ops)' },
+  sk_skb: { since: '4.14', attach: 'BPF_PROG_ATTACH to a sockmap (stream parser/verdict)' },
+} as const satisfies Record<string, ProgramType>;
+
+export type ProgramTypeName = keyof typeof PROGRAM_TYPES;
