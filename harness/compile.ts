@@ -44,7 +44,9 @@ export interface CompiledObject {
 export async function compileBpf(source: string, extraFlags: string[] = []): Promise<CompiledObject> {
   if (!existsSync(source)) throw new Error(`BPF source ${source} does not exist`);
   const flags = [...BPF_CFLAGS, `-I${dirname(source)}`, ...extraFlags];
-  const parts: string[] = [await compilerVersion(), flags.join(' '), await readFile(source, 'utf8')];
+  // The key holds what decides the object (not the folder it sits in): compiler, flags, the
+  // source and the headers beside it.
+  const parts: string[] = [await compilerVersion(), [...BPF_CFLAGS, ...extraFlags].join(' '), basename(source), await readFile(source, 'utf8')];
   for (const h of await localHeaders(dirname(source))) parts.push(basename(h), await readFile(h, 'utf8'));
   const name = basename(source).replace(/\.c$/, '.o');
   const { dir } = await cached({

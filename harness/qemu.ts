@@ -43,9 +43,12 @@ function consoleArgs(): string[] {
   return ['-serial', 'stdio', '-monitor', 'none'];
 }
 
-/** Why: direct kernel boot skips the bootloader; panic=-1 turns a panic into a QEMU exit. */
+/**
+ * Why: direct kernel boot skips the bootloader; panic=-1 turns a panic into a QEMU exit;
+ * no_timer_check because a loaded host makes TCG miss the IO-APIC timer check, which panics.
+ */
 function kernelArgs(c: QemuConfig): string[] {
-  const cmdline = ['console=ttyS0', 'earlyprintk=serial,ttyS0', 'panic=-1', 'rdinit=/init', 'net.ifnames=0', 'nokaslr', c.append ?? ''];
+  const cmdline = ['console=ttyS0', 'earlyprintk=serial,ttyS0', 'panic=-1', 'no_timer_check', 'rdinit=/init', 'net.ifnames=0', 'nokaslr', c.append ?? ''];
   const args = ['-kernel', c.bzImage, '-append', cmdline.filter(Boolean).join(' ')];
   if (c.initramfs) args.push('-initrd', c.initramfs);
   return args;

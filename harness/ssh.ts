@@ -37,19 +37,18 @@ export class SshSession {
   static connect(o: ConnectOptions): Promise<SshSession> {
     return new Promise((resolve, reject) => {
       const client = new Client();
-      const fail = (e: Error) => {
-        client.removeAllListeners('ready');
+      let settled = false;
+      // ssh2 may emit more than one error for one failed handshake: all after the first are moot.
+      client.on('error', (e: Error) => {
+        if (settled) return;
+        settled = true;
         client.end();
         reject(e);
-      };
+      });
       client.once('ready', () => {
-        client.removeListener('error', fail);
-        client.on('error', () => {
-          /* reported through the failing call */
-        });
+        settled = true;
         resolve(new SshSession(client));
       });
-      client.once('error', fail);
       client.connect({
         host: '127.0.0.1',
         port: o.port,

@@ -26,6 +26,10 @@ export interface VmOptions {
   cpus?: number;
   /** Names the log directory, e.g. the suite. */
   label?: string;
+  /** Extra kernel command line. */
+  append?: string;
+  /** How long to wait for SSH; default scales with the accelerator. */
+  bootTimeoutMs?: number;
   onEvent?: (e: VmEvent) => void;
 }
 
@@ -52,6 +56,15 @@ function installExitHooks(): void {
   process.on('exit', () => {
     for (const vm of live) vm.kill();
   });
+  // Orphaned (the process that started us died without telling us, e.g. SIGKILL to a wrapper
+  // such as npm or tsx): take our guests down with us.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent && live.size) {
+      for (const vm of live) vm.kill();
+      process.exit(1);
+    }
+  }, 500).unref();
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => {
       for (const vm of live) vm.kill();
@@ -107,6 +120,11 @@ export class Vm {
     return timeouts(this.accel);
   }
 
+  /** QEMU's process id. */
+  get pid(): number | undefined {
+    return this.proc.pid;
+  }
+
   get running(): boolean {
     return this.exited === null;
   }
@@ -134,6 +152,7 @@ export class Vm {
         memoryMiB: opts.memoryMiB ?? 1024,
         cpus: opts.cpus ?? 2,
         sshPort,
+        append: opts.append,
       });
       const con = new ConsoleLog(join(logDir, 'console.log'));
       emit({ type: 'booting', kernel: kernel.name, accel, command: formatCommand(qemu, args) });
@@ -151,7 +170,7 @@ export class Vm {
       proc.stderr!.on('data', (d: Buffer) => con.write(`[qemu] ${d.toString()}`));
       con.onFault((kind, line) => emit({ type: 'fault', kind, line }));
       try {
-        await vm.waitForSsh(t.bootMs);
+        await vm.waitForSsh(opts.bootTimeoutMs ?? t.bootMs);
         vm.bootMs = Date.now() - started;
         emit({ type: 'ready', kernel: kernel.name, bootMs: vm.bootMs });
         return vm;

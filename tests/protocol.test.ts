@@ -1,0 +1,20 @@
+import { expect, test } from 'vitest';
+import { decodeResponse, encodeRequest, readU32, readU64s, u32, u64 } from '../harness/protocol.js';
+
+test('requests are one flat JSON line', () => {
+  expect(encodeRequest(3, 'map_lookup', { obj: 'o', map: 'm', key: u32(17) })).toBe('{"id":3,"op":"map_lookup","obj":"o","map":"m","key":"11000000"}\n');
+  expect(() => encodeRequest(1, 'load', { path: { nested: 1 } } as never)).toThrow(/must be flat/);
+});
+
+test('responses must be well formed', () => {
+  expect(decodeResponse('{"id":1,"ok":true,"sock":4}')).toEqual({ id: 1, ok: true, sock: 4 });
+  expect(() => decodeResponse('not json')).toThrow(/not JSON/);
+  expect(() => decodeResponse('{"ok":true}')).toThrow(/not a response/);
+});
+
+test('little-endian encodings round-trip', () => {
+  expect(u32(1)).toBe('01000000');
+  expect(u64(2n ** 40n)).toBe('0000000000010000');
+  expect(readU32('ffffffff')).toBe(4294967295);
+  expect(readU64s(u64(5) + u64(1500))).toEqual([5n, 1500n]);
+});

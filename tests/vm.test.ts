@@ -1,0 +1,99 @@
+// The VM lifecycle against real QEMU guests: failures end fast with the console, and no QEMU
+// outlives the process that started it.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { REPO_ROOT } from '../harness/kernels.js';
+import { Vm, VmError } from '../harness/vm.js';
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function waitGone(pid: number, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (!alive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return !alive(pid);
+}
+
+describe('a guest that cannot come up fails fast, with its console', () => {
+  test('a kernel panic is reported as a panic and ends the run at once', async () => {
+    const t = Date.now();
+    // No init anywhere: the kernel panics at the end of boot.
+    const err = await Vm.start({ label: 'panic', append: 'rdinit=/nonexistent root=/dev/nonexistent' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(VmError);
+    expect((err as VmError).message).toMatch(/guest panic during boot: .*Kernel panic - not syncing/);
+    expect((err as VmError).consoleTail).toMatch(/Kernel panic/);
+    expect(Date.now() - t).toBeLessThan(60_000);
+  }, 120_000);
+
+  test('a guest that never answers SSH fails within the bound, with the console tail', async () => {
+    const t = Date.now();
+    // init is busybox cat (arguments after -- go to init): the kernel runs fine, but nothing
+    // ever listens for SSH.
+    const err = await Vm.start({ label: 'silent', append: 'rdinit=/bin/busybox -- cat', bootTimeoutMs: 10_000 }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(VmError);
+    expect((err as VmError).message).toMatch(/did not answer SSH within 10 s/);
+    expect((err as VmError).consoleTail).toMatch(/Run \/bin\/busybox as init process/);
+    expect(Date.now() - t).toBeLessThan(30_000);
+  }, 120_000);
+});
+
+test('two guests at once get their own ports and consoles and both answer', async () => {
+  const [a, b] = await Promise.all([Vm.start({ label: 'twin' }), Vm.start({ label: 'twin' })]);
+  try {
+    expect(a.sshPort).not.toBe(b.sshPort);
+    expect(a.console.path).not.toBe(b.console.path);
+    const [ua, ub] = await Promise.all([a.ssh.exec('cat /proc/sys/kernel/random/boot_id'), b.ssh.exec('cat /proc/sys/kernel/random/boot_id')]);
+    expect(ua.trim()).not.toBe(ub.trim());
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+  }
+  expect(a.running).toBe(false);
+  expect(b.running).toBe(false);
+}, 240_000);
+
+describe('no QEMU outlives the process that started it', () => {
+  const launchers = {
+    // One node process: QEMU is its child (setpriv --pdeathsig covers SIGKILL).
+    node: [process.execPath, '--import', 'tsx'],
+    // A wrapper process in between, as with npm or the tsx binary: the orphan watch covers SIGKILL.
+    'tsx wrapper': [join(REPO_ROOT, 'node_modules/.bin/tsx')],
+  };
+  for (const [launcher, argv] of Object.entries(launchers)) {
+    for (const signal of ['SIGKILL', 'SIGINT', 'SIGTERM'] as const) {
+      test(`${signal} to the harness process (${launcher})`, async () => {
+        const child = spawn(argv[0], [...argv.slice(1), join(REPO_ROOT, 'tests/fixtures/boot-and-wait.ts')], {
+          cwd: REPO_ROOT,
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        const qemuPid = await new Promise<number>((resolve, reject) => {
+          let out = '';
+          child.stdout!.on('data', (d: Buffer) => {
+            out += d.toString();
+            const m = /READY (\d+)/.exec(out);
+            if (m) resolve(Number(m[1]));
+          });
+          child.on('exit', (code) => reject(new Error(`boot-and-wait exited with ${code} before the guest was up:\n${out}`)));
+        });
+        expect(alive(qemuPid)).toBe(true);
+        process.kill(child.pid!, signal);
+        expect(await waitGone(qemuPid, 10_000)).toBe(true);
+      }, 180_000);
+    }
+  }
+});
