@@ -6,7 +6,8 @@ const vmWorkers = Number(process.env.BPF_HARNESS_PARALLEL) || Math.max(1, Math.f
 
 export default defineConfig({
   test: {
-    reporters: process.env.CI ? ['verbose'] : ['verbose'],
+    // verbose: each test with pass/fail and its time; report.ts: the kernel × program-type report.
+    reporters: ['verbose', './harness/report.ts'],
     projects: [
       {
         test: {

@@ -1,18 +1,24 @@
 #!/usr/bin/env -S npx tsx
 // The command line: a thin layer over the library. `npm run suite xdp -- --kernel 5.10`.
 import { existsSync, readdirSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { execa } from 'execa';
+import { writeReports } from './report.js';
 import { buildImage } from './image.js';
 import { getKernel, loadCatalog, lookupKernel, REPO_ROOT } from './kernels.js';
 import { chooseAccel, formatCommand, qemuArgs } from './qemu.js';
 import { which } from './tools.js';
-import { Vm } from './vm.js';
+import { resultsRoot, Vm } from './vm.js';
 
 const SUITES_DIR = join(REPO_ROOT, 'suites');
 
 const USAGE = `usage:
   npm run suite <type...|all> [-- --kernel NAME|PATH] [--modules DIR]   run suites in guests
+  npm run suite <type...|all> -- --kernel 5.10,6.1 | --kernels all     the kernel matrix, with a report
+      [--shard i/n]                                                    run one CI shard of the tests
   npm run kernels -- list                                              the kernel catalog
   npm run kernels -- fetch NAME                                        download and cache a kernel
   npm run image -- [--kernel NAME]                                     build the guest image
@@ -30,20 +36,84 @@ export function listSuites(): string[] {
 
 const say = (m: string) => console.log(`[harness] ${m}`);
 
-async function suite(names: string[], kernel: string | undefined, modules: string | undefined): Promise<number> {
+/** How many guests may run at once: one per two cores, and 2 GiB of memory each. */
+export function guestBudget(): number {
+  const env = Number(process.env.BPF_HARNESS_PARALLEL);
+  if (env > 0) return env;
+  return Math.max(1, Math.min(Math.floor(availableParallelism() / 2), Math.floor(totalmem() / 2 ** 31)));
+}
+
+function kernelList(arg: string | undefined): string[] {
+  const catalog = loadCatalog();
+  if (!arg) return [process.env.BPF_HARNESS_KERNEL || catalog.default];
+  return arg === 'all' ? Object.keys(catalog.kernels) : arg.split(',').map((k) => k.trim()).filter(Boolean);
+}
+
+async function runVitest(suites: string[], shard?: string): Promise<number> {
+  const { startVitest } = await import('vitest/node');
+  const vitest = await startVitest('test', suites.map((n) => `suites/${n}/`), { run: true, project: 'suites', root: REPO_ROOT, shard });
+  await vitest?.close();
+  return process.exitCode === undefined || process.exitCode === 0 ? 0 : Number(process.exitCode);
+}
+
+/** Runs one child per kernel (up to the guest budget at once), each line prefixed by its kernel. */
+async function runMatrix(suites: string[], kernels: string[], modules: string | undefined, shard?: string): Promise<number> {
+  const dir = join(resultsRoot(), `run-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
+  await mkdir(dir, { recursive: true });
+  const budget = guestBudget();
+  say(`matrix: ${suites.join(', ')} on kernels ${kernels.join(', ')}, ${budget} at a time; results in ${dir}`);
+  const queue = [...kernels];
+  const codes: number[] = [];
+  const worker = async () => {
+    for (let k = queue.shift(); k !== undefined; k = queue.shift()) {
+      const t = Date.now();
+      const args = ['--import', 'tsx', join(REPO_ROOT, 'harness/cli.ts'), 'suite', ...suites, '--kernel', k];
+      if (modules) args.push('--modules', modules);
+      if (shard) args.push('--shard', shard);
+      const child = execa(process.execPath, args, {
+        cwd: REPO_ROOT,
+        reject: false,
+        all: true,
+        buffer: false,
+        env: { BPF_HARNESS_RUN_DIR: dir, BPF_HARNESS_PARALLEL: '1', FORCE_COLOR: '0' },
+      });
+      let partial = '';
+      child.all!.on('data', (d: Buffer) => {
+        const lines = (partial + d.toString()).split('\n');
+        partial = lines.pop() ?? '';
+        for (const l of lines) if (l.trim()) console.log(`[${k}] ${l}`);
+      });
+      const r = await child;
+      if (partial.trim()) console.log(`[${k}] ${partial}`);
+      codes.push(r.exitCode ?? 1);
+      say(`kernel ${k}: ${r.exitCode === 0 ? 'passed' : `FAILED (exit ${r.exitCode})`} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+      if (!existsSync(join(dir, `kernel-${k.replace(/[^\w.-]/g, '_')}.json`))) {
+        // The child died before its reporter ran (e.g. the kernel could not be fetched): record the column as failed.
+        const { writeFileSync } = await import('node:fs');
+        writeFileSync(
+          join(dir, `kernel-${k.replace(/[^\w.-]/g, '_')}.json`),
+          JSON.stringify({ kernel: k, tests: [], suiteErrors: suites.map((s) => ({ suite: s, error: `the run on kernel ${k} ended before any test (exit ${r.exitCode}); see its output above` })), wallMs: Date.now() - t }),
+        );
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(budget, kernels.length) }, worker));
+  const report = writeReports(dir, kernels);
+  console.log(`\n${report.table}\n\nreport: ${report.markdown}\njunit:  ${report.junit}`);
+  return report.failed || codes.some((c) => c !== 0) ? 1 : 0;
+}
+
+async function suite(names: string[], kernelArg: string | undefined, modules: string | undefined, shard?: string): Promise<number> {
   const known = listSuites();
   if (!names.length) throw new Error(`name a suite: ${known.join(', ')} or all`);
   const chosen = names.includes('all') ? known : names;
   for (const n of chosen) if (!known.includes(n)) throw new Error(`unknown suite "${n}": known suites are ${known.join(', ')}`);
-  if (kernel) {
-    lookupKernel(kernel, loadCatalog(), modules); // fails early on an unknown name
-    process.env.BPF_HARNESS_KERNEL = kernel;
-  }
+  const kernels = kernelList(kernelArg);
+  for (const k of kernels) lookupKernel(k, loadCatalog(), modules); // fails early on an unknown name
   if (modules) process.env.BPF_HARNESS_MODULES = modules;
-  const { startVitest } = await import('vitest/node');
-  const vitest = await startVitest('test', chosen.map((n) => `suites/${n}/`), { run: true, project: 'suites', root: REPO_ROOT });
-  await vitest?.close();
-  return process.exitCode === undefined || process.exitCode === 0 ? 0 : Number(process.exitCode);
+  if (kernels.length > 1) return runMatrix(chosen, kernels, modules, shard);
+  process.env.BPF_HARNESS_KERNEL = kernels[0];
+  return runVitest(chosen, shard);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -52,6 +122,8 @@ async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       kernel: { type: 'string', short: 'k' },
+      kernels: { type: 'string' },
+      shard: { type: 'string' },
       modules: { type: 'string' },
       'dry-run': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -64,7 +136,7 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (cmd) {
     case 'suite':
-      return suite(rest, values.kernel, values.modules);
+      return suite(rest, values.kernels ?? values.kernel, values.modules, values.shard);
     case 'kernels': {
       const catalog = loadCatalog();
       if (rest[0] === 'fetch') {

@@ -83,6 +83,8 @@ export function useGuest(opts: GuestOptions): Guest {
   // pinned maps and the harness's cgroups go, so that tests can run in any order.
   afterEach(async (ctx) => {
     if (!vm) return;
+    // For the reports: where this test's guest logged.
+    Object.assign(ctx.task.meta, { consoleLog: vm.console.path, agentLog: join(vm.logDir, 'agent.log') });
     if (ctx.task.result?.state === 'fail') {
       console.error(`--- guest console (${vm.console.path}), last lines ---\n${vm.console.tail(30)}\n--- agent log: ${join(vm.logDir, 'agent.log')}`);
     }

@@ -1,0 +1,229 @@
+// Reports: a vitest reporter that records each test's outcome (with the skip reason and the
+// guest's log paths) per kernel, and the kernel × program-type matrix rendered for the terminal,
+// as Markdown and as JUnit XML.
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative } from 'node:path';
+import type { Reporter, TestModule } from 'vitest/node';
+import { resultsRoot as resultsDir } from './vm.js';
+
+export interface TestRecord {
+  suite: string;
+  name: string;
+  state: 'passed' | 'failed' | 'skipped' | 'pending';
+  durationMs: number;
+  note?: string;
+  error?: string;
+  consoleLog?: string;
+  agentLog?: string;
+}
+
+export interface KernelRun {
+  kernel: string;
+  tests: TestRecord[];
+  /** Errors outside any test, e.g. a guest that did not boot. */
+  suiteErrors: { suite: string; error: string }[];
+  wallMs: number;
+}
+
+export type CellState = 'pass' | 'fail' | 'skip' | 'none';
+export interface Cell {
+  state: CellState;
+  passed: number;
+  failed: number;
+  skipped: number;
+  /** Skip reasons, or the first failure. */
+  detail: string[];
+  logs: string[];
+}
+
+/** Where a run writes its per-kernel results and reports. */
+export function runDir(): string {
+  const dir = process.env.BPF_HARNESS_RUN_DIR;
+  if (!dir) throw new Error('BPF_HARNESS_RUN_DIR is not set');
+  return dir;
+}
+
+const suiteOf = (moduleId: string) => basename(dirname(moduleId));
+const firstLines = (s: string, n = 3) => s.split('\n').filter(Boolean).slice(0, n).join(' / ');
+
+/** Vitest reporter: writes <run dir>/kernel-<name>.json when BPF_HARNESS_RUN_DIR is set. */
+export default class RunRecorder implements Reporter {
+  private started = Date.now();
+
+  onTestRunStart(): void {
+    this.started = Date.now();
+  }
+
+  onTestRunEnd(modules: ReadonlyArray<TestModule>): void {
+    if (!modules.some((m) => m.moduleId.includes('/suites/'))) return;
+    // A run of its own (not one kernel of a matrix, which the CLI reports): its own directory.
+    const own = !process.env.BPF_HARNESS_RUN_DIR;
+    const dir = process.env.BPF_HARNESS_RUN_DIR ?? join(resultsDir(), `run-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
+    const run: KernelRun = { kernel: process.env.BPF_HARNESS_KERNEL || 'default', tests: [], suiteErrors: [], wallMs: Date.now() - this.started };
+    for (const mod of modules) {
+      if (!mod.moduleId.includes('/suites/')) continue;
+      const suite = suiteOf(mod.moduleId);
+      for (const err of mod.errors()) run.suiteErrors.push({ suite, error: err.message ?? String(err) });
+      for (const t of mod.children.allTests()) {
+        const r = t.result();
+        const meta = t.meta() as { consoleLog?: string; agentLog?: string };
+        run.tests.push({
+          suite,
+          name: t.fullName,
+          state: r.state,
+          durationMs: Math.round(t.diagnostic()?.duration ?? 0),
+          note: r.state === 'skipped' ? r.note : undefined,
+          error: r.state === 'failed' ? r.errors.map((e) => e.message).join('\n') : undefined,
+          consoleLog: meta.consoleLog,
+          agentLog: meta.agentLog,
+        });
+      }
+    }
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `kernel-${run.kernel.replace(/[^\w.-]/g, '_')}.json`), JSON.stringify(run, null, 1));
+    if (own) {
+      const r = writeReports(dir);
+      console.log(`\n${r.table}\n\nreport: ${r.markdown}\njunit:  ${r.junit}`);
+    }
+  }
+}
+
+export function readRuns(dir: string): KernelRun[] {
+  return readdirSync(dir)
+    .filter((f) => /^kernel-.*\.json$/.test(f))
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as KernelRun);
+}
+
+/** One cell of the matrix: how a program type fared on a kernel. */
+export function cellOf(run: KernelRun, suite: string): Cell {
+  const tests = run.tests.filter((t) => t.suite === suite);
+  const errors = run.suiteErrors.filter((e) => e.suite === suite);
+  const cell: Cell = { state: 'none', passed: 0, failed: 0, skipped: 0, detail: [], logs: [] };
+  for (const t of tests) {
+    if (t.state === 'passed') cell.passed++;
+    else if (t.state === 'failed') {
+      cell.failed++;
+      cell.detail.push(`${t.name}: ${firstLines(t.error ?? '', 1)}`);
+      if (t.consoleLog) cell.logs.push(t.consoleLog);
+      if (t.agentLog) cell.logs.push(t.agentLog);
+    } else if (t.state === 'skipped') {
+      cell.skipped++;
+      if (t.note) cell.detail.push(`${t.name}: skipped, ${t.note}`);
+    }
+  }
+  for (const e of errors) {
+    cell.detail.unshift(firstLines(e.error, 2));
+    const log = /--- console \(([^)]+)\)/.exec(e.error)?.[1];
+    if (log) cell.logs.push(log);
+  }
+  if (cell.failed || errors.length) cell.state = 'fail';
+  else if (cell.passed) cell.state = 'pass';
+  else if (cell.skipped) cell.state = 'skip';
+  cell.logs = [...new Set(cell.logs)];
+  return cell;
+}
+
+function cellText(c: Cell): string {
+  if (c.state === 'none') return '—';
+  if (c.state === 'fail') return `FAIL ${c.failed}/${c.passed + c.failed}${c.failed === 0 ? ' (setup)' : ''}`;
+  if (c.state === 'skip') return `skip (${c.skipped})`;
+  return `pass ${c.passed}${c.skipped ? ` +${c.skipped} skip` : ''}`;
+}
+
+export interface Matrix {
+  kernels: string[];
+  suites: string[];
+  cells: Map<string, Cell>;
+  runs: KernelRun[];
+}
+
+export function buildMatrix(runs: KernelRun[]): Matrix {
+  const kernels = runs.map((r) => r.kernel);
+  const suites = [...new Set(runs.flatMap((r) => [...r.tests.map((t) => t.suite), ...r.suiteErrors.map((e) => e.suite)]))].sort();
+  const cells = new Map<string, Cell>();
+  for (const r of runs) for (const s of suites) cells.set(`${r.kernel}\u0000${s}`, cellOf(r, s));
+  return { kernels, suites, cells, runs };
+}
+
+const cell = (m: Matrix, k: string, s: string) => m.cells.get(`${k}\u0000${s}`)!;
+
+export function renderTerminal(m: Matrix): string {
+  const head = ['program type', ...m.kernels];
+  const rows = m.suites.map((s) => [s, ...m.kernels.map((k) => cellText(cell(m, k, s)))]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cols: string[]) => cols.map((c, i) => c.padEnd(widths[i])).join('  ');
+  const out = [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+  const notes: string[] = [];
+  for (const k of m.kernels) {
+    for (const s of m.suites) {
+      const c = cell(m, k, s);
+      if (c.state === 'fail' || c.skipped) for (const d of c.detail) notes.push(`  [${k}] ${s}: ${d}`);
+      if (c.state === 'fail') for (const l of c.logs) notes.push(`  [${k}] ${s}: log ${l}`);
+    }
+  }
+  return [...out, ...(notes.length ? ['', ...notes] : [])].join('\n');
+}
+
+const mdEscape = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+export function renderMarkdown(m: Matrix, base: string): string {
+  const out = ['# bpf-harness run', '', `| program type | ${m.kernels.join(' | ')} |`, `|---|${m.kernels.map(() => '---').join('|')}|`];
+  for (const s of m.suites) out.push(`| ${s} | ${m.kernels.map((k) => cellText(cell(m, k, s))).join(' | ')} |`);
+  out.push('', '## Wall time per kernel', '');
+  for (const r of m.runs) out.push(`- ${r.kernel}: ${(r.wallMs / 1000).toFixed(1)} s`);
+  const details: string[] = [];
+  for (const k of m.kernels) {
+    for (const s of m.suites) {
+      const c = cell(m, k, s);
+      if (!c.detail.length) continue;
+      details.push(`### ${s} on ${k}: ${cellText(c)}`, '');
+      for (const d of c.detail) details.push(`- ${mdEscape(d)}`);
+      for (const l of c.logs) details.push(`- log: [${basename(dirname(l))}/${basename(l)}](${relative(base, l)})`);
+      details.push('');
+    }
+  }
+  if (details.length) out.push('', '## Failures and skips', '', ...details);
+  return out.join('\n') + '\n';
+}
+
+const xml = (s: string) =>
+  s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!).replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
+
+export function renderJunit(m: Matrix): string {
+  const suites: string[] = [];
+  for (const r of m.runs) {
+    for (const s of m.suites) {
+      const tests = r.tests.filter((t) => t.suite === s);
+      const errors = r.suiteErrors.filter((e) => e.suite === s);
+      if (!tests.length && !errors.length) continue;
+      const failures = tests.filter((t) => t.state === 'failed').length + errors.length;
+      const skipped = tests.filter((t) => t.state === 'skipped').length;
+      const time = tests.reduce((a, t) => a + t.durationMs, 0) / 1000;
+      const cases = tests.map((t) => {
+        const attrs = `classname="${xml(`${r.kernel}.${s}`)}" name="${xml(t.name)}" time="${(t.durationMs / 1000).toFixed(3)}"`;
+        if (t.state === 'failed') {
+          const logs = [t.consoleLog, t.agentLog].filter(Boolean).map((l) => `\n[[ATTACHMENT|${l}]]`).join('');
+          return `    <testcase ${attrs}><failure message="${xml(firstLines(t.error ?? '', 1))}">${xml(t.error ?? '')}</failure><system-out>${xml(logs)}</system-out></testcase>`;
+        }
+        if (t.state === 'skipped' || t.state === 'pending') return `    <testcase ${attrs}><skipped message="${xml(t.note ?? 'skipped')}"/></testcase>`;
+        return `    <testcase ${attrs}/>`;
+      });
+      for (const e of errors) cases.push(`    <testcase classname="${xml(`${r.kernel}.${s}`)}" name="suite setup" time="0"><error message="${xml(firstLines(e.error, 1))}">${xml(e.error)}</error></testcase>`);
+      suites.push(`  <testsuite name="${xml(`${s} on ${r.kernel}`)}" tests="${cases.length}" failures="${failures}" skipped="${skipped}" time="${time.toFixed(3)}">\n${cases.join('\n')}\n  </testsuite>`);
+    }
+  }
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="bpf-harness">\n${suites.join('\n')}\n</testsuites>\n`;
+}
+
+/** Renders the run's reports into its directory; returns the terminal table and the paths. */
+export function writeReports(dir: string, order: string[] = []): { table: string; markdown: string; junit: string; failed: boolean } {
+  if (!existsSync(dir)) throw new Error(`no results in ${dir}`);
+  const rank = (k: string) => (order.includes(k) ? order.indexOf(k) : order.length);
+  const m = buildMatrix(readRuns(dir).sort((a, b) => rank(a.kernel) - rank(b.kernel)));
+  const markdown = join(dir, 'report.md');
+  const junit = join(dir, 'junit.xml');
+  writeFileSync(markdown, renderMarkdown(m, dir));
+  writeFileSync(junit, renderJunit(m));
+  const failed = [...m.cells.values()].some((c) => c.state === 'fail');
+  return { table: renderTerminal(m), markdown, junit, failed };
+}

@@ -1,0 +1,61 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, test } from 'vitest';
+import { buildMatrix, cellOf, type KernelRun, renderJunit, renderTerminal, writeReports } from '../harness/report.js';
+
+const run = (kernel: string, over: Partial<KernelRun> = {}): KernelRun => ({
+  kernel,
+  wallMs: 12_000,
+  suiteErrors: [],
+  tests: [
+    { suite: 'xdp', name: 'drops', state: 'passed', durationMs: 1200 },
+    { suite: 'lwt_xmit', name: 'encap', state: 'skipped', durationMs: 0, note: 'needs 4.18: bpf_lwt_push_encap (kernel 4.14.336)' },
+    { suite: 'lwt_xmit', name: 'rewrite', state: 'passed', durationMs: 900 },
+  ],
+  ...over,
+});
+
+test('a cell fails on any failed test, and passes with skips noted', () => {
+  const bad = run('6.1', { tests: [{ suite: 'xdp', name: 'drops', state: 'failed', durationMs: 5, error: 'expected 0 to be 20\nstack', consoleLog: '/r/x/console.log' }] });
+  expect(cellOf(bad, 'xdp')).toMatchObject({ state: 'fail', failed: 1, logs: ['/r/x/console.log'] });
+  expect(cellOf(run('4.14'), 'lwt_xmit')).toMatchObject({ state: 'pass', passed: 1, skipped: 1, detail: ['encap: skipped, needs 4.18: bpf_lwt_push_encap (kernel 4.14.336)'] });
+});
+
+test('a guest that did not boot fails its whole column with the console path', () => {
+  const dead = run('sid', { tests: [], suiteErrors: [{ suite: 'xdp', error: 'QEMU exited (code 0) before the guest answered SSH\n--- console (/r/xdp-sid/console.log), last lines ---\n...' }] });
+  const c = cellOf(dead, 'xdp');
+  expect(c.state).toBe('fail');
+  expect(c.logs).toEqual(['/r/xdp-sid/console.log']);
+  expect(c.detail[0]).toMatch(/QEMU exited/);
+});
+
+test('the terminal table has a row per program type and a column per kernel, with reasons below', () => {
+  const text = renderTerminal(buildMatrix([run('4.14'), run('6.1')]));
+  const lines = text.split('\n');
+  expect(lines[0]).toMatch(/^program type +4\.14 +6\.1/);
+  expect(lines.find((l) => l.startsWith('lwt_xmit'))).toMatch(/pass 1 \+1 skip +pass 1 \+1 skip/);
+  expect(text).toMatch(/\[4\.14\] lwt_xmit: encap: skipped, needs 4\.18: bpf_lwt_push_encap/);
+});
+
+test('JUnit XML has a testsuite per kernel and type, with failures and skip reasons, escaped', () => {
+  const xml = renderJunit(
+    buildMatrix([run('6.1', { tests: [{ suite: 'xdp', name: 'a <b> & "c"', state: 'failed', durationMs: 1500, error: 'boom <x>' }] }), run('5.10')]),
+  );
+  expect(xml).toMatch(/<testsuite name="xdp on 6\.1" tests="1" failures="1" skipped="0" time="1\.500">/);
+  expect(xml).toContain('name="a &lt;b&gt; &amp; &quot;c&quot;"');
+  expect(xml).toContain('<failure message="boom &lt;x&gt;">');
+  expect(xml).toContain('<skipped message="needs 4.18: bpf_lwt_push_encap (kernel 4.14.336)"/>');
+});
+
+test('writeReports writes Markdown and JUnit files from the per-kernel records, in the given order', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'report-'));
+  await writeFile(join(dir, 'kernel-6.1.json'), JSON.stringify(run('6.1')));
+  await writeFile(join(dir, 'kernel-5.10.json'), JSON.stringify(run('5.10')));
+  const r = writeReports(dir, ['6.1', '5.10']);
+  expect(r.failed).toBe(false);
+  const md = await readFile(r.markdown, 'utf8');
+  expect(md).toContain('| program type | 6.1 | 5.10 |');
+  expect(md).toContain('| xdp | pass 1 | pass 1 |');
+  expect(await readFile(r.junit, 'utf8')).toMatch(/^<\?xml/);
+});
