@@ -101,38 +101,49 @@ export async function attach(t: AttachTarget, spec: AttachSpec): Promise<Attache
       return { what: `perf_event ${spec.prog} (cpu-clock ${spec.freq} Hz)`, detach: async () => void (await t.agent.call('detach', { link })) };
     }
     case 'sched_cls': {
-      const ns = nsPrefix(spec.netns);
+      // Not `ip netns exec` (or `tc -n`): those remount /sys in a private mount namespace, so tc
+      // would pin the object's maps in a bpffs of its own that is gone when it exits. nsenter
+      // switches only the network namespace; the full path avoids busybox's own `tc` applet.
+      const tc = `${spec.netns ? `nsenter --net=/var/run/netns/${spec.netns} ` : ''}/usr/bin/tc`;
       await t.ssh.exec(
-        `${ns}tc qdisc add dev ${spec.ifname} clsact 2>/dev/null || ${ns}tc qdisc show dev ${spec.ifname} | grep -q clsact\n` +
-          `${ns}tc filter add dev ${spec.ifname} ${spec.direction} bpf direct-action obj ${q(spec.object)} sec ${q(spec.section)}`,
+        `${tc} qdisc add dev ${spec.ifname} clsact 2>/dev/null || ${tc} qdisc show dev ${spec.ifname} | grep -q clsact\n` +
+          `${tc} filter add dev ${spec.ifname} ${spec.direction} bpf direct-action obj ${q(spec.object)} sec ${q(spec.section)}`,
       );
       return {
         what: `sched_cls ${spec.section} on ${spec.ifname} ${spec.direction}`,
-        detach: async () => void (await t.ssh.exec(`${ns}tc filter del dev ${spec.ifname} ${spec.direction}`)),
+        detach: async () => void (await t.ssh.exec(`${tc} filter del dev ${spec.ifname} ${spec.direction}`)),
       };
     }
     case 'sched_act': {
-      const ns = nsPrefix(spec.netns);
+      // nsenter rather than `ip netns exec`, so that pinned maps land in the guest's bpffs (see sched_cls).
+      const tc = `${spec.netns ? `nsenter --net=/var/run/netns/${spec.netns} ` : ''}/usr/bin/tc`;
       // A classifier that matches every packet, with the BPF program as its action.
       await t.ssh.exec(
-        `${ns}tc qdisc add dev ${spec.ifname} clsact 2>/dev/null || ${ns}tc qdisc show dev ${spec.ifname} | grep -q clsact\n` +
-          `${ns}tc filter add dev ${spec.ifname} ${spec.direction} matchall action bpf obj ${q(spec.object)} sec ${q(spec.section)}`,
+        `${tc} qdisc add dev ${spec.ifname} clsact 2>/dev/null || ${tc} qdisc show dev ${spec.ifname} | grep -q clsact\n` +
+          `${tc} filter add dev ${spec.ifname} ${spec.direction} matchall action bpf obj ${q(spec.object)} sec ${q(spec.section)}`,
       );
       return {
         what: `sched_act ${spec.section} on ${spec.ifname} ${spec.direction}`,
-        detach: async () => void (await t.ssh.exec(`${ns}tc filter del dev ${spec.ifname} ${spec.direction}`)),
+        detach: async () => void (await t.ssh.exec(`${tc} filter del dev ${spec.ifname} ${spec.direction}`)),
       };
     }
     case 'lwt_in':
     case 'lwt_out':
     case 'lwt_xmit': {
-      const ns = nsPrefix(spec.netns);
+      // Not `ip netns exec` / `ip -n`: both remount /sys in a private mount namespace where
+      // iproute2 mounts a bpffs of its own, so the maps it pins vanish with it. nsenter --net
+      // changes only the network namespace: pins land in the guest's /sys/fs/bpf/tc/globals
+      // (/sys/fs/bpf/ip is iproute2's symlink to tc/, so IP_PIN_DIR reaches them too).
+      // /usr/bin/ip by path: busybox's nsenter would otherwise run its own `ip` applet.
+      // `prefix` may start with a route type, e.g. "local 10.200.249.9/32" (then dev lo; ip
+      // puts local routes in the local table).
+      const ns = spec.netns ? `nsenter --net=/var/run/netns/${spec.netns} ` : '';
       const hook = spec.type.slice(4);
       const headroom = spec.type === 'lwt_xmit' && spec.headroom ? ` headroom ${spec.headroom}` : '';
-      await t.ssh.exec(`${ns}ip route add ${spec.prefix} encap bpf ${hook} obj ${q(spec.object)} section ${q(spec.section)}${headroom} dev ${spec.dev}`);
+      await t.ssh.exec(`${ns}/usr/bin/ip route add ${spec.prefix} encap bpf ${hook} obj ${q(spec.object)} section ${q(spec.section)}${headroom} dev ${spec.dev}`);
       return {
         what: `${spec.type} ${spec.section} on route ${spec.prefix}`,
-        detach: async () => void (await t.ssh.exec(`${ns}ip route del ${spec.prefix} dev ${spec.dev}`)),
+        detach: async () => void (await t.ssh.exec(`${ns}/usr/bin/ip route del ${spec.prefix} dev ${spec.dev}`)),
       };
     }
   }

@@ -133,7 +133,28 @@ export interface Ops {
       type: 'stream' | 'dgram' | 'raw';
       protocol?: number;
     };
-    res: { created: boolean; createErrno: number; mark: number; boundDev: string; boundIfindex: number };
+    res: { created: boolean; createErrno: number; mark: number; boundDev: string; boundIfindex: number; priority: number };
+  };
+  /** Reads a socket's addresses, SO_MARK/SO_PRIORITY and, for TCP, TCP_INFO fields back. */
+  sock_info: {
+    req: { sock: number };
+    res: {
+      localAddr: string;
+      localPort: number;
+      remoteAddr: string;
+      remotePort: number;
+      mark: number;
+      priority: number;
+      tcpState?: number;
+      rcvSsthresh?: number;
+      rcvSpace?: number;
+      advmss?: number;
+      sndMss?: number;
+      rcvMss?: number;
+      sndCwnd?: number;
+      rtoUs?: number;
+      congestion?: string;
+    };
   };
 }
 

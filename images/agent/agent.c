@@ -1519,10 +1519,12 @@ static int op_syscalls(struct req *r, struct jbuf *out)
 			nr = g_syscalls[i].nr;
 	if (nr < 0)
 		return failx(EINVAL, "\"%s\" is not one of getpid, getppid, getuid, getgid, gettid, sched_yield", name);
+	/* No getpid/gettid of our own here: a probe on them must see exactly `count` calls. The agent
+	 * is single-threaded and runs this op in its main thread, so tid = pid. */
 	for (long long i = 0; i < count; i++)
 		syscall(nr);
-	jb_kint(out, "pid", getpid());
-	jb_kint(out, "tid", syscall(SYS_gettid));
+	jb_kint(out, "pid", g_agent_pid);
+	jb_kint(out, "tid", g_agent_pid);
 	jb_kint(out, "calls", count);
 	return 0;
 }
@@ -1606,6 +1608,7 @@ static const struct {
 	{ "sock_write", op_sock_write },
 	{ "sock_read", op_sock_read },
 	{ "sock_create_test", op_sock_create_test },
+	{ "sock_info", op_sock_info },
 	{ "reset", op_reset },
 	{ "syscalls", op_syscalls },
 };

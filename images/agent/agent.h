@@ -71,6 +71,7 @@ int op_sockmap_add(struct req *r, struct jbuf *out);
 int op_sock_write(struct req *r, struct jbuf *out);
 int op_sock_read(struct req *r, struct jbuf *out);
 int op_sock_create_test(struct req *r, struct jbuf *out);
+int op_sock_info(struct req *r, struct jbuf *out);
 void socks_close_all(void);
 
 /* Runs fn in a forked child that first joins the cgroup v2 directory `cgroup` (and stays in the

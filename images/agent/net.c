@@ -10,6 +10,7 @@
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1209,6 +1210,71 @@ int op_sock_read(struct req *r, struct jbuf *out)
 	return rc;
 }
 
+/* ---------- socket state read back (getsockname/getpeername, SO_*, TCP_INFO) ---------- */
+
+static void put_addr(struct jbuf *out, const char *akey, const char *pkey, const struct sockaddr_storage *ss, bool ok)
+{
+	char a[INET6_ADDRSTRLEN] = "";
+	int port = 0;
+	if (ok && ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)ss;
+		inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
+		port = ntohs(sin->sin_port);
+	} else if (ok && ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const void *)ss;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
+		port = ntohs(sin6->sin6_port);
+	}
+	jb_kstr(out, akey, a);
+	jb_kint(out, pkey, port);
+}
+
+int op_sock_info(struct req *r, struct jbuf *out)
+{
+	struct asock *s;
+	if (req_sock(r, "sock", &s))
+		return -1;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
+	bool ok = getsockname(s->fd, (struct sockaddr *)&ss, &sl) == 0;
+	put_addr(out, "localAddr", "localPort", &ss, ok);
+	sl = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
+	ok = getpeername(s->fd, (struct sockaddr *)&ss, &sl) == 0;
+	put_addr(out, "remoteAddr", "remotePort", &ss, ok);
+	int v = 0;
+	socklen_t vl = sizeof(v);
+	if (getsockopt(s->fd, SOL_SOCKET, SO_MARK, &v, &vl) < 0)
+		return fail(errno, "sock %d: getsockopt SO_MARK", s->id);
+	jb_kint(out, "mark", (unsigned int)v);
+	vl = sizeof(v);
+	if (getsockopt(s->fd, SOL_SOCKET, SO_PRIORITY, &v, &vl) < 0)
+		return fail(errno, "sock %d: getsockopt SO_PRIORITY", s->id);
+	jb_kint(out, "priority", v);
+	if (s->kind != SK_TCP)
+		return 0;
+	struct tcp_info ti;
+	memset(&ti, 0, sizeof(ti));
+	vl = sizeof(ti);
+	if (getsockopt(s->fd, IPPROTO_TCP, TCP_INFO, &ti, &vl) < 0)
+		return fail(errno, "sock %d: getsockopt TCP_INFO", s->id);
+	char cc[32] = "";
+	vl = sizeof(cc) - 1;
+	if (getsockopt(s->fd, IPPROTO_TCP, TCP_CONGESTION, cc, &vl) < 0)
+		cc[0] = '\0';
+	jb_kint(out, "tcpState", ti.tcpi_state);
+	jb_kint(out, "rcvSsthresh", ti.tcpi_rcv_ssthresh);
+	jb_kint(out, "rcvSpace", ti.tcpi_rcv_space);
+	jb_kint(out, "advmss", ti.tcpi_advmss);
+	jb_kint(out, "sndMss", ti.tcpi_snd_mss);
+	jb_kint(out, "rcvMss", ti.tcpi_rcv_mss);
+	jb_kint(out, "sndCwnd", ti.tcpi_snd_cwnd);
+	jb_kint(out, "rtoUs", ti.tcpi_rto);
+	jb_kstr(out, "congestion", cc);
+	return 0;
+}
+
 /* ---------- socket creation under a cgroup/sock program ---------- */
 
 struct create_spec {
@@ -1232,6 +1298,10 @@ static int child_create(void *arg, struct child_res *res, int *fds, int maxfds)
 	socklen_t ml = sizeof(mark);
 	if (getsockopt(fd, SOL_SOCKET, SO_MARK, &mark, &ml) == 0)
 		res->v[2] = mark;
+	int prio = 0;
+	socklen_t pl = sizeof(prio);
+	if (getsockopt(fd, SOL_SOCKET, SO_PRIORITY, &prio, &pl) == 0)
+		res->v[4] = prio;
 	char dev[IFNAMSIZ + 1];
 	memset(dev, 0, sizeof(dev));
 	socklen_t dl = IFNAMSIZ;
@@ -1294,5 +1364,6 @@ int op_sock_create_test(struct req *r, struct jbuf *out)
 	jb_kint(out, "mark", cr.v[2]);
 	jb_kstr(out, "boundDev", cr.msg);
 	jb_kint(out, "boundIfindex", cr.v[3]);
+	jb_kint(out, "priority", cr.v[4]);
 	return 0;
 }

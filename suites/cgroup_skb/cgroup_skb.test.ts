@@ -1,0 +1,151 @@
+// cgroup v2 skb filters (BPF_CGROUP_INET_EGRESS / BPF_CGROUP_INET_INGRESS): sockets of processes
+// inside a cgroup are filtered, sockets outside it are not. Traffic goes from namespace A to
+// namespace B over a veth pair; the agent does the cgroup's work in a forked child that joins it.
+import { afterEach, beforeEach, expect, test } from 'vitest';
+import { Cgroup } from '../../harness/attach.js';
+import type { BpfObject } from '../../harness/agent.js';
+import { AgentError, readU64s } from '../../harness/protocol.js';
+import { VethPair } from '../../harness/topology.js';
+import { IP_PROTO, ipLength, send, UdpSink, type Proto } from '../../harness/traffic.js';
+import { useGuest } from '../../harness/testing.js';
+
+const guest = useGuest({ suite: 'cgroup_skb', from: import.meta.url, sources: ['cgroup_skb.bpf.c'] });
+
+// Must match cgroup_skb.bpf.c.
+const DENY_PORT = 7777;
+const ALLOW_PORT = 7778;
+const OTHER_PORT = 7779;
+const EPERM = 1;
+const REFUSED = 0x100;
+
+let net: VethPair;
+let cg: Cgroup;
+beforeEach(async () => {
+  net = await VethPair.create(guest.ssh);
+  cg = await Cgroup.create(guest.ssh, 'skb');
+});
+afterEach(async () => {
+  await net?.destroy();
+  await cg?.remove();
+});
+
+/** The whole counter map: "proto" or "proto refused" -> {packets, bytes}. */
+async function counters(obj: BpfObject, map: string) {
+  const out: Record<string, { packets: bigint; bytes: bigint }> = {};
+  for (const e of await obj.map(map).dump()) {
+    const k = Buffer.from(e.key, 'hex').readUInt32LE(0);
+    const proto = (Object.keys(IP_PROTO) as Proto[]).find((p) => IP_PROTO[p] === (k & 0xff)) ?? String(k & 0xff);
+    const [packets, bytes] = readU64s(e.value!);
+    out[`${proto}${k & REFUSED ? ' refused' : ''}`] = { packets, bytes };
+  }
+  return out;
+}
+
+const seen = (count: number, proto: Proto, size: number) => ({ packets: BigInt(count), bytes: BigInt(count * ipLength(proto, size)) });
+
+/** A UDP socket in namespace B, created inside the cgroup or outside it. */
+async function listen(port: number, inCgroup: boolean) {
+  const { sock } = await guest.agent.call('udp_listen', { netns: net.b.netns, port, cgroup: inCgroup ? cg.path : undefined });
+  return {
+    stats: () => guest.agent.call('sock_stats', { sock, waitMs: 200 }),
+    close: () => guest.agent.call('sock_close', { sock }),
+  };
+}
+
+test('egress: a sender inside the cgroup gets EPERM for refused UDP, one outside does not; counters are exact', async () => {
+  const obj = await guest.load('cgroup_skb.bpf.c');
+  const a = await guest.attach({ type: 'cgroup_skb', obj, prog: 'egress_filter', cgroup: cg.path, direction: 'egress' });
+  const denied = await UdpSink.open(guest.agent, { netns: net.b.netns, port: DENY_PORT });
+  const allowed = await UdpSink.open(guest.agent, { netns: net.b.netns, port: ALLOW_PORT });
+  const from = { netns: net.a.netns, dst: net.b.ip };
+
+  // Inside the cgroup: every datagram to the refused port fails at sendto with EPERM.
+  const refused = await guest.agent.call('send', { ...from, proto: 'udp', dport: DENY_PORT, count: 12, size: 100, cgroup: cg.path });
+  expect(refused).toMatchObject({ sent: 0, sendErrors: 12, sendErrno: EPERM });
+  expect((await denied.stats()).packets).toBe(0);
+
+  // Inside the cgroup, other traffic goes: UDP to another port, and ICMP echo (answered).
+  const ok = await guest.agent.call('send', { ...from, proto: 'udp', dport: ALLOW_PORT, count: 9, size: 300, cgroup: cg.path });
+  expect(ok.sent).toBe(9);
+  expect(ok.sendErrors ?? 0).toBe(0);
+  expect(await allowed.stats()).toMatchObject({ packets: 9, bytes: 9 * 300 });
+  const icmp = await send(guest.agent, { ...from, proto: 'icmp', count: 5, size: 56, cgroup: cg.path });
+  expect(icmp.replies).toBe(5);
+
+  // Outside the cgroup the same port is reachable, and the program sees none of it.
+  const outside = await send(guest.agent, { ...from, proto: 'udp', dport: DENY_PORT, count: 7, size: 100 });
+  expect(outside.sendErrors ?? 0).toBe(0);
+  expect(await denied.stats()).toMatchObject({ packets: 7, bytes: 7 * 100 });
+
+  expect(await counters(obj, 'egress_stats')).toEqual({
+    'udp refused': seen(12, 'udp', 100),
+    udp: seen(9, 'udp', 300),
+    icmp: seen(5, 'icmp', 56),
+  });
+  // The ICMP replies came in, but no ingress program was attached.
+  expect(await counters(obj, 'ingress_stats')).toEqual({});
+
+  // Detached, the cgroup's sender reaches the refused port again and nothing more is counted.
+  await a.detach();
+  const after = await guest.agent.call('send', { ...from, proto: 'udp', dport: DENY_PORT, count: 4, size: 100, cgroup: cg.path });
+  expect(after.sent).toBe(4);
+  expect(after.sendErrors ?? 0).toBe(0);
+  expect((await denied.stats()).packets).toBe(4);
+  expect((await counters(obj, 'egress_stats'))['udp refused']).toEqual(seen(12, 'udp', 100));
+  await obj.unload();
+});
+
+test('ingress: datagrams to a socket inside the cgroup are dropped, to one outside they arrive; counters are exact', async () => {
+  const obj = await guest.load('cgroup_skb.bpf.c');
+  await guest.attach({ type: 'cgroup_skb', obj, prog: 'ingress_filter', cgroup: cg.path, direction: 'ingress' });
+  const inDenied = await listen(DENY_PORT, true);
+  const inAllowed = await listen(ALLOW_PORT, true);
+  const outOther = await listen(OTHER_PORT, false);
+  const from = { netns: net.a.netns, dst: net.b.ip, proto: 'udp' } as const;
+
+  await send(guest.agent, { ...from, dport: DENY_PORT, count: 10, size: 64 });
+  await send(guest.agent, { ...from, dport: ALLOW_PORT, count: 6, size: 500 });
+  await send(guest.agent, { ...from, dport: OTHER_PORT, count: 8, size: 64 });
+  expect((await inDenied.stats()).packets).toBe(0);
+  expect(await inAllowed.stats()).toMatchObject({ packets: 6, bytes: 6 * 500 });
+  expect(await outOther.stats()).toMatchObject({ packets: 8, bytes: 8 * 64 });
+
+  // The same refused port, now bound by a socket outside the cgroup: everything arrives.
+  await inDenied.close();
+  const outDenied = await listen(DENY_PORT, false);
+  await send(guest.agent, { ...from, dport: DENY_PORT, count: 10, size: 64 });
+  expect(await outDenied.stats()).toMatchObject({ packets: 10, bytes: 10 * 64 });
+
+  // The program saw exactly the datagrams for the cgroup's sockets, and nothing sent outside it.
+  expect(await counters(obj, 'ingress_stats')).toEqual({
+    'udp refused': seen(10, 'udp', 64),
+    udp: seen(6, 'udp', 500),
+  });
+  expect(await counters(obj, 'egress_stats')).toEqual({});
+  await obj.unload();
+});
+
+test('an ingress program does not filter what the cgroup sends', async () => {
+  const obj = await guest.load('cgroup_skb.bpf.c');
+  await guest.attach({ type: 'cgroup_skb', obj, prog: 'ingress_filter', cgroup: cg.path, direction: 'ingress' });
+  const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: DENY_PORT });
+  // The sender is in the cgroup (in namespace A), the receiver is not.
+  const r = await guest.agent.call('send', { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: DENY_PORT, count: 11, size: 32, cgroup: cg.path });
+  expect(r.sent).toBe(11);
+  expect(r.sendErrors ?? 0).toBe(0);
+  expect(await sink.stats()).toMatchObject({ packets: 11, bytes: 11 * 32 });
+  expect(await counters(obj, 'ingress_stats')).toEqual({});
+  expect(await counters(obj, 'egress_stats')).toEqual({});
+  await obj.unload();
+});
+
+test('attaching to a directory that is not a cgroup fails with the kernel\'s error', async () => {
+  const obj = await guest.load('cgroup_skb.bpf.c');
+  const err = await guest.attach({ type: 'cgroup_skb', obj, prog: 'egress_filter', cgroup: '/run/bpf', direction: 'egress' }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(AgentError);
+  expect((err as AgentError).errno).toBe(9); // EBADF: the fd is not a cgroup's
+  await obj.unload();
+});

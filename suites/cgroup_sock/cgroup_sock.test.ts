@@ -1,0 +1,89 @@
+// cgroup v2 socket-creation programs (BPF_CGROUP_INET_SOCK_CREATE, section cgroup/sock): the
+// agent creates sockets from a child that joined the cgroup (and from itself, outside it) and
+// reports socket()'s errno and the socket's SO_MARK, SO_PRIORITY and SO_BINDTODEVICE.
+import { afterEach, beforeEach, expect, test } from 'vitest';
+import { Cgroup } from '../../harness/attach.js';
+import type { Ops } from '../../harness/protocol.js';
+import { readU64s, u32 } from '../../harness/protocol.js';
+import { useGuest } from '../../harness/testing.js';
+
+const guest = useGuest({
+  suite: 'cgroup_sock',
+  from: import.meta.url,
+  sources: ['cgroup_sock_deny.bpf.c', 'cgroup_sock_bind.bpf.c', 'cgroup_sock_mark.bpf.c'],
+});
+
+const EPERM = 1;
+const AF = { inet: 2, inet6: 10 } as const;
+const SOCK = { stream: 1, dgram: 2, raw: 3 } as const;
+
+let cg: Cgroup;
+beforeEach(async () => {
+  cg = await Cgroup.create(guest.ssh, 'sock');
+});
+afterEach(async () => {
+  await cg?.remove();
+});
+
+type Kind = Pick<Ops['sock_create_test']['req'], 'family' | 'type' | 'protocol'>;
+const create = (kind: Kind, inCgroup: boolean) => guest.agent.call('sock_create_test', { ...kind, cgroup: inCgroup ? cg.path : undefined });
+
+test('sockets of a refused family, type or protocol fail with EPERM inside the cgroup only; each creation is counted', async () => {
+  const obj = await guest.load('cgroup_sock_deny.bpf.c');
+  const a = await guest.attach({ type: 'cgroup_sock', obj, prog: 'deny_inet6_raw_icmp', cgroup: cg.path });
+  // [kind, refused inside the cgroup, the protocol the kernel gives the socket]
+  const cases: [Kind, boolean, number][] = [
+    [{ family: 'inet6', type: 'dgram' }, true, 17],
+    [{ family: 'inet6', type: 'stream' }, true, 6],
+    [{ family: 'inet', type: 'raw', protocol: 1 }, true, 1],
+    [{ family: 'inet', type: 'raw', protocol: 17 }, false, 17],
+    [{ family: 'inet', type: 'stream' }, false, 6],
+    [{ family: 'inet', type: 'dgram' }, false, 17],
+  ];
+  for (const [kind, refused] of cases) {
+    const inside = await create(kind, true);
+    expect(inside, `inside ${JSON.stringify(kind)}`).toMatchObject(refused ? { created: false, createErrno: EPERM } : { created: true, createErrno: 0 });
+    const outside = await create(kind, false);
+    expect(outside, `outside ${JSON.stringify(kind)}`).toMatchObject({ created: true, createErrno: 0 });
+  }
+
+  // One entry per socket() made inside the cgroup, with what the program saw; none from outside.
+  const entries = (await obj.map('created').dump()).map((e) => {
+    const k = Buffer.from(e.key, 'hex');
+    return { family: k.readUInt32LE(0), type: k.readUInt32LE(4), protocol: k.readUInt32LE(8), allowed: k.readUInt32LE(12), count: readU64s(e.value!)[0] };
+  });
+  const expected = cases.map(([kind, refused, protocol]) => ({ family: AF[kind.family], type: SOCK[kind.type], protocol, allowed: refused ? 0 : 1, count: 1n }));
+  const order = (x: { family: number; type: number; protocol: number }) => x.family * 1e6 + x.type * 1e3 + x.protocol;
+  expect(entries.sort((x, y) => order(x) - order(y))).toEqual(expected.sort((x, y) => order(x) - order(y)));
+
+  // Detached: the cgroup may create them again, and the program no longer counts.
+  await a.detach();
+  expect(await create({ family: 'inet6', type: 'dgram' }, true)).toMatchObject({ created: true, createErrno: 0 });
+  const again = await obj.map('created').lookup(Buffer.from(new Uint32Array([AF.inet6, SOCK.dgram, 17, 0]).buffer).toString('hex'));
+  expect(readU64s(again!)[0]).toBe(1n);
+  await obj.unload();
+});
+
+test('bound_dev_if written at creation binds the cgroup\'s sockets to lo; sockets outside stay unbound', async () => {
+  const obj = await guest.load('cgroup_sock_bind.bpf.c');
+  await guest.attach({ type: 'cgroup_sock', obj, prog: 'bind_to_lo', cgroup: cg.path });
+  for (const type of ['dgram', 'stream'] as const) {
+    expect(await create({ family: 'inet', type }, true), `inside, ${type}`).toMatchObject({ created: true, boundDev: 'lo', boundIfindex: 1 });
+    expect(await create({ family: 'inet', type }, false), `outside, ${type}`).toMatchObject({ created: true, boundDev: '', boundIfindex: 0 });
+  }
+  await obj.unload();
+});
+
+test('mark and priority written at creation are the socket\'s SO_MARK and SO_PRIORITY', async (ctx) => {
+  guest.requireKernel(ctx, '4.14', 'writing bpf_sock.mark and bpf_sock.priority in cgroup/sock programs');
+  const obj = await guest.load('cgroup_sock_mark.bpf.c');
+  await guest.attach({ type: 'cgroup_sock', obj, prog: 'set_mark_priority', cgroup: cg.path });
+  expect(await create({ family: 'inet', type: 'stream' }, true)).toMatchObject({ created: true, mark: 0xb1f, priority: 6 });
+  expect(await create({ family: 'inet', type: 'dgram' }, true)).toMatchObject({ created: true, mark: 0xd06, priority: 2 });
+  expect(await create({ family: 'inet', type: 'stream' }, false)).toMatchObject({ created: true, mark: 0, priority: 0 });
+  expect(await create({ family: 'inet', type: 'dgram' }, false)).toMatchObject({ created: true, mark: 0, priority: 0 });
+  // The program ran exactly twice (the two sockets inside), and found mark and priority 0 on both.
+  expect(readU64s((await obj.map('seen_before').lookup(u32(0)))!)[0]).toBe(2n);
+  expect(readU64s((await obj.map('seen_before').lookup(u32(1)))!)[0]).toBe(0n);
+  await obj.unload();
+});

@@ -1,0 +1,92 @@
+// BPF_CGROUP_SOCK_OPS: records the TCP callbacks of sockets in the cgroup, per operation and per
+// connection, answers BPF_SOCK_OPS_RWND_INIT with a configured initial receive window (in MSS), and
+// sets SO_PRIORITY on established connections with bpf_setsockopt.
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define AF_INET 2
+#define SOL_SOCKET 1
+#define SO_PRIORITY 12
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 32);
+	__type(key, __u32);
+	__type(value, __u64);
+} op_count SEC(".maps");  // callbacks per BPF_SOCK_OPS_* value
+
+struct conn_key {
+	__u32 op;
+	__u32 local_port;   // host order
+	__u32 remote_port;  // host order
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct conn_key);
+	__type(value, __u64);
+} conns SEC(".maps");  // TCP_CONNECT, ACTIVE_ESTABLISHED, PASSIVE_ESTABLISHED per port pair
+
+// [0] = RWND_INIT reply in MSS (0: leave the default), [1] = SO_PRIORITY for the connecting side,
+// [2] = SO_PRIORITY for the accepting side (0: leave it). Written by the test.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u32);
+} config SEC(".maps");
+
+static __always_inline __u32 cfg(__u32 i)
+{
+	__u32 *v = bpf_map_lookup_elem(&config, &i);
+	return v ? *v : 0;
+}
+
+static __always_inline void inc(void *map, void *key)
+{
+	__u64 one = 1, *n = bpf_map_lookup_elem(map, key);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else
+		bpf_map_update_elem(map, key, &one, BPF_NOEXIST);
+}
+
+SEC("sockops")
+int record_ops(struct bpf_sock_ops *skops)
+{
+	__u32 op = skops->op;
+	if (skops->family != AF_INET)
+		return 1;
+	if (op < 32)
+		inc(&op_count, &op);
+
+	switch (op) {
+	case BPF_SOCK_OPS_RWND_INIT: {
+		__u32 rwnd = cfg(0);
+		if (rwnd)
+			skops->reply = rwnd;
+		break;
+	}
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB: {
+		struct conn_key k = {
+			.op = op,
+			.local_port = skops->local_port,
+			.remote_port = bpf_ntohl(skops->remote_port),
+		};
+		inc(&conns, &k);
+		if (op != BPF_SOCK_OPS_TCP_CONNECT_CB) {
+			int prio = (int)cfg(op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB ? 1 : 2);
+			if (prio)
+				bpf_setsockopt(skops, SOL_SOCKET, SO_PRIORITY, &prio, sizeof(prio));
+		}
+		break;
+	}
+	}
+	return 1;
+}
+
+char LICENSE[] SEC("license") = "GPL";

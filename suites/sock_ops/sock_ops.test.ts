@@ -1,0 +1,115 @@
+// cgroup v2 sock_ops programs (BPF_CGROUP_SOCK_OPS): TCP callbacks of sockets created inside a
+// cgroup. The agent's tcp_pair makes the listener, the connecting sockets and the accepted ones in
+// one child process that joined the cgroup, so both ends are in it; pairs made without `cgroup`
+// are made by the agent itself, outside it. Each test uses its own namespace with lo's MTU at 1500,
+// so that the MSS is 1460 and a window of a few MSS is far below the default.
+import { afterEach, beforeEach, expect, test } from 'vitest';
+import { Cgroup } from '../../harness/attach.js';
+import type { BpfObject } from '../../harness/agent.js';
+import { readU64s, u32 } from '../../harness/protocol.js';
+import { useGuest } from '../../harness/testing.js';
+
+const guest = useGuest({ suite: 'sock_ops', from: import.meta.url, sources: ['sock_ops.bpf.c'] });
+
+// enum bpf_sock_ops_cb (uapi linux/bpf.h)
+const OP = { TIMEOUT_INIT: 1, RWND_INIT: 2, TCP_CONNECT_CB: 3, ACTIVE_ESTABLISHED_CB: 4, PASSIVE_ESTABLISHED_CB: 5 } as const;
+const NETNS = 'bhsockops';
+const TCP_ESTABLISHED = 1;
+const MSS = 1500 - 40;
+const TCPOLEN_TSTAMP_ALIGNED = 12;
+
+let cg: Cgroup;
+beforeEach(async () => {
+  cg = await Cgroup.create(guest.ssh, 'sockops');
+  await guest.ssh.exec(`ip netns add ${NETNS}\nip -n ${NETNS} link set lo mtu 1500 up`);
+});
+afterEach(async () => {
+  await guest.ssh.exec(`ip netns del ${NETNS} 2>/dev/null; true`);
+  await cg?.remove();
+});
+
+async function pairs(count: number, inCgroup: boolean) {
+  const r = await guest.agent.call('tcp_pair', { netns: NETNS, count, cgroup: inCgroup ? cg.path : undefined });
+  expect(r.pairs).toHaveLength(count);
+  const out = [];
+  for (const p of r.pairs) {
+    const client = await guest.agent.call('sock_info', { sock: p.client });
+    const server = await guest.agent.call('sock_info', { sock: p.server });
+    expect(client).toMatchObject({ remotePort: r.port, tcpState: TCP_ESTABLISHED });
+    expect(server).toMatchObject({ localPort: r.port, remotePort: client.localPort, tcpState: TCP_ESTABLISHED });
+    out.push({ client, server });
+  }
+  return { port: r.port, pairs: out };
+}
+
+async function opCount(obj: BpfObject, op: number): Promise<bigint> {
+  return readU64s((await obj.map('op_count').lookup(u32(op)))!)[0];
+}
+
+/** The conns map as sorted "op local->remote = count" lines. */
+async function conns(obj: BpfObject): Promise<string[]> {
+  return (await obj.map('conns').dump())
+    .map((e) => {
+      const k = Buffer.from(e.key, 'hex');
+      return `${k.readUInt32LE(0)} ${k.readUInt32LE(4)}->${k.readUInt32LE(8)} = ${readU64s(e.value!)[0]}`;
+    })
+    .sort();
+}
+
+test('each connection made inside the cgroup is recorded once per callback with its ports; ones outside are not', async () => {
+  const obj = await guest.load('sock_ops.bpf.c');
+  const a = await guest.attach({ type: 'sock_ops', obj, prog: 'record_ops', cgroup: cg.path });
+
+  await pairs(3, false);
+  expect(await conns(obj)).toEqual([]);
+  for (const op of Object.values(OP)) expect(await opCount(obj, op), `op ${op} after connections outside`).toBe(0n);
+
+  const N = 5;
+  const inside = await pairs(N, true);
+  for (const op of [OP.TCP_CONNECT_CB, OP.ACTIVE_ESTABLISHED_CB, OP.PASSIVE_ESTABLISHED_CB]) {
+    expect(await opCount(obj, op), `op ${op}`).toBe(BigInt(N));
+  }
+  const L = inside.port;
+  const expected = inside.pairs.flatMap(({ client }) => [
+    `${OP.TCP_CONNECT_CB} ${client.localPort}->${L} = 1`,
+    `${OP.ACTIVE_ESTABLISHED_CB} ${client.localPort}->${L} = 1`,
+    `${OP.PASSIVE_ESTABLISHED_CB} ${L}->${client.localPort} = 1`,
+  ]);
+  expect(await conns(obj)).toEqual(expected.sort());
+  // Detached: new connections inside the cgroup are not recorded.
+  await a.detach();
+  await pairs(2, true);
+  expect(await opCount(obj, OP.TCP_CONNECT_CB)).toBe(BigInt(N));
+  expect(await conns(obj)).toHaveLength(3 * N);
+  await obj.unload();
+});
+
+test('the RWND_INIT reply sets the initial receive window and bpf_setsockopt sets SO_PRIORITY, inside the cgroup only', async () => {
+  const obj = await guest.load('sock_ops.bpf.c');
+  const RWND_MSS = 3;
+  await obj.map('config').update(u32(0), u32(RWND_MSS));
+  await obj.map('config').update(u32(1), u32(5));
+  await obj.map('config').update(u32(2), u32(3));
+  await guest.attach({ type: 'sock_ops', obj, prog: 'record_ops', cgroup: cg.path });
+
+  const inside = await pairs(2, true);
+  const outside = await pairs(2, false);
+  // RWND_INIT is asked once per connection on each side (connect, and the SYN's request socket).
+  expect(await opCount(obj, OP.RWND_INIT)).toBe(4n);
+  // The window offered in the SYN is RWND_MSS segments of the MSS the side used then: 1460 on the
+  // connecting side (MTU 1500), 1448 on the accepting side, which already knows timestamps are on.
+  // With no data exchanged, tcpi_rcv_ssthresh still holds it.
+  for (const { client, server } of inside.pairs) {
+    expect(client.rcvSsthresh).toBe(RWND_MSS * MSS);
+    expect(server.rcvSsthresh).toBe(RWND_MSS * (MSS - TCPOLEN_TSTAMP_ALIGNED));
+    expect(server.advmss).toBe(MSS - TCPOLEN_TSTAMP_ALIGNED);
+    expect([client.priority, server.priority]).toEqual([5, 3]);
+  }
+  // Outside the cgroup: the kernel's default window (far larger) and no priority.
+  for (const { client, server } of outside.pairs) {
+    expect(client.rcvSsthresh).toBeGreaterThan(10 * MSS);
+    expect(server.rcvSsthresh).toBeGreaterThan(10 * MSS);
+    expect([client.priority, server.priority]).toEqual([0, 0]);
+  }
+  await obj.unload();
+});
