@@ -8,7 +8,8 @@ import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { writeReports } from './report.js';
 import { buildImage } from './image.js';
-import { getKernel, loadCatalog, lookupKernel, REPO_ROOT } from './kernels.js';
+import { getKernel, loadCatalog, lookupKernel, REPO_ROOT, resolveDebian } from './kernels.js';
+import { readLock, writePin } from './lock.js';
 import { chooseAccel, formatCommand, qemuArgs } from './qemu.js';
 import { which } from './tools.js';
 import { resultsRoot, Vm } from './vm.js';
@@ -21,6 +22,7 @@ const USAGE = `usage:
       [--shard i/n]                                                    run one CI shard of the tests
   npm run kernels -- list                                              the kernel catalog
   npm run kernels -- fetch NAME                                        download and cache a kernel
+  npm run kernels -- lock [NAME...]                                    pin Debian kernels to the newest packages
   npm run image -- [--kernel NAME]                                     build the guest image
   npx tsx harness/cli.ts boot [--kernel NAME] [--dry-run]              boot a guest and keep it up (Ctrl-C ends it)
 
@@ -144,10 +146,24 @@ async function main(argv: string[]): Promise<number> {
         console.log(`${k.name}: ${k.pinned} (${k.release}) at ${k.bzImage}`);
         return 0;
       }
-      if (rest[0] && rest[0] !== 'list') throw new Error(`unknown kernels command "${rest[0]}" (list, fetch)`);
+      if (rest[0] === 'lock') {
+        const names = rest.slice(1).length ? rest.slice(1) : Object.keys(catalog.kernels);
+        for (const name of names) {
+          const src = lookupKernel(name, catalog);
+          if (src.source !== 'debian') continue;
+          const pin = await resolveDebian(name, src, say);
+          writePin(name, pin);
+          console.log(`${name}: pinned to ${pin.package} ${pin.version}`);
+        }
+        return 0;
+      }
+      if (rest[0] && rest[0] !== 'list') throw new Error(`unknown kernels command "${rest[0]}" (list, fetch, lock)`);
+      const lock = readLock();
       for (const [name, src] of Object.entries(catalog.kernels)) {
-        const where = src.source === 'debian' ? `Debian ${src.suite}: ${src.package}` : src.bzImage;
-        console.log(`${name === catalog.default ? '*' : ' '} ${name.padEnd(6)} ${where}${src.description ? ` (${src.description})` : ''}`);
+        const where = src.source === 'debian' ? `Debian ${src.suite}: ${src.package}` : (src as { source: string }).source;
+        const pin = lock[name];
+        const pinned = pin ? ` -> ${pin.package} ${pin.version}` : src.source === 'debian' ? ' (not pinned: newest)' : '';
+        console.log(`${name === catalog.default ? '*' : ' '} ${name.padEnd(6)} ${where}${pinned}${src.description ? `  ${src.description}` : ''}`);
       }
       return 0;
     }

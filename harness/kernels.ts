@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { AptSuite } from './apt.js';
 import { cached, contentKey, sha256File } from './cache.js';
+import { type Pin, readLock } from './lock.js';
 import { which } from './tools.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -97,17 +98,38 @@ export function bzImageRelease(buf: Buffer): string {
 
 export type Progress = (msg: string) => void;
 
-async function fetchDebian(name: string, src: DebianSource, onProgress?: Progress): Promise<Kernel> {
+/** The newest image package a Debian catalog entry resolves to (a metapackage is followed). */
+export async function resolveDebian(name: string, src: DebianSource, onProgress?: Progress): Promise<Pin> {
   const apt = new AptSuite(src.suite);
   await apt.update(24 * 3600_000, onProgress);
-  let fields = await apt.show(src.package);
+  let fields = await apt.show(src.package).catch(() => ({}) as Record<string, string>);
   if (!fields.Package) throw new Error(`kernel ${name}: package ${src.package} not found in Debian ${src.suite}`);
   // A metapackage depends on exactly one versioned image package.
   const dep = /(linux-image-[^\s,(]+)\s*\(=\s*([^)]+)\)/.exec(fields.Depends ?? '');
   if (!fields.Package.match(/^linux-image-\d/) && dep) fields = await apt.show(`${dep[1]}=${dep[2]}`);
-  const pkg = fields.Package;
-  const version = fields.Version;
-  const debSha = fields.SHA256;
+  return { suite: src.suite, from: src.package, package: fields.Package, version: fields.Version, sha256: fields.SHA256 ?? '' };
+}
+
+async function fetchDebian(name: string, src: DebianSource, onProgress?: Progress): Promise<Kernel> {
+  const apt = new AptSuite(src.suite);
+  const locked = readLock()[name];
+  let pin: Pin;
+  if (locked && locked.suite === src.suite && locked.from === src.package) {
+    pin = locked;
+    await apt.update(24 * 3600_000, onProgress);
+    const have = await apt.show(`${pin.package}=${pin.version}`).catch(() => ({}) as Record<string, string>);
+    if (!have.Package) {
+      throw new Error(
+        `kernel ${name} is pinned to ${pin.package} ${pin.version} (kernels/lock.json), which Debian ${src.suite} no longer serves; ` +
+          `run \`npm run kernels -- lock ${name}\` to pin the newest`,
+      );
+    }
+  } else {
+    pin = await resolveDebian(name, src, onProgress);
+  }
+  const pkg = pin.package;
+  const version = pin.version;
+  const debSha = pin.sha256;
   const { dir, meta } = await cached<{ release: string; pinned: string }>({
     area: 'kernels',
     key: contentKey('debian', pkg, version, debSha ?? ''),

@@ -67,3 +67,25 @@ test('a catalog whose default is missing is refused', async () => {
   await writeFile(join(dir, 'c.json'), JSON.stringify({ default: 'x', kernels: {} }));
   expect(() => loadCatalog(join(dir, 'c.json'))).toThrow(/default kernel "x"/);
 });
+
+test('a Debian kernel resolves to exactly the package and version kernels/lock.json pins', async () => {
+  const { readLock } = await import('../harness/lock.js');
+  const { getKernel } = await import('../harness/kernels.js');
+  const pin = readLock()['6.1'];
+  expect(pin).toBeDefined();
+  const k = await getKernel('6.1');
+  expect(k.pinned).toBe(`${pin.package} ${pin.version}`);
+  expect(k.release).toBe(pin.package.replace(/^linux-image-/, ''));
+}, 300_000);
+
+test('pins are written sorted and read back', async () => {
+  const { readLock, writePin } = await import('../harness/lock.js');
+  const dir = await mkdtemp(join(tmpdir(), 'lock-'));
+  const path = join(dir, 'lock.json');
+  expect(readLock(path)).toEqual({});
+  const pin = { suite: 'bookworm', from: 'linux-image-cloud-amd64', package: 'linux-image-6.1.0-1-cloud-amd64', version: '6.1.1-1', sha256: 'ab' };
+  writePin('6.1', pin, path);
+  writePin('5.10', { ...pin, suite: 'bullseye' }, path);
+  expect(Object.keys(readLock(path))).toEqual(['5.10', '6.1']);
+  expect(readLock(path)['6.1']).toEqual(pin);
+});

@@ -1,0 +1,28 @@
+// kernels/lock.json pins each Debian catalog kernel to one exact package, version and checksum,
+// so that every run (a laptop, CI, a colleague next year) boots the same kernel. `npm run
+// kernels -- lock [NAME...]` moves pins to the newest packages the archive serves.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface Pin {
+  /** The catalog entry it was resolved from (a changed entry ignores a stale pin). */
+  suite: string;
+  from: string;
+  package: string;
+  version: string;
+  sha256: string;
+}
+
+export const LOCK_PATH = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'kernels', 'lock.json');
+
+export function readLock(path = LOCK_PATH): Record<string, Pin> {
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, Pin>) : {};
+}
+
+export function writePin(name: string, pin: Pin, path = LOCK_PATH): void {
+  const lock = readLock(path);
+  lock[name] = pin;
+  const sorted = Object.fromEntries(Object.entries(lock).sort(([a], [b]) => a.localeCompare(b)));
+  writeFileSync(path, JSON.stringify(sorted, null, 2) + '\n');
+}
