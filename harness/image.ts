@@ -169,12 +169,21 @@ export async function buildImage(kernel: Kernel, onProgress?: (m: string) => voi
       onProgress?.(`image: adding ${order.length} modules for ${kernel.release}`);
       const root = join(tmp, 'root');
       const modRoot = join(root, 'lib/modules', kernel.release);
+      const loadList: string[] = [];
       for (const rel of order) {
-        await mkdir(dirname(join(modRoot, rel)), { recursive: true });
-        await copyFile(join(kernel.modulesDir!, rel), join(modRoot, rel));
+        // Compressed modules are unpacked here: busybox's insmod takes plain .ko files only.
+        const plain = rel.replace(/\.(xz|zst|gz)$/, '');
+        await mkdir(dirname(join(modRoot, plain)), { recursive: true });
+        const decompress = { xz: ['xz', '-dc'], zst: ['zstd', '-dcq'], gz: ['gzip', '-dc'] }[rel.split('.').pop() ?? ''];
+        if (decompress) {
+          await execa(decompress[0], [...decompress.slice(1), join(kernel.modulesDir!, rel)], { stdout: { file: join(modRoot, plain) } });
+        } else {
+          await copyFile(join(kernel.modulesDir!, rel), join(modRoot, plain));
+        }
+        loadList.push(plain);
       }
       await mkdir(join(root, 'lib/modules'), { recursive: true });
-      await writeFile(join(root, 'lib/modules/load.list'), order.map((o) => o + '\n').join(''));
+      await writeFile(join(root, 'lib/modules/load.list'), loadList.map((o) => o + '\n').join(''));
       await cpio(root, join(tmp, 'modules.cpio'));
       // The kernel unpacks concatenated cpio archives in order; one file keeps QEMU's -initrd simple.
       const out = createWriteStream(join(tmp, 'initramfs.cpio'));

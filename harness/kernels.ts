@@ -143,14 +143,28 @@ async function fetchDebian(name: string, src: DebianSource, onProgress?: Progres
       if (debSha && (await sha256File(deb)) !== debSha) throw new Error(`${basename(deb)}: sha256 does not match the archive index`);
       const root = join(tmp, 'root');
       await execa(which('dpkg-deb'), ['-x', deb, root]);
-      const boot = await readdir(join(root, 'boot'));
+      // Newer Debian kernels split the image package: the kernel and the modules come in
+      // linux-binary-* and linux-modules-* packages of the same version.
+      const depends = (await apt.show(`${pkg}=${version}`)).Depends ?? '';
+      for (const m of depends.matchAll(/(linux-(?:binary|modules)-[^\s,(]+)\s*\(=\s*([^)]+)\)/g)) {
+        onProgress?.(`kernel ${name}: downloading ${m[1]} ${m[2]}`);
+        await execa(which('dpkg-deb'), ['-x', await apt.download(m[1], m[2], dl), root]);
+      }
+      // The kernel is /boot/vmlinuz-RELEASE, or (newest packages) /usr/lib/modules/RELEASE/vmlinuz.
+      const boot = existsSync(join(root, 'boot')) ? await readdir(join(root, 'boot')) : [];
+      const usrModules = join(root, 'usr', 'lib', 'modules');
+      const inModules = existsSync(usrModules) ? (await readdir(usrModules)).find((r) => existsSync(join(usrModules, r, 'vmlinuz'))) : undefined;
       const vmlinuz = boot.find((f) => f.startsWith('vmlinuz-'));
-      if (!vmlinuz) throw new Error(`${basename(deb)} has no /boot/vmlinuz-*`);
-      const release = vmlinuz.slice('vmlinuz-'.length);
-      await rename(join(root, 'boot', vmlinuz), join(tmp, 'bzImage'));
+      const release = vmlinuz ? vmlinuz.slice('vmlinuz-'.length) : inModules;
+      if (!release) throw new Error(`${basename(deb)} (and the packages it depends on) has no /boot/vmlinuz-* nor /usr/lib/modules/*/vmlinuz`);
+      await rename(vmlinuz ? join(root, 'boot', vmlinuz) : join(usrModules, release, 'vmlinuz'), join(tmp, 'bzImage'));
       const config = boot.find((f) => f.startsWith('config-'));
       if (config) await rename(join(root, 'boot', config), join(tmp, 'config'));
-      await rename(join(root, 'lib', 'modules', release), join(tmp, 'modules'));
+      else if (existsSync(join(usrModules, release, 'config'))) await rename(join(usrModules, release, 'config'), join(tmp, 'config'));
+      // Newer packages ship modules under /usr/lib (merged /usr), older ones under /lib.
+      const modules = [join(root, 'usr', 'lib', 'modules', release), join(root, 'lib', 'modules', release)].find((d) => existsSync(d));
+      if (!modules) throw new Error(`${basename(deb)} has no lib/modules/${release}`);
+      await rename(modules, join(tmp, 'modules'));
       await indexModules(join(tmp, 'modules'), release);
       await rm(root, { recursive: true, force: true });
       await rm(dl, { recursive: true, force: true });

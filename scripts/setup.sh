@@ -10,7 +10,7 @@ PACKAGES=(
   clang llvm        # BPF objects
   gcc make libc6-dev libbpf-dev libelf-dev zlib1g-dev libzstd-dev  # the static guest agent
   busybox-static dropbear-bin iproute2 bash  # programs copied into the guest image
-  cpio kmod         # initramfs archives, depmod for kernel modules
+  cpio kmod xz-utils zstd  # initramfs archives; depmod and unpacking kernel modules
   util-linux        # setpriv: QEMU dies with its parent
   ca-certificates
 )

@@ -1044,7 +1044,9 @@ static int op_map_update(struct req *r, struct jbuf *out)
 	uint8_t *key = NULL, *val = NULL, *buf = NULL;
 	size_t vn;
 	long long flags;
-	if (req_mapctx(r, &c) || req_int(r, "flags", &flags, BPF_ANY, false, 0, 0xffffffffll) || map_key(r, &c, &key))
+	const char *netns;
+	if (req_mapctx(r, &c) || req_int(r, "flags", &flags, BPF_ANY, false, 0, 0xffffffffll) ||
+	    req_str(r, "netns", &netns, "") || map_key(r, &c, &key))
 		return -1;
 	if (req_hex(r, "value", &val, &vn)) {
 		free(key);
@@ -1077,8 +1079,14 @@ static int op_map_update(struct req *r, struct jbuf *out)
 		rc = failx(EINVAL, "map %s: value is %zu bytes, value_size is %u", c.name, vn, c.vs);
 		goto out;
 	}
+	/* A devmap (and the like) resolves the ifindex in the updater's network namespace. */
+	if (ns_enter(netns)) {
+		rc = -1;
+		goto out;
+	}
 	if (bpf_map_update_elem(c.fd, key, v, (uint64_t)flags))
-		rc = fail(errno, "map %s: update", c.name);
+		rc = fail(errno, "map %s: update in %s", c.name, ns_label(netns));
+	ns_leave();
 out:
 	free(key);
 	free(val);

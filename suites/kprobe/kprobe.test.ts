@@ -1,0 +1,125 @@
+// kprobe and kretprobe on getpid's kernel entry symbol (named per kernel by syscallSymbol): the
+// agent makes an exact number of getpid calls, the programs count only the agent's own (its tgid
+// is written into a config map first), and the kretprobe sees getpid's return value.
+import { beforeEach, expect, test } from 'vitest';
+import type { BpfObject } from '../../harness/agent.js';
+import { syscallSymbol } from '../../harness/attach.js';
+import { AgentError, readU64s, u32 } from '../../harness/protocol.js';
+import { useGuest } from '../../harness/testing.js';
+
+const guest = useGuest({
+  suite: 'kprobe',
+  from: import.meta.url,
+  sources: ['kprobe_count.bpf.c'],
+});
+
+// Slots of the `counts` array (kprobe_count.bpf.c).
+const ENTRIES = 0;
+const RETURNS = 1;
+const RET_IS_TGID = 2;
+const LAST_RET = 3;
+
+let getpidSym: string;
+let agentPid: number;
+beforeEach(async () => {
+  getpidSym ??= await syscallSymbol(guest.ssh, 'getpid');
+  // A call of zero system calls just reports the agent's pid.
+  agentPid ??= (await guest.agent.call('syscalls', { name: 'getpid', count: 0 })).pid;
+});
+
+async function count(obj: BpfObject, slot: number): Promise<bigint> {
+  const hex = await obj.map('counts').lookup(u32(slot));
+  return readU64s(hex!)[0];
+}
+
+/** Loads the object with the agent's tgid as the only one counted. */
+async function loadForAgent(): Promise<BpfObject> {
+  const obj = await guest.load('kprobe_count.bpf.c');
+  await obj.map('config').update(u32(0), u32(agentPid));
+  return obj;
+}
+
+async function getpids(n: number): Promise<void> {
+  const r = await guest.agent.call('syscalls', { name: 'getpid', count: n });
+  expect(r.pid).toBe(agentPid);
+  expect(r.calls).toBe(n);
+}
+
+test('a kprobe counts exactly the getpid calls the agent makes, through the kprobe PMU or legacy tracefs', async () => {
+  const obj = await loadForAgent();
+  try {
+    const a = await guest.agent.call('attach_kprobe', { obj: obj.handle, prog: 'count_entry', func: getpidSym, retprobe: false });
+    const pmu = (await guest.ssh.exec('test -e /sys/bus/event_source/devices/kprobe && echo yes || echo no')).trim() === 'yes';
+    expect(a.legacy).toBe(!pmu);
+
+    expect(await count(obj, ENTRIES)).toBe(0n);
+    await getpids(37);
+    expect(await count(obj, ENTRIES)).toBe(37n);
+    await getpids(500);
+    expect(await count(obj, ENTRIES)).toBe(537n);
+    // Other system calls do not touch the probe.
+    await guest.agent.call('syscalls', { name: 'getppid', count: 50 });
+    expect(await count(obj, ENTRIES)).toBe(537n);
+  } finally {
+    await obj.unload();
+  }
+});
+
+test('a kretprobe sees getpid return the agent\'s pid on every call, alongside a kprobe on the same function', async () => {
+  const obj = await loadForAgent();
+  try {
+    const entry = await guest.attach({ type: 'kprobe', obj, prog: 'count_entry', func: getpidSym });
+    const ret = await guest.attach({ type: 'kprobe', obj, prog: 'count_return', func: getpidSym, retprobe: true });
+    await getpids(64);
+    expect(await count(obj, ENTRIES)).toBe(64n);
+    expect(await count(obj, RETURNS)).toBe(64n);
+    expect(await count(obj, RET_IS_TGID)).toBe(64n);
+    expect(await count(obj, LAST_RET)).toBe(BigInt(agentPid));
+    await ret.detach();
+    await entry.detach();
+  } finally {
+    await obj.unload();
+  }
+});
+
+test('after detach the kprobe no longer fires', async () => {
+  const obj = await loadForAgent();
+  try {
+    const entry = await guest.attach({ type: 'kprobe', obj, prog: 'count_entry', func: getpidSym });
+    await getpids(10);
+    expect(await count(obj, ENTRIES)).toBe(10n);
+    await entry.detach();
+    await getpids(25);
+    expect(await count(obj, ENTRIES)).toBe(10n);
+    // Attached again, it counts again from where the map stands.
+    const again = await guest.attach({ type: 'kprobe', obj, prog: 'count_entry', func: getpidSym });
+    await getpids(5);
+    expect(await count(obj, ENTRIES)).toBe(15n);
+    await again.detach();
+  } finally {
+    await obj.unload();
+  }
+});
+
+for (const retprobe of [false, true]) {
+  test(`a ${retprobe ? 'kretprobe' : 'kprobe'} on a function that does not exist fails with a clear error`, async () => {
+    const obj = await loadForAgent();
+    try {
+      const func = 'bh_no_such_kernel_function';
+      const err = await guest.attach({ type: 'kprobe', obj, prog: retprobe ? 'count_return' : 'count_entry', func, retprobe }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(AgentError);
+      const e = err as AgentError;
+      expect(e.op).toBe('attach_kprobe');
+      expect(e.errno).toBe(2); // ENOENT
+      expect(e.error).toContain(`${retprobe ? 'kretprobe' : 'kprobe'} on ${func}: no such function in /proc/kallsyms`);
+      // Nothing was attached: getpid calls are not counted.
+      await getpids(3);
+      expect(await count(obj, retprobe ? RETURNS : ENTRIES)).toBe(0n);
+    } finally {
+      await obj.unload();
+    }
+  });
+}

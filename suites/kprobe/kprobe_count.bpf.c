@@ -1,0 +1,80 @@
+/*
+ * A kprobe and a kretprobe on one kernel function (the test attaches them to getpid's entry
+ * symbol), counting only calls made by the process whose tgid the test wrote into `config`.
+ * The kretprobe also checks the function's return value against that tgid.
+ */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <asm/ptrace.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+/* config[0]: tgid to count (0 = nothing is counted). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} config SEC(".maps");
+
+enum {
+	ENTRIES = 0,      /* kprobe hits from the tgid */
+	RETURNS = 1,      /* kretprobe hits from the tgid */
+	RET_IS_TGID = 2,  /* ... whose return value equalled the tgid */
+	LAST_RET = 3,     /* the last return value seen */
+	NR_COUNTS = 4,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NR_COUNTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} counts SEC(".maps");
+
+static __always_inline int from_target(void)
+{
+	__u32 zero = 0;
+	__u32 *tgid = bpf_map_lookup_elem(&config, &zero);
+
+	return tgid && *tgid && (__u32)(bpf_get_current_pid_tgid() >> 32) == *tgid;
+}
+
+static __always_inline void add(__u32 slot, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&counts, &slot);
+
+	if (v)
+		__sync_fetch_and_add(v, n);
+}
+
+SEC("kprobe")
+int count_entry(struct pt_regs *ctx)
+{
+	if (from_target())
+		add(ENTRIES, 1);
+	return 0;
+}
+
+SEC("kretprobe")
+int count_return(struct pt_regs *ctx)
+{
+	__u32 zero = 0, last = LAST_RET;
+	__u32 *tgid;
+	__u64 *v;
+	long rc;
+
+	tgid = bpf_map_lookup_elem(&config, &zero);
+	if (!tgid || !*tgid || (__u32)(bpf_get_current_pid_tgid() >> 32) != *tgid)
+		return 0;
+	rc = PT_REGS_RC(ctx);
+	add(RETURNS, 1);
+	if (rc == (long)*tgid)
+		add(RET_IS_TGID, 1);
+	v = bpf_map_lookup_elem(&counts, &last);
+	if (v)
+		*v = (__u64)rc;
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
