@@ -24,6 +24,7 @@ const USAGE = `usage:
   npm run kernels -- fetch NAME                                        download and cache a kernel
   npm run kernels -- lock [NAME...]                                    pin Debian kernels to the newest packages
   npm run image -- [--kernel NAME]                                     build the guest image
+  npx tsx harness/cli.ts report DIR... [--out DIR]                     merge runs (CI shards) into one report
   npx tsx harness/cli.ts boot [--kernel NAME] [--dry-run]              boot a guest and keep it up (Ctrl-C ends it)
 
 Environment: BPF_HARNESS_KERNEL (default kernel), BPF_HARNESS_ACCEL=kvm|tcg (skip the probe),
@@ -126,6 +127,7 @@ async function main(argv: string[]): Promise<number> {
       kernel: { type: 'string', short: 'k' },
       kernels: { type: 'string' },
       shard: { type: 'string' },
+      out: { type: 'string' },
       modules: { type: 'string' },
       'dry-run': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -166,6 +168,14 @@ async function main(argv: string[]): Promise<number> {
         console.log(`${name === catalog.default ? '*' : ' '} ${name.padEnd(6)} ${where}${pinned}${src.description ? `  ${src.description}` : ''}`);
       }
       return 0;
+    }
+    case 'report': {
+      // Merges the per-kernel records of several runs (e.g. CI shards) into one report.
+      if (!rest.length) throw new Error('report: name the result directories to merge');
+      const out = values.out ?? join(resultsRoot(), `report-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+      const r = writeReports(out, [], rest);
+      console.log(`${r.table}\n\nreport: ${r.markdown}\njunit:  ${r.junit}`);
+      return r.failed ? 1 : 0;
     }
     case 'image': {
       const k = await getKernel(values.kernel, { onProgress: say });

@@ -88,10 +88,22 @@ export default class RunRecorder implements Reporter {
   }
 }
 
-export function readRuns(dir: string): KernelRun[] {
-  return readdirSync(dir)
-    .filter((f) => /^kernel-.*\.json$/.test(f))
-    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as KernelRun);
+/** Reads the per-kernel records of one or more runs; records of one kernel (CI shards) merge. */
+export function readRuns(...dirs: string[]): KernelRun[] {
+  const byKernel = new Map<string, KernelRun>();
+  for (const dir of dirs) {
+    for (const f of readdirSync(dir).filter((n) => /^kernel-.*\.json$/.test(n)).sort()) {
+      const run = JSON.parse(readFileSync(join(dir, f), 'utf8')) as KernelRun;
+      const seen = byKernel.get(run.kernel);
+      if (!seen) byKernel.set(run.kernel, run);
+      else {
+        seen.tests.push(...run.tests);
+        seen.suiteErrors.push(...run.suiteErrors);
+        seen.wallMs = Math.max(seen.wallMs, run.wallMs);
+      }
+    }
+  }
+  return [...byKernel.values()];
 }
 
 /** One cell of the matrix: how a program type fared on a kernel. */
@@ -216,10 +228,15 @@ export function renderJunit(m: Matrix): string {
 }
 
 /** Renders the run's reports into its directory; returns the terminal table and the paths. */
-export function writeReports(dir: string, order: string[] = []): { table: string; markdown: string; junit: string; failed: boolean } {
-  if (!existsSync(dir)) throw new Error(`no results in ${dir}`);
+export function writeReports(
+  dir: string,
+  order: string[] = [],
+  from: string[] = [dir],
+): { table: string; markdown: string; junit: string; failed: boolean } {
+  for (const d of from) if (!existsSync(d)) throw new Error(`no results in ${d}`);
+  mkdirSync(dir, { recursive: true });
   const rank = (k: string) => (order.includes(k) ? order.indexOf(k) : order.length);
-  const m = buildMatrix(readRuns(dir).sort((a, b) => rank(a.kernel) - rank(b.kernel)));
+  const m = buildMatrix(readRuns(...from).sort((a, b) => rank(a.kernel) - rank(b.kernel)));
   const markdown = join(dir, 'report.md');
   const junit = join(dir, 'junit.xml');
   writeFileSync(markdown, renderMarkdown(m, dir));

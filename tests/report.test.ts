@@ -59,3 +59,14 @@ test('writeReports writes Markdown and JUnit files from the per-kernel records, 
   expect(md).toContain('| xdp | pass 1 | pass 1 |');
   expect(await readFile(r.junit, 'utf8')).toMatch(/^<\?xml/);
 });
+
+test('records of one kernel from several shards merge into one column', async () => {
+  const a = await mkdtemp(join(tmpdir(), 'shard-'));
+  const b = await mkdtemp(join(tmpdir(), 'shard-'));
+  await writeFile(join(a, 'kernel-6.1.json'), JSON.stringify(run('6.1', { tests: [{ suite: 'xdp', name: 't1', state: 'passed', durationMs: 1 }] })));
+  await writeFile(join(b, 'kernel-6.1.json'), JSON.stringify(run('6.1', { tests: [{ suite: 'xdp', name: 't2', state: 'failed', durationMs: 1, error: 'x' }] })));
+  const out = join(await mkdtemp(join(tmpdir(), 'merged-')), 'out');
+  const r = writeReports(out, [], [a, b]);
+  expect(r.failed).toBe(true);
+  expect(await readFile(r.markdown, 'utf8')).toContain('| xdp | FAIL 1/2 |');
+});
