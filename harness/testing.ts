@@ -4,7 +4,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { afterAll, afterEach, beforeAll, type TestContext } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, type TestContext } from 'vitest';
 import { Agent, type BpfObject } from './agent.js';
 import { attach, type Attached, type AttachSpec, GUEST_RESET_SCRIPT } from './attach.js';
 import { compileAll } from './compile.js';
@@ -20,6 +20,8 @@ export interface GuestOptions {
   sources?: string[];
   /** The test file's own URL (import.meta.url), to find the sources next to it. */
   from: string;
+  /** The program type the suite exercises: on a kernel older than it has, every test skips with the reason. */
+  type?: ProgramTypeName;
   memoryMiB?: number;
 }
 
@@ -78,6 +80,13 @@ export function useGuest(opts: GuestOptions): Guest {
       throw vm.error((e as Error).message);
     }
   }, SETUP_TIMEOUT_MS);
+
+  beforeEach((ctx) => {
+    if (opts.type && vm) {
+      const { since } = PROGRAM_TYPES[opts.type];
+      if (!atLeast(vm.kernel.version, since)) ctx.skip(`needs ${since}: program type ${opts.type} (kernel ${vm.kernel.release})`);
+    }
+  });
 
   // Every test leaves a clean guest: the agent detaches and closes what it holds, and namespaces,
   // pinned maps and the harness's cgroups go, so that tests can run in any order.

@@ -97,3 +97,19 @@ describe('no QEMU outlives the process that started it', () => {
     }
   }
 });
+
+test("a user's own bzImage boots as is, with its modules directory", async () => {
+  const { getKernel } = await import('../harness/kernels.js');
+  // Any bzImage and modules tree will do; the catalog's default is at hand.
+  const debian = await getKernel();
+  const own = await getKernel(debian.bzImage, { modules: debian.modulesDir! });
+  expect(own.release).toBe(debian.release);
+  expect(own.pinned).toBe(debian.bzImage);
+  const vm = await Vm.start({ kernel: own, label: 'own-kernel' });
+  try {
+    expect((await vm.ssh.exec('uname -r')).trim()).toBe(debian.release);
+    expect(await vm.ssh.exec('cat /proc/modules')).toMatch(/^veth /m);
+  } finally {
+    await vm.stop();
+  }
+}, 240_000);
