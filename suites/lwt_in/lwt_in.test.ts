@@ -1,0 +1,165 @@
+// lwt_in: a BPF program on a route's input path (`ip route add ... encap bpf in`), loaded by
+// iproute2 in the namespace that receives the packets. It runs for packets whose input route
+// lookup picks that route: packets B forwards (A -> B -> C, the route to C's address in B) and,
+// as the last test shows, packets delivered locally through a `local` route that carries it.
+// The programs count every packet per IP protocol in a map iproute2 pins (read through the pin);
+// one of them drops UDP.
+import { afterEach, beforeEach, expect, test } from 'vitest';
+import { IP_PIN_DIR } from '../../harness/attach.js';
+import { readU64s, u32 } from '../../harness/protocol.js';
+import { VethPair } from '../../harness/topology.js';
+import { ipLength, IP_PROTO, linkStats, send, UdpSink, type Proto } from '../../harness/traffic.js';
+import { useGuest } from '../../harness/testing.js';
+
+const guest = useGuest({
+  suite: 'lwt_in',
+  from: import.meta.url,
+  sources: ['lwt_in_pass.bpf.c', 'lwt_in_drop_udp.bpf.c'],
+});
+
+const STATS_PIN = `${IP_PIN_DIR}/lwt_in_stats`;
+const N = 20;
+const PORT = 7001;
+
+/** B's side and C's side of the link between B and C. */
+const BC = { b: { ifname: 'bc0', ip: '10.200.250.1', mac: '02:00:00:00:fa:01' }, c: { ifname: 'cb0', ip: '10.200.250.2', mac: '02:00:00:00:fa:02' } };
+
+let net: VethPair;
+let cNetns: string;
+beforeEach(async () => {
+  net = await VethPair.create(guest.ssh);
+  // A third namespace C behind B, with B forwarding between A and C; A reaches C through B.
+  cNetns = `${net.b.netns}c`;
+  await guest.ssh.exec(
+    [
+      'set -e',
+      `ip netns add ${cNetns}`,
+      `ip netns exec ${cNetns} sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6'`,
+      `ip -n ${cNetns} link set lo up`,
+      `ip -n ${net.b.netns} link add ${BC.b.ifname} address ${BC.b.mac} type veth peer name ${BC.c.ifname} netns ${cNetns} address ${BC.c.mac}`,
+      `ip -n ${net.b.netns} addr add ${BC.b.ip}/24 dev ${BC.b.ifname}`,
+      `ip -n ${net.b.netns} link set ${BC.b.ifname} up`,
+      `ip -n ${net.b.netns} neigh replace ${BC.c.ip} lladdr ${BC.c.mac} dev ${BC.b.ifname} nud permanent`,
+      `ip -n ${cNetns} addr add ${BC.c.ip}/24 dev ${BC.c.ifname}`,
+      `ip -n ${cNetns} link set ${BC.c.ifname} up`,
+      `ip -n ${cNetns} neigh replace ${BC.b.ip} lladdr ${BC.b.mac} dev ${BC.c.ifname} nud permanent`,
+      `ip -n ${cNetns} route add default via ${BC.b.ip}`,
+      `ip netns exec ${net.b.netns} sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'`,
+      `ip -n ${net.a.netns} route add 10.200.250.0/24 via ${net.b.ip} dev ${net.a.ifname}`,
+    ].join('\n'),
+  );
+});
+afterEach(async () => {
+  await net?.destroy();
+  await guest.ssh.exec(`ip netns del ${cNetns} 2>/dev/null; true`);
+});
+
+/** {packets, bytes} the program counted for a protocol (bytes: IPv4 length). */
+async function counted(proto: Proto) {
+  const { value } = await guest.agent.call('map_lookup', { pin: STATS_PIN, key: u32(IP_PROTO[proto]) });
+  const [packets, bytes] = readU64s(value!);
+  return { packets, bytes };
+}
+
+/** Protocol numbers with a non-zero count, ascending. */
+async function protocolsSeen(): Promise<number[]> {
+  const { entries } = await guest.agent.call('map_dump', { pin: STATS_PIN });
+  return entries
+    .filter((e) => readU64s(e.value!)[0] !== 0n)
+    .map((e) => Buffer.from(e.key, 'hex').readUInt32LE(0))
+    .sort((x, y) => x - y);
+}
+
+/** The program on B's route to C's address (more specific than B's connected /24). */
+function attachInB(source: 'lwt_in_pass.bpf.c' | 'lwt_in_drop_udp.bpf.c') {
+  return guest.attach({
+    type: 'lwt_in',
+    object: guest.objectPath(source),
+    section: 'lwt_in',
+    prefix: `${BC.c.ip}/32`,
+    dev: BC.b.ifname,
+    netns: net.b.netns,
+  });
+}
+
+test('packets B forwards to C run the program once each and all arrive', async () => {
+  await attachInB('lwt_in_pass.bpf.c');
+  const sink = await UdpSink.open(guest.agent, { netns: cNetns, port: PORT });
+
+  await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: BC.c.ip, dport: PORT, count: N, size: 64 });
+  const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: BC.c.ip, count: N, size: 56 });
+  const tcp = await send(guest.agent, { netns: net.a.netns, proto: 'tcp', dst: BC.c.ip, dport: 9, count: N, size: 0 });
+
+  expect(await sink.stats()).toMatchObject({ packets: N, bytes: N * 64 });
+  expect(icmp.replies).toBe(N);
+  expect(tcp.replies).toBe(N);
+  expect(await counted('udp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('udp', 64)) });
+  expect(await counted('icmp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('icmp', 56)) });
+  expect(await counted('tcp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('tcp', 0)) });
+  // C's replies are forwarded by B too, but through the route to A, which has no program.
+  expect(await protocolsSeen()).toEqual([IP_PROTO.icmp, IP_PROTO.tcp, IP_PROTO.udp]);
+});
+
+test('a BPF_DROP verdict on input drops the forwarded UDP in B while ICMP goes on', async () => {
+  await attachInB('lwt_in_drop_udp.bpf.c');
+  const sink = await UdpSink.open(guest.agent, { netns: cNetns, port: PORT });
+  const cBefore = await linkStats(guest.ssh, BC.c.ifname, cNetns);
+
+  // A's sends succeed: the packets leave A and are dropped in B.
+  await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: BC.c.ip, dport: PORT, count: N, size: 64 });
+  const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: BC.c.ip, count: N, size: 56 });
+
+  expect((await sink.stats()).packets).toBe(0);
+  expect(icmp.replies).toBe(N);
+  const cAfter = await linkStats(guest.ssh, BC.c.ifname, cNetns);
+  expect(cAfter.rxPackets - cBefore.rxPackets).toBe(N); // the echo requests only
+  expect(await counted('udp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('udp', 64)) });
+  expect(await counted('icmp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('icmp', 56)) });
+  expect(await protocolsSeen()).toEqual([IP_PROTO.icmp, IP_PROTO.udp]);
+});
+
+test('packets B sends itself over the route, and packets for B\'s own address, do not run the program', async () => {
+  await attachInB('lwt_in_drop_udp.bpf.c');
+  const atC = await UdpSink.open(guest.agent, { netns: cNetns, port: PORT });
+  const atB = await UdpSink.open(guest.agent, { netns: net.b.netns, port: PORT });
+
+  // B's own datagrams to C take the same route on output: the input program is not run, none dropped.
+  await send(guest.agent, { netns: net.b.netns, proto: 'udp', dst: BC.c.ip, dport: PORT, count: N, size: 64 });
+  // A's datagrams to B itself are delivered locally through B's own (local) route.
+  await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: PORT, count: N, size: 64 });
+  expect(await atC.stats()).toMatchObject({ packets: N, bytes: N * 64 });
+  expect(await atB.stats()).toMatchObject({ packets: N, bytes: N * 64 });
+  expect(await protocolsSeen()).toEqual([]);
+
+  // The program is there all along: A's datagrams to C are dropped and counted.
+  await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: BC.c.ip, dport: PORT, count: 3, size: 64 });
+  expect((await atC.stats()).packets).toBe(0);
+  expect(await counted('udp')).toEqual({ packets: 3n, bytes: BigInt(3 * ipLength('udp', 64)) });
+});
+
+test('on a local route, the program runs for locally delivered packets and its drop verdict holds', async () => {
+  // B gets a local address through a `local` route (table local) that carries the program;
+  // A reaches it through B.
+  const LOCAL = '10.200.249.9';
+  await guest.ssh.exec(`ip -n ${net.a.netns} route add 10.200.249.0/24 via ${net.b.ip} dev ${net.a.ifname}`);
+  await guest.attach({
+    type: 'lwt_in',
+    object: guest.objectPath('lwt_in_drop_udp.bpf.c'),
+    section: 'lwt_in',
+    prefix: `local ${LOCAL}/32`,
+    dev: 'lo',
+    netns: net.b.netns,
+  });
+  const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: PORT });
+
+  await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: LOCAL, dport: PORT, count: N, size: 64 });
+  const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: LOCAL, count: N, size: 56 });
+  // Datagrams to B's other address are delivered: the drop is the program's.
+  await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: PORT, count: 2, size: 64 });
+
+  expect(await sink.stats()).toMatchObject({ packets: 2 });
+  expect(icmp.replies).toBe(N);
+  expect(await counted('udp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('udp', 64)) });
+  expect(await counted('icmp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('icmp', 56)) });
+  expect(await protocolsSeen()).toEqual([IP_PROTO.icmp, IP_PROTO.udp]);
+});

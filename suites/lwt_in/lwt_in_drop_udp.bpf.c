@@ -1,0 +1,13 @@
+/* lwt_in: counts every IPv4 packet routed on input through the route, drops UDP, passes the rest. */
+#define LWT_STATS_MAP lwt_in_stats
+#include "lwt_common.h"
+
+SEC("lwt_in")
+int in_drop_udp(struct __sk_buff *skb)
+{
+	if (count_packet(skb) == IPPROTO_UDP)
+		return BPF_DROP;
+	return BPF_OK;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,59 @@
+/* Shared by the lightweight-tunnel programs of this suite: per-protocol counters in a map that
+ * iproute2 pins (ip loads these objects, so the test reads the map through its bpffs pin), and
+ * IPv4 parsing. An lwt program's packet starts at the IPv4 header: there is no link-layer header.
+ */
+#pragma once
+#include <linux/bpf.h>
+#include <linux/ip.h>
+#include <linux/in.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+struct counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* Per IP protocol number: packets and bytes (IPv4 length) the program saw. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} LWT_STATS_MAP SEC(".maps");
+
+/* IPv4 protocol number of the packet, or -1 when it is not an IPv4 packet. Goes by the header's
+ * version, not skb->protocol: on 5.10, packets from raw IP_HDRINCL sockets reach lwt_out with
+ * skb->protocol still 0 (set later, in ip_output). */
+static __always_inline int ipv4_proto(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data;
+
+	if ((void *)(ip + 1) > data_end)
+		return -1;
+	if (ip->version != 4)
+		return -1;
+	return ip->protocol;
+}
+
+/* Counts the packet under its protocol; returns the protocol (or -1). */
+static __always_inline int count_packet(struct __sk_buff *skb)
+{
+	int proto = ipv4_proto(skb);
+	__u32 key;
+	struct counter *c;
+
+	if (proto < 0)
+		return proto;
+	key = proto;
+	c = bpf_map_lookup_elem(&LWT_STATS_MAP, &key);
+	if (c) {
+		__sync_fetch_and_add(&c->packets, 1);
+		__sync_fetch_and_add(&c->bytes, skb->len);
+	}
+	return proto;
+}

@@ -1,0 +1,189 @@
+// lwt_xmit: BPF programs on a route's transmit path (`ip route add ... encap bpf xmit`), loaded by
+// iproute2 in namespace A. One rewrites the UDP destination port with bpf_skb_store_bytes and
+// bpf_l4_csum_replace; the other pushes an outer IPv4 header (IPIP) with bpf_lwt_push_encap and
+// an ipip tunnel device in namespace B takes it off again. What B receives is the check; the
+// programs' maps (pinned by iproute2) are read through their pins.
+import { afterEach, beforeEach, expect, test } from 'vitest';
+import { IP_PIN_DIR } from '../../harness/attach.js';
+import { readU64s, u32 } from '../../harness/protocol.js';
+import { VethPair } from '../../harness/topology.js';
+import { ETH_HLEN, ipLength, IP_PROTO, linkStats, send, UdpSink, type Proto } from '../../harness/traffic.js';
+import { useGuest } from '../../harness/testing.js';
+
+const guest = useGuest({
+  suite: 'lwt_xmit',
+  from: import.meta.url,
+  sources: ['lwt_xmit_rewrite.bpf.c', 'lwt_xmit_ipip.bpf.c'],
+});
+
+const EPERM = 1;
+const N = 20;
+// lwt_xmit_rewrite.bpf.c rewrites FROM_PORT into TO_PORT.
+const FROM_PORT = 5001;
+const TO_PORT = 5002;
+const OTHER_PORT = 5003;
+/** The address behind the IPIP route: B holds it on its tunnel device. */
+const TUNNELED = '10.200.250.2';
+const IPV4_HLEN = 20;
+
+let net: VethPair;
+beforeEach(async () => {
+  net = await VethPair.create(guest.ssh);
+});
+afterEach(async () => {
+  await net?.destroy();
+});
+
+async function lookupPinned(map: string, key: number): Promise<bigint[]> {
+  const { value } = await guest.agent.call('map_lookup', { pin: `${IP_PIN_DIR}/${map}`, key: u32(key) });
+  return readU64s(value!);
+}
+
+/** {packets, bytes} the program counted for a protocol (bytes: IPv4 length as the program saw it). */
+async function counted(proto: Proto) {
+  const [packets, bytes] = await lookupPinned('lwt_xmit_stats', IP_PROTO[proto]);
+  return { packets, bytes };
+}
+
+const ipv4Bytes = (ip: string) => Buffer.from(ip.split('.').map(Number));
+
+test('the program rewrites the UDP destination port on the way out and B receives the datagrams on the new port', async () => {
+  await guest.attach({
+    type: 'lwt_xmit',
+    object: guest.objectPath('lwt_xmit_rewrite.bpf.c'),
+    section: 'lwt_xmit',
+    prefix: `${net.b.ip}/32`,
+    dev: net.a.ifname,
+    netns: net.a.netns,
+  });
+  const [from, to, other] = await Promise.all(
+    [FROM_PORT, TO_PORT, OTHER_PORT].map((port) => UdpSink.open(guest.agent, { netns: net.b.netns, port })),
+  );
+
+  await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: FROM_PORT, count: N, size: 64 });
+  await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: OTHER_PORT, count: N, size: 48 });
+  const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
+
+  // Every datagram sent to FROM_PORT arrived on TO_PORT, intact; those to OTHER_PORT were left alone.
+  expect(await from.stats()).toMatchObject({ packets: 0 });
+  expect(await to.stats()).toMatchObject({ packets: N, bytes: N * 64 });
+  expect(await other.stats()).toMatchObject({ packets: N, bytes: N * 48 });
+  expect(icmp.replies).toBe(N);
+  // B's UDP layer accepted all of them: no checksum errors, nothing to a closed port.
+  const snmp = await guest.ssh.exec(`ip netns exec ${net.b.netns} cat /proc/net/snmp`);
+  const [names, values] = snmp.split('\n').filter((l) => l.startsWith('Udp: ')).map((l) => l.split(/\s+/).slice(1));
+  const udpMib = Object.fromEntries(names.map((n, i) => [n, Number(values[i])]));
+  expect(udpMib).toMatchObject({ InDatagrams: 2 * N, InCsumErrors: 0, NoPorts: 0, InErrors: 0 });
+
+  expect(await lookupPinned('lwt_xmit_rewrites', 0)).toEqual([BigInt(N)]);
+  expect(await counted('udp')).toEqual({ packets: BigInt(2 * N), bytes: BigInt(N * ipLength('udp', 64) + N * ipLength('udp', 48)) });
+  expect(await counted('icmp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('icmp', 56)) });
+});
+
+test('datagrams to an address outside the route\'s prefix keep their port and are not seen', async () => {
+  const other = net.b.ip.replace(/\.2$/, '.3');
+  await guest.ssh.exec(
+    `ip -n ${net.b.netns} addr add ${other}/24 dev ${net.b.ifname}\n` +
+      `ip -n ${net.a.netns} neigh replace ${other} lladdr ${net.b.mac} dev ${net.a.ifname} nud permanent`,
+  );
+  await guest.attach({
+    type: 'lwt_xmit',
+    object: guest.objectPath('lwt_xmit_rewrite.bpf.c'),
+    section: 'lwt_xmit',
+    prefix: `${net.b.ip}/32`,
+    dev: net.a.ifname,
+    netns: net.a.netns,
+  });
+  const from = await UdpSink.open(guest.agent, { netns: net.b.netns, port: FROM_PORT });
+  const to = await UdpSink.open(guest.agent, { netns: net.b.netns, port: TO_PORT });
+
+  await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: other, dport: FROM_PORT, count: N, size: 64 });
+  expect(await from.stats()).toMatchObject({ packets: N, bytes: N * 64 });
+  expect(await to.stats()).toMatchObject({ packets: 0 });
+  expect(await lookupPinned('lwt_xmit_rewrites', 0)).toEqual([0n]);
+  expect(await counted('udp')).toEqual({ packets: 0n, bytes: 0n });
+
+  // The same datagrams to the /32 do go through the program.
+  await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: FROM_PORT, count: 3, size: 64 });
+  expect(await from.stats()).toMatchObject({ packets: 0 });
+  expect(await to.stats()).toMatchObject({ packets: 3 });
+  expect(await lookupPinned('lwt_xmit_rewrites', 0)).toEqual([3n]);
+});
+
+/** B: an ipip tunnel from A that holds TUNNELED; A: the route to TUNNELED with the IPIP program. */
+async function ipipSetup() {
+  await guest.ssh.exec(
+    [
+      'set -e',
+      `ip -n ${net.b.netns} link add bhtun type ipip local ${net.b.ip} remote ${net.a.ip}`,
+      `ip -n ${net.b.netns} link set bhtun up`,
+      `ip -n ${net.b.netns} addr add ${TUNNELED}/32 dev bhtun`,
+    ].join('\n'),
+  );
+  await guest.attach({
+    type: 'lwt_xmit',
+    object: guest.objectPath('lwt_xmit_ipip.bpf.c'),
+    section: 'lwt_xmit',
+    prefix: `${TUNNELED}/32`,
+    dev: net.a.ifname,
+    netns: net.a.netns,
+  });
+}
+
+/** lwt_xmit_encap_result: [encapsulated, dropped without configuration, push failures]. */
+async function encapResults(): Promise<bigint[]> {
+  return Promise.all([0, 1, 2].map(async (k) => (await lookupPinned('lwt_xmit_encap_result', k))[0]));
+}
+
+test('bpf_lwt_push_encap wraps packets in IPIP and B\'s ipip tunnel receives exactly the inner packets', async (ctx) => {
+  guest.requireKernel(ctx, '5.2', 'bpf_lwt_push_encap with BPF_LWT_ENCAP_IP and BPF_LWT_REROUTE');
+  await ipipSetup();
+  // Outer header: A -> B, written into the program's configuration through its pin.
+  await guest.agent.call('map_update', {
+    pin: `${IP_PIN_DIR}/lwt_xmit_encap_cfg`,
+    key: u32(0),
+    value: Buffer.concat([ipv4Bytes(net.a.ip), ipv4Bytes(net.b.ip)]).toString('hex'),
+  });
+  const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 6001 });
+  const tunBefore = await linkStats(guest.ssh, 'bhtun', net.b.netns);
+  const vethBefore = await linkStats(guest.ssh, net.b.ifname, net.b.netns);
+
+  await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: TUNNELED, dport: 6001, count: N, size: 64 });
+  const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: TUNNELED, count: N, size: 56 });
+  const arrived = await sink.stats();
+  const tun = await linkStats(guest.ssh, 'bhtun', net.b.netns);
+  const veth = await linkStats(guest.ssh, net.b.ifname, net.b.netns);
+
+  expect(arrived).toMatchObject({ packets: N, bytes: N * 64 });
+  // Replies go back to A directly (not through the tunnel) and every one arrives.
+  expect(icmp.replies).toBe(N);
+  const inner = N * ipLength('udp', 64) + N * ipLength('icmp', 56);
+  // The tunnel decapsulated every packet: its counters see the inner packets...
+  expect(tun.rxPackets - tunBefore.rxPackets).toBe(2 * N);
+  expect(tun.rxBytes - tunBefore.rxBytes).toBe(inner);
+  // ...and on the wire each one carried one more IPv4 header.
+  expect(veth.rxPackets - vethBefore.rxPackets).toBe(2 * N);
+  expect(veth.rxBytes - vethBefore.rxBytes).toBe(inner + 2 * N * (ETH_HLEN + IPV4_HLEN));
+
+  expect(await encapResults()).toEqual([BigInt(2 * N), 0n, 0n]);
+  expect(await counted('udp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('udp', 64)) });
+  expect(await counted('icmp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('icmp', 56)) });
+});
+
+test('a BPF_DROP verdict on the transmit path fails the send with EPERM and nothing reaches B', async (ctx) => {
+  // The IPIP program drops every packet until it has its outer addresses.
+  guest.requireKernel(ctx, '5.2', 'bpf_lwt_push_encap with BPF_LWT_ENCAP_IP (the program uses it)');
+  await ipipSetup();
+  const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 6001 });
+  const vethBefore = await linkStats(guest.ssh, net.b.ifname, net.b.netns);
+
+  const udp = await guest.agent.call('send', { netns: net.a.netns, proto: 'udp', dst: TUNNELED, dport: 6001, count: N, size: 64 });
+  const icmp = await guest.agent.call('send', { netns: net.a.netns, proto: 'icmp', dst: TUNNELED, count: N, size: 56 });
+
+  expect(udp).toMatchObject({ sent: 0, sendErrors: N, sendErrno: EPERM });
+  expect(icmp).toMatchObject({ sent: 0, sendErrors: N, sendErrno: EPERM, replies: 0 });
+  expect((await sink.stats()).packets).toBe(0);
+  expect((await linkStats(guest.ssh, net.b.ifname, net.b.netns)).rxPackets).toBe(vethBefore.rxPackets);
+  expect(await encapResults()).toEqual([0n, BigInt(2 * N), 0n]);
+  expect(await counted('udp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('udp', 64)) });
+});
