@@ -1,0 +1,157 @@
+// Socket filters (BPF_PROG_TYPE_SOCKET_FILTER) attached with SO_ATTACH_BPF: on an AF_PACKET raw
+// socket bound to one end of a veth pair, and on a UDP socket. Traffic goes from namespace A to
+// namespace B; the filtered sockets live in B.
+//
+// What a socket filter sees, by experiment (asserted below):
+// - AF_PACKET SOCK_RAW: the whole Ethernet frame, received and sent, skb->len = frame length;
+//   the return value is how many bytes the socket gets (recv returns the trimmed length).
+// - UDP socket: the filter runs after the IP header was pulled, so skb->data is the UDP header and
+//   skb->len = 8 + payload; the IP header is still reachable with load_byte(SKF_NET_OFF + n).
+//   The return value trims the datagram (kept bytes include the 8-byte UDP header), 0 drops it
+//   and counts it in Udp InErrors.
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import type { BpfObject } from '../../harness/agent.js';
+import { AgentError, readU64s, u32 } from '../../harness/protocol.js';
+import { VethPair } from '../../harness/topology.js';
+import { ETH_HLEN, frameLength, IP_PROTO, send, UdpSink, type Proto } from '../../harness/traffic.js';
+import { useGuest } from '../../harness/testing.js';
+
+const guest = useGuest({
+  suite: 'socket_filter',
+  from: import.meta.url,
+  sources: ['sockfilter_packet.bpf.c', 'sockfilter_udp.bpf.c', 'sockfilter_direct_access.bpf.c'],
+});
+
+let net: VethPair;
+beforeEach(async () => {
+  net = await VethPair.create(guest.ssh);
+});
+afterEach(async () => {
+  await net?.destroy();
+});
+
+const IP_HLEN = 20;
+const UDP_HLEN = 8;
+const TCP_HLEN = 20;
+
+/** {packets, bytes} the program counted for an IP protocol. */
+async function counted(obj: BpfObject, proto: Proto) {
+  const hex = await obj.map('proto_bytes').lookup(u32(IP_PROTO[proto]));
+  const [packets, bytes] = readU64s(hex!);
+  return { packets, bytes };
+}
+
+/** The udp_seen record of sockfilter_udp.bpf.c. */
+async function udpSeen(obj: BpfObject) {
+  const [packets, bytes, word0, netProto] = readU64s((await obj.map('udp_seen').lookup(u32(0)))!);
+  return { packets, bytes, word0, netProto };
+}
+
+/** Udp InErrors of a namespace (/proc/net/snmp). */
+async function udpInErrors(netns: string): Promise<number> {
+  const out = await guest.ssh.exec(`ip netns exec ${netns} cat /proc/net/snmp`);
+  const [names, values] = out.split('\n').filter((l) => l.startsWith('Udp: '));
+  const col = names.split(/\s+/).indexOf('InErrors');
+  return Number(values.split(/\s+/)[col]);
+}
+
+describe('AF_PACKET raw socket on a veth', () => {
+  test('keeps TCP and UDP trimmed to their headers, never delivers ICMP, and counts every frame exactly', async () => {
+    const obj = await guest.load('sockfilter_packet.bpf.c');
+    // A UDP socket in B so that the datagrams are not answered with ICMP port unreachables.
+    const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 5001 });
+    const { sock } = await guest.agent.call('sock_open', { netns: net.b.netns, kind: 'packet', ifname: net.b.ifname, obj: obj.handle, prog: 'keep_l4_headers' });
+
+    const plan = { udp: { count: 9, size: 100 }, icmp: { count: 7, size: 56 }, tcp: { count: 5, size: 0 } } as const;
+    const udp = await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: 5001, ...plan.udp });
+    const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, ...plan.icmp });
+    // SYNs to a closed port: B answers each with one RST, which the packet socket also sees (outgoing).
+    const tcp = await send(guest.agent, { netns: net.a.netns, proto: 'tcp', dst: net.b.ip, dport: 9, ...plan.tcp });
+    expect(udp.replies).toBe(0);
+    expect(icmp.replies).toBe(plan.icmp.count);
+    expect(tcp.replies).toBe(plan.tcp.count);
+
+    const got = await guest.agent.call('sock_stats', { sock });
+    const sinkGot = await sink.stats();
+
+    // The packet socket got each UDP datagram and each TCP segment (SYN in, RST out), cut to
+    // Ethernet + IP + L4 header, in the order they crossed the interface, and no ICMP at all.
+    const udpHead = ETH_HLEN + IP_HLEN + UDP_HLEN;
+    const tcpHead = ETH_HLEN + IP_HLEN + TCP_HLEN;
+    expect(got.lengths).toEqual([...Array(plan.udp.count).fill(udpHead), ...Array(2 * plan.tcp.count).fill(tcpHead)]);
+    expect(got.packets).toBe(plan.udp.count + 2 * plan.tcp.count);
+    // The filter only affects its own socket: the UDP socket got the full datagrams.
+    expect(sinkGot).toMatchObject({ packets: plan.udp.count, bytes: plan.udp.count * plan.udp.size });
+
+    // The program saw every frame at full length, both directions for ICMP echo and TCP.
+    expect(await counted(obj, 'udp')).toEqual({ packets: BigInt(plan.udp.count), bytes: BigInt(plan.udp.count * frameLength('udp', plan.udp.size)) });
+    expect(await counted(obj, 'icmp')).toEqual({ packets: BigInt(2 * plan.icmp.count), bytes: BigInt(2 * plan.icmp.count * frameLength('icmp', plan.icmp.size)) });
+    expect(await counted(obj, 'tcp')).toEqual({ packets: BigInt(2 * plan.tcp.count), bytes: BigInt(2 * plan.tcp.count * frameLength('tcp', 0)) });
+    // Nothing but these three protocols was counted.
+    const others = (await obj.map('proto_bytes').dump()).filter((e) => readU64s(e.value!)[0] !== 0n).map((e) => Buffer.from(e.key, 'hex').readUInt32LE(0));
+    expect(others.sort((x, y) => x - y)).toEqual([IP_PROTO.icmp, IP_PROTO.tcp, IP_PROTO.udp]);
+  });
+});
+
+describe('UDP socket', () => {
+  const PORT = 6001;
+  const SPORT = 40123;
+
+  test('the filter sees the datagram from the UDP header on and trims what recv returns', async () => {
+    const obj = await guest.load('sockfilter_udp.bpf.c');
+    const { sock } = await guest.agent.call('sock_open', { netns: net.b.netns, kind: 'udp', port: PORT, obj: obj.handle, prog: 'udp_head4' });
+    const N = 12;
+    const SIZE = 300;
+    await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, sport: SPORT, dport: PORT, count: N, size: SIZE });
+    const got = await guest.agent.call('sock_stats', { sock });
+
+    // Every datagram arrived, cut to 4 payload bytes (the filter kept 8 + 4 bytes).
+    expect(got.lengths).toEqual(Array(N).fill(4));
+    // skb->len was UDP header + payload, and offset 0 held the UDP source port: skb->data is the
+    // UDP header. The IP header (protocol 17) is reachable at SKF_NET_OFF.
+    expect(await udpSeen(obj)).toEqual({ packets: BigInt(N), bytes: BigInt(N * (UDP_HLEN + SIZE)), word0: BigInt(SPORT), netProto: BigInt(IP_PROTO.udp) });
+    expect(await counted(obj, 'udp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * (UDP_HLEN + SIZE)) });
+    expect(await udpInErrors(net.b.netns)).toBe(0);
+  });
+
+  test('a filter that returns 0 drops every datagram: nothing arrives, the map counts them all', async () => {
+    const obj = await guest.load('sockfilter_udp.bpf.c');
+    const { sock } = await guest.agent.call('sock_open', { netns: net.b.netns, kind: 'udp', port: PORT, obj: obj.handle, prog: 'udp_drop_all' });
+    const N = 15;
+    const SIZE = 64;
+    const r = await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, sport: SPORT, dport: PORT, count: N, size: SIZE });
+    const got = await guest.agent.call('sock_stats', { sock });
+
+    expect(r.sent).toBe(N);
+    expect(got).toMatchObject({ packets: 0, bytes: 0, lengths: [] });
+    expect(await udpSeen(obj)).toMatchObject({ packets: BigInt(N), bytes: BigInt(N * (UDP_HLEN + SIZE)) });
+    // The socket existed, so no port unreachable went back; the kernel counts the drops as errors.
+    expect(r.replies).toBe(0);
+    expect(await udpInErrors(net.b.netns)).toBe(N);
+  });
+
+  test('SO_ATTACH_BPF refuses a program that is not a socket filter', async () => {
+    const obj = await guest.load('sockfilter_udp.bpf.c');
+    expect(obj.program('not_a_filter').type).toBe('xdp');
+    const err = await guest.agent.call('sock_open', { netns: net.b.netns, kind: 'udp', port: PORT, obj: obj.handle, prog: 'not_a_filter' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(AgentError);
+    expect((err as AgentError).errno).toBe(22); // EINVAL: wrong program type
+    expect((err as AgentError).error).toMatch(/SO_ATTACH_BPF/);
+  });
+});
+
+test('direct packet access in a socket filter is rejected by the verifier', async () => {
+  const err = await guest.load('sockfilter_direct_access.bpf.c').then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(AgentError);
+  const e = err as AgentError;
+  expect(e.op).toBe('load');
+  expect(e.errno).toBe(13); // EACCES: the verifier said no
+  expect(e.log).toMatch(/invalid bpf_context access/);
+  expect(e.log).toMatch(/direct_access/);
+});

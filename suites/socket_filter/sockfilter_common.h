@@ -1,0 +1,44 @@
+/* Shared by the socket_filter suite's programs: headers, a {packets, bytes} counter per IP protocol. */
+#ifndef SOCKFILTER_COMMON_H
+#define SOCKFILTER_COMMON_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/udp.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+/* Classic-BPF style absolute loads (BPF_LD | BPF_ABS): they read the packet relative to skb->data,
+ * or, with a negative offset based at SKF_NET_OFF / SKF_LL_OFF, relative to the network / link
+ * header. Results are in host byte order. */
+unsigned long long load_byte(void *skb, unsigned long long off) asm("llvm.bpf.load.byte");
+unsigned long long load_half(void *skb, unsigned long long off) asm("llvm.bpf.load.half");
+unsigned long long load_word(void *skb, unsigned long long off) asm("llvm.bpf.load.word");
+
+struct counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* Indexed by IP protocol number. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct counter);
+} proto_bytes SEC(".maps");
+
+static __always_inline void count_proto(__u32 proto, __u32 len)
+{
+	struct counter *c = bpf_map_lookup_elem(&proto_bytes, &proto);
+
+	if (c) {
+		__sync_fetch_and_add(&c->packets, 1);
+		__sync_fetch_and_add(&c->bytes, len);
+	}
+}
+
+#endif
