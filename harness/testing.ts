@@ -20,7 +20,10 @@ export interface GuestOptions {
   sources?: string[];
   /** The test file's own URL (import.meta.url), to find the sources next to it. */
   from: string;
-  /** The program type the suite exercises: on a kernel older than it has, every test skips with the reason. */
+  /**
+   * The program type the suite exercises (default: the suite's name, when it names one): on a
+   * kernel older than the type, every test skips with the reason.
+   */
   type?: ProgramTypeName;
   memoryMiB?: number;
 }
@@ -81,10 +84,11 @@ export function useGuest(opts: GuestOptions): Guest {
     }
   }, SETUP_TIMEOUT_MS);
 
+  const type = opts.type ?? (opts.suite in PROGRAM_TYPES ? (opts.suite as ProgramTypeName) : undefined);
   beforeEach((ctx) => {
-    if (opts.type && vm) {
-      const { since } = PROGRAM_TYPES[opts.type];
-      if (!atLeast(vm.kernel.version, since)) ctx.skip(`needs ${since}: program type ${opts.type} (kernel ${vm.kernel.release})`);
+    if (type && vm) {
+      const { since } = PROGRAM_TYPES[type];
+      if (!atLeast(vm.kernel.version, since)) ctx.skip(`needs ${since}: program type ${type} (kernel ${vm.kernel.release})`);
     }
   });
 
