@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { copyFile, readFile, readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { cached, contentKey } from './cache.js';
 import { which } from './tools.js';
@@ -16,6 +17,9 @@ export class CompileError extends Error {
     this.name = 'CompileError';
   }
 }
+
+/** Headers shared by several suites (suites/include), reachable from every BPF source. */
+export const SHARED_INCLUDE = join(dirname(fileURLToPath(import.meta.url)), '..', 'suites', 'include');
 
 export const BPF_CFLAGS = ['-O2', '-g', '-Wall', '-Werror=implicit-function-declaration', '-target', 'bpf', '-D__TARGET_ARCH_x86', '-I/usr/include/x86_64-linux-gnu'];
 
@@ -43,11 +47,13 @@ export interface CompiledObject {
 /** Compiles one .bpf.c file (extra -D flags allowed); returns the cached object. */
 export async function compileBpf(source: string, extraFlags: string[] = []): Promise<CompiledObject> {
   if (!existsSync(source)) throw new Error(`BPF source ${source} does not exist`);
-  const flags = [...BPF_CFLAGS, `-I${dirname(source)}`, ...extraFlags];
+  const flags = [...BPF_CFLAGS, `-I${dirname(source)}`, `-I${SHARED_INCLUDE}`, ...extraFlags];
   // The key holds what decides the object (not the folder it sits in): compiler, flags, the
   // source and the headers beside it.
   const parts: string[] = [await compilerVersion(), [...BPF_CFLAGS, ...extraFlags].join(' '), basename(source), await readFile(source, 'utf8')];
-  for (const h of await localHeaders(dirname(source))) parts.push(basename(h), await readFile(h, 'utf8'));
+  for (const dir of [dirname(source), SHARED_INCLUDE]) {
+    for (const h of existsSync(dir) ? await localHeaders(dir) : []) parts.push(h.slice(dir.length), await readFile(h, 'utf8'));
+  }
   const name = basename(source).replace(/\.c$/, '.o');
   const { dir } = await cached({
     area: 'objects',

@@ -1,4 +1,4 @@
-/* Shared by the lightweight-tunnel programs of this suite: per-protocol counters in a map that
+/* Shared by the lightweight-tunnel suites (lwt_in, lwt_out, lwt_xmit): per-protocol counters in a map that
  * iproute2 pins (ip loads these objects, so the test reads the map through its bpffs pin), and
  * IPv4 parsing. An lwt program's packet starts at the IPv4 header: there is no link-layer header.
  */
