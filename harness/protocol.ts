@@ -41,7 +41,8 @@ export interface Ops {
   };
   detach_xdp: { req: { ifname: string; netns?: string; mode: XdpMode }; res: Record<string, never> };
   map_lookup: { req: MapRef & { key: Hex }; res: { value: Hex | null; values?: Hex[] } };
-  map_update: { req: MapRef & { key: Hex; value: Hex; flags?: number }; res: Record<string, never> };
+  /** `netns`: make the update from inside it (a devmap resolves its ifindex values there). */
+  map_update: { req: MapRef & { key: Hex; value: Hex; flags?: number; netns?: string }; res: Record<string, never> };
   map_delete: { req: MapRef & { key: Hex }; res: Record<string, never> };
   map_dump: { req: MapRef; res: { entries: MapEntry[] } };
   /** Closes every object, link, socket and pinned map, detaching what the agent attached. */

@@ -9,7 +9,7 @@ import { useGuest } from '../../harness/testing.js';
 const guest = useGuest({
   suite: 'xdp',
   from: import.meta.url,
-  sources: ['xdp_verdicts.bpf.c', 'xdp_tx.bpf.c', 'xdp_bad_access.bpf.c'],
+  sources: ['xdp_verdicts.bpf.c', 'xdp_tx.bpf.c', 'xdp_bad_access.bpf.c', 'xdp_redirect_map.bpf.c'],
 });
 
 let net: VethPair;
@@ -136,4 +136,51 @@ test('a program the verifier rejects fails to load with the verifier\'s own mess
   expect(e.errno).toBe(13); // EACCES: the verifier said no
   expect(e.log).toMatch(/invalid access to packet/);
   expect(e.log).toMatch(/xdp_unchecked/);
+});
+
+test('XDP_REDIRECT through a devmap sends UDP out of a second veth pair into a third namespace', async (ctx) => {
+  guest.requireKernel(ctx, '4.14', 'BPF_MAP_TYPE_DEVMAP and generic XDP_REDIRECT through it');
+  // A second pair: its near end moves into B, next to the XDP program; its far end stays in its
+  // own namespace C, which also owns B's address (on lo) so that datagrams for B are delivered there.
+  const side = await VethPair.create(guest.ssh);
+  try {
+    await guest.ssh.exec(
+      [
+        'set -e',
+        `ip -n ${side.a.netns} link set ${side.a.ifname} netns ${net.b.netns}`,
+        `ip -n ${net.b.netns} link set ${side.a.ifname} up`,
+        `ip -n ${side.b.netns} addr add ${net.b.ip}/32 dev lo`,
+        `ip -n ${side.b.netns} route add ${net.a.ip}/32 dev ${side.b.ifname}`,
+      ].join('\n'),
+    );
+    const [link] = JSON.parse(await guest.ssh.exec(`ip -n ${net.b.netns} -j link show dev ${side.a.ifname}`)) as { ifindex: number }[];
+    const obj = await guest.load('xdp_redirect_map.bpf.c');
+    try {
+      const mac = (m: string) => m.split(':').join('');
+      // The kernel resolves a devmap's ifindex in the namespace of whoever updates it: update from B.
+      await guest.agent.call('map_update', { obj: obj.handle, map: 'tx_port', key: u32(0), value: u32(link.ifindex), netns: net.b.netns });
+      await obj.map('redirect_macs').update(u32(0), mac(side.b.mac) + mac(side.a.mac));
+      await obj.attachXdp('xdp_redirect_devmap', net.b.ifname, { netns: net.b.netns, mode: 'generic' });
+
+      const atB = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 6001 });
+      const atC = await UdpSink.open(guest.agent, { netns: side.b.netns, port: 6001 });
+      await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: 6001, count: N, size: 48 });
+      const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
+      const c = await atC.stats();
+      const b = await atB.stats();
+
+      expect(c.packets).toBe(N);
+      expect(c.bytes).toBe(N * 48);
+      expect(b.packets).toBe(0);
+      // What the program passes still reaches B.
+      expect(icmp.replies).toBe(N);
+      const counts = [];
+      for (const k of [0, 1, 2]) counts.push(readU64s((await obj.map('redirect_count').lookup(u32(k)))!)[0]);
+      expect(counts).toEqual([BigInt(N), BigInt(N), 0n]);
+    } finally {
+      await obj.unload();
+    }
+  } finally {
+    await side.destroy();
+  }
 });

@@ -1,0 +1,14 @@
+// Every 4.14-era program type has its suite, named after it, with at least two tests.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, test } from 'vitest';
+import { REPO_ROOT } from '../harness/kernels.js';
+import { PROGRAM_TYPES } from '../harness/progtypes.js';
+
+test.each(Object.keys(PROGRAM_TYPES))('program type %s has a suite with at least two tests', (type) => {
+  const file = join(REPO_ROOT, 'suites', type, `${type}.test.ts`);
+  expect(existsSync(file), file).toBe(true);
+  const text = readFileSync(file, 'utf8');
+  expect(text).toMatch(new RegExp(`useGuest\\(\\{[\\s\\S]*?suite: '${type}'`));
+  expect((text.match(/^\s*(test|it)(\.each\([^)]*\))?\(/gm) ?? []).length + (text.match(/\btest\(`/g) ?? []).length).toBeGreaterThanOrEqual(2);
+});
