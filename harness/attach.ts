@@ -52,7 +52,6 @@ export interface AttachTarget {
   ssh: SshSession;
 }
 
-const nsPrefix = (netns?: string) => (netns ? `ip netns exec ${netns} ` : '');
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** Attaches a program; the result detaches it. Errors carry the kernel's (or tc's) own message. */
@@ -100,53 +99,47 @@ export async function attach(t: AttachTarget, spec: AttachSpec): Promise<Attache
       const { link } = await t.agent.call('attach_perf_event', { obj: spec.obj.handle, prog: spec.prog, freq: spec.freq, event: 'cpu-clock' });
       return { what: `perf_event ${spec.prog} (cpu-clock ${spec.freq} Hz)`, detach: async () => void (await t.agent.call('detach', { link })) };
     }
-    case 'sched_cls': {
-      // Not `ip netns exec` (or `tc -n`): those remount /sys in a private mount namespace, so tc
-      // would pin the object's maps in a bpffs of its own that is gone when it exits. nsenter
-      // switches only the network namespace; the full path avoids busybox's own `tc` applet.
-      const tc = `${spec.netns ? `nsenter --net=/var/run/netns/${spec.netns} ` : ''}/usr/bin/tc`;
-      await t.ssh.exec(
-        `${tc} qdisc add dev ${spec.ifname} clsact 2>/dev/null || ${tc} qdisc show dev ${spec.ifname} | grep -q clsact\n` +
-          `${tc} filter add dev ${spec.ifname} ${spec.direction} bpf direct-action obj ${q(spec.object)} sec ${q(spec.section)}`,
-      );
-      return {
-        what: `sched_cls ${spec.section} on ${spec.ifname} ${spec.direction}`,
-        detach: async () => void (await t.ssh.exec(`${tc} filter del dev ${spec.ifname} ${spec.direction}`)),
-      };
-    }
+    case 'sched_cls':
     case 'sched_act': {
-      // nsenter rather than `ip netns exec`, so that pinned maps land in the guest's bpffs (see sched_cls).
-      const tc = `${spec.netns ? `nsenter --net=/var/run/netns/${spec.netns} ` : ''}/usr/bin/tc`;
-      // A classifier that matches every packet, with the BPF program as its action.
+      const tc = iproute2('tc', spec.netns);
+      // sched_cls: the program is the classifier, in direct-action mode. sched_act: a classifier
+      // that matches every packet, with the program as its action.
+      const filter = spec.type === 'sched_cls' ? 'bpf direct-action' : 'matchall action bpf';
       await t.ssh.exec(
         `${tc} qdisc add dev ${spec.ifname} clsact 2>/dev/null || ${tc} qdisc show dev ${spec.ifname} | grep -q clsact\n` +
-          `${tc} filter add dev ${spec.ifname} ${spec.direction} matchall action bpf obj ${q(spec.object)} sec ${q(spec.section)}`,
+          `${tc} filter add dev ${spec.ifname} ${spec.direction} ${filter} obj ${q(spec.object)} sec ${q(spec.section)}`,
       );
       return {
-        what: `sched_act ${spec.section} on ${spec.ifname} ${spec.direction}`,
+        what: `${spec.type} ${spec.section} on ${spec.ifname} ${spec.direction}`,
         detach: async () => void (await t.ssh.exec(`${tc} filter del dev ${spec.ifname} ${spec.direction}`)),
       };
     }
     case 'lwt_in':
     case 'lwt_out':
     case 'lwt_xmit': {
-      // Not `ip netns exec` / `ip -n`: both remount /sys in a private mount namespace where
-      // iproute2 mounts a bpffs of its own, so the maps it pins vanish with it. nsenter --net
-      // changes only the network namespace: pins land in the guest's /sys/fs/bpf/tc/globals
-      // (/sys/fs/bpf/ip is iproute2's symlink to tc/, so IP_PIN_DIR reaches them too).
-      // /usr/bin/ip by path: busybox's nsenter would otherwise run its own `ip` applet.
-      // `prefix` may start with a route type, e.g. "local 10.200.249.9/32" (then dev lo; ip
-      // puts local routes in the local table).
-      const ns = spec.netns ? `nsenter --net=/var/run/netns/${spec.netns} ` : '';
+      // `prefix` may start with a route type, e.g. "local 10.200.249.9/32" (then dev lo; ip puts
+      // local routes in the local table).
+      const ip = iproute2('ip', spec.netns);
       const hook = spec.type.slice(4);
       const headroom = spec.type === 'lwt_xmit' && spec.headroom ? ` headroom ${spec.headroom}` : '';
-      await t.ssh.exec(`${ns}/usr/bin/ip route add ${spec.prefix} encap bpf ${hook} obj ${q(spec.object)} section ${q(spec.section)}${headroom} dev ${spec.dev}`);
+      await t.ssh.exec(`${ip} route add ${spec.prefix} encap bpf ${hook} obj ${q(spec.object)} section ${q(spec.section)}${headroom} dev ${spec.dev}`);
       return {
         what: `${spec.type} ${spec.section} on route ${spec.prefix}`,
-        detach: async () => void (await t.ssh.exec(`${ns}/usr/bin/ip route del ${spec.prefix} dev ${spec.dev}`)),
+        detach: async () => void (await t.ssh.exec(`${ip} route del ${spec.prefix} dev ${spec.dev}`)),
       };
     }
   }
+}
+
+/**
+ * The command that runs iproute2's `ip` or `tc` in a network namespace so that the maps it pins
+ * land in the guest's bpffs: not `ip netns exec` (nor `ip -n`, `tc -n`), which remount /sys in a
+ * private mount namespace where iproute2 mounts a bpffs of its own that vanishes when it exits.
+ * nsenter --net changes only the network namespace. The full path, because busybox's nsenter
+ * would otherwise run busybox's own cut-down `ip`/`tc` applet.
+ */
+export function iproute2(tool: 'ip' | 'tc', netns?: string): string {
+  return `${netns ? `nsenter --net=/var/run/netns/${netns} ` : ''}/usr/bin/${tool}`;
 }
 
 /** Where iproute2's libbpf loader pins maps that ask for it (`__uint(pinning, LIBBPF_PIN_BY_NAME)`). */

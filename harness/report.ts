@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import type { Reporter, TestModule } from 'vitest/node';
+import { loadCatalog } from './kernels.js';
 import { resultsRoot as resultsDir } from './vm.js';
 
 export interface TestRecord {
@@ -55,11 +56,26 @@ export default class RunRecorder implements Reporter {
   }
 
   onTestRunEnd(modules: ReadonlyArray<TestModule>): void {
+    this.recordKernel(modules);
+    // One plain closing line over everything that ran, for CI systems that read it.
+    const n = { passed: 0, failed: 0, skipped: 0 };
+    for (const mod of modules) {
+      for (const t of mod.children.allTests()) {
+        const state = t.result().state;
+        if (state === 'passed' || state === 'failed') n[state]++;
+        else n.skipped++;
+      }
+      if (mod.errors().length && ![...mod.children.allTests()].length) n.failed++;
+    }
+    console.log(`\nsummary: ${n.passed} passed, ${n.failed} failed, ${n.skipped} skipped`);
+  }
+
+  private recordKernel(modules: ReadonlyArray<TestModule>): void {
     if (!modules.some((m) => m.moduleId.includes('/suites/'))) return;
     // A run of its own (not one kernel of a matrix, which the CLI reports): its own directory.
     const own = !process.env.BPF_HARNESS_RUN_DIR;
     const dir = process.env.BPF_HARNESS_RUN_DIR ?? join(resultsDir(), `run-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
-    const run: KernelRun = { kernel: process.env.BPF_HARNESS_KERNEL || 'default', tests: [], suiteErrors: [], wallMs: Date.now() - this.started };
+    const run: KernelRun = { kernel: process.env.BPF_HARNESS_KERNEL || loadCatalog().default, tests: [], suiteErrors: [], wallMs: Date.now() - this.started };
     for (const mod of modules) {
       if (!mod.moduleId.includes('/suites/')) continue;
       const suite = suiteOf(mod.moduleId);
