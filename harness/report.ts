@@ -24,6 +24,8 @@ export interface KernelRun {
   /** Errors outside any test, e.g. a guest that did not boot. */
   suiteErrors: { suite: string; error: string }[];
   wallMs: number;
+  /** Wall time of each suite file, boot and teardown included. */
+  suiteMs?: Record<string, number>;
 }
 
 export type CellState = 'pass' | 'fail' | 'skip' | 'none';
@@ -75,10 +77,11 @@ export default class RunRecorder implements Reporter {
     // A run of its own (not one kernel of a matrix, which the CLI reports): its own directory.
     const own = !process.env.BPF_HARNESS_RUN_DIR;
     const dir = process.env.BPF_HARNESS_RUN_DIR ?? join(resultsDir(), `run-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
-    const run: KernelRun = { kernel: process.env.BPF_HARNESS_KERNEL || loadCatalog().default, tests: [], suiteErrors: [], wallMs: Date.now() - this.started };
+    const run: KernelRun = { kernel: process.env.BPF_HARNESS_KERNEL || loadCatalog().default, tests: [], suiteErrors: [], wallMs: Date.now() - this.started, suiteMs: {} };
     for (const mod of modules) {
       if (!mod.moduleId.includes('/suites/')) continue;
       const suite = suiteOf(mod.moduleId);
+      run.suiteMs![suite] = Math.round(mod.diagnostic().duration);
       for (const err of mod.errors()) run.suiteErrors.push({ suite, error: err.message ?? String(err) });
       for (const t of mod.children.allTests()) {
         const r = t.result();
@@ -116,6 +119,7 @@ export function readRuns(...dirs: string[]): KernelRun[] {
         seen.tests.push(...run.tests);
         seen.suiteErrors.push(...run.suiteErrors);
         seen.wallMs = Math.max(seen.wallMs, run.wallMs);
+        seen.suiteMs = { ...seen.suiteMs, ...run.suiteMs };
       }
     }
   }
@@ -197,8 +201,11 @@ const mdEscape = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 export function renderMarkdown(m: Matrix, base: string): string {
   const out = ['# bpf-harness run', '', `| program type | ${m.kernels.join(' | ')} |`, `|---|${m.kernels.map(() => '---').join('|')}|`];
   for (const s of m.suites) out.push(`| ${s} | ${m.kernels.map((k) => cellText(cell(m, k, s))).join(' | ')} |`);
-  out.push('', '## Wall time per kernel', '');
-  for (const r of m.runs) out.push(`- ${r.kernel}: ${(r.wallMs / 1000).toFixed(1)} s`);
+  out.push('', '## Wall time (s): each suite file with its guest\'s boot, and the whole run', '');
+  out.push(`| suite | ${m.kernels.join(' | ')} |`, `|---|${m.kernels.map(() => '---').join('|')}|`);
+  const secs = (ms?: number) => (ms === undefined ? '—' : (ms / 1000).toFixed(1));
+  for (const s of m.suites) out.push(`| ${s} | ${m.runs.map((r) => secs(r.suiteMs?.[s])).join(' | ')} |`);
+  out.push(`| **run** | ${m.runs.map((r) => secs(r.wallMs)).join(' | ')} |`);
   const details: string[] = [];
   for (const k of m.kernels) {
     for (const s of m.suites) {

@@ -7,6 +7,7 @@ import { buildMatrix, cellOf, type KernelRun, renderJunit, renderTerminal, write
 const run = (kernel: string, over: Partial<KernelRun> = {}): KernelRun => ({
   kernel,
   wallMs: 12_000,
+  suiteMs: { xdp: 12_300, lwt_xmit: 9_000 },
   suiteErrors: [],
   tests: [
     { suite: 'xdp', name: 'drops', state: 'passed', durationMs: 1200 },
@@ -57,6 +58,8 @@ test('writeReports writes Markdown and JUnit files from the per-kernel records, 
   const md = await readFile(r.markdown, 'utf8');
   expect(md).toContain('| program type | 6.1 | 5.10 |');
   expect(md).toContain('| xdp | pass 1 | pass 1 |');
+  expect(md).toContain('| xdp | 12.3 | 12.3 |');
+  expect(md).toContain('| **run** | 12.0 | 12.0 |');
   expect(await readFile(r.junit, 'utf8')).toMatch(/^<\?xml/);
 });
 
