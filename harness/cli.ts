@@ -23,12 +23,15 @@ const USAGE = `usage:
   npm run kernels -- list                                              the kernel catalog
   npm run kernels -- fetch NAME                                        download and cache a kernel
   npm run kernels -- lock [NAME...]                                    pin Debian kernels to the newest packages
+  npm run kernels -- build NAME|PATH|URL [--sha256 HEX] [--source FILE] [--jobs N] [--config-only]
+                                                                       build a kernel from source (cached)
   npm run image -- [--kernel NAME]                                     build the guest image
   npx tsx harness/cli.ts report DIR... [--out DIR]                     merge runs (CI shards) into one report
   npx tsx harness/cli.ts boot [--kernel NAME] [--dry-run]              boot a guest and keep it up (Ctrl-C ends it)
 
 Environment: BPF_HARNESS_KERNEL (default kernel), BPF_HARNESS_ACCEL=kvm|tcg (skip the probe),
-BPF_HARNESS_CACHE (cache directory), BPF_HARNESS_RESULTS (logs), BPF_HARNESS_DEBIAN_MIRROR.`;
+BPF_HARNESS_CACHE (cache directory), BPF_HARNESS_RESULTS (logs), BPF_HARNESS_DEBIAN_MIRROR,
+BPF_HARNESS_BUILD_JOBS (make -j of source builds; default: all cores).`;
 
 export function listSuites(): string[] {
   return readdirSync(SUITES_DIR, { withFileTypes: true })
@@ -49,7 +52,9 @@ export function guestBudget(): number {
 function kernelList(arg: string | undefined): string[] {
   const catalog = loadCatalog();
   if (!arg) return [process.env.BPF_HARNESS_KERNEL || catalog.default];
-  return arg === 'all' ? Object.keys(catalog.kernels) : arg.split(',').map((k) => k.trim()).filter(Boolean);
+  // "all": the packaged kernels; kernels built from source (tens of minutes each) are named one by one.
+  const packaged = Object.entries(catalog.kernels).filter(([, s]) => s.source === 'debian' || s.source === 'local');
+  return arg === 'all' ? packaged.map(([n]) => n) : arg.split(',').map((k) => k.trim()).filter(Boolean);
 }
 
 async function runVitest(suites: string[], shard?: string): Promise<number> {
@@ -129,6 +134,10 @@ async function main(argv: string[]): Promise<number> {
       shard: { type: 'string' },
       out: { type: 'string' },
       modules: { type: 'string' },
+      sha256: { type: 'string' },
+      source: { type: 'string' },
+      jobs: { type: 'string' },
+      'config-only': { type: 'boolean' },
       'dry-run': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -138,6 +147,9 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return cmd ? 0 : 2;
   }
+  // A source kernel's tarball checksum or local copy, for this run and the suite runs it starts.
+  if (values.source) process.env.BPF_HARNESS_KERNEL_SOURCE = values.source;
+  if (values.sha256) process.env.BPF_HARNESS_KERNEL_SHA256 = values.sha256;
   switch (cmd) {
     case 'suite':
       return suite(rest, values.kernels ?? values.kernel, values.modules, values.shard);
@@ -152,17 +164,45 @@ async function main(argv: string[]): Promise<number> {
         const names = rest.slice(1).length ? rest.slice(1) : Object.keys(catalog.kernels);
         for (const name of names) {
           const src = lookupKernel(name, catalog);
-          if (src.source !== 'debian') continue;
-          const pin = await resolveDebian(name, src, say);
+          if (src.source !== 'debian' && src.source !== 'debian-source') continue;
+          const pin = await resolveDebian(name, { source: 'debian', suite: src.suite, package: src.package }, say);
           writePin(name, pin);
           console.log(`${name}: pinned to ${pin.package} ${pin.version}`);
         }
         return 0;
       }
-      if (rest[0] && rest[0] !== 'list') throw new Error(`unknown kernels command "${rest[0]}" (list, fetch, lock)`);
+      if (rest[0] === 'build') {
+        const target = rest[1] ?? values.kernel;
+        if (!target) throw new Error('kernels build: name a catalog kernel, a source tree or tarball, or a tarball URL');
+        const src = lookupKernel(target, catalog);
+        const { buildKernel } = await import('./build.js');
+        if (src.source !== 'tarball' && src.source !== 'debian-source' && src.source !== 'tree') {
+          throw new Error(`kernels build: ${target} is a ${src.source} kernel, not kernel source (see \`npm run kernels -- list\`)`);
+        }
+        const t = Date.now();
+        const configOnly = values['config-only'];
+        const k = await buildKernel(target, src, { onProgress: say, jobs: values.jobs ? Number(values.jobs) : undefined, configOnly });
+        if (configOnly) {
+          console.log(`${k.name}: Linux ${k.release}: the config check passed (nothing built)`);
+          return 0;
+        }
+        const took = ((Date.now() - t) / 1000).toFixed(1);
+        console.log(`${k.name}: ${k.release} ${k.built ? `built in ${took} s` : `from the cache in ${took} s (built in ${k.buildSeconds} s)`}\n  ${k.pinned}\n  ${k.bzImage}`);
+        return 0;
+      }
+      if (rest[0] && rest[0] !== 'list') throw new Error(`unknown kernels command "${rest[0]}" (list, fetch, lock, build)`);
       const lock = readLock();
       for (const [name, src] of Object.entries(catalog.kernels)) {
-        const where = src.source === 'debian' ? `Debian ${src.suite}: ${src.package}` : (src as { source: string }).source;
+        const where =
+          src.source === 'debian'
+            ? `Debian ${src.suite}: ${src.package}`
+            : src.source === 'debian-source'
+              ? `built from Debian ${src.suite} ${src.package}`
+              : src.source === 'tarball'
+                ? `built from ${src.url.split('/').pop()}${src.sha256 ? '' : ' (needs --sha256)'}`
+                : src.source === 'tree'
+                  ? `built from ${src.path}`
+                  : src.bzImage;
         const pin = lock[name];
         const pinned = pin ? ` -> ${pin.package} ${pin.version}` : src.source === 'debian' ? ' (not pinned: newest)' : '';
         console.log(`${name === catalog.default ? '*' : ' '} ${name.padEnd(6)} ${where}${pinned}${src.description ? `  ${src.description}` : ''}`);

@@ -1,6 +1,7 @@
 // Kernel catalog: names a kernel, resolves it to one exact artifact (bzImage + modules), fetches
-// and caches it. Sources: Debian packages (through a private apt state) and local bzImages.
-import { existsSync, readFileSync } from 'node:fs';
+// and caches it. Sources: Debian packages (through a private apt state), local bzImages, and
+// kernel source (a tree, a tarball, Debian's linux-source-X) built by harness/build.ts.
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +10,7 @@ import { AptSuite } from './apt.js';
 import { cached, contentKey, sha256File } from './cache.js';
 import { type Pin, readLock } from './lock.js';
 import { which } from './tools.js';
+import type { BuildSource } from './build.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const CATALOG_PATH = join(REPO_ROOT, 'kernels', 'catalog.json');
@@ -28,7 +30,8 @@ export interface LocalSource {
   description?: string;
 }
 
-export type KernelSource = DebianSource | LocalSource;
+/** Debian packages, a local bzImage, or kernel source built here (harness/build.ts). */
+export type KernelSource = DebianSource | LocalSource | BuildSource;
 
 export interface Catalog {
   default: string;
@@ -63,8 +66,24 @@ export function loadCatalog(path = CATALOG_PATH): Catalog {
   return c;
 }
 
-/** A catalog name, or a path to a bzImage (anything with a slash, or an existing file). */
+/** A path that names kernel source, not a bzImage: a directory, or a file named like a tarball. */
+export function isSourcePath(path: string): boolean {
+  if (/\.(tar\.(xz|gz|bz2|zst)|tgz|tar)$/.test(path)) return true;
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A catalog name; kernel source to build (a tarball URL, a tarball path, a source directory); or a
+ * path to a bzImage (anything else with a slash, or an existing file).
+ */
 export function lookupKernel(name: string, catalog = loadCatalog(), modules?: string): KernelSource {
+  // Kernel source to build: a URL of a tarball, a tarball by its name, or a directory.
+  if (/^https?:\/\//.test(name)) return { source: 'tarball', url: name };
+  if ((name.includes('/') || existsSync(name)) && isSourcePath(name)) return { source: 'tree', path: resolve(name) };
   if (name.includes('/') || existsSync(name)) {
     return { source: 'local', bzImage: resolve(name), modules: modules ? resolve(modules) : undefined };
   }
@@ -226,11 +245,23 @@ async function useLocal(name: string, src: LocalSource): Promise<Kernel> {
 }
 
 /** Resolves a kernel name (or bzImage path) to a bootable, cached kernel. */
-export async function getKernel(name?: string, opts: { modules?: string; onProgress?: Progress } = {}): Promise<Kernel> {
+export async function getKernel(
+  name?: string,
+  opts: { modules?: string; onProgress?: Progress; sourcePath?: string; sha256?: string } = {},
+): Promise<Kernel> {
   const catalog = loadCatalog();
   const n = name || process.env.BPF_HARNESS_KERNEL || catalog.default;
   const src = lookupKernel(n, catalog, opts.modules ?? process.env.BPF_HARNESS_MODULES);
   if (src.source === 'debian') return fetchDebian(n, src, opts.onProgress);
+  if (src.source === 'tarball' || src.source === 'debian-source' || src.source === 'tree') {
+    // Built from source on first use, then cached (imported here: build.ts imports this module).
+    const { buildKernel } = await import('./build.js');
+    return buildKernel(n, src, {
+      onProgress: opts.onProgress,
+      sourcePath: opts.sourcePath ?? process.env.BPF_HARNESS_KERNEL_SOURCE,
+      sha256: opts.sha256 ?? process.env.BPF_HARNESS_KERNEL_SHA256,
+    });
+  }
   return useLocal(n, src);
 }
 

@@ -21,6 +21,11 @@ export const TOOLS = {
   setpriv: 'util-linux',
   ip: 'iproute2',
   tc: 'iproute2',
+  // Kernel source builds (harness/build.ts).
+  flex: 'flex',
+  bison: 'bison',
+  bc: 'bc',
+  perl: 'perl',
 } as const;
 
 export type Tool = keyof typeof TOOLS;
