@@ -14,7 +14,8 @@ import { AptSuite } from './apt.js';
 import { cached, cacheRoot, contentKey, sha256, sha256File } from './cache.js';
 import { type Kernel, parseRelease, REPO_ROOT, resolveDebian } from './kernels.js';
 import { type Pin, readLock } from './lock.js';
-import { which } from './tools.js';
+import { fileSafe, resultsRoot, timestamp } from './paths.js';
+import { requireFiles, which } from './tools.js';
 
 export const FRAGMENT_PATH = join(REPO_ROOT, 'kernels', 'config', 'bpf.config');
 /** Bump when the build steps change what comes out for the same inputs. */
@@ -505,14 +506,7 @@ export async function toolchain(): Promise<Toolchain> {
 /** Host tools and headers a kernel build needs, checked before anything is downloaded. */
 export function requireBuildTools(): void {
   for (const t of ['make', 'cc', 'flex', 'bison', 'bc', 'perl'] as const) which(t);
-  const headers: Record<string, string> = { '/usr/include/libelf.h': 'libelf-dev', '/usr/include/openssl/ssl.h': 'libssl-dev' };
-  for (const [f, pkg] of Object.entries(headers)) {
-    if (!existsSync(f)) throw new Error(`${f} not found: install it with \`apt-get install ${pkg}\` (or run scripts/setup.sh)`);
-  }
-}
-
-export function resultsDir(): string {
-  return process.env.BPF_HARNESS_RESULTS ?? join(REPO_ROOT, 'results');
+  requireFiles({ '/usr/include/libelf.h': 'libelf-dev', '/usr/include/openssl/ssl.h': 'libssl-dev' });
 }
 
 export interface BuildMeta {
@@ -552,7 +546,7 @@ export async function buildKernel(name: string, src: BuildSource, opts: BuildOpt
   const build = async (tmp: string): Promise<BuildMeta> => {
     requireBuildTools();
     const t0 = Date.now();
-    const logDir = opts.logDir ?? join(resultsDir(), `build-${name.replace(/[^\w.-]/g, '_')}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    const logDir = opts.logDir ?? join(resultsRoot(), `build-${fileSafe(name)}-${timestamp()}`);
     await mkdir(logDir, { recursive: true });
     const logPath = join(logDir, 'build.log');
     const log = createWriteStream(logPath);

@@ -6,13 +6,14 @@ import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { writeReports } from './report.js';
+import { kernelRunPath, writeKernelRun, writeReports } from './report.js';
 import { buildImage } from './image.js';
 import { getKernel, loadCatalog, lookupKernel, REPO_ROOT, resolveDebian } from './kernels.js';
 import { readLock, writePin } from './lock.js';
 import { chooseAccel, formatCommand, qemuArgs } from './qemu.js';
 import { which } from './tools.js';
-import { resultsRoot, Vm } from './vm.js';
+import { resultsRoot, timestamp } from './paths.js';
+import { Vm } from './vm.js';
 
 const SUITES_DIR = join(REPO_ROOT, 'suites');
 
@@ -66,7 +67,7 @@ async function runVitest(suites: string[], shard?: string): Promise<number> {
 
 /** Runs one child per kernel (up to the guest budget at once), each line prefixed by its kernel. */
 async function runMatrix(suites: string[], kernels: string[], modules: string | undefined, shard?: string): Promise<number> {
-  const dir = join(resultsRoot(), `run-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
+  const dir = join(resultsRoot(), `run-${timestamp()}-${process.pid}`);
   await mkdir(dir, { recursive: true });
   const budget = guestBudget();
   say(`matrix: ${suites.join(', ')} on kernels ${kernels.join(', ')}, ${budget} at a time; results in ${dir}`);
@@ -95,13 +96,10 @@ async function runMatrix(suites: string[], kernels: string[], modules: string | 
       if (partial.trim()) console.log(`[${k}] ${partial}`);
       codes.push(r.exitCode ?? 1);
       say(`kernel ${k}: ${r.exitCode === 0 ? 'passed' : `FAILED (exit ${r.exitCode})`} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
-      if (!existsSync(join(dir, `kernel-${k.replace(/[^\w.-]/g, '_')}.json`))) {
+      if (!existsSync(kernelRunPath(dir, k))) {
         // The child died before its reporter ran (e.g. the kernel could not be fetched): record the column as failed.
-        const { writeFileSync } = await import('node:fs');
-        writeFileSync(
-          join(dir, `kernel-${k.replace(/[^\w.-]/g, '_')}.json`),
-          JSON.stringify({ kernel: k, tests: [], suiteErrors: suites.map((s) => ({ suite: s, error: `the run on kernel ${k} ended before any test (exit ${r.exitCode}); see its output above` })), wallMs: Date.now() - t }),
-        );
+        const error = `the run on kernel ${k} ended before any test (exit ${r.exitCode}); see its output above`;
+        writeKernelRun(dir, { kernel: k, tests: [], suiteErrors: suites.map((suite) => ({ suite, error })), wallMs: Date.now() - t });
       }
     }
   };
@@ -212,7 +210,7 @@ async function main(argv: string[]): Promise<number> {
     case 'report': {
       // Merges the per-kernel records of several runs (e.g. CI shards) into one report.
       if (!rest.length) throw new Error('report: name the result directories to merge');
-      const out = values.out ?? join(resultsRoot(), `report-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+      const out = values.out ?? join(resultsRoot(), `report-${timestamp()}`);
       const r = writeReports(out, [], rest);
       console.log(`${r.table}\n\nreport: ${r.markdown}\njunit:  ${r.junit}`);
       return r.failed ? 1 : 0;

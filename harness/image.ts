@@ -94,7 +94,7 @@ interface BaseMeta {
 /** The kernel-independent part of the image. */
 export async function buildBase(onProgress?: (m: string) => void): Promise<{ dir: string; meta: BaseMeta }> {
   const recipe = readRecipe();
-  requireFiles(...Object.keys(FILES));
+  requireFiles(FILES);
   which('cc');
   which('dropbearkey');
   const programs = Object.entries(recipe.programs).map(([dest, src]) => {

@@ -4,15 +4,15 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { AptSuite } from './apt.js';
 import { cached, contentKey, sha256File } from './cache.js';
 import { type Pin, readLock } from './lock.js';
+import { REPO_ROOT } from './paths.js';
 import { which } from './tools.js';
 import type { BuildSource } from './build.js';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export { REPO_ROOT };
 export const CATALOG_PATH = join(REPO_ROOT, 'kernels', 'catalog.json');
 
 export interface DebianSource {

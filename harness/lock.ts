@@ -2,8 +2,8 @@
 // so that every run (a laptop, CI, a colleague next year) boots the same kernel. `npm run
 // kernels -- lock [NAME...]` moves pins to the newest packages the archive serves.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { REPO_ROOT } from './paths.js';
 
 export interface Pin {
   /** The catalog entry it was resolved from (a changed entry ignores a stale pin). */
@@ -14,7 +14,7 @@ export interface Pin {
   sha256: string;
 }
 
-export const LOCK_PATH = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'kernels', 'lock.json');
+export const LOCK_PATH = join(REPO_ROOT, 'kernels', 'lock.json');
 
 export function readLock(path = LOCK_PATH): Record<string, Pin> {
   return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, Pin>) : {};

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { basename, dirname, join, relative } from 'node:path';
 import type { Reporter, TestModule } from 'vitest/node';
 import { loadCatalog } from './kernels.js';
-import { resultsRoot as resultsDir } from './vm.js';
+import { fileSafe, resultsRoot, timestamp } from './paths.js';
 
 export interface TestRecord {
   suite: string;
@@ -76,7 +76,7 @@ export default class RunRecorder implements Reporter {
     if (!modules.some((m) => m.moduleId.includes('/suites/'))) return;
     // A run of its own (not one kernel of a matrix, which the CLI reports): its own directory.
     const own = !process.env.BPF_HARNESS_RUN_DIR;
-    const dir = process.env.BPF_HARNESS_RUN_DIR ?? join(resultsDir(), `run-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
+    const dir = process.env.BPF_HARNESS_RUN_DIR ?? join(resultsRoot(), `run-${timestamp()}-${process.pid}`);
     const run: KernelRun = { kernel: process.env.BPF_HARNESS_KERNEL || loadCatalog().default, tests: [], suiteErrors: [], wallMs: Date.now() - this.started, suiteMs: {} };
     for (const mod of modules) {
       if (!mod.moduleId.includes('/suites/')) continue;
@@ -98,8 +98,7 @@ export default class RunRecorder implements Reporter {
         });
       }
     }
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `kernel-${run.kernel.replace(/[^\w.-]/g, '_')}.json`), JSON.stringify(run, null, 1));
+    writeKernelRun(dir, run);
     if (own) {
       const r = writeReports(dir);
       console.log(`\n${r.table}\n\nreport: ${r.markdown}\njunit:  ${r.junit}`);
@@ -108,6 +107,14 @@ export default class RunRecorder implements Reporter {
 }
 
 /** Reads the per-kernel records of one or more runs; records of one kernel (CI shards) merge. */
+/** Path of a kernel's record in a run directory. */
+export const kernelRunPath = (dir: string, kernel: string): string => join(dir, `kernel-${fileSafe(kernel)}.json`);
+
+export function writeKernelRun(dir: string, run: KernelRun): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(kernelRunPath(dir, run.kernel), JSON.stringify(run, null, 1));
+}
+
 export function readRuns(...dirs: string[]): KernelRun[] {
   const byKernel = new Map<string, KernelRun>();
   for (const dir of dirs) {

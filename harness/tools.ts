@@ -69,12 +69,13 @@ export function requireTools(...tools: Tool[]): void {
   for (const t of tools) which(t);
 }
 
-export function requireFiles(...files: string[]): void {
-  for (const f of files) {
+/** Checks that files exist; `files` maps each to the Debian package that provides it. */
+export function requireFiles(files: Record<string, string>): void {
+  for (const [f, pkg] of Object.entries(files)) {
     try {
       accessSync(f, constants.R_OK);
     } catch {
-      throw new MissingToolError(f, FILES[f] ?? 'the package that provides it');
+      throw new MissingToolError(f, pkg);
     }
   }
 }

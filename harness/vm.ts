@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { ConsoleLog, type Fault } from './console.js';
 import { buildImage, type Image } from './image.js';
-import { getKernel, type Kernel, REPO_ROOT } from './kernels.js';
+import { getKernel, type Kernel } from './kernels.js';
+import { fileSafe, resultsRoot } from './paths.js';
 import { type Accel, chooseAccel, formatCommand, qemuArgs, timeouts } from './qemu.js';
 import { SshSession } from './ssh.js';
 import { which } from './tools.js';
@@ -44,9 +45,7 @@ export class VmError extends Error {
   }
 }
 
-export function resultsRoot(): string {
-  return process.env.BPF_HARNESS_RESULTS ?? join(REPO_ROOT, 'results');
-}
+export { resultsRoot };
 
 const live = new Set<Vm>();
 let hooksInstalled = false;
@@ -137,7 +136,7 @@ export class Vm {
     const kernel = typeof opts.kernel === 'object' ? opts.kernel : await getKernel(opts.kernel, { onProgress: progress });
     const image = await buildImage(kernel, progress);
     const { accel } = await chooseAccel(kernel.bzImage, progress);
-    const logDir = join(resultsRoot(), `${opts.label ?? 'vm'}-${kernel.name.replace(/[^\w.-]/g, '_')}-${process.pid}-${++counter}`);
+    const logDir = join(resultsRoot(), `${opts.label ?? 'vm'}-${fileSafe(kernel.name)}-${process.pid}-${++counter}`);
     await mkdir(logDir, { recursive: true });
     const qemu = which('qemu-system-x86_64');
     const setpriv = which('setpriv');
