@@ -7,16 +7,12 @@
 #include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "counter.h"
 
 #define DENY_PORT 7777
 
 // Key: IP protocol | (1 << 8 when the program refused the packet).
 // Value: packets, bytes (skb->len: the whole IP packet, which is where cgroup skb programs start).
-struct counter {
-	__u64 packets;
-	__u64 bytes;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 64);
@@ -41,8 +37,7 @@ static __always_inline void count(void *map, __u32 key, __u32 len)
 		if (!c)
 			return;
 	}
-	__sync_fetch_and_add(&c->packets, 1);
-	__sync_fetch_and_add(&c->bytes, len);
+	counter_add(c, len);
 }
 
 // 1 = let the packet through, 0 = refuse it (egress: the sender gets EPERM; ingress: dropped).

@@ -9,11 +9,7 @@
 #include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
-
-struct counter {
-	__u64 packets;
-	__u64 bytes;
-};
+#include "counter.h"
 
 /* Per IP protocol number: packets and bytes (IPv4 length) the program saw. */
 struct {
@@ -52,8 +48,7 @@ static __always_inline int count_packet(struct __sk_buff *skb)
 	key = proto;
 	c = bpf_map_lookup_elem(&LWT_STATS_MAP, &key);
 	if (c) {
-		__sync_fetch_and_add(&c->packets, 1);
-		__sync_fetch_and_add(&c->bytes, skb->len);
+		counter_add(c, skb->len);
 	}
 	return proto;
 }

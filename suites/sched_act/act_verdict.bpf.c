@@ -10,11 +10,7 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
-
-struct counter {
-	__u64 packets;
-	__u64 bytes;
-};
+#include "counter.h"
 
 /* Per IP protocol: the verdict to return. */
 struct {
@@ -59,8 +55,7 @@ int act_verdict(struct __sk_buff *skb)
 	proto = ip->protocol;
 	c = bpf_map_lookup_elem(&act_proto_count, &proto);
 	if (c) {
-		__sync_fetch_and_add(&c->packets, 1);
-		__sync_fetch_and_add(&c->bytes, skb->len);
+		counter_add(c, skb->len);
 	}
 	cfg = bpf_map_lookup_elem(&act_cfg, &proto);
 	if (cfg)

@@ -8,22 +8,17 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "counter.h"
 
 /* iproute2's libbpf loader pins these in /sys/fs/bpf/tc/globals/<name>. */
 #define PIN_BY_NAME __uint(pinning, LIBBPF_PIN_BY_NAME)
-
-struct counter {
-	__u64 packets;
-	__u64 bytes;
-};
 
 static __always_inline void count(void *map, __u32 key, __u64 len)
 {
 	struct counter *c = bpf_map_lookup_elem(map, &key);
 
 	if (c) {
-		__sync_fetch_and_add(&c->packets, 1);
-		__sync_fetch_and_add(&c->bytes, len);
+		counter_add(c, len);
 	}
 }
 

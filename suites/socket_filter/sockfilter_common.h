@@ -10,6 +10,7 @@
 #include <linux/tcp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "counter.h"
 
 /* Classic-BPF style absolute loads (BPF_LD | BPF_ABS): they read the packet relative to skb->data,
  * or, with a negative offset based at SKF_NET_OFF / SKF_LL_OFF, relative to the network / link
@@ -17,11 +18,6 @@
 unsigned long long load_byte(void *skb, unsigned long long off) asm("llvm.bpf.load.byte");
 unsigned long long load_half(void *skb, unsigned long long off) asm("llvm.bpf.load.half");
 unsigned long long load_word(void *skb, unsigned long long off) asm("llvm.bpf.load.word");
-
-struct counter {
-	__u64 packets;
-	__u64 bytes;
-};
 
 /* Indexed by IP protocol number. */
 struct {
@@ -36,8 +32,7 @@ static __always_inline void count_proto(__u32 proto, __u32 len)
 	struct counter *c = bpf_map_lookup_elem(&proto_bytes, &proto);
 
 	if (c) {
-		__sync_fetch_and_add(&c->packets, 1);
-		__sync_fetch_and_add(&c->bytes, len);
+		counter_add(c, len);
 	}
 }
 

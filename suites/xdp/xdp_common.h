@@ -7,11 +7,7 @@
 #include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
-
-struct counter {
-	__u64 packets;
-	__u64 bytes;
-};
+#include "counter.h"
 
 /* Per IP protocol number: an array and a hash with the same contents. */
 struct {
@@ -55,13 +51,11 @@ static __always_inline void count_packet(struct xdp_md *ctx)
 	key = proto;
 	c = bpf_map_lookup_elem(&proto_array, &key);
 	if (c) {
-		__sync_fetch_and_add(&c->packets, 1);
-		__sync_fetch_and_add(&c->bytes, len);
+		counter_add(c, len);
 	}
 	c = bpf_map_lookup_elem(&proto_hash, &key);
 	if (c) {
-		__sync_fetch_and_add(&c->packets, 1);
-		__sync_fetch_and_add(&c->bytes, len);
+		counter_add(c, len);
 	} else {
 		bpf_map_update_elem(&proto_hash, &key, &fresh, BPF_NOEXIST);
 	}
