@@ -47,8 +47,7 @@ static __always_inline int count_packet(struct __sk_buff *skb)
 		return proto;
 	key = proto;
 	c = bpf_map_lookup_elem(&LWT_STATS_MAP, &key);
-	if (c) {
+	if (c)
 		counter_add(c, skb->len);
-	}
 	return proto;
 }

@@ -54,9 +54,8 @@ int act_verdict(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	proto = ip->protocol;
 	c = bpf_map_lookup_elem(&act_proto_count, &proto);
-	if (c) {
+	if (c)
 		counter_add(c, skb->len);
-	}
 	cfg = bpf_map_lookup_elem(&act_cfg, &proto);
 	if (cfg)
 		verdict = *cfg;

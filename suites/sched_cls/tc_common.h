@@ -17,9 +17,8 @@ static __always_inline void count(void *map, __u32 key, __u64 len)
 {
 	struct counter *c = bpf_map_lookup_elem(map, &key);
 
-	if (c) {
+	if (c)
 		counter_add(c, len);
-	}
 }
 
 /* The IPv4 header of an Ethernet frame (tc sees the frame from its MAC header on both hooks), or NULL. */

@@ -31,9 +31,8 @@ static __always_inline void count_proto(__u32 proto, __u32 len)
 {
 	struct counter *c = bpf_map_lookup_elem(&proto_bytes, &proto);
 
-	if (c) {
+	if (c)
 		counter_add(c, len);
-	}
 }
 
 #endif

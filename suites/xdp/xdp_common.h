@@ -50,9 +50,8 @@ static __always_inline void count_packet(struct xdp_md *ctx)
 		return;
 	key = proto;
 	c = bpf_map_lookup_elem(&proto_array, &key);
-	if (c) {
+	if (c)
 		counter_add(c, len);
-	}
 	c = bpf_map_lookup_elem(&proto_hash, &key);
 	if (c) {
 		counter_add(c, len);
