@@ -12,6 +12,7 @@ PACKAGES=(
   busybox-static dropbear-bin iproute2 bash  # programs copied into the guest image
   cpio kmod xz-utils zstd  # initramfs archives; depmod and unpacking kernel modules
   util-linux        # setpriv: QEMU dies with its parent
+  jq                # the agent's host smoke test (tests/agent-host.test.ts)
   flex bison bc perl libssl-dev  # kernel source builds (npm run kernels -- build)
   ca-certificates
 )
