@@ -123,3 +123,42 @@ for (const retprobe of [false, true]) {
     }
   });
 }
+
+test('the legacy tracefs path (kernels before 4.17 have no kprobe PMU) counts exactly and cleans up its events', async () => {
+  // Hide the kprobe PMU as a pre-4.17 kernel would: libbpf decides by reading
+  // /sys/bus/event_source/devices/kprobe/type, so an empty directory over it sends the attach
+  // through tracefs kprobe_events, as on 4.14.
+  const pmu = '/sys/bus/event_source/devices/kprobe';
+  const hadPmu = (await guest.ssh.exec(`test -e ${pmu}/type && echo yes || echo no`)).trim() === 'yes';
+  if (hadPmu) await guest.ssh.exec(`mkdir -p /run/no-kprobe-pmu && mount --bind /run/no-kprobe-pmu ${pmu}`);
+  const obj = await loadForAgent();
+  try {
+    const entry = await guest.agent.call('attach_kprobe', { obj: obj.handle, prog: 'count_entry', func: getpidSym, retprobe: false });
+    const ret = await guest.agent.call('attach_kprobe', { obj: obj.handle, prog: 'count_return', func: getpidSym, retprobe: true });
+    expect(entry.legacy).toBe(true);
+    expect(ret.legacy).toBe(true);
+    // libbpf made a p: and an r: event for the symbol in kprobe_events.
+    const events = await guest.ssh.exec('cat /sys/kernel/tracing/kprobe_events');
+    expect(events).toMatch(new RegExp(`^p:\\S+ ${getpidSym}`, 'm'));
+    expect(events).toMatch(new RegExp(`^r\\d*:\\S+ ${getpidSym}`, 'm'));
+
+    // libbpf's legacy attach itself calls getpid (to name its events), so the entry probe may
+    // already have seen the agent once: count from here.
+    const [e0, r0, t0] = [await count(obj, ENTRIES), await count(obj, RETURNS), await count(obj, RET_IS_TGID)];
+    expect(e0).toBeLessThanOrEqual(1n);
+    await getpids(41);
+    expect(await count(obj, ENTRIES)).toBe(e0 + 41n);
+    expect(await count(obj, RETURNS)).toBe(r0 + 41n);
+    expect(await count(obj, RET_IS_TGID)).toBe(t0 + 41n);
+
+    await guest.agent.call('detach', { link: entry.link });
+    await guest.agent.call('detach', { link: ret.link });
+    await getpids(5);
+    expect(await count(obj, ENTRIES)).toBe(e0 + 41n);
+    // Detaching removed the events it made.
+    expect(await guest.ssh.exec('cat /sys/kernel/tracing/kprobe_events')).not.toContain(getpidSym);
+  } finally {
+    await obj.unload();
+    if (hadPmu) await guest.ssh.exec(`umount ${pmu}`);
+  }
+});
