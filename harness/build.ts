@@ -12,8 +12,7 @@ import { basename, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { AptSuite } from './apt.js';
 import { cached, cacheRoot, contentKey, sha256, sha256File } from './cache.js';
-import { type Kernel, parseRelease, REPO_ROOT, resolveDebian } from './kernels.js';
-import { type Pin, readLock } from './lock.js';
+import { debianPin, type Kernel, parseRelease, REPO_ROOT } from './kernels.js';
 import { fileSafe, resultsRoot, timestamp } from './paths.js';
 import { requireFiles, which } from './tools.js';
 
@@ -445,21 +444,7 @@ async function resolveSource(name: string, src: BuildSource, opts: BuildOptions)
   }
   // debian-source: the version kernels/lock.json pins (as for Debian kernels), else the newest.
   const apt = new AptSuite(src.suite);
-  const locked = readLock()[name];
-  let pin: Pin;
-  if (locked && locked.suite === src.suite && locked.from === src.package) {
-    pin = locked;
-    await apt.update(24 * 3600_000, say);
-    const have = await apt.show(`${pin.package}=${pin.version}`).catch(() => ({}) as Record<string, string>);
-    if (!have.Package) {
-      throw new Error(
-        `kernel ${name} is pinned to ${pin.package} ${pin.version} (kernels/lock.json), which Debian ${src.suite} no longer serves; ` +
-          `run \`npm run kernels -- lock ${name}\` to pin the newest`,
-      );
-    }
-  } else {
-    pin = await resolveDebian(name, { source: 'debian', suite: src.suite, package: src.package }, say);
-  }
+  const pin = await debianPin(name, { source: 'debian', suite: src.suite, package: src.package }, say);
   const { package: pkg, version, sha256: debSha } = pin;
   return {
     digest: `debian-source:${pkg}:${version}:${debSha ?? ''}`,

@@ -129,23 +129,28 @@ export async function resolveDebian(name: string, src: DebianSource, onProgress?
   return { suite: src.suite, from: src.package, package: fields.Package, version: fields.Version, sha256: fields.SHA256 ?? '' };
 }
 
+/**
+ * The package a Debian catalog entry (a kernel, or a source package to build) stands for: its pin
+ * in kernels/lock.json, checked to be still served, or the newest when it has no pin.
+ */
+export async function debianPin(name: string, src: DebianSource, onProgress?: Progress): Promise<Pin> {
+  const locked = readLock()[name];
+  if (!locked || locked.suite !== src.suite || locked.from !== src.package) return resolveDebian(name, src, onProgress);
+  const apt = new AptSuite(src.suite);
+  await apt.update(24 * 3600_000, onProgress);
+  const have = await apt.show(`${locked.package}=${locked.version}`).catch(() => ({}) as Record<string, string>);
+  if (!have.Package) {
+    throw new Error(
+      `kernel ${name} is pinned to ${locked.package} ${locked.version} (kernels/lock.json), which Debian ${src.suite} no longer serves; ` +
+        `run \`npm run kernels -- lock ${name}\` to pin the newest`,
+    );
+  }
+  return locked;
+}
+
 async function fetchDebian(name: string, src: DebianSource, onProgress?: Progress): Promise<Kernel> {
   const apt = new AptSuite(src.suite);
-  const locked = readLock()[name];
-  let pin: Pin;
-  if (locked && locked.suite === src.suite && locked.from === src.package) {
-    pin = locked;
-    await apt.update(24 * 3600_000, onProgress);
-    const have = await apt.show(`${pin.package}=${pin.version}`).catch(() => ({}) as Record<string, string>);
-    if (!have.Package) {
-      throw new Error(
-        `kernel ${name} is pinned to ${pin.package} ${pin.version} (kernels/lock.json), which Debian ${src.suite} no longer serves; ` +
-          `run \`npm run kernels -- lock ${name}\` to pin the newest`,
-      );
-    }
-  } else {
-    pin = await resolveDebian(name, src, onProgress);
-  }
+  const pin = await debianPin(name, src, onProgress);
   const pkg = pin.package;
   const version = pin.version;
   const debSha = pin.sha256;
