@@ -11,6 +11,7 @@ import { compileAll } from './compile.js';
 import { atLeast, type Kernel } from './kernels.js';
 import { PROGRAM_TYPES, type ProgramTypeName } from './progtypes.js';
 import type { SshSession } from './ssh.js';
+import { VethPair, type VethPairOptions } from './topology.js';
 import { Vm, type VmEvent } from './vm.js';
 
 export interface GuestOptions {
@@ -137,4 +138,26 @@ export function useGuest(opts: GuestOptions): Guest {
       this.requireKernel(ctx, PROGRAM_TYPES[type].since, `program type ${type}`);
     },
   };
+}
+
+/**
+ * A fresh veth pair between two namespaces for each test of the file, removed after it. Use it
+ * inside tests as the pair itself: `net.a.netns`, `net.b.ip`.
+ */
+export function useVethPair(guest: Guest, opts?: VethPairOptions): VethPair {
+  let pair: VethPair | undefined;
+  beforeEach(async () => {
+    pair = await VethPair.create(guest.ssh, opts);
+  });
+  afterEach(async () => {
+    await pair?.destroy();
+    pair = undefined;
+  });
+  return new Proxy({} as VethPair, {
+    get(_, key) {
+      if (!pair) throw new Error('the veth pair exists only while a test runs');
+      const v = Reflect.get(pair, key, pair) as unknown;
+      return typeof v === 'function' ? v.bind(pair) : v;
+    },
+  });
 }

@@ -2,12 +2,11 @@
 // iproute2 in namespace A for a /32 route to B's address. It counts every packet sent on the
 // route per IP protocol (a map iproute2 pins, read here through its pin) and drops UDP.
 // A dropped packet never leaves A: the sender's sendto() fails with EPERM.
-import { afterEach, beforeEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { IP_PIN_DIR } from '../../harness/attach.js';
 import { readU64s, u32 } from '../../harness/protocol.js';
-import { VethPair } from '../../harness/topology.js';
 import { ipLength, IP_PROTO, linkStats, send, UdpSink, type Proto } from '../../harness/traffic.js';
-import { useGuest } from '../../harness/testing.js';
+import { useGuest, useVethPair } from '../../harness/testing.js';
 
 const guest = useGuest({
   suite: 'lwt_out',
@@ -20,13 +19,7 @@ const EPERM = 1;
 const N = 20;
 const PORT = 5001;
 
-let net: VethPair;
-beforeEach(async () => {
-  net = await VethPair.create(guest.ssh);
-});
-afterEach(async () => {
-  await net?.destroy();
-});
+const net = useVethPair(guest);
 
 /** {packets, bytes} the program counted for a protocol (bytes: IPv4 length, no L2 header). */
 async function counted(proto: Proto) {

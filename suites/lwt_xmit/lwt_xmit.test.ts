@@ -3,12 +3,11 @@
 // bpf_l4_csum_replace; the other pushes an outer IPv4 header (IPIP) with bpf_lwt_push_encap and
 // an ipip tunnel device in namespace B takes it off again. What B receives is the check; the
 // programs' maps (pinned by iproute2) are read through their pins.
-import { afterEach, beforeEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { IP_PIN_DIR } from '../../harness/attach.js';
 import { readU64s, u32 } from '../../harness/protocol.js';
-import { VethPair } from '../../harness/topology.js';
 import { ETH_HLEN, ipLength, IP_PROTO, linkStats, send, UdpSink, type Proto } from '../../harness/traffic.js';
-import { useGuest } from '../../harness/testing.js';
+import { useGuest, useVethPair } from '../../harness/testing.js';
 
 const guest = useGuest({
   suite: 'lwt_xmit',
@@ -26,13 +25,7 @@ const OTHER_PORT = 5003;
 const TUNNELED = '10.200.250.2';
 const IPV4_HLEN = 20;
 
-let net: VethPair;
-beforeEach(async () => {
-  net = await VethPair.create(guest.ssh);
-});
-afterEach(async () => {
-  await net?.destroy();
-});
+const net = useVethPair(guest);
 
 async function lookupPinned(map: string, key: number): Promise<bigint[]> {
   const { value } = await guest.agent.call('map_lookup', { pin: `${IP_PIN_DIR}/${map}`, key: u32(key) });

@@ -2,12 +2,12 @@
 // (`tc filter add ... matchall action bpf obj ... sec action`). The action's return value is the
 // packet's verdict. Traffic goes from namespace A to namespace B; the maps are read and written
 // through the pins iproute2 makes in /sys/fs/bpf/tc/globals.
-import { afterEach, beforeEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { TC_PIN_DIR } from '../../harness/attach.js';
 import { readU64s, u32, type Hex } from '../../harness/protocol.js';
-import { VethPair, type Endpoint } from '../../harness/topology.js';
+import { type Endpoint } from '../../harness/topology.js';
 import { frameLength, IP_PROTO, ipLength, send, UdpSink, type Proto } from '../../harness/traffic.js';
-import { useGuest } from '../../harness/testing.js';
+import { useGuest, useVethPair } from '../../harness/testing.js';
 
 const guest = useGuest({
   suite: 'sched_act',
@@ -15,13 +15,7 @@ const guest = useGuest({
   sources: ['act_verdict.bpf.c'],
 });
 
-let net: VethPair;
-beforeEach(async () => {
-  net = await VethPair.create(guest.ssh);
-});
-afterEach(async () => {
-  await net?.destroy();
-});
+const net = useVethPair(guest);
 
 const N = 20;
 // include/uapi/linux/pkt_cls.h

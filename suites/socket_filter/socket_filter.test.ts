@@ -9,12 +9,11 @@
 //   skb->len = 8 + payload; the IP header is still reachable with load_byte(SKF_NET_OFF + n).
 //   The return value trims the datagram (kept bytes include the 8-byte UDP header), 0 drops it
 //   and counts it in Udp InErrors.
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { BpfObject } from '../../harness/agent.js';
 import { AgentError, readU64s, u32 } from '../../harness/protocol.js';
-import { VethPair } from '../../harness/topology.js';
 import { ETH_HLEN, frameLength, IP_PROTO, send, UdpSink, type Proto } from '../../harness/traffic.js';
-import { useGuest } from '../../harness/testing.js';
+import { useGuest, useVethPair } from '../../harness/testing.js';
 
 const guest = useGuest({
   suite: 'socket_filter',
@@ -22,13 +21,7 @@ const guest = useGuest({
   sources: ['sockfilter_packet.bpf.c', 'sockfilter_udp.bpf.c', 'sockfilter_direct_access.bpf.c'],
 });
 
-let net: VethPair;
-beforeEach(async () => {
-  net = await VethPair.create(guest.ssh);
-});
-afterEach(async () => {
-  await net?.destroy();
-});
+const net = useVethPair(guest);
 
 const IP_HLEN = 20;
 const UDP_HLEN = 8;

@@ -1,10 +1,10 @@
 // XDP on a veth pair: verdicts, per-protocol counters, XDP_TX, verifier rejection.
 // Traffic goes from namespace A to namespace B; the program sits on B's end of the pair.
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { AgentError, readU64s, u32 } from '../../harness/protocol.js';
 import { VethPair } from '../../harness/topology.js';
 import { frameLength, IP_PROTO, send, UdpSink, type Proto } from '../../harness/traffic.js';
-import { useGuest } from '../../harness/testing.js';
+import { useGuest, useVethPair } from '../../harness/testing.js';
 
 const guest = useGuest({
   suite: 'xdp',
@@ -12,13 +12,7 @@ const guest = useGuest({
   sources: ['xdp_verdicts.bpf.c', 'xdp_tx.bpf.c', 'xdp_bad_access.bpf.c', 'xdp_redirect_map.bpf.c'],
 });
 
-let net: VethPair;
-beforeEach(async () => {
-  net = await VethPair.create(guest.ssh);
-});
-afterEach(async () => {
-  await net?.destroy();
-});
+const net = useVethPair(guest);
 
 const N = 20;
 const UDP_PORT = 5001;
