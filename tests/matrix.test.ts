@@ -1,0 +1,31 @@
+// The kernel matrix end to end: one run per kernel, a column per kernel in the report, and a
+// kernel that cannot boot fails its own column while the others go on.
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { expect, test } from 'vitest';
+import { REPO_ROOT } from '../harness/paths.js';
+
+test('a matrix of two kernels and a broken one reports each column on its own', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'matrix-'));
+  const broken = join(dir, 'not-a-bzImage');
+  await writeFile(broken, Buffer.alloc(4096, 7));
+  const results = join(dir, 'results');
+  const r = await execa(
+    join(REPO_ROOT, 'node_modules/.bin/tsx'),
+    [join(REPO_ROOT, 'harness/cli.ts'), 'suite', 'cgroup_sock', '--kernel', `6.1,5.10,${broken}`],
+    { cwd: REPO_ROOT, reject: false, all: true, env: { BPF_HARNESS_RESULTS: results, FORCE_COLOR: '0' } },
+  );
+  expect(r.exitCode, r.all).toBe(1);
+  const report = /^report: (\S+)$/m.exec(r.all ?? '')?.[1];
+  expect(report, r.all).toBeDefined();
+  const md = await readFile(report!, 'utf8');
+  const row = md.split('\n').find((l) => l.startsWith('| cgroup_sock |'));
+  expect(row).toMatch(/^\| cgroup_sock \| pass \d+ \| pass \d+ \| FAIL 0\/0 \(setup\) \|$/);
+  expect(md).toMatch(/the run on kernel .*not-a-bzImage ended before any test/);
+  const junit = await readFile(report!.replace(/report\.md$/, 'junit.xml'), 'utf8');
+  expect(junit).toContain('<testsuite name="cgroup_sock on 6.1"');
+  expect(junit).toContain('<testsuite name="cgroup_sock on 5.10"');
+  expect(r.all).toMatch(/not an x86 bzImage/);
+}, 600_000);
