@@ -26,6 +26,8 @@ export class ConsoleLog {
   private lines: string[] = [];
   private readonly keep = 400;
   fault: { kind: Fault; line: string } | null = null;
+  /** What the image's init said ("bpf-harness: ..." lines), in order. */
+  readonly guestSays: string[] = [];
   private listeners: ((kind: Fault, line: string) => void)[] = [];
 
   constructor(readonly path: string) {
@@ -46,6 +48,7 @@ export class ConsoleLog {
 
   private line(line: string): void {
     this.lines.push(line);
+    if (line.startsWith('bpf-harness: ')) this.guestSays.push(line.slice('bpf-harness: '.length).trim());
     if (this.lines.length > this.keep) this.lines.splice(0, this.lines.length - this.keep);
     const kind = scanLine(line);
     if (kind && !this.fault) {

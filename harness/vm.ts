@@ -187,6 +187,14 @@ export class Vm {
   private async waitForSsh(deadlineMs: number): Promise<void> {
     const deadline = Date.now() + deadlineMs;
     let lastErr = '';
+    // Readiness is the handshake, but a connection made before the guest's network is up only
+    // sits in QEMU's port forward while it retries with back-off, which costs seconds. So the
+    // first attempt waits until init says it starts the SSH server (an image whose init never
+    // says so is tried after a quarter of the deadline anyway).
+    const hint = Date.now() + deadlineMs / 4;
+    while (!this.console.guestSays.includes('starting sshd') && Date.now() < hint && this.running && !this.console.fault) {
+      await sleep(50);
+    }
     while (Date.now() < deadline) {
       if (this.console.fault) throw this.error(`guest ${this.console.fault.kind} during boot: ${this.console.fault.line.trim()}`);
       if (!this.running) throw this.error(`QEMU exited (code ${this.exited?.code}) before the guest answered SSH`);

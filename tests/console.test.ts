@@ -35,3 +35,12 @@ test('ConsoleLog writes everything to its file, keeps a tail and reports the fir
   expect(log.tail(2)).toBe('[ 1.1] Kernel panic - not syncing: again\nlast');
   expect(await readFile(join(dir, 'console.log'), 'utf8')).toContain('line two\n');
 });
+
+test("ConsoleLog keeps what the image's init says, in order", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'console-'));
+  const log = new ConsoleLog(join(dir, 'console.log'));
+  log.write('[ 1.0] Run /init as init process\nbpf-harness: insmod veth.ko failed: x\nbpf-har');
+  log.write('ness: starting sshd\n');
+  expect(log.guestSays).toEqual(['insmod veth.ko failed: x', 'starting sshd']);
+  await log.close();
+});
