@@ -46,8 +46,6 @@ export interface TreeSource {
 
 export type BuildSource = TarballSource | DebianSourceSource | TreeSource;
 
-export const isBuildSource = (s: { source: string }): s is BuildSource => ['tarball', 'debian-source', 'tree'].includes(s.source);
-
 // ---------------------------------------------------------------------------------------------
 // Config fragments and the check after the merge
 

@@ -65,10 +65,6 @@ export function which(tool: Tool): string {
   throw new MissingToolError(tool, TOOLS[tool]);
 }
 
-export function requireTools(...tools: Tool[]): void {
-  for (const t of tools) which(t);
-}
-
 /** Checks that files exist; `files` maps each to the Debian package that provides it. */
 export function requireFiles(files: Record<string, string>): void {
   for (const [f, pkg] of Object.entries(files)) {
