@@ -143,6 +143,11 @@ export interface CompatFix {
   make?: Record<string, string>;
   /** Edits to files of the build copy (never the user's tree): relative path -> new text. */
   edit?: Record<string, (text: string) => string>;
+  /**
+   * Config options set after kernels/config/bpf.config (same syntax as the fragment: "y", "n",
+   * a number or a quoted string); they are checked after the merge like the fragment's own.
+   */
+  config?: Record<string, string>;
 }
 
 const older = (v: [number, number, number], than: string) => {
@@ -204,7 +209,33 @@ export const COMPAT_FIXES: CompatFix[] = [
       ['tools/objtool/Makefile', 'tools/lib/subcmd/Makefile'].map((f) => [f, (t: string) => t.replace(/(^|[ \t])-Werror(?=[ \t]|$)/gm, '$1-Wno-error')]),
     ),
   },
+  {
+    id: 'objtool-symtab-frame-pointer',
+    why: 'this tree\'s objtool gives up on an object without a symbol table ("missing symbol table"), which new binutils write for arch/x86/entry/thunk_64.o; objtool runs only for the ORC unwinder and stack validation, so the frame-pointer unwinder is chosen and stack validation is off',
+    needed: (tree) => {
+      const elf = tree.read('tools/objtool/elf.c') ?? '';
+      // Newer objtool accepts a missing .symtab ("A missing symbol table is actually possible ...").
+      return /WARN\("missing symbol table"\);\s*return -1;/.test(elf);
+    },
+    // 4.14.0-4.14.x spell the choice ORC_UNWINDER/FRAME_POINTER_UNWINDER (renamed in 4.15 and in later 4.14.y).
+    config: {
+      CONFIG_UNWINDER_ORC: 'n',
+      CONFIG_UNWINDER_FRAME_POINTER: 'y',
+      CONFIG_ORC_UNWINDER: 'n',
+      CONFIG_FRAME_POINTER_UNWINDER: 'y',
+      CONFIG_FRAME_POINTER: 'y',
+      CONFIG_STACK_VALIDATION: 'n',
+    },
+  },
 ];
+
+/** The config lines the chosen fixes add after the fragment, as text in .config syntax. */
+export function fixConfigText(fixes: CompatFix[]): string {
+  const lines = fixes.flatMap((f) =>
+    Object.entries(f.config ?? {}).map(([k, v]) => (v === 'n' ? `# ${k} is not set` : `${k}=${v}`)),
+  );
+  return lines.length ? `${lines.join('\n')}\n` : '';
+}
 
 export function selectFixes(tree: TreeInfo, tc: Toolchain, fixes = COMPAT_FIXES): CompatFix[] {
   return fixes.filter((f) => f.needed(tree, tc));
@@ -512,7 +543,9 @@ export class KernelBuildError extends Error {
 
 /** The cache key of a build: source digest, fragment, toolchain, recipe. */
 export function buildKey(sourceDigest: string, fragment: string, tc: Toolchain): string {
-  return contentKey(BUILD_RECIPE, sourceDigest, sha256(fragment), tc.id, COMPAT_FIXES.map((f) => f.id).join(','), arch());
+  // A fix's id and its config lines: changing what a fix sets makes a new build.
+  const fixes = COMPAT_FIXES.map((f) => `${f.id}:${fixConfigText([f])}`).join(',');
+  return contentKey(BUILD_RECIPE, sourceDigest, sha256(fragment), tc.id, fixes, arch());
 }
 
 /** Builds (or finds in the cache) a kernel from source; the result boots like any catalog kernel. */
@@ -585,12 +618,18 @@ export async function buildKernel(name: string, src: BuildSource, opts: BuildOpt
       let code = await make(['x86_64_defconfig']);
       if (code) await fail('make x86_64_defconfig', code);
       const dotconfig = join(root, '.config');
-      await writeFile(dotconfig, `${(await readFile(dotconfig, 'utf8')).replace(/\n*$/, '\n')}\n# bpf-harness: kernels/config/bpf.config\n${fragmentText}`);
+      const fixConfig = fixConfigText(fixes);
+      await writeFile(
+        dotconfig,
+        `${(await readFile(dotconfig, 'utf8')).replace(/\n*$/, '\n')}\n# bpf-harness: kernels/config/bpf.config\n${fragmentText}${fixConfig ? `\n# bpf-harness: compatibility fixes\n${fixConfig}` : ''}`,
+      );
       code = await make(['olddefconfig']);
       if (code) await fail('make olddefconfig', code);
       const final = parseConfig(await readFile(dotconfig, 'utf8'));
       const { known, defined } = await treeSymbols(root);
-      const check = checkConfig(fragment, final, known);
+      // The fixes' options override the fragment's and are checked the same way.
+      const wanted = new Map([...fragment, ...parseConfig(fixConfig)]);
+      const check = checkConfig(wanted, final, known);
       if (check.unknown.length) say(`config: options this tree does not know (skipped): ${check.unknown.join(' ')}`);
       if (check.mismatched.length) {
         const lines = check.mismatched.map(({ option, want, got }) => {
@@ -602,7 +641,7 @@ export async function buildKernel(name: string, src: BuildSource, opts: BuildOpt
         await new Promise<void>((r) => log.end(r));
         throw new KernelBuildError(`kernel ${name}: the merged config does not have what kernels/config/bpf.config asks for:\n${lines.join('\n')}\nfull log: ${logPath}`, logPath);
       }
-      say(`config: all ${fragment.size - check.unknown.length} options of the fragment this tree knows are set as asked`);
+      say(`config: all ${wanted.size - check.unknown.length} options of the fragment${fixConfig ? ' and the fixes' : ''} this tree knows are set as asked`);
       if (opts.configOnly) {
         await new Promise<void>((r) => log.end(r));
         const version = treeInfo(root).version.join('.');

@@ -26,8 +26,14 @@ export class ConsoleLog {
   private lines: string[] = [];
   private readonly keep = 400;
   fault: { kind: Fault; line: string } | null = null;
+  /** The first fault's line and the lines after it (up to 60): the oops or panic report itself. */
+  private faultReport: string[] = [];
   /** What the image's init said ("bpf-harness: ..." lines), in order. */
   readonly guestSays: string[] = [];
+  /** When init said each thing first (Date.now()), by its text. */
+  readonly saidAt = new Map<string, number>();
+  /** Lines the guest printed (QEMU's own "[qemu] ..." lines are not counted). */
+  guestLines = 0;
   private listeners: ((kind: Fault, line: string) => void)[] = [];
 
   constructor(readonly path: string) {
@@ -48,13 +54,25 @@ export class ConsoleLog {
 
   private line(line: string): void {
     this.lines.push(line);
-    if (line.startsWith('bpf-harness: ')) this.guestSays.push(line.slice('bpf-harness: '.length).trim());
+    if (!line.startsWith('[qemu] ')) this.guestLines++;
+    if (line.startsWith('bpf-harness: ')) {
+      const said = line.slice('bpf-harness: '.length).trim();
+      this.guestSays.push(said);
+      if (!this.saidAt.has(said)) this.saidAt.set(said, Date.now());
+    }
     if (this.lines.length > this.keep) this.lines.splice(0, this.lines.length - this.keep);
+    if (this.fault && this.faultReport.length < 60) this.faultReport.push(line);
     const kind = scanLine(line);
     if (kind && !this.fault) {
+      this.faultReport = [line];
       this.fault = { kind, line };
       for (const fn of this.listeners) fn(kind, line);
     }
+  }
+
+  /** The first fault's report: its line and up to n - 1 lines after it. */
+  faultLines(n = 20): string {
+    return this.faultReport.slice(0, n).join('\n');
   }
 
   /** The last n lines, for error messages. */

@@ -1,15 +1,32 @@
 // Runs once per test run, before any suite file: fetches the kernel, builds the image and probes
 // the accelerator, so that parallel suite files find everything cached and print no progress.
+// It also gives the suite files a directory they share for the run (harness/run-state.ts).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
 import { buildImage } from './image.js';
 import { getKernel } from './kernels.js';
 import { chooseAccel } from './qemu.js';
 
-export default async function setup(): Promise<void> {
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** The run's shared state directory (harness/run-state.ts). */
+    runStateDir: string;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const say = (m: string) => console.log(`[harness] ${m}`);
   const t = Date.now();
+  const stateDir = await mkdtemp(join(tmpdir(), 'bpf-harness-run-'));
+  project.provide('runStateDir', stateDir);
   const kernel = await getKernel(undefined, { onProgress: say });
   const image = await buildImage(kernel, say);
   const { accel, reason } = await chooseAccel(kernel.bzImage, say);
   say(`kernel ${kernel.name} = ${kernel.pinned} (${kernel.release}); accelerator ${accel}: ${reason}; ready in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   if (image.missingModules.length) say(`modules this kernel has neither built in nor as a module: ${image.missingModules.join(', ')}`);
+  return async () => {
+    await rm(stateDir, { recursive: true, force: true });
+  };
 }

@@ -134,7 +134,18 @@ export interface Ops {
       type: 'stream' | 'dgram' | 'raw';
       protocol?: number;
     };
-    res: { created: boolean; createErrno: number; mark: number; boundDev: string; boundIfindex: number; priority: number };
+    res: {
+      created: boolean;
+      createErrno: number;
+      mark: number;
+      /** SO_BINDTODEVICE read back ("" if unbound). */
+      boundDev: string;
+      /** SO_BINDTOIFINDEX read back (0 if unbound, or if the kernel refused the option: see boundIfindexErrno). */
+      boundIfindex: number;
+      /** errno of getsockopt(SO_BINDTOIFINDEX): ENOPROTOOPT (92) on kernels before 5.1, else 0. */
+      boundIfindexErrno: number;
+      priority: number;
+    };
   };
   /** Reads a socket's addresses, SO_MARK/SO_PRIORITY and, for TCP, TCP_INFO fields back. */
   sock_info: {

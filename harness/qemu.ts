@@ -21,6 +21,13 @@ export interface QemuConfig {
   cpus: number;
   /** Host port forwarded to the guest's SSH port, on 127.0.0.1 only. */
   sshPort?: number;
+  /**
+   * A fresh random seed (hex) for the guest's entropy pool, put on the kernel command line as
+   * bpf_harness.seed= and credited by the image's init before the SSH server starts.
+   */
+  seed?: string;
+  /** Add QEMU's virtio-rng device (default true; off only to test a guest without it). */
+  rng?: boolean;
 }
 
 /** Why: a guest that panics must end the run at once instead of rebooting or hanging. */
@@ -48,7 +55,8 @@ function consoleArgs(): string[] {
  * no_timer_check because a loaded host makes TCG miss the IO-APIC timer check, which panics.
  */
 function kernelArgs(c: QemuConfig): string[] {
-  const cmdline = ['console=ttyS0', 'earlyprintk=serial,ttyS0', 'panic=-1', 'no_timer_check', 'rdinit=/init', 'net.ifnames=0', 'nokaslr', c.append ?? ''];
+  const seed = c.seed ? `bpf_harness.seed=${c.seed}` : '';
+  const cmdline = ['console=ttyS0', 'earlyprintk=serial,ttyS0', 'panic=-1', 'no_timer_check', 'rdinit=/init', 'net.ifnames=0', 'nokaslr', seed, c.append ?? ''];
   const args = ['-kernel', c.bzImage, '-append', cmdline.filter(Boolean).join(' ')];
   if (c.initramfs) args.push('-initrd', c.initramfs);
   return args;
@@ -66,9 +74,19 @@ function netArgs(c: QemuConfig): string[] {
   ];
 }
 
+/**
+ * Why: a guest without an entropy source never initialises its random pool on kernels before
+ * 5.4's jitter entropy, and the SSH server blocks; virtio-rng feeds it from the host on kernels
+ * with the driver (the seed on the command line covers those without).
+ */
+function rngArgs(c: QemuConfig): string[] {
+  if (c.rng === false) return [];
+  return ['-object', 'rng-random,id=rng0,filename=/dev/urandom', '-device', 'virtio-rng-pci,rng=rng0'];
+}
+
 /** The whole QEMU argument vector (without the binary). Pure: same config, same arguments. */
 export function qemuArgs(c: QemuConfig): string[] {
-  return [...machineArgs(c), ...accelArgs(c.accel), ...panicArgs(), ...consoleArgs(), ...kernelArgs(c), ...netArgs(c)];
+  return [...machineArgs(c), ...accelArgs(c.accel), ...panicArgs(), ...consoleArgs(), ...kernelArgs(c), ...rngArgs(c), ...netArgs(c)];
 }
 
 /** A shell-quoted command line, for dry runs and error messages. */
@@ -78,9 +96,18 @@ export function formatCommand(bin: string, args: string[]): string {
 }
 
 /** Seconds the harness waits for each stage, scaled by how fast the accelerator runs a guest. */
-export function timeouts(accel: Accel): { bootMs: number; commandMs: number; shutdownMs: number } {
+export function timeouts(accel: Accel): { bootMs: number; silentMs: number; sshdMs: number; commandMs: number; shutdownMs: number } {
   const k = accel === 'kvm' ? 1 : 4;
-  return { bootMs: 30_000 * k, commandMs: 30_000 * k, shutdownMs: 5_000 };
+  return {
+    /** From QEMU's start to the SSH handshake, at most. */
+    bootMs: 30_000 * k,
+    /** A kernel prints its first console line within a second; one silent this long never will. */
+    silentMs: 5_000 * k,
+    /** From init's "starting sshd" to the handshake (dropbear answers within a second when it can). */
+    sshdMs: 7_500 * k,
+    commandMs: 30_000 * k,
+    shutdownMs: 5_000,
+  };
 }
 
 function kvmUsable(): boolean {

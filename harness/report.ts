@@ -60,16 +60,7 @@ export default class RunRecorder implements Reporter {
   onTestRunEnd(modules: ReadonlyArray<TestModule>): void {
     this.recordKernel(modules);
     // One plain closing line over everything that ran, for CI systems that read it.
-    const n = { passed: 0, failed: 0, skipped: 0 };
-    for (const mod of modules) {
-      for (const t of mod.children.allTests()) {
-        const state = t.result().state;
-        if (state === 'passed' || state === 'failed') n[state]++;
-        else n.skipped++;
-      }
-      if (mod.errors().length && ![...mod.children.allTests()].length) n.failed++;
-    }
-    console.log(`\nsummary: ${n.passed} passed, ${n.failed} failed, ${n.skipped} skipped`);
+    console.log(`\n${summaryLine(modules)}`);
   }
 
   private recordKernel(modules: ReadonlyArray<TestModule>): void {
@@ -104,6 +95,29 @@ export default class RunRecorder implements Reporter {
       console.log(`\n${r.table}\n\nreport: ${r.markdown}\njunit:  ${r.junit}`);
     }
   }
+}
+
+/**
+ * The closing line. A test counts as failed when it failed, when it never finished, or when its
+ * file's setup failed so that it never ran (vitest itself calls those skipped); a file that failed
+ * with no test at all (a module error) counts once.
+ */
+export function summaryLine(modules: ReadonlyArray<TestModule>): string {
+  const n = { passed: 0, failed: 0, skipped: 0 };
+  let brokenFiles = 0;
+  for (const mod of modules) {
+    const setupFailed = mod.errors().length > 0;
+    const tests = [...mod.children.allTests()];
+    if (setupFailed) brokenFiles++;
+    for (const t of tests) {
+      const state = t.result().state;
+      if (state === 'passed') n.passed++;
+      else if (state === 'failed' || state === 'pending' || setupFailed) n.failed++;
+      else n.skipped++;
+    }
+    if (setupFailed && !tests.length) n.failed++;
+  }
+  return `summary: ${n.passed} passed, ${n.failed} failed, ${n.skipped} skipped${brokenFiles ? ` (${brokenFiles} suite file${brokenFiles > 1 ? 's' : ''} failed outside any test; their tests count as failed)` : ''}`;
 }
 
 /** Reads the per-kernel records of one or more runs; records of one kernel (CI shards) merge. */

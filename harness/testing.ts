@@ -4,7 +4,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, type TestContext } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, inject, type TestContext } from 'vitest';
 import { Agent, type BpfObject } from './agent.js';
 import { attach, type Attached, type AttachSpec, GUEST_RESET_SCRIPT } from './attach.js';
 import { compileAll } from './compile.js';
@@ -12,7 +12,8 @@ import { atLeast, type Kernel } from './kernels.js';
 import { PROGRAM_TYPES, type ProgramTypeName } from './progtypes.js';
 import type { SshSession } from './ssh.js';
 import { VethPair, type VethPairOptions } from './topology.js';
-import { Vm, type VmEvent } from './vm.js';
+import { RunState } from './run-state.js';
+import { Vm, VmError, type VmEvent } from './vm.js';
 
 export interface GuestOptions {
   /** Suite name (the folder under suites/), used in log directory names. */
@@ -68,7 +69,26 @@ export function useGuest(opts: GuestOptions): Guest {
   };
 
   beforeAll(async () => {
-    vm = await Vm.start({ label: opts.suite, memoryMiB: opts.memoryMiB, onEvent: printEvent });
+    // All suite files of a run boot the same kernel: once one guest could not come up, the
+    // others fail at once with its cause.
+    const state = new RunState(inject('runStateDir'));
+    const kernelName = process.env.BPF_HARNESS_KERNEL || 'default';
+    const earlier = state.bootFailure(kernelName);
+    if (earlier) {
+      const msg = `kernel ${kernelName} did not come up for suite ${earlier.suite} earlier in this run (${earlier.cause}); not booting it again:\n${earlier.message}`;
+      console.error(`[harness] ${opts.suite}: ${msg.split('\n')[0]}`);
+      throw new Error(msg);
+    }
+    try {
+      vm = await Vm.start({ label: opts.suite, memoryMiB: opts.memoryMiB, onEvent: printEvent });
+    } catch (e) {
+      if (e instanceof VmError && e.bootCause) {
+        state.recordBootFailure({ kernel: kernelName, suite: opts.suite, cause: e.bootCause, message: e.message });
+        // Said now, in the live output, not only in the report at the end.
+        console.error(`[harness] ${opts.suite}: the guest did not come up (${e.bootCause}): ${e.message}`);
+      }
+      throw e;
+    }
     try {
       agent = await Agent.start(vm.ssh, join(vm.logDir, 'agent.log'), vm.timeouts.commandMs);
       if (opts.sources?.length) {

@@ -1,6 +1,7 @@
 // A VM is a resource with a lifetime: start (QEMU + SSH handshake), use, stop. QEMU is started
 // under `setpriv --pdeathsig SIGKILL`, so it dies with the process that started it even when
 // that process is killed outright; every live VM is also killed on exit and on SIGINT/SIGTERM.
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -31,14 +32,31 @@ export interface VmOptions {
   append?: string;
   /** How long to wait for SSH; default scales with the accelerator. */
   bootTimeoutMs?: number;
+  /**
+   * Where the guest's entropy comes from: a fresh seed on the command line that init credits,
+   * and QEMU's virtio-rng device. Both by default; turned off only by tests of either one.
+   */
+  entropy?: { seed?: boolean; rng?: boolean };
   onEvent?: (e: VmEvent) => void;
 }
+
+/**
+ * Why a guest did not come up, from what its console showed:
+ * - no-output: the kernel printed nothing at all (not a bootable x86_64 kernel, no serial console);
+ * - panic / fault: the kernel died or reported a fault during boot;
+ * - qemu-exited: QEMU ended without a panic on the console (bad arguments, a triple fault);
+ * - no-sshd: the kernel ran, but init never said it starts the SSH server;
+ * - sshd-silent: init started the SSH server, but it never completed a handshake.
+ */
+export type BootCause = 'no-output' | 'panic' | 'fault' | 'qemu-exited' | 'no-sshd' | 'sshd-silent';
 
 export class VmError extends Error {
   constructor(
     message: string,
     readonly consoleTail: string,
     readonly consolePath: string,
+    /** Set when the guest did not come up: why. */
+    readonly bootCause?: BootCause,
   ) {
     super(`${message}\n--- console (${consolePath}), last lines ---\n${consoleTail}`);
     this.name = 'VmError';
@@ -152,6 +170,8 @@ export class Vm {
         cpus: opts.cpus ?? 2,
         sshPort,
         append: opts.append,
+        seed: opts.entropy?.seed === false ? undefined : randomBytes(64).toString('hex'),
+        rng: opts.entropy?.rng,
       });
       const con = new ConsoleLog(join(logDir, 'console.log'));
       emit({ type: 'booting', kernel: kernel.name, accel, command: formatCommand(qemu, args) });
@@ -184,26 +204,53 @@ export class Vm {
     }
   }
 
+  /**
+   * Waits for a completed SSH handshake, and fails as soon as the console shows that none will
+   * come, with the cause: a kernel that prints nothing, a panic or fault, an init that never
+   * starts the SSH server, or an SSH server that never answers.
+   */
   private async waitForSsh(deadlineMs: number): Promise<void> {
-    const deadline = Date.now() + deadlineMs;
-    let lastErr = '';
-    // Readiness is the handshake, but a connection made before the guest's network is up only
-    // sits in QEMU's port forward while it retries with back-off, which costs seconds. So the
-    // first attempt waits until init says it starts the SSH server (an image whose init never
-    // says so is tried after a quarter of the deadline anyway).
-    const hint = Date.now() + deadlineMs / 4;
-    while (!this.console.guestSays.includes('starting sshd') && Date.now() < hint && this.running && !this.console.fault) {
+    const started = Date.now();
+    const deadline = started + deadlineMs;
+    const t = this.timeouts;
+    const secs = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+    const check = () => {
+      const fault = this.console.fault;
+      if (fault) {
+        const cause = fault.kind === 'panic' ? 'panic' : 'fault';
+        const lines = this.console.faultLines(fault.kind === 'panic' ? 12 : 20);
+        throw this.error(`guest ${fault.kind} during boot: ${fault.line.trim()}\n${lines}`, cause);
+      }
+      if (!this.running) throw this.error(`QEMU exited (code ${this.exited?.code}) before the guest answered SSH`, 'qemu-exited');
+      const now = Date.now();
+      if (!this.console.guestLines && now - started > Math.min(t.silentMs, deadlineMs)) {
+        throw this.error(`the kernel printed nothing on the serial console in ${secs(now - started)}: is it an x86_64 bzImage with a serial console (CONFIG_SERIAL_8250_CONSOLE)?`, 'no-output');
+      }
+    };
+    const sshdAt = () => this.console.saidAt.get('starting sshd');
+    // A connection made before the guest's network is up only sits in QEMU's port forward while
+    // it retries with back-off, which costs seconds: the first attempt waits for init's word.
+    while (sshdAt() === undefined) {
+      check();
+      if (Date.now() >= deadline) {
+        throw this.error(
+          `init never started the SSH server within ${secs(deadlineMs)}: the kernel ${this.console.guestSays.length ? 'ran init, which stopped before "starting sshd"' : 'did not reach the image\'s init (no "bpf-harness:" line on the console)'}`,
+          'no-sshd',
+        );
+      }
       await sleep(50);
     }
-    while (Date.now() < deadline) {
-      if (this.console.fault) throw this.error(`guest ${this.console.fault.kind} during boot: ${this.console.fault.line.trim()}`);
-      if (!this.running) throw this.error(`QEMU exited (code ${this.exited?.code}) before the guest answered SSH`);
+    // Once the server is started, a guest that can answer does so within seconds.
+    const sshdDeadline = Math.min(deadline, sshdAt()! + t.sshdMs);
+    let lastErr = '';
+    while (Date.now() < sshdDeadline) {
+      check();
       try {
         this.ssh = await SshSession.connect({
           port: this.sshPort,
           privateKey: this.image.clientKey,
           hostKey: this.image.hostKey,
-          readyTimeoutMs: Math.min(10_000, Math.max(1_000, deadline - Date.now())),
+          readyTimeoutMs: Math.min(10_000, Math.max(1_000, sshdDeadline - Date.now())),
         });
         return;
       } catch (e) {
@@ -211,12 +258,21 @@ export class Vm {
         await sleep(250);
       }
     }
-    throw this.error(`guest did not answer SSH within ${deadlineMs / 1000} s (${this.accel}); last error: ${lastErr}`);
+    check();
+    const seeded = this.console.guestSays.find((l) => l.startsWith('entropy:'));
+    const crng = /crng init done|random: .*fast init done/.test(this.console.tail(400));
+    const hint = crng
+      ? 'the random pool was initialised, so look at the SSH server itself'
+      : `hint: the kernel never said "random: crng init done", so its random pool is not initialised and the SSH server blocks waiting for random bytes (${seeded ? `init said "${seeded}"` : 'init did not seed it'})`;
+    throw this.error(
+      `the SSH server was started ${secs(sshdAt()! - started)} into the boot but did not answer within ${secs(Date.now() - sshdAt()!)} (${this.accel}); last error: ${lastErr}; ${hint}`,
+      'sshd-silent',
+    );
   }
 
   /** An error that carries the tail of the console, for any failure involving this guest. */
-  error(message: string): VmError {
-    return new VmError(message, this.console.tail(40), this.console.path);
+  error(message: string, bootCause?: BootCause): VmError {
+    return new VmError(message, this.console.tail(40), this.console.path, bootCause);
   }
 
   private waitExit(ms: number): Promise<boolean> {

@@ -12,6 +12,7 @@ import {
   buildKey,
   checkConfig,
   COMPAT_FIXES,
+  fixConfigText,
   compilerErrors,
   duplicateTentatives,
   FRAGMENT_PATH,
@@ -117,6 +118,8 @@ const tree414 = () =>
     'arch/x86/boot/compressed/misc.c': 'struct boot_params;\nstruct boot_params *boot_params;\nint main(void);\nint f(void)\n{\n\tint x;\n\treturn x;\n}\n',
     'tools/objtool/Makefile': 'CFLAGS += -Wall -Werror $(WARNINGS) -Werror=implicit\n',
     'tools/lib/subcmd/Makefile': 'CFLAGS += -Werror -Wall\n',
+    // 4.14's and 4.19's objtool (read_symbols) gives up on an object without .symtab.
+    'tools/objtool/elf.c': '\tsymtab = find_section_by_name(elf, ".symtab");\n\tif (!symtab) {\n\t\tWARN("missing symbol table");\n\t\treturn -1;\n\t}\n',
   });
 
 const tree510 = () =>
@@ -126,6 +129,9 @@ const tree510 = () =>
     'arch/x86/boot/compressed/misc.c': 'struct boot_params *boot_params;\n',
     'arch/x86/boot/compressed/acpi.c': 'int immovable_mem;\n',
     'tools/objtool/Makefile': 'CFLAGS := -Werror $(WARNINGS)\n',
+    // 5.10's objtool accepts it.
+    'tools/objtool/elf.c':
+      '\tsymtab = find_section_by_name(elf, ".symtab");\n\tif (!symtab) {\n\t\t/*\n\t\t * A missing symbol table is actually possible if it\'s an empty .o\n\t\t * file.  This can happen for thunk_64.o.\n\t\t */\n\t\treturn 0;\n\t}\n',
   });
 
 const tree61 = () =>
@@ -148,16 +154,17 @@ test('tentative definitions: file-scope, uninitialized, not extern/static/protot
 });
 
 test('compatibility fixes are chosen by what the tree has and which compiler builds it', () => {
-  // 4.14 on gcc 12 (Debian 12): all three.
-  expect(ids(tree414(), gcc(12))).toEqual(['cf-protection-none', 'boot-compressed-fcommon', 'host-tools-no-werror']);
+  // 4.14 on gcc 12 (Debian 12): all four.
+  expect(ids(tree414(), gcc(12))).toEqual(['cf-protection-none', 'boot-compressed-fcommon', 'host-tools-no-werror', 'objtool-symtab-frame-pointer']);
   // 5.10 sets -fcf-protection=none itself and has no duplicate definitions; gcc 12 is newer than it.
   expect(ids(tree510(), gcc(12))).toEqual(['host-tools-no-werror']);
   // 5.10 on gcc 10: released after gcc 10, nothing to do.
   expect(ids(tree510(), gcc(10))).toEqual([]);
   // 6.1 on gcc 12: nothing.
   expect(ids(tree61(), gcc(12))).toEqual([]);
-  // gcc 7 knows no -fcf-protection; an old tree still gets -fcommon where it defines twice.
-  expect(ids(tree414(), gcc(7))).toEqual(['boot-compressed-fcommon']);
+  // gcc 7 knows no -fcf-protection; an old tree still gets -fcommon where it defines twice, and
+  // the frame-pointer unwinder for its objtool (the symbol table depends on binutils, not gcc).
+  expect(ids(tree414(), gcc(7))).toEqual(['boot-compressed-fcommon', 'objtool-symtab-frame-pointer']);
 });
 
 test('the fixes edit the build copy as intended and add make variables', () => {
@@ -216,6 +223,20 @@ test("a failed build is summed up by the compiler's own message and make's last 
 });
 
 // --- the cache key ------------------------------------------------------------------------------
+
+test('the objtool fix sets the frame-pointer unwinder and turns stack validation off, in both spellings, as config lines', () => {
+  const fix = selectFixes(tree414(), gcc(12)).filter((f) => f.id === 'objtool-symtab-frame-pointer');
+  const lines = parseConfig(fixConfigText(fix));
+  expect(Object.fromEntries(lines)).toEqual({
+    CONFIG_UNWINDER_ORC: 'n',
+    CONFIG_UNWINDER_FRAME_POINTER: 'y',
+    CONFIG_ORC_UNWINDER: 'n',
+    CONFIG_FRAME_POINTER_UNWINDER: 'y',
+    CONFIG_FRAME_POINTER: 'y',
+    CONFIG_STACK_VALIDATION: 'n',
+  });
+  expect(fixConfigText(selectFixes(tree510(), gcc(12)))).toBe('');
+});
 
 test('the cache key changes with the source, the fragment and the toolchain, and only with them', () => {
   const k = buildKey('tarball:abc', 'CONFIG_BPF=y\n', gcc(12));

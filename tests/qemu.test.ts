@@ -30,6 +30,14 @@ describe('qemuArgs', () => {
     expect(qemuArgs({ ...base, accel: 'tcg' })).toEqual(qemuArgs({ ...base, accel: 'tcg' }));
   });
 
+  test('entropy: the seed goes on the kernel command line, and virtio-rng is there unless turned off', () => {
+    const args = qemuArgs({ ...base, accel: 'tcg', seed: 'ab'.repeat(32) });
+    expect(args[args.indexOf('-append') + 1].split(' ')).toContain(`bpf_harness.seed=${'ab'.repeat(32)}`);
+    expect(args[args.indexOf('-device', args.indexOf('-object')) + 1]).toBe('virtio-rng-pci,rng=rng0');
+    const bare = qemuArgs({ ...base, accel: 'tcg', rng: false });
+    expect(bare.join(' ')).not.toMatch(/virtio-rng|bpf_harness\.seed/);
+  });
+
   test('no network device without an SSH port', () => {
     const args = qemuArgs({ ...base, sshPort: undefined, accel: 'tcg' });
     expect(args).toContain('none');

@@ -2,9 +2,17 @@
 // outlives the process that started it.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { REPO_ROOT } from '../harness/kernels.js';
+import { chooseAccel, timeouts } from '../harness/qemu.js';
+import { getKernel } from '../harness/kernels.js';
 import { Vm, VmError } from '../harness/vm.js';
+
+let accelTimeouts: ReturnType<typeof timeouts> | undefined;
+const timeoutsFor = () => accelTimeouts!;
+beforeAll(async () => {
+  accelTimeouts = timeouts((await chooseAccel((await getKernel()).bzImage)).accel);
+}, 600_000);
 
 const alive = (pid: number) => {
   try {
@@ -38,19 +46,80 @@ describe('a guest that cannot come up fails fast, with its console', () => {
     expect(Date.now() - t).toBeLessThan(60_000);
   }, 120_000);
 
-  test('a guest that never answers SSH fails within the bound, with the console tail', async () => {
+  test('a kernel that never reaches init\'s "starting sshd" fails as such, within the bound', async () => {
     const t = Date.now();
     // init is busybox cat (arguments after -- go to init): the kernel runs fine, but nothing
-    // ever listens for SSH.
+    // ever starts an SSH server.
     const err = await Vm.start({ label: 'silent', append: 'rdinit=/bin/busybox -- cat', bootTimeoutMs: 10_000 }).then(
       () => null,
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(VmError);
-    expect((err as VmError).message).toMatch(/did not answer SSH within 10 s/);
+    expect((err as VmError).bootCause).toBe('no-sshd');
+    expect((err as VmError).message).toMatch(/init never started the SSH server within 10 s: the kernel did not reach the image's init/);
     expect((err as VmError).consoleTail).toMatch(/Run \/bin\/busybox as init process/);
     expect(Date.now() - t).toBeLessThan(30_000);
   }, 120_000);
+
+  test('an SSH server that starts but never answers fails as such, with the entropy hint', async () => {
+    const t = Date.now();
+    // An init that says it starts the SSH server, then only sleeps: what a guest whose dropbear
+    // blocks on an uninitialised random pool looks like from outside. The seed is left off so
+    // that init does not credit one either.
+    const err = await Vm.start({
+      label: 'sshd-silent',
+      append: 'rdinit=/bin/busybox -- sh -c "echo bpf-harness: starting sshd; exec sleep 600"',
+      entropy: { seed: false, rng: false },
+    }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(VmError);
+    expect((err as VmError).bootCause).toBe('sshd-silent');
+    expect((err as VmError).message).toMatch(/the SSH server was started [\d.]+ s into the boot but did not answer within [\d.]+ s/);
+    // A 6.1 guest initialises its pool by itself (jitter entropy), so the hint says to look elsewhere.
+    expect((err as VmError).message).toMatch(/the random pool was initialised|random pool is not initialised/);
+    expect(Date.now() - t).toBeLessThan(timeoutsFor().sshdMs + 20_000);
+  }, 120_000);
+
+  test('a kernel that prints nothing fails as such, without waiting for SSH', async () => {
+    const t = Date.now();
+    // loglevel=0 silences every kernel message (earlyprintk included); init is busybox sleep.
+    const err = await Vm.start({ label: 'no-output', append: 'loglevel=0 rdinit=/bin/busybox -- sleep 600' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(VmError);
+    expect((err as VmError).bootCause).toBe('no-output');
+    expect((err as VmError).message).toMatch(/the kernel printed nothing on the serial console/);
+    expect(Date.now() - t).toBeLessThan(timeoutsFor().silentMs + 20_000);
+  }, 120_000);
+});
+
+describe('entropy: every guest has it before the SSH server starts', () => {
+  test('init credits the host\'s seed to the kernel\'s pool, and the guest comes up without virtio-rng', async () => {
+    const vm = await Vm.start({ label: 'seed', entropy: { rng: false } });
+    try {
+      // RNDADDENTROPY succeeded: the kernel took 64 bytes as 512 bits of entropy.
+      expect(vm.console.guestSays).toContainEqual(expect.stringMatching(/^entropy: credited 512 bits; the input pool holds \d+$/));
+      // No virtio-rng device was there to help.
+      expect((await vm.ssh.exec('cat /sys/class/misc/hw_random/rng_available 2>/dev/null; true')).trim()).toBe('');
+      // The seed on the command line is fresh for every boot.
+      const seed = /bpf_harness\.seed=([0-9a-f]+)/.exec(await vm.ssh.exec('cat /proc/cmdline'))?.[1];
+      expect(seed).toMatch(/^[0-9a-f]{128}$/);
+    } finally {
+      await vm.stop();
+    }
+  }, 240_000);
+
+  test('with virtio-rng the guest sees QEMU\'s device as its hardware RNG', async () => {
+    const vm = await Vm.start({ label: 'rng' });
+    try {
+      expect((await vm.ssh.exec('cat /sys/class/misc/hw_random/rng_available')).trim()).toMatch(/virtio_rng/);
+    } finally {
+      await vm.stop();
+    }
+  }, 240_000);
 });
 
 test('two guests at once get their own ports and consoles and both answer', async () => {

@@ -1739,6 +1739,8 @@ int main(int argc, char **argv)
 			printf("%s\n", AGENT_VERSION);
 			return 0;
 		}
+		if (strcmp(argv[i], "--seed-entropy") == 0)
+			return i + 1 < argc ? seed_entropy(argv[i + 1]) : 2;
 		if (strcmp(argv[i], "-v") == 0)
 			g_verbose = true;
 		else if (strcmp(argv[i], "-d") == 0)

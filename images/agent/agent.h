@@ -86,4 +86,7 @@ typedef int (*child_fn)(void *arg, struct child_res *res, int *fds, int maxfds);
 int run_in_cgroup(const char *cgroup, child_fn fn, void *arg, struct child_res *res, int *fds, int maxfds,
 		  int64_t timeout_ns);
 
+/* entropy.c: bpf-agent --seed-entropy HEX (run by the guest's init before the SSH server) */
+int seed_entropy(const char *hex);
+
 #endif

@@ -24,6 +24,10 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
+#ifndef SO_BINDTOIFINDEX
+#define SO_BINDTOIFINDEX 62 /* 5.1; glibc headers may lack it */
+#endif
+
 #ifndef SO_ATTACH_BPF
 #define SO_ATTACH_BPF 50
 #endif
@@ -1311,12 +1315,11 @@ static int child_create(void *arg, struct child_res *res, int *fds, int maxfds)
 	}
 	int ifindex = 0;
 	socklen_t il = sizeof(ifindex);
-#ifdef SO_BINDTOIFINDEX
+	/* SO_BINDTOIFINDEX (5.1): older kernels refuse it with ENOPROTOOPT, reported as -errno */
 	if (getsockopt(fd, SOL_SOCKET, SO_BINDTOIFINDEX, &ifindex, &il) == 0)
 		res->v[3] = ifindex;
-#else
-	(void)il;
-#endif
+	else
+		res->v[3] = -errno;
 	close(fd);
 	return 0;
 }
@@ -1363,7 +1366,8 @@ int op_sock_create_test(struct req *r, struct jbuf *out)
 	jb_kint(out, "createErrno", cr.v[1]);
 	jb_kint(out, "mark", cr.v[2]);
 	jb_kstr(out, "boundDev", cr.msg);
-	jb_kint(out, "boundIfindex", cr.v[3]);
+	jb_kint(out, "boundIfindex", cr.v[3] < 0 ? 0 : cr.v[3]);
+	jb_kint(out, "boundIfindexErrno", cr.v[3] < 0 ? -cr.v[3] : 0);
 	jb_kint(out, "priority", cr.v[4]);
 	return 0;
 }
