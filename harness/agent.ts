@@ -76,6 +76,11 @@ export class Agent {
     }
   }
 
+  /** Why the agent is gone (it exited, or its connection closed), or null while it serves. */
+  get exited(): Error | null {
+    return this.closedWith;
+  }
+
   private fail(e: Error): void {
     this.closedWith ??= e;
     for (const [id, p] of this.pending) {

@@ -210,6 +210,21 @@ export const COMPAT_FIXES: CompatFix[] = [
     ),
   },
   {
+    id: 'relocs-plt32',
+    why: 'binutils 2.31+ emit R_X86_64_PLT32 for calls, which this tree\'s relocs tool (and module loader) reject ("Unsupported relocation type: R_X86_64_PLT32"); they are treated as R_X86_64_PC32, as 4.16 does',
+    needed: (tree) => {
+      const relocs = tree.read('arch/x86/tools/relocs.c') ?? '';
+      // The tree may name the type (REL_TYPE(R_X86_64_PLT32)) without handling it.
+      return /case R_X86_64_PC32:/.test(relocs) && !/case R_X86_64_PLT32:/.test(relocs);
+    },
+    edit: Object.fromEntries(
+      ['arch/x86/tools/relocs.c', 'arch/x86/kernel/module.c', 'arch/x86/kernel/machine_kexec_64.c'].map((f) => [
+        f,
+        (t: string) => t.replace(/^([ \t]*)case R_X86_64_PC32:\n/m, (line, indent: string) => `${line}${indent}case R_X86_64_PLT32: /* bpf-harness: as 4.16 does */\n`),
+      ]),
+    ),
+  },
+  {
     id: 'objtool-symtab-frame-pointer',
     why: 'this tree\'s objtool gives up on an object without a symbol table ("missing symbol table"), which new binutils write for arch/x86/entry/thunk_64.o; objtool runs only for the ORC unwinder and stack validation, so the frame-pointer unwinder is chosen and stack validation is off',
     needed: (tree) => {
@@ -584,7 +599,9 @@ export async function buildKernel(name: string, src: BuildSource, opts: BuildOpt
       }
       const make = async (args: string[], progress?: BuildProgress) => {
         log.write(`\n$ make ${args.join(' ')}\n`);
-        const child = execa(which('make'), [`-C`, root, 'ARCH=x86_64', ...fixMakeVars(fixes), ...args], {
+        // A native x86_64 build: ARCH and an empty CROSS_COMPILE on the command line override what
+        // a tree's Makefile may have been edited to say (trees configured for cross builds exist).
+        const child = execa(which('make'), [`-C`, root, 'ARCH=x86_64', 'CROSS_COMPILE=', ...fixMakeVars(fixes), ...args], {
           all: true,
           buffer: false,
           reject: false,

@@ -1,16 +1,42 @@
 // The guest's serial console: every byte goes to a log file, and each line is scanned for the
-// markers of a dead or dying kernel so that the run fails fast with the reason.
+// markers of a faulting or dying kernel (panic, oops, BUG, WARNING, KASAN, UBSAN, lockdep, RCU
+// stalls, lockups, hung tasks), so that a boot fails fast with the reason and a test that made
+// the kernel fault fails, with the kernel's own report. Lines a per-kernel allowlist names as
+// harmless (kernels/allowlist/) are not faults.
 import { createWriteStream, type WriteStream } from 'node:fs';
 
-export type Fault = 'panic' | 'oops' | 'bug' | 'rcu-stall' | 'soft-lockup' | 'hung-task';
+export type Fault =
+  | 'panic'
+  | 'oops'
+  | 'bug'
+  | 'warning'
+  | 'kasan'
+  | 'ubsan'
+  | 'lockdep'
+  | 'rcu-stall'
+  | 'soft-lockup'
+  | 'hard-lockup'
+  | 'hung-task';
 
-// Most specific first: a soft lockup line also says "BUG:".
+/** Faults after which the kernel cannot be trusted to go on: the guest is killed at once. */
+export const FATAL_FAULTS: ReadonlySet<Fault> = new Set(['panic', 'rcu-stall', 'soft-lockup', 'hard-lockup', 'hung-task']);
+
+// Most specific first: a soft lockup line also says "BUG:", a KASAN report starts "BUG: KASAN:",
+// a lockdep splat starts "WARNING: possible ...".
 const MARKERS: [Fault, RegExp][] = [
   ['panic', /Kernel panic - not syncing/],
+  ['kasan', /\bBUG: KASAN: /],
   ['rcu-stall', /rcu.*(detected stalls|self-detected stall)|INFO: rcu_(sched|preempt) (self-)?detected stall/],
-  ['soft-lockup', /(soft|hard) lockup/],
+  ['soft-lockup', /soft lockup/],
+  ['hard-lockup', /hard lockup|Watchdog detected hard LOCKUP/i],
   ['hung-task', /blocked for more than \d+ seconds/],
+  [
+    'lockdep',
+    /WARNING: (possible (circular|recursive) locking|inconsistent lock state|suspicious RCU usage|bad unlock balance|held lock freed|lock held when returning|possible irq lock inversion|.*-safe -> .*-unsafe lock order)/,
+  ],
+  ['ubsan', /\bUBSAN: /],
   ['oops', /\bOops(: |\[#)|general protection fault|unable to handle (kernel|page)/i],
+  ['warning', /\bWARNING: (CPU: \d+ PID: \d+ at |at )/],
   ['bug', /\bBUG: |kernel BUG at/],
 ];
 
@@ -20,14 +46,36 @@ export function scanLine(line: string): Fault | null {
   return null;
 }
 
+/** A console line the allowlist calls harmless, with the reason. */
+export interface AllowRule {
+  pattern: RegExp;
+  reason: string;
+  /** Where the rule stands ("kernels/allowlist/all.txt:3"). */
+  origin: string;
+}
+
+export interface FaultRecord {
+  kind: Fault;
+  line: string;
+  /** Count of faults before this one on this console. */
+  seq: number;
+  /** The fault line and the lines after it (up to 60): the kernel's own report. */
+  report: string[];
+}
+
+const REPORT_LINES = 60;
+
 export class ConsoleLog {
   private out: WriteStream;
   private partial = '';
   private lines: string[] = [];
   private readonly keep = 400;
+  /** The first fault (what ended a boot). */
   fault: { kind: Fault; line: string } | null = null;
-  /** The first fault's line and the lines after it (up to 60): the oops or panic report itself. */
-  private faultReport: string[] = [];
+  /** Every fault seen, in order. */
+  readonly faults: FaultRecord[] = [];
+  /** Lines that would have been faults but the allowlist names, with the rule. */
+  readonly allowed: { line: string; rule: AllowRule }[] = [];
   /** What the image's init said ("bpf-harness: ..." lines), in order. */
   readonly guestSays: string[] = [];
   /** When init said each thing first (Date.now()), by its text. */
@@ -35,8 +83,12 @@ export class ConsoleLog {
   /** Lines the guest printed (QEMU's own "[qemu] ..." lines are not counted). */
   guestLines = 0;
   private listeners: ((kind: Fault, line: string) => void)[] = [];
+  private lineWaiters: { test: (line: string) => boolean; resolve: () => void }[] = [];
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    private readonly allow: AllowRule[] = [],
+  ) {
     this.out = createWriteStream(path);
   }
 
@@ -61,18 +113,43 @@ export class ConsoleLog {
       if (!this.saidAt.has(said)) this.saidAt.set(said, Date.now());
     }
     if (this.lines.length > this.keep) this.lines.splice(0, this.lines.length - this.keep);
-    if (this.fault && this.faultReport.length < 60) this.faultReport.push(line);
+    // Each open fault report takes the lines after its fault (the newest faults are the open ones).
+    for (let i = this.faults.length - 1; i >= 0 && this.faults[i].report.length < REPORT_LINES; i--) this.faults[i].report.push(line);
     const kind = scanLine(line);
-    if (kind && !this.fault) {
-      this.faultReport = [line];
-      this.fault = { kind, line };
-      for (const fn of this.listeners) fn(kind, line);
+    if (kind) {
+      const rule = this.allow.find((r) => r.pattern.test(line));
+      if (rule) this.allowed.push({ line, rule });
+      else {
+        this.faults.push({ kind, line, seq: this.faults.length, report: [line] });
+        if (!this.fault) this.fault = { kind, line };
+        for (const fn of this.listeners) fn(kind, line);
+      }
+    }
+    if (this.lineWaiters.length) {
+      this.lineWaiters = this.lineWaiters.filter((w) => {
+        if (!w.test(line)) return true;
+        w.resolve();
+        return false;
+      });
     }
   }
 
-  /** The first fault's report: its line and up to n - 1 lines after it. */
-  faultLines(n = 20): string {
-    return this.faultReport.slice(0, n).join('\n');
+  /** Resolves true once a line passing `test` arrives, false after `ms`. */
+  waitForLine(test: (line: string) => boolean, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.lineWaiters = this.lineWaiters.filter((w) => w !== waiter);
+        resolve(false);
+      }, ms);
+      const waiter = {
+        test,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+      };
+      this.lineWaiters.push(waiter);
+    });
   }
 
   /** The last n lines, for error messages. */
@@ -86,4 +163,27 @@ export class ConsoleLog {
     this.partial = '';
     await new Promise<void>((res) => this.out.end(res));
   }
+}
+
+/**
+ * Reads allowlist files: one rule per line, `REGEX ## REASON` (the reason is required), `#`
+ * comments and blank lines ignored.
+ */
+export function parseAllowlist(text: string, origin: string): AllowRule[] {
+  const rules: AllowRule[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || (line.startsWith('#') && !line.startsWith('##'))) return;
+    const at = line.lastIndexOf(' ## ');
+    const where = `${origin}:${i + 1}`;
+    if (at < 0 || !line.slice(at + 4).trim()) throw new Error(`${where}: an allowlist rule is "REGEX ## REASON", and the reason is required: "${line}"`);
+    let pattern: RegExp;
+    try {
+      pattern = new RegExp(line.slice(0, at).trim());
+    } catch (e) {
+      throw new Error(`${where}: not a regular expression: ${(e as Error).message}`);
+    }
+    rules.push({ pattern, reason: line.slice(at + 4).trim(), origin: where });
+  });
+  return rules;
 }

@@ -6,13 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { buildImage } from './image.js';
-import { getKernel } from './kernels.js';
+import { getKernel, type Kernel } from './kernels.js';
 import { chooseAccel } from './qemu.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** The run's shared state directory (harness/run-state.ts). */
     runStateDir: string;
+    /** The kernel of the run, resolved once (a source tree is not hashed again by every suite file). */
+    kernel: Kernel;
   }
 }
 
@@ -22,6 +24,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const stateDir = await mkdtemp(join(tmpdir(), 'bpf-harness-run-'));
   project.provide('runStateDir', stateDir);
   const kernel = await getKernel(undefined, { onProgress: say });
+  project.provide('kernel', kernel);
   const image = await buildImage(kernel, say);
   const { accel, reason } = await chooseAccel(kernel.bzImage, say);
   say(`kernel ${kernel.name} = ${kernel.pinned} (${kernel.release}); accelerator ${accel}: ${reason}; ready in ${((Date.now() - t) / 1000).toFixed(1)} s`);

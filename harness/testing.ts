@@ -12,6 +12,7 @@ import { atLeast, type Kernel } from './kernels.js';
 import { PROGRAM_TYPES, type ProgramTypeName } from './progtypes.js';
 import type { SshSession } from './ssh.js';
 import { VethPair, type VethPairOptions } from './topology.js';
+import { FATAL_FAULTS, type FaultRecord } from './console.js';
 import { RunState } from './run-state.js';
 import { Vm, VmError, type VmEvent } from './vm.js';
 
@@ -58,17 +59,28 @@ function printEvent(e: VmEvent): void {
   else if (e.type === 'fault') console.error(`[harness] guest ${e.kind}: ${e.line}`);
 }
 
+/** A fault report for a test's failure message: kind, line, and the kernel's lines after it. */
+function describeFaults(faults: FaultRecord[]): string {
+  return faults.map((f) => `kernel ${f.kind}: ${f.line.trim()}\n${f.report.slice(1, 30).join('\n')}`).join('\n\n');
+}
+
 /** Declares the guest of a suite file. Call at the top level of the test file. */
 export function useGuest(opts: GuestOptions): Guest {
   let vm: Vm | undefined;
   let agent: Agent | undefined;
+  let staging: { dir: string; files: string[] } | undefined;
+  /** Faults on the console before the running test started. */
+  let faultMark = 0;
+  /** The last test's guest crashed and was torn down: the next test boots a fresh one. */
+  let freshGuestFor: string | undefined;
   const suiteDir = dirname(new URL(opts.from).pathname);
   const need = <T>(v: T | undefined, what: string): T => {
     if (v === undefined) throw new Error(`${what} is not available: the guest did not start (see the error of the suite's setup)`);
     return v;
   };
 
-  beforeAll(async () => {
+  /** Boots a guest, starts its agent and copies the suite's objects in (compiled once per file). */
+  async function bringUp(): Promise<void> {
     // All suite files of a run boot the same kernel: once one guest could not come up, the
     // others fail at once with its cause.
     const state = new RunState(inject('runStateDir'));
@@ -79,8 +91,9 @@ export function useGuest(opts: GuestOptions): Guest {
       console.error(`[harness] ${opts.suite}: ${msg.split('\n')[0]}`);
       throw new Error(msg);
     }
+    let booted: Vm;
     try {
-      vm = await Vm.start({ label: opts.suite, memoryMiB: opts.memoryMiB, onEvent: printEvent });
+      booted = await Vm.start({ kernel: inject('kernel'), label: opts.suite, memoryMiB: opts.memoryMiB, onEvent: printEvent });
     } catch (e) {
       if (e instanceof VmError && e.bootCause) {
         state.recordBootFailure({ kernel: kernelName, suite: opts.suite, cause: e.bootCause, message: e.message });
@@ -89,48 +102,97 @@ export function useGuest(opts: GuestOptions): Guest {
       }
       throw e;
     }
+    vm = booted;
+    // A fault that leaves the kernel untrustworthy (panic, lockup, stall, hung task) ends the
+    // guest at once, so that the running test fails in seconds instead of waiting on a dead kernel.
+    booted.console.onFault((kind) => {
+      if (FATAL_FAULTS.has(kind)) booted.kill();
+    });
     try {
-      agent = await Agent.start(vm.ssh, join(vm.logDir, 'agent.log'), vm.timeouts.commandMs);
+      agent = await Agent.start(booted.ssh, join(booted.logDir, 'agent.log'), booted.timeouts.commandMs);
       if (opts.sources?.length) {
-        const staging = await mkdtemp(join(tmpdir(), 'bpf-harness-objs-'));
-        try {
-          const objs = await compileAll(opts.sources.map((s) => join(suiteDir, s)), staging);
-          await vm.ssh.put(staging, objs.map((o) => o.name), GUEST_OBJECT_DIR);
-        } finally {
-          await rm(staging, { recursive: true, force: true });
+        if (!staging) {
+          const dir = await mkdtemp(join(tmpdir(), 'bpf-harness-objs-'));
+          const objs = await compileAll(opts.sources.map((src) => join(suiteDir, src)), dir);
+          staging = { dir, files: objs.map((o) => o.name) };
         }
+        await booted.ssh.put(staging.dir, staging.files, GUEST_OBJECT_DIR);
+      }
+      // A fault while booting is a failure too (warnings and the like do not stop a boot).
+      await booted.syncConsole();
+      if (booted.console.faults.length) {
+        throw new Error(`the kernel faulted while the guest came up (add the line to kernels/allowlist/ with a reason if it is harmless):\n${describeFaults(booted.console.faults)}`);
       }
     } catch (e) {
-      throw vm.error((e as Error).message);
+      const err = booted.error((e as Error).message);
+      await tearDown();
+      throw err;
     }
-  }, SETUP_TIMEOUT_MS);
+  }
+
+  async function tearDown(): Promise<void> {
+    agent?.close();
+    agent = undefined;
+    await vm?.stop();
+    vm = undefined;
+  }
+
+  beforeAll(bringUp, SETUP_TIMEOUT_MS);
 
   const type = opts.type ?? (opts.suite in PROGRAM_TYPES ? (opts.suite as ProgramTypeName) : undefined);
-  beforeEach((ctx) => {
+  beforeEach(async (ctx) => {
+    // The guest of an earlier test crashed (and was torn down): this test gets a fresh one.
+    if (!vm && freshGuestFor) {
+      console.log(`[harness] ${opts.suite}: booting a fresh guest for "${ctx.task.name}": the guest of "${freshGuestFor}" faulted`);
+      freshGuestFor = undefined;
+      await bringUp();
+    }
     if (type && vm) {
       const { since } = PROGRAM_TYPES[type];
       if (!atLeast(vm.kernel.version, since)) ctx.skip(`needs ${since}: program type ${type} (kernel ${vm.kernel.release})`);
     }
-  });
+    faultMark = vm?.console.faults.length ?? 0;
+  }, SETUP_TIMEOUT_MS);
 
   // Every test leaves a clean guest: the agent detaches and closes what it holds, and namespaces,
-  // pinned maps and the harness's cgroups go, so that tests can run in any order.
+  // pinned maps and the harness's cgroups go, so that tests can run in any order. A kernel fault
+  // printed while the test ran, a guest that died or an agent that exited fails the test, and the
+  // next test gets a fresh guest.
   afterEach(async (ctx) => {
     if (!vm) return;
+    const current = vm;
     // For the reports: where this test's guest logged.
-    Object.assign(ctx.task.meta, { consoleLog: vm.console.path, agentLog: join(vm.logDir, 'agent.log') });
-    if (ctx.task.result?.state === 'fail') {
-      console.error(`--- guest console (${vm.console.path}), last lines ---\n${vm.console.tail(30)}\n--- agent log: ${join(vm.logDir, 'agent.log')}`);
+    Object.assign(ctx.task.meta, { consoleLog: current.console.path, agentLog: join(current.logDir, 'agent.log') });
+    const problems: string[] = [];
+    if (current.running && agent && !agent.exited) {
+      try {
+        await agent.call('reset', {});
+        // The reset, then a marker through /dev/kmsg: every kernel message of the test is in the log after it.
+        if (!(await current.syncConsole(GUEST_RESET_SCRIPT))) problems.push('the guest\'s console did not echo the end-of-test marker within 5 s');
+      } catch (e) {
+        if (current.running && !agent.exited) problems.push(`resetting the guest failed: ${(e as Error).message}`);
+      }
     }
-    if (vm.running && agent) {
-      await agent.call('reset', {});
-      await vm.ssh.exec(GUEST_RESET_SCRIPT);
+    // An agent gone with its connection usually means a dying guest: let QEMU finish (its console
+    // output is complete once it has exited) before telling which it was.
+    if (agent?.exited && current.running) await current.waitExit(3_000);
+    const faults = current.console.faults.slice(faultMark);
+    if (!current.running) problems.push(`the guest died during this test (QEMU exited)${faults.length ? '' : '; the console shows no fault'}`);
+    else if (agent?.exited) problems.push(`the guest agent died during this test: ${agent.exited.message}`);
+    if (faults.length) problems.push(describeFaults(faults));
+    if (ctx.task.result?.state === 'fail' || problems.length) {
+      console.error(`--- guest console (${current.console.path}), last lines ---\n${current.console.tail(30)}\n--- agent log: ${join(current.logDir, 'agent.log')}`);
+    }
+    if (problems.length) {
+      await tearDown();
+      freshGuestFor = ctx.task.name;
+      throw new Error(`${problems.join('\n')}\n(console: ${current.console.path})`);
     }
   });
 
   afterAll(async () => {
-    agent?.close();
-    await vm?.stop();
+    await tearDown();
+    if (staging) await rm(staging.dir, { recursive: true, force: true });
   }, 60_000);
 
   const objectPath = (source: string) => `${GUEST_OBJECT_DIR}/${basename(source).replace(/\.c$/, '.o')}`;

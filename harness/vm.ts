@@ -6,7 +6,8 @@ import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { ConsoleLog, type Fault } from './console.js';
+import { loadAllowlist } from './allowlist.js';
+import { ConsoleLog, FATAL_FAULTS, type Fault } from './console.js';
 import { buildImage, type Image } from './image.js';
 import { getKernel, type Kernel } from './kernels.js';
 import { fileSafe, resultsRoot } from './paths.js';
@@ -101,8 +102,12 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** Faults that end a boot at once: the kernel is dead or cannot be trusted. */
+const BOOT_ENDING: ReadonlySet<Fault> = new Set([...FATAL_FAULTS, 'oops', 'bug', 'kasan']);
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let counter = 0;
+let syncCounter = 0;
 
 export class Vm {
   ssh!: SshSession;
@@ -159,6 +164,7 @@ export class Vm {
     const qemu = which('qemu-system-x86_64');
     const setpriv = which('setpriv');
     const t = timeouts(accel);
+    const allow = loadAllowlist(kernel.name);
     for (let attempt = 1; ; attempt++) {
       const sshPort = await freePort();
       const args = qemuArgs({
@@ -169,11 +175,12 @@ export class Vm {
         memoryMiB: opts.memoryMiB ?? 1024,
         cpus: opts.cpus ?? 2,
         sshPort,
-        append: opts.append,
+        // BPF_HARNESS_APPEND: the user's own additions to every guest's command line.
+        append: [process.env.BPF_HARNESS_APPEND, opts.append].filter(Boolean).join(' ') || undefined,
         seed: opts.entropy?.seed === false ? undefined : randomBytes(64).toString('hex'),
         rng: opts.entropy?.rng,
       });
-      const con = new ConsoleLog(join(logDir, 'console.log'));
+      const con = new ConsoleLog(join(logDir, 'console.log'), allow);
       emit({ type: 'booting', kernel: kernel.name, accel, command: formatCommand(qemu, args) });
       const started = Date.now();
       const proc = execa(setpriv, ['--pdeathsig', 'SIGKILL', '--', qemu, ...args], {
@@ -215,13 +222,18 @@ export class Vm {
     const t = this.timeouts;
     const secs = (ms: number) => `${Math.round(ms / 100) / 10} s`;
     const check = () => {
-      const fault = this.console.fault;
+      // A warning, UBSAN or lockdep report does not stop a boot; the guest's first user sees it.
+      const fault = this.console.faults.find((f) => BOOT_ENDING.has(f.kind));
       if (fault) {
         const cause = fault.kind === 'panic' ? 'panic' : 'fault';
-        const lines = this.console.faultLines(fault.kind === 'panic' ? 12 : 20);
+        const lines = fault.report.slice(0, fault.kind === 'panic' ? 12 : 20).join('\n');
         throw this.error(`guest ${fault.kind} during boot: ${fault.line.trim()}\n${lines}`, cause);
       }
-      if (!this.running) throw this.error(`QEMU exited (code ${this.exited?.code}) before the guest answered SSH`, 'qemu-exited');
+      if (!this.running) {
+        // With -no-reboot, a CPU reset (a triple fault) ends QEMU with code 0.
+        const early = /Booting the kernel\.\s*$/.test(this.console.tail(3)) ? ': the kernel reset the machine right after the decompressor handed over (a triple fault in early boot; a toolchain the tree predates can cause it)' : '';
+        throw this.error(`QEMU exited (code ${this.exited?.code}) before the guest answered SSH${early}`, 'qemu-exited');
+      }
       const now = Date.now();
       if (!this.console.guestLines && now - started > Math.min(t.silentMs, deadlineMs)) {
         throw this.error(`the kernel printed nothing on the serial console in ${secs(now - started)}: is it an x86_64 bzImage with a serial console (CONFIG_SERIAL_8250_CONSOLE)?`, 'no-output');
@@ -270,12 +282,25 @@ export class Vm {
     );
   }
 
+  /**
+   * Waits until everything the kernel printed so far is in the console log: a marker written to
+   * /dev/kmsg comes back on the serial console after every earlier message. `before` runs in the
+   * same SSH command, ahead of the marker (e.g. a reset). False when the marker did not come.
+   */
+  async syncConsole(before = 'true', timeoutMs = 5_000): Promise<boolean> {
+    const mark = `bpf-harness-sync-${process.pid}-${++syncCounter}`;
+    const seen = this.console.waitForLine((l) => l.includes(mark), timeoutMs);
+    await this.ssh.exec(`${before}\necho '${mark}' > /dev/kmsg`);
+    return seen;
+  }
+
   /** An error that carries the tail of the console, for any failure involving this guest. */
   error(message: string, bootCause?: BootCause): VmError {
     return new VmError(message, this.console.tail(40), this.console.path, bootCause);
   }
 
-  private waitExit(ms: number): Promise<boolean> {
+  /** Resolves true once QEMU has exited, false after `ms`. */
+  waitExit(ms: number): Promise<boolean> {
     if (!this.running) return Promise.resolve(true);
     return new Promise((resolve) => {
       const t = setTimeout(() => resolve(false), ms);

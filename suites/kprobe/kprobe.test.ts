@@ -70,6 +70,10 @@ test('a kretprobe sees getpid return the agent\'s pid on every call, alongside a
   try {
     const entry = await guest.attach({ type: 'kprobe', obj, prog: 'count_entry', func: getpidSym });
     const ret = await guest.attach({ type: 'kprobe', obj, prog: 'count_return', func: getpidSym, retprobe: true });
+    // Where the kernel has no kprobe PMU (before 4.17), libbpf names the tracefs event of the
+    // second probe with getpid(), and the first probe, already live, counts that call. The
+    // counts start from zero once both probes are in place.
+    for (const slot of [ENTRIES, RETURNS, RET_IS_TGID, LAST_RET]) await obj.map('counts').update(u32(slot), '00'.repeat(8));
     await getpids(64);
     expect(await count(obj, ENTRIES)).toBe(64n);
     expect(await count(obj, RETURNS)).toBe(64n);

@@ -12,7 +12,7 @@ import { useGuest, useVethPair } from '../../harness/testing.js';
 const guest = useGuest({
   suite: 'lwt_xmit',
   from: import.meta.url,
-  sources: ['lwt_xmit_rewrite.bpf.c', 'lwt_xmit_ipip.bpf.c'],
+  sources: ['lwt_xmit_rewrite.bpf.c', 'lwt_xmit_ipip.bpf.c', 'lwt_xmit_drop_udp.bpf.c'],
 });
 
 const EPERM = 1;
@@ -70,6 +70,30 @@ test('the program rewrites the UDP destination port on the way out and B receive
 
   expect(await lookupPinned('lwt_xmit_rewrites', 0)).toEqual([BigInt(N)]);
   expect(await counted('udp')).toEqual({ packets: BigInt(2 * N), bytes: BigInt(N * ipLength('udp', 64) + N * ipLength('udp', 48)) });
+  expect(await counted('icmp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('icmp', 56)) });
+});
+
+test('BPF_DROP on the transmit path fails each UDP send with EPERM and nothing reaches B; ICMP passes', async () => {
+  await guest.attach({
+    type: 'lwt_xmit',
+    object: guest.objectPath('lwt_xmit_drop_udp.bpf.c'),
+    section: 'lwt_xmit',
+    prefix: `${net.b.ip}/32`,
+    dev: net.a.ifname,
+    netns: net.a.netns,
+  });
+  const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: FROM_PORT });
+  const vethBefore = await linkStats(guest.ssh, net.b.ifname, net.b.netns);
+
+  const udp = await guest.agent.call('send', { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: FROM_PORT, count: N, size: 64 });
+  const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
+
+  expect(udp, 'every UDP send fails with the verdict\'s EPERM').toMatchObject({ sent: 0, sendErrors: N, sendErrno: EPERM });
+  expect(await sink.stats(), 'B\'s socket receives nothing').toMatchObject({ packets: 0 });
+  expect(icmp.replies, 'ICMP is passed and answered').toBe(N);
+  // Only the echo requests crossed the wire to B.
+  expect((await linkStats(guest.ssh, net.b.ifname, net.b.netns)).rxPackets - vethBefore.rxPackets).toBe(N);
+  expect(await counted('udp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('udp', 64)) });
   expect(await counted('icmp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('icmp', 56)) });
 });
 

@@ -10,6 +10,7 @@
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import type { BpfObject } from '../../harness/agent.js';
 import { Cgroup } from '../../harness/attach.js';
+import { atLeast } from '../../harness/kernels.js';
 import { readU64s, u32 } from '../../harness/protocol.js';
 import { useGuest } from '../../harness/testing.js';
 
@@ -151,9 +152,9 @@ const STRP_PASS_DEADLOCK = (v: [number, number, number]) => v[0] === 5 && v[1] =
 for (const withParser of [true, false]) {
   test(`SK_PASS leaves the stream with its own socket, byte for byte (${withParser ? 'parser + verdict' : 'verdict only'})`, async (ctx) => {
     if (withParser) {
-      // On 4.14-4.19 SK_PASS without a redirect dropped the data; delivery to the socket itself came
-      // with "bpf: skb_verdict, support SK_PASS on RX BPF path" (4.20).
-      guest.requireKernel(ctx, '4.20', 'sk_skb SK_PASS delivering to the socket itself');
+      // On 4.14-4.19 SK_PASS without a redirect drops the data (the test below shows it); delivery
+      // to the socket itself came with "bpf: skb_verdict, support SK_PASS on RX BPF path" (4.20).
+      guest.requireKernel(ctx, '4.20', 'sk_skb SK_PASS delivering to the socket itself (before it, SK_PASS drops: see the next test)');
       if (STRP_PASS_DEADLOCK(guest.kernel.version)) {
         ctx.skip(`kernel bug, ${guest.kernel.pinned}: SK_PASS under a stream parser deadlocks on sk_callback_lock (soft lockup)`);
       }
@@ -171,6 +172,20 @@ for (const withParser of [true, false]) {
     expect((await stat(obj, STAT_PARSER)).bytes).toBe(withParser ? BigInt(total) : 0n);
   });
 }
+
+test('before 4.20, SK_PASS under a stream parser drops the stream: the verdict judges every byte, the socket reads none', async (ctx) => {
+  // 4.14-4.19's smap_verdict_func turns SK_PASS without a redirect target into SK_DROP.
+  if (atLeast(guest.kernel.version, '4.20')) ctx.skip(`kernel ${guest.kernel.release} delivers SK_PASS to the socket itself (4.20+): the test above covers it`);
+  const { obj, pairs } = await setup('pass_all', true, [{ key: 0, pair: 0 }]);
+  const [p0, p1] = pairs;
+  await guest.agent.call('sock_write', { sock: p0.client, data: MSG1 });
+  await guest.agent.call('sock_write', { sock: p0.client, data: MSG2 });
+  const total = BigInt(len(MSG1) + len(MSG2));
+  expect(await until(async () => (await stat(obj, STAT_VERDICT)).bytes >= total), 'the verdict saw every byte').toBe(true);
+  expect((await stat(obj, STAT_VERDICT)).bytes).toBe(total);
+  expect((await stat(obj, STAT_PARSER)).bytes).toBe(total);
+  for (const s of [p0.server, p0.client, p1.server, p1.client]) expect(await readNothing(s), `sock ${s}`).toMatchObject({ bytes: 0, eof: false });
+});
 
 test('sockets added by a sock_ops program: SK_DROP swallows both directions of the connection', async () => {
   const obj = await guest.load('sk_skb_redirect.bpf.c');

@@ -1,0 +1,58 @@
+// A kernel fault fails the test during which it happened, the next test gets a fresh guest, and a
+// kernel that cannot come up fails every suite file of the run at once. Each case runs the
+// fixture suite files in tests/fixtures/guest/ in a vitest of their own and reads its JSON report.
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { expect, test } from 'vitest';
+import { REPO_ROOT } from '../harness/paths.js';
+
+interface JsonReport {
+  testResults: { name: string; message: string; assertionResults: { title: string; status: string; duration: number; failureMessages: string[] }[] }[];
+}
+
+async function runFixtures(filter: string, env: Record<string, string> = {}) {
+  const out = join(await mkdtemp(join(tmpdir(), 'fixtures-')), 'report.json');
+  const r = await execa(
+    join(REPO_ROOT, 'node_modules/.bin/vitest'),
+    ['run', '--config', 'tests/fixtures/guest/vitest.config.ts', '--reporter=verbose', '--reporter=./harness/report.ts', '--reporter=json', `--outputFile.json=${out}`, filter],
+    { cwd: REPO_ROOT, reject: false, all: true, env: { ...env, FORCE_COLOR: '0' } },
+  );
+  const report = JSON.parse(await readFile(out, 'utf8')) as JsonReport;
+  const tests = new Map(report.testResults.flatMap((f) => f.assertionResults.map((a) => [a.title.split(':')[0], a] as const)));
+  return { r, report, tests, output: r.all ?? '' };
+}
+
+test('kernel faults fail their tests, with the kernel\'s lines, and the next test boots a fresh guest', async () => {
+  const { r, tests, output } = await runFixtures('faults');
+  expect(r.exitCode, output).not.toBe(0);
+  const warning = tests.get('warning')!;
+  expect(warning.status).toBe('failed');
+  expect(warning.failureMessages.join('\n')).toMatch(/kernel warning: .*WARNING: CPU: 0 PID: 1 at lib\/bpf_harness_fake\.c:42/);
+  expect(tests.get('fresh')!.status, tests.get('fresh')!.failureMessages.join('\n')).toBe('passed');
+  const panic = tests.get('panic')!;
+  expect(panic.status).toBe('failed');
+  expect(panic.failureMessages.join('\n')).toMatch(/the guest died during this test/);
+  expect(panic.failureMessages.join('\n')).toMatch(/kernel panic: .*Kernel panic - not syncing: sysrq triggered crash/);
+  // Within seconds, not the agent's command timeout.
+  expect(panic.duration).toBeLessThan(20_000);
+  expect(tests.get('after-panic')!.status, tests.get('after-panic')!.failureMessages.join('\n')).toBe('passed');
+  expect(output).toMatch(/^summary: 2 passed, 2 failed, 0 skipped$/m);
+}, 600_000);
+
+test('a kernel that cannot come up fails the first suite file with the cause, and the next one at once', async () => {
+  const t = Date.now();
+  // An init that says it starts the SSH server and then only sleeps.
+  const { r, report, output } = await runFixtures('boot-', {
+    BPF_HARNESS_APPEND: 'rdinit=/bin/busybox -- sh -c "echo bpf-harness: starting sshd; exec /bin/busybox sleep 600"',
+  });
+  expect(r.exitCode, output).not.toBe(0);
+  const [a, b] = [...report.testResults].sort((x, y) => x.name.localeCompare(y.name));
+  expect(a.message).toMatch(/the SSH server was started [\d.]+ s into the boot but did not answer/);
+  expect(b.message).toMatch(/did not come up for suite boot-a earlier in this run \(sshd-silent\); not booting it again/);
+  // The live output said why when it happened.
+  expect(output).toMatch(/\[harness\] boot-a: the guest did not come up \(sshd-silent\)/);
+  expect(output).toMatch(/^summary: 0 passed, 2 failed, 0 skipped \(2 suite files failed outside any test/m);
+  expect(Date.now() - t).toBeLessThan(120_000);
+}, 600_000);
