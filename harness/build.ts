@@ -226,7 +226,7 @@ export const COMPAT_FIXES: CompatFix[] = [
   },
   {
     id: 'objtool-symtab-frame-pointer',
-    why: 'this tree\'s objtool gives up on an object without a symbol table ("missing symbol table"), which new binutils write for arch/x86/entry/thunk_64.o; objtool runs only for the ORC unwinder and stack validation, so the frame-pointer unwinder is chosen and stack validation is off',
+    why: 'this tree\'s objtool gives up on an object without a symbol table ("missing symbol table"), which new binutils write for arch/x86/entry/thunk_64.o; objtool runs only for stack validation, which the ORC unwinder and retpoline select, so the frame-pointer unwinder is chosen and retpoline and stack validation are off (a test guest needs no Spectre v2 mitigation)',
     needed: (tree) => {
       const elf = tree.read('tools/objtool/elf.c') ?? '';
       // Newer objtool accepts a missing .symtab ("A missing symbol table is actually possible ...").
@@ -239,6 +239,8 @@ export const COMPAT_FIXES: CompatFix[] = [
       CONFIG_ORC_UNWINDER: 'n',
       CONFIG_FRAME_POINTER_UNWINDER: 'y',
       CONFIG_FRAME_POINTER: 'y',
+      // 4.14.y and 4.19.y: "config RETPOLINE ... select STACK_VALIDATION if HAVE_STACK_VALIDATION".
+      CONFIG_RETPOLINE: 'n',
       CONFIG_STACK_VALIDATION: 'n',
     },
   },

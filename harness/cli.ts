@@ -1,8 +1,8 @@
 #!/usr/bin/env -S npx tsx
 // The command line: a thin layer over the library. `npm run suite xdp -- --kernel 5.10`.
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { availableParallelism, totalmem } from 'node:os';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
@@ -13,6 +13,9 @@ import { readLock, writePin } from './lock.js';
 import { chooseAccel, formatCommand, qemuArgs } from './qemu.js';
 import { which } from './tools.js';
 import { resultsRoot, timestamp } from './paths.js';
+import { compileAll, GUEST_OBJECT_DIR } from './compile.js';
+import { interactiveShell, sshCommand } from './shell.js';
+import { VethPair } from './topology.js';
 import { Vm } from './vm.js';
 
 const SUITES_DIR = join(REPO_ROOT, 'suites');
@@ -28,6 +31,8 @@ const USAGE = `usage:
                                                                        build a kernel from source (cached)
   npm run image -- [--kernel NAME]                                     build the guest image
   npx tsx harness/cli.ts report DIR... [--out DIR]                     merge runs (CI shards) into one report
+  npm run shell -- [--kernel NAME] [--suite TYPE]                      a shell in a guest (with the suite's objects
+                                                                       and a veth pair); exit ends the guest
   npx tsx harness/cli.ts boot [--kernel NAME] [--dry-run]              boot a guest and keep it up (Ctrl-C ends it)
 
 Environment: BPF_HARNESS_KERNEL (default kernel), BPF_HARNESS_ACCEL=kvm|tcg (skip the probe),
@@ -122,6 +127,34 @@ async function suite(names: string[], kernelArg: string | undefined, modules: st
   return runVitest(chosen, shard);
 }
 
+/** A guest with a shell on this terminal; with a suite, its objects are in and a veth pair is up. */
+async function shell(kernelArg: string | undefined, suiteName: string | undefined): Promise<number> {
+  if (suiteName && !listSuites().includes(suiteName)) throw new Error(`unknown suite "${suiteName}": known suites are ${listSuites().join(', ')}`);
+  const k = await getKernel(kernelArg, { onProgress: say });
+  const vm = await Vm.start({ kernel: k, label: `shell-${suiteName ?? 'guest'}`, onEvent: (e) => e.type === 'progress' && say(e.message) });
+  try {
+    if (suiteName) {
+      const dir = join(SUITES_DIR, suiteName);
+      const staging = await mkdtemp(join(tmpdir(), 'bpf-harness-shell-'));
+      try {
+        const objs = await compileAll(readdirSync(dir).filter((f) => f.endsWith('.bpf.c')).map((f) => join(dir, f)), staging);
+        await vm.ssh.put(staging, objs.map((o) => o.name), GUEST_OBJECT_DIR);
+        say(`suite ${suiteName}: ${objs.map((o) => o.name).join(' ')} in ${GUEST_OBJECT_DIR}`);
+      } finally {
+        await rm(staging, { recursive: true, force: true });
+      }
+      const { a, b } = await VethPair.create(vm.ssh);
+      say(`veth pair: ${a.ifname} ${a.ip} (netns ${a.netns}) <-> ${b.ifname} ${b.ip} (netns ${b.netns})`);
+    }
+    say(`guest up: kernel ${k.release} (${vm.accel}, ${(vm.bootMs / 1000).toFixed(1)} s), QEMU pid ${vm.pid}; console log ${vm.console.path}`);
+    say(`from another terminal: ${await sshCommand(vm.logDir, vm.sshPort, vm.image.clientKey, vm.image.hostKey)}`);
+    say('exit (or Ctrl-D) ends the guest');
+    return await interactiveShell(vm.ssh);
+  } finally {
+    await vm.stop();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -136,6 +169,7 @@ async function main(argv: string[]): Promise<number> {
       source: { type: 'string' },
       jobs: { type: 'string' },
       'config-only': { type: 'boolean' },
+      suite: { type: 'string' },
       'dry-run': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -221,6 +255,8 @@ async function main(argv: string[]): Promise<number> {
       console.log(`${img.initramfs}${img.missingModules.length ? `\nmodules not in this kernel: ${img.missingModules.join(', ')}` : ''}`);
       return 0;
     }
+    case 'shell':
+      return shell(values.kernel, values.suite);
     case 'boot': {
       const k = await getKernel(values.kernel, { onProgress: say });
       if (values['dry-run']) {

@@ -8,6 +8,9 @@ import { execa } from 'execa';
 import { cached, contentKey } from './cache.js';
 import { which } from './tools.js';
 
+/** Where compiled objects go in a guest. */
+export const GUEST_OBJECT_DIR = '/run/bpf';
+
 export class CompileError extends Error {
   constructor(
     readonly source: string,

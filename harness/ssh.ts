@@ -74,6 +74,14 @@ export class SshSession {
     });
   }
 
+  /** Opens an interactive login shell on a pseudo-terminal of the given size. */
+  shell(window: { rows: number; cols: number; term: string }): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) return reject(new Error('SSH connection to the guest is closed'));
+      this.client.shell({ rows: window.rows, cols: window.cols, term: window.term }, (err, ch) => (err ? reject(err) : resolve(ch)));
+    });
+  }
+
   /** Runs a command; resolves with its exit code and output whatever the code. */
   async run(command: string, opts: { stdin?: NodeJS.ReadableStream | string; timeoutMs?: number } = {}): Promise<ExecResult> {
     const ch = await this.channel(command);

@@ -7,7 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, inject, type TestContext } from 'vitest';
 import { Agent, type BpfObject } from './agent.js';
 import { attach, type Attached, type AttachSpec, GUEST_RESET_SCRIPT } from './attach.js';
-import { compileAll } from './compile.js';
+import { compileAll, GUEST_OBJECT_DIR } from './compile.js';
 import { atLeast, type Kernel } from './kernels.js';
 import { PROGRAM_TYPES, type ProgramTypeName } from './progtypes.js';
 import type { SshSession } from './ssh.js';
@@ -48,7 +48,7 @@ export interface Guest {
   requireProgramType(ctx: TestContext, type: ProgramTypeName): void;
 }
 
-export const GUEST_OBJECT_DIR = '/run/bpf';
+export { GUEST_OBJECT_DIR };
 // Booting may include a first kernel download and image build.
 const SETUP_TIMEOUT_MS = 15 * 60_000;
 

@@ -234,7 +234,7 @@ test("a failed build is summed up by the compiler's own message and make's last 
 
 // --- the cache key ------------------------------------------------------------------------------
 
-test('the objtool fix sets the frame-pointer unwinder and turns stack validation off, in both spellings, as config lines', () => {
+test('the objtool fix sets the frame-pointer unwinder and turns retpoline and stack validation off, in both spellings, as config lines', () => {
   const fix = selectFixes(tree414(), gcc(12)).filter((f) => f.id === 'objtool-symtab-frame-pointer');
   const lines = parseConfig(fixConfigText(fix));
   expect(Object.fromEntries(lines)).toEqual({
@@ -243,6 +243,7 @@ test('the objtool fix sets the frame-pointer unwinder and turns stack validation
     CONFIG_ORC_UNWINDER: 'n',
     CONFIG_FRAME_POINTER_UNWINDER: 'y',
     CONFIG_FRAME_POINTER: 'y',
+    CONFIG_RETPOLINE: 'n',
     CONFIG_STACK_VALIDATION: 'n',
   });
   expect(fixConfigText(selectFixes(tree510(), gcc(12)))).toBe('');

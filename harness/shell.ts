@@ -1,0 +1,43 @@
+// An interactive shell in a guest on the user's terminal: raw mode, so that Ctrl-C and every other
+// key go to the guest; the guest's terminal follows the window's size. Also how to get in from
+// another terminal with OpenSSH (the key and a known_hosts line are written next to the logs).
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SshSession } from './ssh.js';
+
+/** Runs the shell until it exits; resolves with its exit status. */
+export async function interactiveShell(ssh: SshSession, stdin: NodeJS.ReadStream = process.stdin, stdout: NodeJS.WriteStream = process.stdout): Promise<number> {
+  const size = () => ({ rows: stdout.rows || 24, cols: stdout.columns || 80 });
+  const ch = await ssh.shell({ ...size(), term: process.env.TERM || 'xterm-256color' });
+  const resize = () => ch.setWindow(size().rows, size().cols, 0, 0);
+  const raw = stdin.isTTY;
+  if (raw) stdin.setRawMode(true);
+  stdout.on('resize', resize);
+  stdin.pipe(ch);
+  ch.pipe(stdout, { end: false });
+  ch.stderr.pipe(process.stderr, { end: false });
+  try {
+    return await new Promise<number>((resolve) => {
+      let status = 0;
+      ch.on('exit', (code: number | null) => (status = code ?? 0));
+      ch.on('close', () => resolve(status));
+    });
+  } finally {
+    stdin.unpipe(ch);
+    stdout.off('resize', resize);
+    if (raw) stdin.setRawMode(false);
+    stdin.pause();
+  }
+}
+
+/**
+ * Writes the client key and a known_hosts line for the guest into `dir`, and returns an OpenSSH
+ * command line that gets in (with the guest's host key checked).
+ */
+export async function sshCommand(dir: string, port: number, clientKey: string, hostKey: string): Promise<string> {
+  const key = join(dir, 'id_ed25519');
+  const known = join(dir, 'known_hosts');
+  await writeFile(key, clientKey, { mode: 0o600 });
+  await writeFile(known, `[127.0.0.1]:${port} ssh-ed25519 ${hostKey}\n`);
+  return `ssh -i ${key} -o UserKnownHostsFile=${known} -o StrictHostKeyChecking=yes -p ${port} root@127.0.0.1`;
+}

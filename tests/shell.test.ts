@@ -1,0 +1,84 @@
+// `npm run shell` on a real pseudo-terminal (Python's pty module drives it like a user would):
+// the guest's terminal has the window's size and follows a resize, Ctrl-C interrupts the guest's
+// foreground command (not the harness), bpftool and iproute2 are there, and `exit` ends the guest.
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { expect, test } from 'vitest';
+import { REPO_ROOT } from '../harness/paths.js';
+
+const DRIVER = String.raw`
+import os, pty, sys, time, fcntl, termios, struct, select, re
+def winsize(fd, rows, cols):
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', rows, cols, 0, 0))
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+winsize(fd, 30, 100)
+out = b''
+def read_until(pattern, timeout):
+    global out
+    end = time.time() + timeout
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                return None
+            if not chunk:
+                return None
+            out += chunk
+            sys.stdout.buffer.write(chunk); sys.stdout.flush()
+            m = re.search(pattern, out)
+            if m:
+                out = out[m.end():]
+                return m
+    raise SystemExit('timed out waiting for ' + repr(pattern))
+def send(s):
+    os.write(fd, s.encode())
+read_until(rb'exit \(or Ctrl-D\) ends the guest', 300)
+send('PS1=PROMPT-; stty size\r')
+read_until(rb'[\r\n]30 100[\r\n]', 30)
+winsize(fd, 40, 120)
+time.sleep(0.5)
+send('stty size\r')
+read_until(rb'[\r\n]40 120[\r\n]', 30)
+send('sleep 60; echo DONE-$((6*7))\r')
+time.sleep(1.5)
+send('\x03')
+send('echo rc=$?\r')
+read_until(rb'rc=130', 20)
+send('bpftool version | head -1; ip -V\r')
+read_until(rb'bpftool v[0-9][^\n]*\n[^\n]*iproute2', 30)
+send('exit\r')
+end = time.time() + 60
+while time.time() < end:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        print('\nSHELL-EXIT', os.waitstatus_to_exitcode(status))
+        break
+    try:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r: sys.stdout.buffer.write(os.read(fd, 65536))
+    except OSError:
+        pass
+`;
+
+test('npm run shell: a real terminal in the guest, with its size, Ctrl-C, bpftool; exit ends the guest', async () => {
+  const r = await execa('python3', ['-c', DRIVER, process.execPath, '--import', 'tsx', join(REPO_ROOT, 'harness/cli.ts'), 'shell'], {
+    cwd: REPO_ROOT,
+    reject: false,
+    all: true,
+    timeout: 400_000,
+  });
+  const out = r.all ?? '';
+  expect(r.exitCode, out).toBe(0);
+  expect(out).toMatch(/SHELL-EXIT 0/);
+  // Ctrl-C reached the guest's sleep, not the harness: the command after it ran in the same shell.
+  expect(out).not.toMatch(/DONE-42/);
+  const pid = Number(/QEMU pid (\d+)/.exec(out)?.[1]);
+  expect(pid).toBeGreaterThan(0);
+  expect(() => process.kill(pid, 0), 'QEMU is gone').toThrow();
+  // The line to get in from another terminal names the key and a known_hosts file.
+  expect(out).toMatch(/from another terminal: ssh -i \S+id_ed25519 -o UserKnownHostsFile=\S+known_hosts -o StrictHostKeyChecking=yes -p \d+ root@127\.0\.0\.1/);
+}, 420_000);
