@@ -24,6 +24,7 @@ const USAGE = `usage:
   npm run suite <type...|all> [-- --kernel NAME|PATH] [--modules DIR]   run suites in guests
   npm run suite <type...|all> -- --kernel 5.10,6.1 | --kernels all     the kernel matrix, with a report
       [--shard i/n]                                                    run one CI shard of the tests
+      [-t|--test PATTERN]                                              only the tests whose name matches
   npm run kernels -- list                                              the kernel catalog
   npm run kernels -- fetch NAME                                        download and cache a kernel
   npm run kernels -- lock [NAME...]                                    pin Debian kernels to the newest packages
@@ -63,15 +64,29 @@ function kernelList(arg: string | undefined): string[] {
   return arg === 'all' ? packaged.map(([n]) => n) : arg.split(',').map((k) => k.trim()).filter(Boolean);
 }
 
-async function runVitest(suites: string[], shard?: string): Promise<number> {
+interface RunOptions {
+  modules?: string;
+  /** vitest's --shard i/n. */
+  shard?: string;
+  /** Only tests whose name matches this pattern (vitest's -t). */
+  test?: string;
+}
+
+async function runVitest(suites: string[], o: RunOptions): Promise<number> {
   const { startVitest } = await import('vitest/node');
-  const vitest = await startVitest('test', suites.map((n) => `suites/${n}/`), { run: true, project: 'suites', root: REPO_ROOT, shard });
+  const vitest = await startVitest('test', suites.map((n) => `suites/${n}/`), {
+    run: true,
+    project: 'suites',
+    root: REPO_ROOT,
+    shard: o.shard,
+    testNamePattern: o.test,
+  });
   await vitest?.close();
   return process.exitCode === undefined || process.exitCode === 0 ? 0 : Number(process.exitCode);
 }
 
 /** Runs one child per kernel (up to the guest budget at once), each line prefixed by its kernel. */
-async function runMatrix(suites: string[], kernels: string[], modules: string | undefined, shard?: string): Promise<number> {
+async function runMatrix(suites: string[], kernels: string[], o: RunOptions): Promise<number> {
   const dir = join(resultsRoot(), `run-${timestamp()}-${process.pid}`);
   await mkdir(dir, { recursive: true });
   const budget = guestBudget();
@@ -82,8 +97,9 @@ async function runMatrix(suites: string[], kernels: string[], modules: string | 
     for (let k = queue.shift(); k !== undefined; k = queue.shift()) {
       const t = Date.now();
       const args = ['--import', 'tsx', join(REPO_ROOT, 'harness/cli.ts'), 'suite', ...suites, '--kernel', k];
-      if (modules) args.push('--modules', modules);
-      if (shard) args.push('--shard', shard);
+      if (o.modules) args.push('--modules', o.modules);
+      if (o.shard) args.push('--shard', o.shard);
+      if (o.test) args.push('--test', o.test);
       const child = execa(process.execPath, args, {
         cwd: REPO_ROOT,
         reject: false,
@@ -114,7 +130,8 @@ async function runMatrix(suites: string[], kernels: string[], modules: string | 
   return report.failed || codes.some((c) => c !== 0) ? 1 : 0;
 }
 
-async function suite(names: string[], kernelArg: string | undefined, modules: string | undefined, shard?: string): Promise<number> {
+async function suite(names: string[], kernelArg: string | undefined, o: RunOptions): Promise<number> {
+  const { modules } = o;
   const known = listSuites();
   if (!names.length) throw new Error(`name a suite: ${known.join(', ')} or all`);
   const chosen = names.includes('all') ? known : names;
@@ -122,9 +139,9 @@ async function suite(names: string[], kernelArg: string | undefined, modules: st
   const kernels = kernelList(kernelArg);
   for (const k of kernels) lookupKernel(k, loadCatalog(), modules); // fails early on an unknown name
   if (modules) process.env.BPF_HARNESS_MODULES = modules;
-  if (kernels.length > 1) return runMatrix(chosen, kernels, modules, shard);
+  if (kernels.length > 1) return runMatrix(chosen, kernels, o);
   process.env.BPF_HARNESS_KERNEL = kernels[0];
-  return runVitest(chosen, shard);
+  return runVitest(chosen, o);
 }
 
 /** A guest with a shell on this terminal; with a suite, its objects are in and a veth pair is up. */
@@ -163,6 +180,7 @@ async function main(argv: string[]): Promise<number> {
       kernel: { type: 'string', short: 'k' },
       kernels: { type: 'string' },
       shard: { type: 'string' },
+      test: { type: 'string', short: 't' },
       out: { type: 'string' },
       modules: { type: 'string' },
       sha256: { type: 'string' },
@@ -184,7 +202,7 @@ async function main(argv: string[]): Promise<number> {
   if (values.sha256) process.env.BPF_HARNESS_KERNEL_SHA256 = values.sha256;
   switch (cmd) {
     case 'suite':
-      return suite(rest, values.kernels ?? values.kernel, values.modules, values.shard);
+      return suite(rest, values.kernels ?? values.kernel, { modules: values.modules, shard: values.shard, test: values.test });
     case 'kernels': {
       const catalog = loadCatalog();
       if (rest[0] === 'fetch') {

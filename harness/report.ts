@@ -16,6 +16,8 @@ export interface TestRecord {
   error?: string;
   consoleLog?: string;
   agentLog?: string;
+  /** For a failed test: the command that runs just this test again on this kernel. */
+  rerun?: string;
 }
 
 export interface KernelRun {
@@ -37,6 +39,14 @@ export interface Cell {
   /** Skip reasons, or the first failure. */
   detail: string[];
   logs: string[];
+}
+
+const shellQuote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+const regexEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The one-line command that runs one test of a suite again, alone, on one kernel. */
+export function rerunCommand(suite: string, kernel: string, testName: string): string {
+  return `npm run suite ${suite} -- --kernel ${shellQuote(kernel)} -t ${shellQuote(regexEscape(testName))}`;
 }
 
 /** Where a run writes its per-kernel results and reports. */
@@ -84,6 +94,7 @@ export default class RunRecorder implements Reporter {
           durationMs: Math.round(t.diagnostic()?.duration ?? 0),
           note: r.state === 'skipped' ? r.note : undefined,
           error: r.state === 'failed' ? r.errors.map((e) => e.message).join('\n') : undefined,
+          rerun: r.state === 'failed' ? rerunCommand(suite, run.kernel, t.name) : undefined,
           consoleLog: meta.consoleLog,
           agentLog: meta.agentLog,
         });
@@ -157,6 +168,7 @@ export function cellOf(run: KernelRun, suite: string): Cell {
     else if (t.state === 'failed') {
       cell.failed++;
       cell.detail.push(`${t.name}: ${firstLines(t.error ?? '', 1)}`);
+      if (t.rerun) cell.detail.push(`re-run: ${t.rerun}`);
       if (t.consoleLog) cell.logs.push(t.consoleLog);
       if (t.agentLog) cell.logs.push(t.agentLog);
     } else if (t.state === 'skipped') {
@@ -259,7 +271,8 @@ export function renderJunit(m: Matrix): string {
         const attrs = `classname="${xml(`${r.kernel}.${s}`)}" name="${xml(t.name)}" time="${(t.durationMs / 1000).toFixed(3)}"`;
         if (t.state === 'failed') {
           const logs = [t.consoleLog, t.agentLog].filter(Boolean).map((l) => `\n[[ATTACHMENT|${l}]]`).join('');
-          return `    <testcase ${attrs}><failure message="${xml(firstLines(t.error ?? '', 1))}">${xml(t.error ?? '')}</failure><system-out>${xml(logs)}</system-out></testcase>`;
+          const rerun = t.rerun ? `\nre-run: ${t.rerun}` : '';
+          return `    <testcase ${attrs}><failure message="${xml(firstLines(t.error ?? '', 1))}">${xml((t.error ?? '') + rerun)}</failure><system-out>${xml(logs)}</system-out></testcase>`;
         }
         if (t.state === 'skipped' || t.state === 'pending') return `    <testcase ${attrs}><skipped message="${xml(t.note ?? 'skipped')}"/></testcase>`;
         return `    <testcase ${attrs}/>`;

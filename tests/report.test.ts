@@ -2,7 +2,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { buildMatrix, cellOf, type KernelRun, renderJunit, renderTerminal, writeReports } from '../harness/report.js';
+import { buildMatrix, cellOf, type KernelRun, renderJunit, renderTerminal, rerunCommand, writeReports } from '../harness/report.js';
 
 const run = (kernel: string, over: Partial<KernelRun> = {}): KernelRun => ({
   kernel,
@@ -72,4 +72,21 @@ test('records of one kernel from several shards merge into one column', async ()
   const r = writeReports(out, [], [a, b]);
   expect(r.failed).toBe(true);
   expect(await readFile(r.markdown, 'utf8')).toContain('| xdp | FAIL 1/2 |');
+});
+
+test('a failed test carries the command that re-runs it alone on its kernel, in all three reports', async () => {
+  expect(rerunCommand('sk_skb', '5.10', 'SK_PASS leaves the stream (parser + verdict)')).toBe(
+    "npm run suite sk_skb -- --kernel 5.10 -t 'SK_PASS leaves the stream \\(parser \\+ verdict\\)'",
+  );
+  expect(rerunCommand('xdp', '/k/linux-4.14', "it's")).toBe("npm run suite xdp -- --kernel /k/linux-4.14 -t 'it'\\''s'");
+  const cmd = rerunCommand('xdp', '6.1', 'drops');
+  const bad = run('6.1', { tests: [{ suite: 'xdp', name: 'drops', state: 'failed', durationMs: 5, error: 'expected 0 to be 20', rerun: cmd }] });
+  const m = buildMatrix([bad]);
+  expect(renderTerminal(m)).toContain(`[6.1] xdp: re-run: ${cmd}`);
+  expect(renderJunit(m)).toContain(`re-run: ${cmd}`);
+  const dir = await mkdtemp(join(tmpdir(), 'rerun-'));
+  const { writeKernelRun } = await import('../harness/report.js');
+  writeKernelRun(dir, bad);
+  const r = writeReports(dir);
+  expect(await readFile(r.markdown, 'utf8')).toContain(`re-run: ${cmd}`);
 });
