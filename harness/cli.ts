@@ -1,7 +1,7 @@
 #!/usr/bin/env -S npx tsx
 // The command line: a thin layer over the library. `npm run suite xdp -- --kernel 5.10`.
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -14,7 +14,9 @@ import { chooseAccel, formatCommand, qemuArgs } from './qemu.js';
 import { which } from './tools.js';
 import { resultsRoot, timestamp } from './paths.js';
 import { compileAll, GUEST_OBJECT_DIR } from './compile.js';
+import { findKept, listKept, stopKept } from './kept.js';
 import { interactiveShell, sshCommand } from './shell.js';
+import { SshSession } from './ssh.js';
 import { VethPair } from './topology.js';
 import { Vm } from './vm.js';
 
@@ -32,8 +34,10 @@ const USAGE = `usage:
                                                                        build a kernel from source (cached)
   npm run image -- [--kernel NAME]                                     build the guest image
   npx tsx harness/cli.ts report DIR... [--out DIR]                     merge runs (CI shards) into one report
+      [--keep-on-fail]                                                 keep the guest of the first failing test up
   npm run shell -- [--kernel NAME] [--suite TYPE]                      a shell in a guest (with the suite's objects
                                                                        and a veth pair); exit ends the guest
+  npm run shell -- --attach ID | --stop ID | --list                    a shell in a kept guest; end it; list them
   npx tsx harness/cli.ts boot [--kernel NAME] [--dry-run]              boot a guest and keep it up (Ctrl-C ends it)
 
 Environment: BPF_HARNESS_KERNEL (default kernel), BPF_HARNESS_ACCEL=kvm|tcg (skip the probe),
@@ -172,6 +176,19 @@ async function shell(kernelArg: string | undefined, suiteName: string | undefine
   }
 }
 
+/** A shell in a guest kept by --keep-on-fail; leaving the shell leaves the guest up. */
+async function attachKept(id: string): Promise<number> {
+  const k = findKept(id);
+  const ssh = await SshSession.connect({ port: k.sshPort, privateKey: await readFile(k.keyPath, 'utf8'), hostKey: k.hostKey });
+  say(`kept guest ${k.id}: kernel ${k.kernel}, left by ${k.suite}: "${k.test}"; console ${k.console}`);
+  say(`leaving the shell leaves the guest up; npm run shell -- --stop ${k.id} ends it`);
+  try {
+    return await interactiveShell(ssh);
+  } finally {
+    ssh.close();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -188,6 +205,10 @@ async function main(argv: string[]): Promise<number> {
       jobs: { type: 'string' },
       'config-only': { type: 'boolean' },
       suite: { type: 'string' },
+      'keep-on-fail': { type: 'boolean' },
+      attach: { type: 'string' },
+      stop: { type: 'string' },
+      list: { type: 'boolean' },
       'dry-run': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -202,6 +223,7 @@ async function main(argv: string[]): Promise<number> {
   if (values.sha256) process.env.BPF_HARNESS_KERNEL_SHA256 = values.sha256;
   switch (cmd) {
     case 'suite':
+      if (values['keep-on-fail']) process.env.BPF_HARNESS_KEEP_ON_FAIL = '1';
       return suite(rest, values.kernels ?? values.kernel, { modules: values.modules, shard: values.shard, test: values.test });
     case 'kernels': {
       const catalog = loadCatalog();
@@ -274,6 +296,18 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'shell':
+      if (values.list) {
+        const kept = listKept();
+        for (const k of kept) console.log(`${k.id}  kernel ${k.kernel}, ${k.suite}: "${k.test}", kept ${k.keptAt}; console ${k.console}`);
+        if (!kept.length) console.log('no kept guests');
+        return 0;
+      }
+      if (values.stop) {
+        await stopKept(values.stop);
+        say(`kept guest ${values.stop} ended`);
+        return 0;
+      }
+      if (values.attach) return attachKept(values.attach);
       return shell(values.kernel, values.suite);
     case 'boot': {
       const k = await getKernel(values.kernel, { onProgress: say });

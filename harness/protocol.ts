@@ -98,6 +98,8 @@ export interface Ops {
     res: { link: number; cpus: number };
   };
   detach: { req: { link: number }; res: Record<string, never> };
+  /** The guest is kept (--keep-on-fail): when the host's connection goes, hold everything. */
+  keep: { req: Record<string, never>; res: Record<string, never> };
   /** Makes `count` calls of a system call from the agent (pid returned, for filtering). */
   syscalls: {
     req: { name: 'getpid' | 'getppid' | 'getuid' | 'getgid' | 'gettid' | 'sched_yield'; count: number };

@@ -25,6 +25,20 @@ export class RunState {
     writeFileSync(this.path(r.kernel), JSON.stringify(r));
   }
 
+  /**
+   * Claims the one guest a run keeps (--keep-on-fail: the first failing test's). True for the
+   * first caller only, across the run's worker processes (an exclusive create).
+   */
+  claimKeep(): boolean {
+    mkdirSync(this.dir, { recursive: true });
+    try {
+      writeFileSync(join(this.dir, 'kept'), String(process.pid), { flag: 'wx' });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   bootFailure(kernel: string): BootFailureRecord | null {
     try {
       return JSON.parse(readFileSync(this.path(kernel), 'utf8')) as BootFailureRecord;

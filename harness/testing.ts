@@ -14,6 +14,7 @@ import type { SshSession } from './ssh.js';
 import { VethPair, type VethPairOptions } from './topology.js';
 import { FATAL_FAULTS, type FaultRecord } from './console.js';
 import { RunState } from './run-state.js';
+import { sshCommand } from './shell.js';
 import { Vm, VmError, type VmEvent } from './vm.js';
 
 export interface GuestOptions {
@@ -130,6 +131,39 @@ export function useGuest(opts: GuestOptions): Guest {
     }
   }
 
+  /** Hands the guest to its keeper, as the failed test left it, and says how to get in and end it. */
+  async function keepGuest(current: Vm, testName: string): Promise<void> {
+    console.error(`--- guest console (${current.console.path}), last lines ---\n${current.console.tail(30)}`);
+    const id = `${opts.suite}-${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+    const ssh = await sshCommand(current.logDir, current.sshPort, current.image.clientKey, current.image.hostKey);
+    // The agent holds the test's programs, links and sockets after this process is gone.
+    await agent?.call('keep', {});
+    await current.keep({
+      id,
+      kernel: current.kernel.name,
+      suite: opts.suite,
+      test: testName,
+      sshPort: current.sshPort,
+      keyPath: join(current.logDir, 'id_ed25519'),
+      knownHosts: join(current.logDir, 'known_hosts'),
+      hostKey: current.image.hostKey,
+      console: current.console.path,
+      ssh,
+      maxSeconds: Number(process.env.BPF_HARNESS_KEEP_SECONDS) || 4 * 3600,
+      keptAt: new Date().toISOString(),
+    });
+    await current.stop(); // closes this process's connection and console; the guest stays up
+    console.error(
+      [
+        `[harness] kept the guest of "${testName}" as the test left it (kernel ${current.kernel.release}): id ${id}`,
+        `[harness]   get in:  npm run shell -- --attach ${id}    (or: ${ssh})`,
+        `[harness]   end it:  npm run shell -- --stop ${id}    (it ends by itself after ${Math.round((Number(process.env.BPF_HARNESS_KEEP_SECONDS) || 4 * 3600) / 60)} min)`,
+      ].join('\n'),
+    );
+    vm = undefined;
+    agent = undefined;
+  }
+
   async function tearDown(): Promise<void> {
     agent?.close();
     agent = undefined;
@@ -164,6 +198,13 @@ export function useGuest(opts: GuestOptions): Guest {
     // For the reports: where this test's guest logged.
     Object.assign(ctx.task.meta, { consoleLog: current.console.path, agentLog: join(current.logDir, 'agent.log') });
     const problems: string[] = [];
+    // --keep-on-fail: the first failing test's guest stays as the test left it (no reset).
+    const keeping = ctx.task.result?.state === 'fail' && process.env.BPF_HARNESS_KEEP_ON_FAIL === '1' && current.running && new RunState(inject('runStateDir')).claimKeep();
+    if (keeping) {
+      await keepGuest(current, ctx.task.name);
+      freshGuestFor = ctx.task.name;
+      return;
+    }
     if (current.running && agent && !agent.exited) {
       try {
         await agent.call('reset', {});

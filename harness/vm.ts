@@ -4,9 +4,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { loadAllowlist } from './allowlist.js';
+import { keptDir, type KeptGuest } from './kept.js';
 import { ConsoleLog, FATAL_FAULTS, type Fault } from './console.js';
 import { buildImage, type Image } from './image.js';
 import { getKernel, type Kernel } from './kernels.js';
@@ -38,6 +40,11 @@ export interface VmOptions {
    * and QEMU's virtio-rng device. Both by default; turned off only by tests of either one.
    */
   entropy?: { seed?: boolean; rng?: boolean };
+  /**
+   * Start QEMU under a keeper (harness/keeper.mjs) so that keep() can leave the guest running
+   * after this process ends (--keep-on-fail). Default: BPF_HARNESS_KEEP_ON_FAIL=1.
+   */
+  keepable?: boolean;
   onEvent?: (e: VmEvent) => void;
 }
 
@@ -66,6 +73,7 @@ export class VmError extends Error {
 
 export { resultsRoot };
 
+const KEEPER = join(dirname(fileURLToPath(import.meta.url)), 'keeper.mjs');
 const live = new Set<Vm>();
 let hooksInstalled = false;
 function installExitHooks(): void {
@@ -112,6 +120,8 @@ let syncCounter = 0;
 export class Vm {
   ssh!: SshSession;
   bootMs = 0;
+  /** Handed over to its keeper (keep()): this process no longer ends it. */
+  private kept = false;
   private exited: { code: number | null } | null = null;
   private exitWaiters: (() => void)[] = [];
 
@@ -183,13 +193,14 @@ export class Vm {
       const con = new ConsoleLog(join(logDir, 'console.log'), allow);
       emit({ type: 'booting', kernel: kernel.name, accel, command: formatCommand(qemu, args) });
       const started = Date.now();
-      const proc = execa(setpriv, ['--pdeathsig', 'SIGKILL', '--', qemu, ...args], {
-        stdin: 'ignore',
-        stdout: 'pipe',
-        stderr: 'pipe',
-        buffer: false,
-        reject: false,
-      });
+      const command = [setpriv, '--pdeathsig', 'SIGKILL', '--', qemu, ...args];
+      // A keepable guest's QEMU dies with its keeper, and the keeper with this process (its
+      // stdin closes) unless it was told to keep the guest; in its own process group, so that a
+      // Ctrl-C of the run does not reach a guest that was kept.
+      const keepable = opts.keepable ?? process.env.BPF_HARNESS_KEEP_ON_FAIL === '1';
+      const proc = keepable
+        ? execa(process.execPath, [KEEPER, ...command], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false, detached: true })
+        : execa(command[0], command.slice(1), { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });
       const vm = new Vm(kernel, image, accel, logDir, con, proc, sshPort, emit);
       live.add(vm);
       proc.stdout!.on('data', (d: Buffer) => con.write(d));
@@ -311,9 +322,34 @@ export class Vm {
     });
   }
 
+  /**
+   * Leaves the guest running after this process ends (a keepable guest only): its keeper takes
+   * over the console log and registers the guest (harness/kept.ts) until it is stopped or
+   * `maxSeconds` pass. This Vm no longer owns it: kill() and stop() leave it alone.
+   */
+  async keep(info: Omit<KeptGuest, 'registry' | 'keeperPid' | 'qemuPid'>): Promise<KeptGuest> {
+    if (!this.proc.stdin) throw new Error('this guest was not started keepable (BPF_HARNESS_KEEP_ON_FAIL=1 or keepable: true)');
+    await mkdir(keptDir(), { recursive: true });
+    const kept: KeptGuest = { ...info, registry: join(keptDir(), `${info.id}.json`) };
+    const acked = new Promise<boolean>((resolve) => {
+      const t = setTimeout(() => resolve(false), 5_000);
+      this.proc.stdout!.on('data', (d: Buffer) => {
+        if (/^kept$/m.test(d.toString())) {
+          clearTimeout(t);
+          resolve(true);
+        }
+      });
+    });
+    this.proc.stdin.write(`keep ${JSON.stringify(kept)}\n`);
+    if (!(await acked)) throw new Error('the guest\'s keeper did not confirm keeping it');
+    this.kept = true;
+    live.delete(this);
+    return kept;
+  }
+
   /** Kills QEMU at once (safe to call any time, also from an exit handler). */
   kill(): void {
-    if (this.running && this.proc.pid) {
+    if (this.running && this.proc.pid && !this.kept) {
       try {
         process.kill(this.proc.pid, 'SIGKILL');
       } catch {
@@ -324,7 +360,7 @@ export class Vm {
 
   /** Orderly shutdown: power off through SSH, then a hard kill if the guest lingers. */
   async stop(): Promise<void> {
-    if (this.running) {
+    if (this.running && !this.kept) {
       try {
         this.ssh?.channel('poweroff -f').catch(() => {});
       } catch {

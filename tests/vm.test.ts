@@ -1,7 +1,7 @@
 // The VM lifecycle against real QEMU guests: failures end fast with the console, and no QEMU
 // outlives the process that started it.
 import { spawn } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -176,6 +176,29 @@ describe('no QEMU outlives the process that started it', () => {
     }
   }
 });
+
+test('SIGKILL to the harness process of a keepable guest (--keep-on-fail) that was not kept: its keeper ends QEMU', async () => {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'tests/fixtures/boot-and-wait.ts')], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, BPF_HARNESS_KEEP_ON_FAIL: '1' },
+  });
+  const keeperPid = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /READY (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`boot-and-wait exited with ${code} before the guest was up:\n${out}`)));
+  });
+  const qemuPid = Number((await readFile(`/proc/${keeperPid}/task/${keeperPid}/children`, 'utf8')).trim().split(/\s+/)[0]);
+  expect(qemuPid).toBeGreaterThan(0);
+  expect(alive(qemuPid)).toBe(true);
+  process.kill(child.pid!, 'SIGKILL');
+  expect(await waitGone(keeperPid, 10_000)).toBe(true);
+  expect(await waitGone(qemuPid, 10_000)).toBe(true);
+}, 180_000);
 
 test("a user's own bzImage boots as is, with its modules directory", async () => {
   const { getKernel } = await import('../harness/kernels.js');

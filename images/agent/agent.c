@@ -42,6 +42,8 @@ static char g_errmsg[4096];
 static int g_errno;
 static struct jbuf g_log;       /* libbpf output captured during the current request */
 static bool g_verbose, g_debug;
+/* Set by the keep op: when the host goes away, hold everything instead of cleaning up. */
+static bool g_keep;
 
 const char *errstr(int err)
 {
@@ -1537,6 +1539,17 @@ static int op_syscalls(struct req *r, struct jbuf *out)
 	return 0;
 }
 
+/* The guest is kept for a person to look around (--keep-on-fail): when the host's connection goes,
+ * the agent keeps its programs, links, maps and sockets instead of releasing them. */
+static int op_keep(struct req *r, struct jbuf *out)
+{
+	(void)r;
+	(void)out;
+	g_keep = true;
+	signal(SIGHUP, SIG_IGN);
+	return 0;
+}
+
 static int op_detach(struct req *r, struct jbuf *out)
 {
 	(void)out;
@@ -1619,6 +1632,7 @@ static const struct {
 	{ "sock_info", op_sock_info },
 	{ "reset", op_reset },
 	{ "syscalls", op_syscalls },
+	{ "keep", op_keep },
 };
 
 static void write_all(int fd, const char *p, size_t n)
@@ -1830,6 +1844,11 @@ int main(int argc, char **argv)
 		len += (size_t)n;
 	}
 	free(buf);
+	if (g_keep) {
+		/* keep holding every attachment until the guest ends */
+		for (;;)
+			pause();
+	}
 	cleanup();
 	return 0;
 }
