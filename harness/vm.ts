@@ -283,7 +283,8 @@ export class Vm {
     }
     check();
     const seeded = this.console.guestSays.find((l) => l.startsWith('entropy:'));
-    const crng = /crng init done|random: .*fast init done/.test(this.console.tail(400));
+    // "fast init done" (crng_init 1) is not enough: getrandom() blocks until "crng init done".
+    const crng = /crng init done/.test(this.console.tail(400));
     const hint = crng
       ? 'the random pool was initialised, so look at the SSH server itself'
       : `hint: the kernel never said "random: crng init done", so its random pool is not initialised and the SSH server blocks waiting for random bytes (${seeded ? `init said "${seeded}"` : 'init did not seed it'})`;
