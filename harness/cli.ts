@@ -15,6 +15,7 @@ import { which } from './tools.js';
 import { resultsRoot, timestamp } from './paths.js';
 import { compileAll, GUEST_OBJECT_DIR } from './compile.js';
 import { findKept, listKept, stopKept } from './kept.js';
+import { watchAncestors } from './lifeline.js';
 import { interactiveShell, sshCommand } from './shell.js';
 import { SshSession } from './ssh.js';
 import { VethPair } from './topology.js';
@@ -217,6 +218,15 @@ async function main(argv: string[]): Promise<number> {
   if (values.help || !cmd) {
     console.log(USAGE);
     return cmd ? 0 : 2;
+  }
+  // Long-running commands end, with their guests, when whatever started them goes away (npm
+  // killed, the tsx wrapper killed, the terminal closed): their workers then see themselves
+  // orphaned and take their guests down.
+  if (cmd === 'suite' || cmd === 'shell' || cmd === 'boot') {
+    watchAncestors((gone) => {
+      console.error(`bpf-harness: process ${gone.pid}, which started this run, is gone; ending the run and its guests`);
+      process.exit(1);
+    });
   }
   // A source kernel's tarball checksum or local copy, for this run and the suite runs it starts.
   if (values.source) process.env.BPF_HARNESS_KERNEL_SOURCE = values.source;

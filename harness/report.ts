@@ -87,14 +87,21 @@ export default class RunRecorder implements Reporter {
       for (const t of mod.children.allTests()) {
         const r = t.result();
         const meta = t.meta() as { consoleLog?: string; agentLog?: string };
+        // A test that never finished (its worker crashed, the run was cut) is a failure, not a skip.
+        const unfinished = r.state === 'pending';
         run.tests.push({
           suite,
           name: t.fullName,
-          state: r.state,
+          state: unfinished ? 'failed' : r.state,
           durationMs: Math.round(t.diagnostic()?.duration ?? 0),
           note: r.state === 'skipped' ? r.note : undefined,
-          error: r.state === 'failed' ? r.errors.map((e) => e.message).join('\n') : undefined,
-          rerun: r.state === 'failed' ? rerunCommand(suite, run.kernel, t.name) : undefined,
+          error:
+            r.state === 'failed'
+              ? r.errors.map((e) => e.message).join('\n')
+              : unfinished
+                ? 'the test did not finish: its worker process ended first (a crash, or the run was cut short)'
+                : undefined,
+          rerun: r.state === 'failed' || unfinished ? rerunCommand(suite, run.kernel, t.name) : undefined,
           consoleLog: meta.consoleLog,
           agentLog: meta.agentLog,
         });

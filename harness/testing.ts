@@ -198,12 +198,17 @@ export function useGuest(opts: GuestOptions): Guest {
     // For the reports: where this test's guest logged.
     Object.assign(ctx.task.meta, { consoleLog: current.console.path, agentLog: join(current.logDir, 'agent.log') });
     const problems: string[] = [];
-    // --keep-on-fail: the first failing test's guest stays as the test left it (no reset).
-    const keeping = ctx.task.result?.state === 'fail' && process.env.BPF_HARNESS_KEEP_ON_FAIL === '1' && current.running && new RunState(inject('runStateDir')).claimKeep();
-    if (keeping) {
-      await keepGuest(current, ctx.task.name);
-      freshGuestFor = ctx.task.name;
-      return;
+    // --keep-on-fail: the first failing test's guest stays as the test left it (no reset). A test
+    // that made the kernel fault counts as failing, so the console is read up to now first.
+    if (process.env.BPF_HARNESS_KEEP_ON_FAIL === '1' && current.running && agent && !agent.exited) {
+      await current.syncConsole().catch(() => false);
+      const faulted = current.console.faults.slice(faultMark);
+      if ((ctx.task.result?.state === 'fail' || faulted.length) && current.running && new RunState(inject('runStateDir')).claimKeep()) {
+        await keepGuest(current, ctx.task.name);
+        freshGuestFor = ctx.task.name;
+        if (faulted.length) throw new Error(`${describeFaults(faulted)}\n(console: ${current.console.path})`);
+        return;
+      }
     }
     if (current.running && agent && !agent.exited) {
       try {

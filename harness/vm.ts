@@ -84,9 +84,10 @@ function installExitHooks(): void {
   });
   // Orphaned (the process that started us died without telling us, e.g. SIGKILL to a wrapper
   // such as npm or tsx): take our guests down with us.
+  // Whether or not a guest is up right now: an orphaned process must not boot the next one.
   const parent = process.ppid;
   setInterval(() => {
-    if (process.ppid !== parent && live.size) {
+    if (process.ppid !== parent) {
       for (const vm of live) vm.kill();
       process.exit(1);
     }

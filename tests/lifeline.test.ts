@@ -1,0 +1,81 @@
+// A run ends, with its guests, when whatever started it goes away: npm (SIGTERM or SIGKILL) or the
+// tsx wrapper below it. Each case starts a real `npm run suite`, waits for its guest, kills one
+// process of the launch chain, and checks that every process of the run is gone soon after.
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { expect, test } from 'vitest';
+import { ancestors } from '../harness/lifeline.js';
+import { REPO_ROOT } from '../harness/paths.js';
+
+const ppidOf = (pid: number) => {
+  try {
+    const t = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(t.slice(t.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return -1;
+  }
+};
+const commOf = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+};
+/** Every descendant of pid, now. */
+function descendants(pid: number): number[] {
+  const all = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+  const out: number[] = [];
+  let frontier = [pid];
+  while (frontier.length) {
+    const next = all.filter((p) => frontier.includes(ppidOf(p)));
+    out.push(...next);
+    frontier = next;
+  }
+  return out;
+}
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test('the launch chain is this process\'s Node.js, npm and sh ancestors, and stops at anything else', () => {
+  for (const a of ancestors()) expect(a.comm).toMatch(/^(node|npm|npx|tsx|sh|dash)\b/);
+});
+
+for (const [victim, signal] of [
+  ['npm', 'SIGTERM'],
+  ['npm', 'SIGKILL'],
+  ['tsx', 'SIGKILL'],
+] as const) {
+  test(`${signal} to ${victim} ends the run and its guest`, async () => {
+    const npm = spawn('npm', ['run', 'suite', 'cgroup_sock'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no guest came up:\n${out}`)), 300_000);
+      const on = (d: Buffer) => {
+        out += d.toString();
+        if (/SSH ready after/.test(out)) {
+          clearTimeout(t);
+          resolve();
+        }
+      };
+      npm.stdout!.on('data', on);
+      npm.stderr!.on('data', on);
+    });
+    const tree = descendants(npm.pid!);
+    const qemu = tree.filter((p) => /qemu-system/.test(commOf(p)));
+    expect(qemu.length, 'a QEMU is running').toBeGreaterThan(0);
+    const target = victim === 'npm' ? npm.pid! : tree.find((p) => /\/tsx\b|tsx\/dist\/cli/.test(commOf(p)) && !/harness\/cli\.ts suite.*--import/.test(commOf(p)))!;
+    expect(target, 'the process to kill').toBeTruthy();
+    process.kill(target, signal);
+    const end = Date.now() + 15_000;
+    while (Date.now() < end && [...tree, npm.pid!].some(alive)) await new Promise((r) => setTimeout(r, 200));
+    const left = [...tree, npm.pid!].filter(alive).map((p) => `${p} ${commOf(p).slice(0, 120)}`);
+    expect(left, 'processes of the run still alive 15 s after the kill').toEqual([]);
+  }, 400_000);
+}
