@@ -1,4 +1,5 @@
-// The console allowlist of a kernel: kernels/allowlist/all.txt and kernels/allowlist/<kernel>.txt.
+// The console allowlist of a kernel: kernels/allowlist/all.txt, kernels/allowlist/<kernel>.txt and
+// the file BPF_HARNESS_ALLOWLIST names.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type AllowRule, parseAllowlist } from './console.js';
@@ -6,11 +7,14 @@ import { fileSafe, REPO_ROOT } from './paths.js';
 
 export const ALLOWLIST_DIR = join(REPO_ROOT, 'kernels', 'allowlist');
 
+/** The repository's rules for a kernel, and those of BPF_HARNESS_ALLOWLIST (a file of your own). */
 export function loadAllowlist(kernelName: string, dir = ALLOWLIST_DIR): AllowRule[] {
   const rules: AllowRule[] = [];
   for (const file of ['all.txt', `${fileSafe(kernelName)}.txt`]) {
     const path = join(dir, file);
     if (existsSync(path)) rules.push(...parseAllowlist(readFileSync(path, 'utf8'), `kernels/allowlist/${file}`));
   }
+  const own = process.env.BPF_HARNESS_ALLOWLIST;
+  if (own) rules.push(...parseAllowlist(readFileSync(own, 'utf8'), own));
   return rules;
 }

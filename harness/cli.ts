@@ -3,7 +3,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { kernelRunPath, writeKernelRun, writeReports } from './report.js';
@@ -28,6 +28,7 @@ const USAGE = `usage:
   npm run suite <type...|all> -- --kernel 5.10,6.1 | --kernels all     the kernel matrix, with a report
       [--shard i/n]                                                    run one CI shard of the tests
       [-t|--test PATTERN]                                              only the tests whose name matches
+      [--dir DIR]                                                      suites from your own folder (one subfolder each)
   npm run kernels -- list                                              the kernel catalog
   npm run kernels -- fetch NAME                                        download and cache a kernel
   npm run kernels -- lock [NAME...]                                    pin Debian kernels to the newest packages
@@ -45,9 +46,11 @@ Environment: BPF_HARNESS_KERNEL (default kernel), BPF_HARNESS_ACCEL=kvm|tcg (ski
 BPF_HARNESS_CACHE (cache directory), BPF_HARNESS_RESULTS (logs), BPF_HARNESS_DEBIAN_MIRROR,
 BPF_HARNESS_BUILD_JOBS (make -j of source builds; default: all cores).`;
 
-export function listSuites(): string[] {
-  return readdirSync(SUITES_DIR, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && readdirSync(join(SUITES_DIR, e.name)).some((f) => f.endsWith('.test.ts')))
+/** Suites: the folders of `dir` (this repository's suites/, or a project's own) with a test file. */
+export function listSuites(dir = SUITES_DIR): string[] {
+  if (!existsSync(dir)) throw new Error(`no suites folder at ${dir}`);
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && readdirSync(join(dir, e.name)).some((f) => f.endsWith('.test.ts')))
     .map((e) => e.name)
     .sort();
 }
@@ -70,6 +73,8 @@ function kernelList(arg: string | undefined): string[] {
 }
 
 interface RunOptions {
+  /** A project's own suites folder (--dir) instead of this repository's suites/. */
+  dir?: string;
   modules?: string;
   /** vitest's --shard i/n. */
   shard?: string;
@@ -79,13 +84,27 @@ interface RunOptions {
 
 async function runVitest(suites: string[], o: RunOptions): Promise<number> {
   const { startVitest } = await import('vitest/node');
-  const vitest = await startVitest('test', suites.map((n) => `suites/${n}/`), {
-    run: true,
-    project: 'suites',
-    root: REPO_ROOT,
-    shard: o.shard,
-    testNamePattern: o.test,
-  });
+  const filter = { run: true, shard: o.shard, testNamePattern: o.test };
+  const dir = o.dir;
+  const vitest = dir
+    ? // A project's own suites: the same settings as this repository's suites project, with the
+      // harness's files named by absolute path, and the harness (TypeScript) transformed by vitest
+      // when it sits in the project's node_modules.
+      await startVitest('test', suites.map((n) => `${join(dir, n)}/`), {
+        ...filter,
+        config: false,
+        root: dir,
+        include: ['**/*.test.ts'],
+        pool: 'forks',
+        maxWorkers: guestBudget(),
+        fileParallelism: guestBudget() > 1,
+        testTimeout: 240_000,
+        hookTimeout: 900_000,
+        globalSetup: [join(REPO_ROOT, 'harness/global-setup.ts')],
+        reporters: ['verbose', join(REPO_ROOT, 'harness/report.ts')],
+        server: { deps: { inline: [/bpf-harness/] } },
+      })
+    : await startVitest('test', suites.map((n) => `suites/${n}/`), { ...filter, project: 'suites', root: REPO_ROOT });
   await vitest?.close();
   return process.exitCode === undefined || process.exitCode === 0 ? 0 : Number(process.exitCode);
 }
@@ -105,6 +124,7 @@ async function runMatrix(suites: string[], kernels: string[], o: RunOptions): Pr
       if (o.modules) args.push('--modules', o.modules);
       if (o.shard) args.push('--shard', o.shard);
       if (o.test) args.push('--test', o.test);
+      if (o.dir) args.push('--dir', o.dir);
       const child = execa(process.execPath, args, {
         cwd: REPO_ROOT,
         reject: false,
@@ -137,7 +157,13 @@ async function runMatrix(suites: string[], kernels: string[], o: RunOptions): Pr
 
 async function suite(names: string[], kernelArg: string | undefined, o: RunOptions): Promise<number> {
   const { modules } = o;
-  const known = listSuites();
+  if (o.dir) {
+    o.dir = resolve(o.dir);
+    // The reporter records the suites of this folder; logs and reports go where the user is.
+    process.env.BPF_HARNESS_SUITES_DIR = o.dir;
+    process.env.BPF_HARNESS_RESULTS ??= join(process.cwd(), 'results');
+  }
+  const known = listSuites(o.dir);
   if (!names.length) throw new Error(`name a suite: ${known.join(', ')} or all`);
   const chosen = names.includes('all') ? known : names;
   for (const n of chosen) if (!known.includes(n)) throw new Error(`unknown suite "${n}": known suites are ${known.join(', ')}`);
@@ -199,6 +225,7 @@ async function main(argv: string[]): Promise<number> {
       kernels: { type: 'string' },
       shard: { type: 'string' },
       test: { type: 'string', short: 't' },
+      dir: { type: 'string' },
       out: { type: 'string' },
       modules: { type: 'string' },
       sha256: { type: 'string' },
@@ -234,7 +261,7 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'suite':
       if (values['keep-on-fail']) process.env.BPF_HARNESS_KEEP_ON_FAIL = '1';
-      return suite(rest, values.kernels ?? values.kernel, { modules: values.modules, shard: values.shard, test: values.test });
+      return suite(rest, values.kernels ?? values.kernel, { dir: values.dir, modules: values.modules, shard: values.shard, test: values.test });
     case 'kernels': {
       const catalog = loadCatalog();
       if (rest[0] === 'fetch') {

@@ -57,6 +57,11 @@ export function runDir(): string {
 }
 
 const suiteOf = (moduleId: string) => basename(dirname(moduleId));
+/** A suite file: under BPF_HARNESS_SUITES_DIR (a project's own, --dir) or a suites/ folder. */
+const isSuite = (m: TestModule) => {
+  const own = process.env.BPF_HARNESS_SUITES_DIR;
+  return own ? m.moduleId.startsWith(`${own}/`) : m.moduleId.includes('/suites/');
+};
 const firstLines = (s: string, n = 3) => s.split('\n').filter(Boolean).slice(0, n).join(' / ');
 
 /** Vitest reporter: writes <run dir>/kernel-<name>.json when BPF_HARNESS_RUN_DIR is set. */
@@ -74,13 +79,13 @@ export default class RunRecorder implements Reporter {
   }
 
   private recordKernel(modules: ReadonlyArray<TestModule>): void {
-    if (!modules.some((m) => m.moduleId.includes('/suites/'))) return;
+    if (!modules.some(isSuite)) return;
     // A run of its own (not one kernel of a matrix, which the CLI reports): its own directory.
     const own = !process.env.BPF_HARNESS_RUN_DIR;
     const dir = process.env.BPF_HARNESS_RUN_DIR ?? join(resultsRoot(), `run-${timestamp()}-${process.pid}`);
     const run: KernelRun = { kernel: process.env.BPF_HARNESS_KERNEL || loadCatalog().default, tests: [], suiteErrors: [], wallMs: Date.now() - this.started, suiteMs: {} };
     for (const mod of modules) {
-      if (!mod.moduleId.includes('/suites/')) continue;
+      if (!isSuite(mod)) continue;
       const suite = suiteOf(mod.moduleId);
       run.suiteMs![suite] = Math.round(mod.diagnostic().duration);
       for (const err of mod.errors()) run.suiteErrors.push({ suite, error: err.message ?? String(err) });

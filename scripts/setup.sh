@@ -29,6 +29,17 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# The default kernel's headers, pinned to its version (tests/faults.test.ts builds a module that
+# WARNs against them). Skipped with a note when the archive no longer has that version.
+pin=$(jq -r --arg k "$(jq -r .default kernels/catalog.json)" '.[$k] | "\(.package | sub("^linux-image-"; "linux-headers-"))=\(.version)"' kernels/lock.json)
+if ! dpkg-query -W -f='${Status} ${Version}' "${pin%%=*}" 2>/dev/null | grep -q "install ok installed ${pin#*=}"; then
+  SUDO=()
+  [ "$(id -u)" -eq 0 ] || SUDO=(sudo)
+  echo "setup: installing $pin (kernel headers of the default kernel)"
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -q --no-install-recommends "$pin" \
+    || echo "setup: note: $pin is not installable; the test that builds a WARN module will be skipped"
+fi
+
 if ! command -v node >/dev/null || ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
   echo "setup: Node.js 20 or newer is needed (found: $(node --version 2>/dev/null || echo none))" >&2
   exit 1

@@ -1,7 +1,8 @@
 // A kernel fault fails the test during which it happened, the next test gets a fresh guest, and a
 // kernel that cannot come up fails every suite file of the run at once. Each case runs the
 // fixture suite files in tests/fixtures/guest/ in a vitest of their own and reads its JSON report.
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -39,6 +40,22 @@ test('kernel faults fail their tests, with the kernel\'s lines, and the next tes
   expect(panic.duration).toBeLessThan(20_000);
   expect(tests.get('after-panic')!.status, tests.get('after-panic')!.failureMessages.join('\n')).toBe('passed');
   expect(output).toMatch(/^summary: 2 passed, 2 failed, 0 skipped$/m);
+}, 600_000);
+
+test('a real WARN (a module that WARNs in its init) fails the running test; with an allowlist rule for its line it does not', async (ctx) => {
+  const { getKernel } = await import('../harness/kernels.js');
+  const release = (await getKernel()).release;
+  if (!existsSync(`/usr/src/linux-headers-${release}`)) ctx.skip(`needs /usr/src/linux-headers-${release} (Debian's linux-headers package; scripts/setup.sh installs it) to build the module`);
+  const plain = await runFixtures('warn');
+  const warned = plain.tests.get('real-warn')!;
+  expect(warned.status, plain.output).toBe('failed');
+  expect(warned.failureMessages.join('\n')).toMatch(/kernel warning: .*WARNING: CPU: \d+ PID: \d+ at .*bh_warn\.c:\d+ /);
+  expect(warned.failureMessages.join('\n')).toMatch(/bpf-harness: a WARN on purpose/);
+
+  const rules = join(await mkdtemp(join(tmpdir(), 'allow-')), 'allow.txt');
+  await writeFile(rules, 'WARNING: CPU: \\d+ PID: \\d+ at .*bh_warn\\.c ## the test module WARNs on purpose\n');
+  const allowed = await runFixtures('warn', { BPF_HARNESS_ALLOWLIST: rules });
+  expect(allowed.tests.get('real-warn')!.status, allowed.output).toBe('passed');
 }, 600_000);
 
 test('a kernel that cannot come up fails the first suite file with the cause, and the next one at once', async () => {

@@ -7,16 +7,9 @@ import { execa } from 'execa';
 import { expect, test } from 'vitest';
 import { listKept } from '../harness/kept.js';
 import { REPO_ROOT } from '../harness/paths.js';
+import { alive } from './helpers/processes.js';
 import { SshSession } from '../harness/ssh.js';
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 test('the first failing test\'s guest is kept as it left it, and --stop ends it', async () => {
   const r = await execa(

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { expect, test } from 'vitest';
 import { ancestors } from '../harness/lifeline.js';
 import { REPO_ROOT } from '../harness/paths.js';
+import { alive } from './helpers/processes.js';
 
 const ppidOf = (pid: number) => {
   try {
@@ -34,14 +35,6 @@ function descendants(pid: number): number[] {
   }
   return out;
 }
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 test('the launch chain is this process\'s Node.js, npm and sh ancestors, and stops at anything else', () => {
   for (const a of ancestors()) expect(a.comm).toMatch(/^(node|npm|npx|tsx|sh|dash)\b/);

@@ -9,6 +9,7 @@ import { REPO_ROOT } from '../harness/kernels.js';
 import { chooseAccel, timeouts } from '../harness/qemu.js';
 import { getKernel } from '../harness/kernels.js';
 import { Vm, VmError } from '../harness/vm.js';
+import { alive, waitGone } from './helpers/processes.js';
 
 let accelTimeouts: ReturnType<typeof timeouts> | undefined;
 const timeoutsFor = () => accelTimeouts!;
@@ -16,22 +17,19 @@ beforeAll(async () => {
   accelTimeouts = timeouts((await chooseAccel((await getKernel()).bzImage)).accel);
 }, 600_000);
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-async function waitGone(pid: number, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (!alive(pid)) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return !alive(pid);
+/** Runs tests/fixtures/boot-and-wait.ts under `argv`; resolves with the pid it prints once its guest is up. */
+function bootAndWait(argv: string[], env: NodeJS.ProcessEnv = process.env) {
+  const child = spawn(argv[0], [...argv.slice(1), join(REPO_ROOT, 'tests/fixtures/boot-and-wait.ts')], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'], env });
+  const ready = new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /READY (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`boot-and-wait exited with ${code} before the guest was up:\n${out}`)));
+  });
+  return { child, ready };
 }
 
 describe('a guest that cannot come up fails fast, with its console', () => {
@@ -156,19 +154,8 @@ describe('no QEMU outlives the process that started it', () => {
   for (const [launcher, argv] of Object.entries(launchers)) {
     for (const signal of ['SIGKILL', 'SIGINT', 'SIGTERM'] as const) {
       test(`${signal} to the harness process (${launcher})`, async () => {
-        const child = spawn(argv[0], [...argv.slice(1), join(REPO_ROOT, 'tests/fixtures/boot-and-wait.ts')], {
-          cwd: REPO_ROOT,
-          stdio: ['ignore', 'pipe', 'inherit'],
-        });
-        const qemuPid = await new Promise<number>((resolve, reject) => {
-          let out = '';
-          child.stdout!.on('data', (d: Buffer) => {
-            out += d.toString();
-            const m = /READY (\d+)/.exec(out);
-            if (m) resolve(Number(m[1]));
-          });
-          child.on('exit', (code) => reject(new Error(`boot-and-wait exited with ${code} before the guest was up:\n${out}`)));
-        });
+        const { child, ready } = bootAndWait(argv);
+        const qemuPid = await ready;
         expect(alive(qemuPid)).toBe(true);
         process.kill(child.pid!, signal);
         expect(await waitGone(qemuPid, 10_000)).toBe(true);
@@ -178,20 +165,8 @@ describe('no QEMU outlives the process that started it', () => {
 });
 
 test('SIGKILL to the harness process of a keepable guest (--keep-on-fail) that was not kept: its keeper ends QEMU', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'tests/fixtures/boot-and-wait.ts')], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, BPF_HARNESS_KEEP_ON_FAIL: '1' },
-  });
-  const keeperPid = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.on('exit', (code) => reject(new Error(`boot-and-wait exited with ${code} before the guest was up:\n${out}`)));
-  });
+  const { child, ready } = bootAndWait([process.execPath, '--import', 'tsx'], { ...process.env, BPF_HARNESS_KEEP_ON_FAIL: '1' });
+  const keeperPid = await ready;
   const qemuPid = Number((await readFile(`/proc/${keeperPid}/task/${keeperPid}/children`, 'utf8')).trim().split(/\s+/)[0]);
   expect(qemuPid).toBeGreaterThan(0);
   expect(alive(qemuPid)).toBe(true);

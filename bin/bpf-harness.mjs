@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// The `bpf-harness` command of projects that depend on the harness (`npx bpf-harness suite --dir
+// ./bpf-tests xdp`): the CLI in harness/cli.ts, run through tsx's loader.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('../harness/cli.ts');

@@ -1,0 +1,14 @@
+// bpf-harness's public surface: what suite files and other programs use. Suites in this repository
+// and in projects that depend on the harness import from here (`import { useGuest } from
+// 'bpf-harness'`); everything else in harness/ is the implementation behind it.
+export { useGuest, useVethPair, GUEST_OBJECT_DIR, type Guest, type GuestOptions } from './testing.js';
+export { attach, Cgroup, syscallSymbol, IP_PIN_DIR, TC_PIN_DIR, type Attached, type AttachSpec } from './attach.js';
+export { send, UdpSink, linkStats, ipLength, frameLength, ETH_HLEN, IP_PROTO, type Proto, type SendOptions, type SendResult } from './traffic.js';
+export { VethPair, type Endpoint, type VethPairOptions } from './topology.js';
+export { Agent, BpfObject, BpfMap } from './agent.js';
+export { AgentError, readU64s, readU32, u32, u64, type Hex, type Ops } from './protocol.js';
+export { atLeast, getKernel, type Kernel } from './kernels.js';
+export { Vm, VmError, type VmOptions, type BootCause } from './vm.js';
+export { SshSession, CommandError } from './ssh.js';
+export { compileAll, CompileError } from './compile.js';
+export { PROGRAM_TYPES, type ProgramTypeName } from './progtypes.js';
