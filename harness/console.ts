@@ -61,6 +61,8 @@ export interface FaultRecord {
   seq: number;
   /** The fault line and the lines after it (up to 60): the kernel's own report. */
   report: string[];
+  /** The two lines before the fault line (a WARN's own message comes before its WARNING line). */
+  before: string[];
 }
 
 const REPORT_LINES = 60;
@@ -120,7 +122,7 @@ export class ConsoleLog {
       const rule = this.allow.find((r) => r.pattern.test(line));
       if (rule) this.allowed.push({ line, rule });
       else {
-        this.faults.push({ kind, line, seq: this.faults.length, report: [line] });
+        this.faults.push({ kind, line, seq: this.faults.length, report: [line], before: this.lines.slice(-3, -1) });
         if (!this.fault) this.fault = { kind, line };
         for (const fn of this.listeners) fn(kind, line);
       }

@@ -60,9 +60,9 @@ function printEvent(e: VmEvent): void {
   else if (e.type === 'fault') console.error(`[harness] guest ${e.kind}: ${e.line}`);
 }
 
-/** A fault report for a test's failure message: kind, line, and the kernel's lines after it. */
+/** A fault report for a test's failure message: kind and line, then the kernel's lines around it. */
 function describeFaults(faults: FaultRecord[]): string {
-  return faults.map((f) => `kernel ${f.kind}: ${f.line.trim()}\n${f.report.slice(1, 30).join('\n')}`).join('\n\n');
+  return faults.map((f) => `kernel ${f.kind}: ${f.line.trim()}\n${[...f.before, ...f.report].slice(0, 32).join('\n')}`).join('\n\n');
 }
 
 /** Declares the guest of a suite file. Call at the top level of the test file. */
