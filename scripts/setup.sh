@@ -13,6 +13,7 @@ PACKAGES=(
   cpio kmod xz-utils zstd  # initramfs archives; depmod and unpacking kernel modules
   util-linux        # setpriv: QEMU dies with its parent
   jq                # the agent's host smoke test (tests/agent-host.test.ts)
+  tmux              # tests/shell.test.ts drives npm run shell through a terminal multiplexer
   flex bison bc perl libssl-dev  # kernel source builds (npm run kernels -- build)
   ca-certificates
 )
