@@ -17,17 +17,7 @@
 #include <unistd.h>
 
 #include "agent.h"
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "json.h"
 
 int seed_entropy(const char *hex)
 {
@@ -42,13 +32,9 @@ int seed_entropy(const char *hex)
 		unsigned char buf[MAX_BYTES];
 	} req;
 	memset(&req, 0, sizeof(req));
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0) {
-			fprintf(stderr, "bpf-agent: --seed-entropy: not hex at character %zu\n", 2 * i);
-			return 2;
-		}
-		req.buf[i] = (unsigned char)(hi << 4 | lo);
+	if (hex_decode(hex, n, req.buf) < 0) {
+		fprintf(stderr, "bpf-agent: --seed-entropy: not hex\n");
+		return 2;
 	}
 	req.info.buf_size = (int)(n / 2);
 	req.info.entropy_count = (int)(n / 2 * 8);
