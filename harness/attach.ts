@@ -4,6 +4,7 @@
 // Types the agent attaches (XDP, cgroup, sockmap, tracing, sockets) go through it; tc and
 // lightweight-tunnel programs go through iproute2 in the guest, exactly as a user would type it.
 import type { Agent, BpfObject } from './agent.js';
+import { shq } from './quote.js';
 import type { SshSession } from './ssh.js';
 
 export interface Attached {
@@ -52,7 +53,9 @@ export interface AttachTarget {
   ssh: SshSession;
 }
 
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+const q = shq;
+/** A route prefix, which may start with a route type ("local 10.0.0.1/32"): each word quoted. */
+const qWords = (s: string) => s.trim().split(/\s+/).map(shq).join(' ');
 
 /** Attaches a program; the result detaches it. Errors carry the kernel's (or tc's) own message. */
 export async function attach(t: AttachTarget, spec: AttachSpec): Promise<Attached> {
@@ -106,12 +109,12 @@ export async function attach(t: AttachTarget, spec: AttachSpec): Promise<Attache
       // that matches every packet, with the program as its action.
       const filter = spec.type === 'sched_cls' ? 'bpf direct-action' : 'matchall action bpf';
       await t.ssh.exec(
-        `${tc} qdisc add dev ${spec.ifname} clsact 2>/dev/null || ${tc} qdisc show dev ${spec.ifname} | grep -q clsact\n` +
-          `${tc} filter add dev ${spec.ifname} ${spec.direction} ${filter} obj ${q(spec.object)} sec ${q(spec.section)}`,
+        `${tc} qdisc add dev ${q(spec.ifname)} clsact 2>/dev/null || ${tc} qdisc show dev ${q(spec.ifname)} | grep -q clsact\n` +
+          `${tc} filter add dev ${q(spec.ifname)} ${spec.direction} ${filter} obj ${q(spec.object)} sec ${q(spec.section)}`,
       );
       return {
         what: `${spec.type} ${spec.section} on ${spec.ifname} ${spec.direction}`,
-        detach: async () => void (await t.ssh.exec(`${tc} filter del dev ${spec.ifname} ${spec.direction}`)),
+        detach: async () => void (await t.ssh.exec(`${tc} filter del dev ${q(spec.ifname)} ${spec.direction}`)),
       };
     }
     case 'lwt_in':
@@ -122,10 +125,10 @@ export async function attach(t: AttachTarget, spec: AttachSpec): Promise<Attache
       const ip = iproute2('ip', spec.netns);
       const hook = spec.type.slice(4);
       const headroom = spec.type === 'lwt_xmit' && spec.headroom ? ` headroom ${spec.headroom}` : '';
-      await t.ssh.exec(`${ip} route add ${spec.prefix} encap bpf ${hook} obj ${q(spec.object)} section ${q(spec.section)}${headroom} dev ${spec.dev}`);
+      await t.ssh.exec(`${ip} route add ${qWords(spec.prefix)} encap bpf ${hook} obj ${q(spec.object)} section ${q(spec.section)}${headroom} dev ${q(spec.dev)}`);
       return {
         what: `${spec.type} ${spec.section} on route ${spec.prefix}`,
-        detach: async () => void (await t.ssh.exec(`${ip} route del ${spec.prefix} dev ${spec.dev}`)),
+        detach: async () => void (await t.ssh.exec(`${ip} route del ${qWords(spec.prefix)} dev ${q(spec.dev)}`)),
       };
     }
   }
@@ -139,7 +142,7 @@ export async function attach(t: AttachTarget, spec: AttachSpec): Promise<Attache
  * would otherwise run busybox's own cut-down `ip`/`tc` applet.
  */
 export function iproute2(tool: 'ip' | 'tc', netns?: string): string {
-  return `${netns ? `nsenter --net=/var/run/netns/${netns} ` : ''}/usr/bin/${tool}`;
+  return `${netns ? `nsenter ${shq(`--net=/var/run/netns/${netns}`)} ` : ''}/usr/bin/${tool}`;
 }
 
 /** Where iproute2's libbpf loader pins maps that ask for it (`__uint(pinning, LIBBPF_PIN_BY_NAME)`). */
@@ -155,13 +158,14 @@ export class Cgroup {
   ) {}
 
   static async create(ssh: SshSession, name: string): Promise<Cgroup> {
+    if (!/^[\w.-]+$/.test(name)) throw new Error(`cgroup name "${name}": letters, digits, '.', '_' and '-' only`);
     const path = `${Cgroup.ROOT}/bh-${name}`;
-    await ssh.exec(`mkdir -p ${path}`);
+    await ssh.exec(`mkdir -p ${shq(path)}`);
     return new Cgroup(ssh, path);
   }
 
   async remove(): Promise<void> {
-    await this.ssh.exec(`rmdir ${this.path} 2>/dev/null || true`);
+    await this.ssh.exec(`rmdir ${shq(this.path)} 2>/dev/null || true`);
   }
 }
 

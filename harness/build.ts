@@ -11,7 +11,7 @@ import { arch, availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { AptSuite } from './apt.js';
-import { cached, cacheRoot, contentKey, sha256, sha256File } from './cache.js';
+import { cached, cacheRoot, contentKey, sha256, sha256File, sweepAbandoned } from './cache.js';
 import { debianPin, type Kernel, parseRelease, REPO_ROOT } from './kernels.js';
 import { fileSafe, resultsRoot, timestamp } from './paths.js';
 import { requireFiles, which } from './tools.js';
@@ -575,7 +575,7 @@ export async function buildKernel(name: string, src: BuildSource, opts: BuildOpt
   const source = await resolveSource(name, src, opts);
   const key = buildKey(source.digest, fragmentText, tc);
   const jobs = opts.jobs ?? (Number(process.env.BPF_HARNESS_BUILD_JOBS) || availableParallelism());
-  await removeAbandonedBuilds(say);
+  await sweepAbandoned(join(cacheRoot(), 'kernels'), say);
   const build = async (tmp: string): Promise<BuildMeta> => {
     requireBuildTools();
     const t0 = Date.now();
@@ -717,24 +717,6 @@ export async function buildKernel(name: string, src: BuildSource, opts: BuildOpt
     built,
     buildSeconds: meta.buildSeconds,
   };
-}
-
-/** Build directories (gigabytes each) left in the cache by runs that were killed mid-build. */
-async function removeAbandonedBuilds(say: (m: string) => void): Promise<void> {
-  const area = join(cacheRoot(), 'kernels');
-  const entries = await readdir(area).catch(() => [] as string[]);
-  for (const e of entries) {
-    const m = /\.tmp-(\d+)-[0-9a-f]+$/.exec(e);
-    if (!m) continue;
-    try {
-      process.kill(Number(m[1]), 0);
-      continue; // its builder is alive
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EPERM') continue;
-    }
-    say(`cache: removing ${e}, left by a build that was killed`);
-    await rm(join(area, e), { recursive: true, force: true });
-  }
 }
 
 /** Unpacks a tarball (or copies a tree) into `work`; returns the tree's root. */

@@ -2,8 +2,8 @@
 // An entry is a directory published by an atomic rename, with a manifest of sha256 sums that is
 // checked on every use; a lock file keeps two runs from building the same entry twice.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -79,28 +79,59 @@ export async function entryMeta<T>(dir: string): Promise<T> {
   return (JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as Manifest).meta as T;
 }
 
-function alive(pid: number): boolean {
+/**
+ * Who holds a lock: pid, the host's boot id and the process's start time (from /proc), so that a
+ * pid reused by an unrelated process, or a lock file from another boot (a cache kept across CI
+ * containers), is not taken for a live holder.
+ */
+export function lockIdentity(pid = process.pid): string {
+  return `${pid} ${bootId()} ${startTime(pid) ?? '?'}`;
+}
+
+function bootId(): string {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return 'unknown';
   }
 }
 
+function startTime(pid: number): string | null {
+  try {
+    const t = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return t.slice(t.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** True when the identity in a lock file names a process that is alive now. */
+export function holderAlive(identity: string): boolean {
+  const [pid, boot, start] = identity.trim().split(' ');
+  if (!pid || !Number(pid)) return false;
+  if (boot !== bootId()) return false;
+  const now = startTime(Number(pid));
+  return now !== null && (start === '?' || now === start);
+}
+
+/** How long a run waits for another to finish building an entry before it gives up. */
+const LOCK_WAIT_MS = () => (Number(process.env.BPF_HARNESS_LOCK_WAIT_SECONDS) || 3600) * 1000;
+
 async function lock(path: string, waitingFor: string, onWait?: (msg: string) => void): Promise<() => Promise<void>> {
   let told = false;
+  const giveUp = Date.now() + LOCK_WAIT_MS();
   for (;;) {
     try {
       const fh = await open(path, 'wx');
-      await fh.writeFile(String(process.pid));
+      await fh.writeFile(lockIdentity());
       await fh.close();
       return () => rm(path, { force: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-    if (holder && !alive(holder)) {
+    const holder = (await readFile(path, 'utf8').catch(() => '')).trim();
+    if (holder && !holderAlive(holder)) {
+      onWait?.(`removing the stale lock ${path} (its holder, "${holder}", is gone)`);
       await rm(path, { force: true });
       continue;
     }
@@ -109,10 +140,39 @@ async function lock(path: string, waitingFor: string, onWait?: (msg: string) => 
       const age = await stat(path).then((s) => Date.now() - s.mtimeMs, () => 0);
       if (age > 10_000) await rm(path, { force: true });
     }
-    if (!told) onWait?.(`waiting for another run (pid ${holder || '?'}) building ${waitingFor}`);
+    if (Date.now() > giveUp) {
+      throw new Error(
+        `gave up after ${LOCK_WAIT_MS() / 1000} s waiting for the lock ${path} (held by "${holder}": pid, boot id, start time) while building ${waitingFor}; remove the file if that process is not a bpf-harness run (BPF_HARNESS_LOCK_WAIT_SECONDS sets the wait)`,
+      );
+    }
+    if (!told) onWait?.(`waiting for another run (pid ${holder.split(' ')[0] || '?'}) building ${waitingFor}; lock ${path}`);
     told = true;
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/**
+ * Removes temporary build directories (`KEY.tmp-PID-HEX`) of an area whose builder is gone: a run
+ * killed mid-build leaves them, and they can be large.
+ */
+export async function sweepAbandoned(areaDir: string, say?: (m: string) => void): Promise<string[]> {
+  const removed: string[] = [];
+  for (const e of await readdir(areaDir).catch(() => [] as string[])) {
+    const m = /\.tmp-(\d+)-[0-9a-f]+$/.exec(e);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      alive = (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+    if (alive) continue;
+    say?.(`cache: removing ${join(areaDir, e)}, left by a run that was killed`);
+    await rm(join(areaDir, e), { recursive: true, force: true });
+    removed.push(e);
+  }
+  return removed;
 }
 
 export interface CachedOptions<M> {
@@ -131,8 +191,12 @@ export interface CachedOptions<M> {
  * corrupt. Safe for concurrent runs: one builds, the others wait and reuse the result.
  */
 export async function cached<M>(opts: CachedOptions<M>): Promise<{ dir: string; meta: M; built: boolean }> {
+  // The cache holds the guests' SSH keys: only its owner may read it.
+  await mkdir(cacheRoot(), { recursive: true, mode: 0o700 });
+  await chmod(cacheRoot(), 0o700);
   const area = join(cacheRoot(), opts.area);
   await mkdir(area, { recursive: true });
+  await sweepAbandoned(area, opts.onProgress);
   const dir = join(area, opts.key);
   const check = async () => existsSync(dir) && (await verifyEntry(dir, opts.verify)) === null;
   if (await check()) return { dir, meta: await entryMeta<M>(dir), built: false };

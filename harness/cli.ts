@@ -1,6 +1,6 @@
 #!/usr/bin/env -S npx tsx
 // The command line: a thin layer over the library. `npm run suite xdp -- --kernel 5.10`.
-import { existsSync, readdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -58,15 +58,22 @@ export function listSuites(dir = SUITES_DIR): string[] {
 const say = (m: string) => console.log(`[harness] ${m}`);
 
 /** How many guests may run at once: one per two cores, and 2 GiB of memory each. */
+/** A whole number of at least 1, or an error that names where it came from. */
+export function positiveInt(value: string, what: string): number {
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new Error(`${what} must be a whole number of at least 1, not "${value}"`);
+  return Number(value);
+}
+
 export function guestBudget(): number {
-  const env = Number(process.env.BPF_HARNESS_PARALLEL);
-  if (env > 0) return env;
+  const env = process.env.BPF_HARNESS_PARALLEL;
+  if (env !== undefined && env !== '') return positiveInt(env, 'BPF_HARNESS_PARALLEL');
   return Math.max(1, Math.min(Math.floor(availableParallelism() / 2), Math.floor(totalmem() / 2 ** 31)));
 }
 
 function kernelList(arg: string | undefined): string[] {
   const catalog = loadCatalog();
-  if (!arg) return [process.env.BPF_HARNESS_KERNEL || catalog.default];
+  if (arg === undefined) return [process.env.BPF_HARNESS_KERNEL || catalog.default];
+  if (!arg.split(',').some((k) => k.trim())) throw new Error('--kernel needs a kernel: a catalog name (npm run kernels -- list), a bzImage, or kernel source');
   // "all": the packaged kernels; kernels built from source (tens of minutes each) are named one by one.
   const packaged = Object.entries(catalog.kernels).filter(([, s]) => s.source === 'debian' || s.source === 'local');
   return arg === 'all' ? packaged.map(([n]) => n) : arg.split(',').map((k) => k.trim()).filter(Boolean);
@@ -170,9 +177,25 @@ async function suite(names: string[], kernelArg: string | undefined, o: RunOptio
   const kernels = kernelList(kernelArg);
   for (const k of kernels) lookupKernel(k, loadCatalog(), modules); // fails early on an unknown name
   if (modules) process.env.BPF_HARNESS_MODULES = modules;
+  checkResultsDir();
   if (kernels.length > 1) return runMatrix(chosen, kernels, o);
   process.env.BPF_HARNESS_KERNEL = kernels[0];
+  // Resolved (fetched, built, checked) before vitest starts, so that a kernel that is not one
+  // fails here with its own message; the run's global setup takes it from here.
+  const kernel = await getKernel(kernels[0], { onProgress: say });
+  process.env.BPF_HARNESS_KERNEL_RESOLVED = JSON.stringify(kernel);
   return runVitest(chosen, o);
+}
+
+/** The results directory must be writable before anything runs. */
+function checkResultsDir(): void {
+  const dir = resultsRoot();
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    throw new Error(`the results directory ${dir} cannot be written (${(e as NodeJS.ErrnoException).code}); set BPF_HARNESS_RESULTS to another`);
+  }
 }
 
 /** A guest with a shell on this terminal; with a suite, its objects are in and a veth pair is up. */
@@ -290,7 +313,7 @@ async function main(argv: string[]): Promise<number> {
         }
         const t = Date.now();
         const configOnly = values['config-only'];
-        const k = await buildKernel(target, src, { onProgress: say, jobs: values.jobs ? Number(values.jobs) : undefined, configOnly });
+        const k = await buildKernel(target, src, { onProgress: say, jobs: values.jobs !== undefined ? positiveInt(values.jobs, '--jobs') : undefined, configOnly });
         if (configOnly) {
           console.log(`${k.name}: Linux ${k.release}: the config check passed (nothing built)`);
           return 0;

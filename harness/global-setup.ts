@@ -23,7 +23,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const t = Date.now();
   const stateDir = await mkdtemp(join(tmpdir(), 'bpf-harness-run-'));
   project.provide('runStateDir', stateDir);
-  const kernel = await getKernel(undefined, { onProgress: say });
+  // The CLI resolves the kernel before vitest starts and hands it over; vitest run alone resolves it here.
+  const handed = process.env.BPF_HARNESS_KERNEL_RESOLVED;
+  const kernel = handed ? (JSON.parse(handed) as Kernel) : await getKernel(undefined, { onProgress: say });
   project.provide('kernel', kernel);
   const image = await buildImage(kernel, say);
   const { accel, reason } = await chooseAccel(kernel.bzImage, say);

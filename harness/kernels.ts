@@ -224,7 +224,12 @@ export async function indexModules(modulesDir: string, release: string): Promise
 async function useLocal(name: string, src: LocalSource): Promise<Kernel> {
   if (!existsSync(src.bzImage)) throw new Error(`kernel ${name}: ${src.bzImage} does not exist`);
   const head = (await readFile(src.bzImage)).subarray(0, 64 * 1024);
-  const release = bzImageRelease(head);
+  let release: string;
+  try {
+    release = bzImageRelease(head);
+  } catch (e) {
+    throw new Error(`kernel ${name}: ${src.bzImage} is ${(e as Error).message}; --kernel takes a catalog name, a bzImage or kernel source`);
+  }
   let modulesDir: string | null = null;
   if (src.modules) {
     // Accept either lib/modules/<release> itself or a directory holding it.

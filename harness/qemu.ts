@@ -6,6 +6,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { cacheRoot } from './cache.js';
+import { shq } from './quote.js';
 import { which } from './tools.js';
 
 export type Accel = 'kvm' | 'tcg';
@@ -91,8 +92,7 @@ export function qemuArgs(c: QemuConfig): string[] {
 
 /** A shell-quoted command line, for dry runs and error messages. */
 export function formatCommand(bin: string, args: string[]): string {
-  const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-  return [bin, ...args].map(q).join(' ');
+  return [bin, ...args].map(shq).join(' ');
 }
 
 /** Seconds the harness waits for each stage, scaled by how fast the accelerator runs a guest. */

@@ -6,6 +6,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import type { Reporter, TestModule } from 'vitest/node';
 import { loadCatalog } from './kernels.js';
 import { fileSafe, resultsRoot, timestamp } from './paths.js';
+import { shq } from './quote.js';
 
 export interface TestRecord {
   suite: string;
@@ -41,12 +42,11 @@ export interface Cell {
   logs: string[];
 }
 
-const shellQuote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 const regexEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** The one-line command that runs one test of a suite again, alone, on one kernel. */
 export function rerunCommand(suite: string, kernel: string, testName: string): string {
-  return `npm run suite ${suite} -- --kernel ${shellQuote(kernel)} -t ${shellQuote(regexEscape(testName))}`;
+  return `npm run suite ${suite} -- --kernel ${shq(kernel)} -t ${shq(regexEscape(testName))}`;
 }
 
 /** Where a run writes its per-kernel results and reports. */

@@ -1,6 +1,7 @@
 // One SSH connection per VM (ssh2), reused for every command and file transfer.
 import { Client, type ClientChannel } from 'ssh2';
 import { create as tarCreate } from 'tar';
+import { shq } from './quote.js';
 
 export interface ExecResult {
   code: number;
@@ -120,7 +121,7 @@ export class SshSession {
   /** Copies files (paths relative to `cwd`) into `destDir` in the guest as one tar stream. */
   async put(cwd: string, files: string[], destDir: string): Promise<void> {
     const stream = tarCreate({ cwd, portable: true, noPax: true }, files);
-    await this.exec(`mkdir -p '${destDir}' && tar -x -f - -C '${destDir}'`, { stdin: stream as unknown as NodeJS.ReadableStream });
+    await this.exec(`mkdir -p ${shq(destDir)} && tar -x -f - -C ${shq(destDir)}`, { stdin: stream as unknown as NodeJS.ReadableStream });
   }
 
   close(): void {

@@ -4,6 +4,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, inject, type TestContext } from 'vitest';
 import { Agent, type BpfObject } from './agent.js';
 import { attach, type Attached, type AttachSpec, GUEST_RESET_SCRIPT } from './attach.js';
@@ -74,7 +75,7 @@ export function useGuest(opts: GuestOptions): Guest {
   let faultMark = 0;
   /** The last test's guest crashed and was torn down: the next test boots a fresh one. */
   let freshGuestFor: string | undefined;
-  const suiteDir = dirname(new URL(opts.from).pathname);
+  const suiteDir = dirname(fileURLToPath(opts.from));
   const need = <T>(v: T | undefined, what: string): T => {
     if (v === undefined) throw new Error(`${what} is not available: the guest did not start (see the error of the suite's setup)`);
     return v;
@@ -91,6 +92,12 @@ export function useGuest(opts: GuestOptions): Guest {
       const msg = `kernel ${kernelName} did not come up for suite ${earlier.suite} earlier in this run (${earlier.cause}); not booting it again:\n${earlier.message}`;
       console.error(`[harness] ${opts.suite}: ${msg.split('\n')[0]}`);
       throw new Error(msg);
+    }
+    // Compiled before the guest boots: a compile error fails the file at once, with clang's message.
+    if (opts.sources?.length && !staging) {
+      const dir = await mkdtemp(join(tmpdir(), 'bpf-harness-objs-'));
+      const objs = await compileAll(opts.sources.map((src) => join(suiteDir, src)), dir);
+      staging = { dir, files: objs.map((o) => o.name) };
     }
     let booted: Vm;
     try {
@@ -111,14 +118,7 @@ export function useGuest(opts: GuestOptions): Guest {
     });
     try {
       agent = await Agent.start(booted.ssh, join(booted.logDir, 'agent.log'), booted.timeouts.commandMs);
-      if (opts.sources?.length) {
-        if (!staging) {
-          const dir = await mkdtemp(join(tmpdir(), 'bpf-harness-objs-'));
-          const objs = await compileAll(opts.sources.map((src) => join(suiteDir, src)), dir);
-          staging = { dir, files: objs.map((o) => o.name) };
-        }
-        await booted.ssh.put(staging.dir, staging.files, GUEST_OBJECT_DIR);
-      }
+      if (staging) await booted.ssh.put(staging.dir, staging.files, GUEST_OBJECT_DIR);
       // A fault while booting is a failure too (warnings and the like do not stop a boot).
       await booted.syncConsole();
       if (booted.console.faults.length) {

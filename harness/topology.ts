@@ -1,6 +1,7 @@
 // Network topology inside the guest: a veth pair between two network namespaces, with fixed MAC
 // addresses, static neighbours (no ARP frames to disturb exact packet counts) and IPv6 off (no
 // router or neighbour solicitations either).
+import { shq } from './quote.js';
 import type { SshSession } from './ssh.js';
 
 export interface Endpoint {
@@ -63,6 +64,6 @@ export class VethPair {
 
   /** Deletes both namespaces (and with them the veth pair and anything attached to it). */
   async destroy(): Promise<void> {
-    await this.ssh.exec(`ip netns del ${this.a.netns}; ip netns del ${this.b.netns}; true`);
+    await this.ssh.exec(`ip netns del ${shq(this.a.netns)}; ip netns del ${shq(this.b.netns)}; true`);
   }
 }

@@ -3,6 +3,7 @@
 // iproute2's JSON output.
 import type { Agent } from './agent.js';
 import type { Ops } from './protocol.js';
+import { shq } from './quote.js';
 import type { SshSession } from './ssh.js';
 
 export type Proto = Ops['send']['req']['proto'];
@@ -63,7 +64,7 @@ export interface LinkStats {
 
 /** Interface counters, as `ip -s link` reports them. */
 export async function linkStats(ssh: SshSession, ifname: string, netns?: string): Promise<LinkStats> {
-  const out = await ssh.exec(`ip ${netns ? `-n ${netns} ` : ''}-j -s link show dev ${ifname}`);
+  const out = await ssh.exec(`ip ${netns ? `-n ${shq(netns)} ` : ''}-j -s link show dev ${shq(ifname)}`);
   const [link] = JSON.parse(out) as { stats64: { rx: Record<string, number>; tx: Record<string, number> } }[];
   const { rx, tx } = link.stats64;
   return { rxPackets: rx.packets, rxBytes: rx.bytes, rxDropped: rx.dropped, txPackets: tx.packets, txBytes: tx.bytes, txDropped: tx.dropped };

@@ -1,8 +1,9 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import { cached, contentKey } from '../harness/cache.js';
+import { cached, contentKey, holderAlive, lockIdentity } from '../harness/cache.js';
 
 beforeEach(async () => {
   process.env.BPF_HARNESS_CACHE = await mkdtemp(join(tmpdir(), 'cache-'));
@@ -54,4 +55,52 @@ test('a failed build leaves nothing behind and the error surfaces', async () => 
   let ran = false;
   await cached({ area: 't', key: 'k3', build: async (d) => { ran = true; await writeFile(join(d, 'x'), '1'); return {}; } });
   expect(ran).toBe(true);
+});
+
+const entry = (over: Partial<Parameters<typeof cached>[0]> = {}) =>
+  cached({ area: 't', key: 'k4', build: async (d) => { await writeFile(join(d, 'x'), '1'); return {}; }, ...over });
+
+test('a lock naming a live but unrelated process (a reused pid, an old lock format) is stale and removed', async () => {
+  const area = join(process.env.BPF_HARNESS_CACHE!, 't');
+  await mkdir(area, { recursive: true });
+  // pid 1 lives, but the lock has no boot id and start time: it cannot be a run of this boot.
+  await writeFile(join(area, 'k4.lock'), '1');
+  const said: string[] = [];
+  const t = Date.now();
+  expect((await entry({ onProgress: (m) => said.push(m) })).built).toBe(true);
+  expect(Date.now() - t).toBeLessThan(5_000);
+  expect(said.join('\n')).toMatch(/removing the stale lock .*k4\.lock/);
+  // This process's pid with another start time: the pid was reused.
+  const [pid, boot] = lockIdentity().split(' ');
+  expect(holderAlive(`${pid} ${boot} 1`)).toBe(false);
+  expect(holderAlive(lockIdentity())).toBe(true);
+  expect(holderAlive(`${pid} another-boot ${lockIdentity().split(' ')[2]}`)).toBe(false);
+});
+
+test('a lock held by a live run is waited for, and the wait gives up naming the lock file', async () => {
+  const area = join(process.env.BPF_HARNESS_CACHE!, 't');
+  await mkdir(area, { recursive: true });
+  await writeFile(join(area, 'k5.lock'), lockIdentity());
+  process.env.BPF_HARNESS_LOCK_WAIT_SECONDS = '1';
+  try {
+    await expect(entry({ key: 'k5' })).rejects.toThrow(/gave up after 1 s waiting for the lock .*k5\.lock \(held by "\d+ /);
+  } finally {
+    delete process.env.BPF_HARNESS_LOCK_WAIT_SECONDS;
+  }
+});
+
+test('temporary entries left by a killed run are swept from every area; a live builder\'s stay', async () => {
+  const area = join(process.env.BPF_HARNESS_CACHE!, 'images');
+  const dead = join(area, `abc.tmp-999999-00ff00ff`);
+  const live = join(area, `abd.tmp-${process.pid}-00ff00ff`);
+  await mkdir(dead, { recursive: true });
+  await mkdir(live, { recursive: true });
+  await entry({ area: 'images' });
+  expect(existsSync(dead)).toBe(false);
+  expect(existsSync(live)).toBe(true);
+});
+
+test('the cache root is readable by its owner only (it holds guest SSH keys)', async () => {
+  await entry();
+  expect((await stat(process.env.BPF_HARNESS_CACHE!)).mode & 0o777).toBe(0o700);
 });

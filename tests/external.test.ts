@@ -60,7 +60,8 @@ test('my XDP program drops and counts every UDP datagram', async () => {
 `;
 
 test('a scratch project runs its own suite with the harness as a dependency', async () => {
-  const project = await mkdtemp(join(tmpdir(), 'bpf-project-'));
+  // A space in the path: file URLs of suite files must be turned into paths properly.
+  const project = await mkdtemp(join(tmpdir(), 'bpf project-'));
   await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'my-bpf-project', private: true, type: 'module' }, null, 2));
   const suite = join(project, 'bpf-tests', 'udp_counter');
   await mkdir(suite, { recursive: true });

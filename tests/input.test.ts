@@ -1,0 +1,24 @@
+// What reaches a guest's shell is quoted or refused: names a test passes in cannot run commands.
+import { expect, test } from 'vitest';
+import { attach, Cgroup } from '../harness/attach.js';
+import { linkStats } from '../harness/traffic.js';
+import { Vm } from '../harness/vm.js';
+
+test('a cgroup name, a namespace or an interface name cannot inject shell commands into the guest', async () => {
+  const vm = await Vm.start({ label: 'quoting' });
+  try {
+    await expect(Cgroup.create(vm.ssh, 'x; touch /tmp/INJECTED')).rejects.toThrow(/cgroup name .*letters, digits/);
+    await expect(linkStats(vm.ssh, 'lo; touch /tmp/INJECTED2')).rejects.toThrow();
+    await expect(linkStats(vm.ssh, 'lo', 'ns$(touch /tmp/INJECTED3)')).rejects.toThrow();
+    const agentless = { agent: undefined as never, ssh: vm.ssh };
+    await expect(
+      attach(agentless, { type: 'lwt_xmit', object: '/x.o', section: 's', prefix: '10.0.0.1/32; touch /tmp/INJECTED4', dev: 'lo' }),
+    ).rejects.toThrow();
+    expect((await vm.ssh.exec('ls /tmp')).split('\n').filter((f) => f.startsWith('INJECTED'))).toEqual([]);
+    // Quoting keeps ordinary names working: the counters are the kernel's (lo is quiet here).
+    const sys = Number(await vm.ssh.exec('cat /sys/class/net/lo/statistics/rx_packets'));
+    expect((await linkStats(vm.ssh, 'lo')).rxPackets).toBe(sys);
+  } finally {
+    await vm.stop();
+  }
+}, 240_000);
