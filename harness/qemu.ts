@@ -131,6 +131,8 @@ function bootId(): string {
 export interface ProbeResult {
   accel: Accel;
   reason: string;
+  /** Set when the verdict was read from the per-boot cache file rather than probed now. */
+  cachedIn?: string;
 }
 
 /**
@@ -156,9 +158,13 @@ export async function chooseAccel(bzImage: string, onProgress?: (m: string) => v
   const forced = process.env.BPF_HARNESS_ACCEL;
   if (forced === 'kvm' || forced === 'tcg') return { accel: forced, reason: 'set by BPF_HARNESS_ACCEL' };
   if (forced) throw new Error(`BPF_HARNESS_ACCEL must be kvm or tcg, not "${forced}"`);
-  const file = join(cacheRoot(), 'probe', `accel-${bootId()}.json`);
+  const file = accelCacheFile();
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as ProbeResult;
+    const cached = JSON.parse(await readFile(file, 'utf8')) as Partial<ProbeResult>;
+    if ((cached.accel === 'kvm' || cached.accel === 'tcg') && typeof cached.reason === 'string') {
+      return { accel: cached.accel, reason: `${cached.reason} (probed earlier on this boot; cached in ${file})`, cachedIn: file };
+    }
+    onProgress?.(`ignoring ${file}: not a probe result`);
   } catch {
     /* not probed yet on this boot */
   }
@@ -168,4 +174,9 @@ export async function chooseAccel(bzImage: string, onProgress?: (m: string) => v
   await writeFile(file, JSON.stringify(result));
   onProgress?.(`accelerator: ${result.accel} (${result.reason})`);
   return result;
+}
+
+/** Where the probe's verdict is kept for this host boot. */
+export function accelCacheFile(): string {
+  return join(cacheRoot(), 'probe', `accel-${bootId()}.json`);
 }

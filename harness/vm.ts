@@ -2,7 +2,7 @@
 // under `setpriv --pdeathsig SIGKILL`, so it dies with the process that started it even when
 // that process is killed outright; every live VM is also killed on exit and on SIGINT/SIGTERM.
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -169,7 +169,8 @@ export class Vm {
     const progress = (message: string) => emit({ type: 'progress', message });
     const kernel = typeof opts.kernel === 'object' ? opts.kernel : await getKernel(opts.kernel, { onProgress: progress });
     const image = await buildImage(kernel, progress);
-    const { accel } = await chooseAccel(kernel.bzImage, progress);
+    const probe = await chooseAccel(kernel.bzImage, progress);
+    const { accel } = probe;
     const logDir = join(resultsRoot(), `${opts.label ?? 'vm'}-${fileSafe(kernel.name)}-${process.pid}-${++counter}`);
     await mkdir(logDir, { recursive: true });
     const qemu = which('qemu-system-x86_64');
@@ -216,6 +217,12 @@ export class Vm {
         vm.kill();
         await vm.waitExit(2_000);
         await con.close();
+        // A KVM verdict read from the cache that the guest then fails under: forget it, so that
+        // the next run probes again, and say where the choice came from.
+        if (e instanceof VmError && accel === 'kvm' && probe.cachedIn && (e.bootCause === 'no-output' || e.bootCause === 'qemu-exited')) {
+          await rm(probe.cachedIn, { force: true });
+          e.message = `${e.message}\nThe guest ran under KVM because ${probe.cachedIn} said so; that file is removed and the next run probes the accelerator again.`;
+        }
         // Another process may have taken the port between our check and QEMU's bind.
         if (attempt < 3 && /Could not set up host forwarding rule/.test(con.tail(5))) continue;
         throw e;
