@@ -181,8 +181,11 @@ export interface CachedOptions<M> {
   key: string;
   /** Builds the entry into `dir` (a fresh temporary directory) and returns metadata to keep. */
   build: (dir: string) => Promise<M>;
-  /** Files to verify on each use (default: all). Use a short list for large trees. */
-  verify?: string[];
+  /**
+   * Files to verify on each use (default: all). Use a short list for large trees, or a function
+   * of the entry's directory that names the files a user of the entry reads.
+   */
+  verify?: string[] | ((dir: string) => Promise<string[]>);
   onProgress?: (msg: string) => void;
 }
 
@@ -198,7 +201,11 @@ export async function cached<M>(opts: CachedOptions<M>): Promise<{ dir: string; 
   await mkdir(area, { recursive: true });
   await sweepAbandoned(area, opts.onProgress);
   const dir = join(area, opts.key);
-  const check = async () => existsSync(dir) && (await verifyEntry(dir, opts.verify)) === null;
+  const check = async () => {
+    if (!existsSync(dir)) return false;
+    const only = typeof opts.verify === 'function' ? await opts.verify(dir).catch(() => null) : opts.verify;
+    return only !== null && (await verifyEntry(dir, only)) === null;
+  };
   if (await check()) return { dir, meta: await entryMeta<M>(dir), built: false };
   const release = await lock(`${dir}.lock`, `${opts.area}/${opts.key}`, opts.onProgress);
   try {

@@ -160,7 +160,9 @@ export async function buildImage(kernel: Kernel, onProgress?: (m: string) => voi
     ({ order, missing } = loadOrder(await readModuleIndex(kernel.modulesDir), recipe.modules));
   }
   const modDigest = kernel.modulesDir ? sha256(await readFile(join(kernel.modulesDir, 'modules.dep'))) : 'none';
-  const key = contentKey('image-kernel-v1', base.dir, kernel.release, modDigest, order.join(','), await sha256File(join(base.dir, 'base.cpio')));
+  // The bytes of each module the image takes: an image made from a damaged module is never reused.
+  const moduleSums = await Promise.all(order.map((rel) => sha256File(join(kernel.modulesDir!, rel))));
+  const key = contentKey('image-kernel-v1', base.dir, kernel.release, modDigest, order.join(','), moduleSums.join(','), await sha256File(join(base.dir, 'base.cpio')));
   const { dir } = await cached({
     area: 'initramfs',
     key,

@@ -157,7 +157,9 @@ async function fetchDebian(name: string, src: DebianSource, onProgress?: Progres
   const { dir, meta } = await cached<{ release: string; pinned: string }>({
     area: 'kernels',
     key: contentKey('debian', pkg, version, debSha ?? ''),
-    verify: ['bzImage', 'modules/modules.dep'],
+    // The kernel, the module index, and every module a guest image takes from the entry (a
+    // truncated module would otherwise break each later run): checked on each use.
+    verify: async (dir) => ['bzImage', 'modules/modules.dep', ...(await imageModules(join(dir, 'modules'))).map((m) => `modules/${m}`)],
     onProgress,
     build: async (tmp) => {
       onProgress?.(`kernel ${name}: downloading ${pkg} ${version} from Debian ${src.suite}`);
@@ -297,6 +299,12 @@ export function parseModulesDep(dep: string, builtin = ''): ModuleIndex {
   }
   const b = new Set(builtin.split('\n').filter(Boolean).map(modName));
   return { paths, deps, builtin: b };
+}
+
+/** The module files (paths in the modules directory) the guest image takes: images/recipe.json's list with dependencies. */
+export async function imageModules(modulesDir: string): Promise<string[]> {
+  const recipe = JSON.parse(await readFile(join(REPO_ROOT, 'images', 'recipe.json'), 'utf8')) as { modules: string[] };
+  return loadOrder(await readModuleIndex(modulesDir), recipe.modules).order;
 }
 
 export async function readModuleIndex(modulesDir: string): Promise<ModuleIndex> {

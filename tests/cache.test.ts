@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { cached, contentKey, holderAlive, lockIdentity } from '../harness/cache.js';
 
@@ -104,3 +104,25 @@ test('the cache root is readable by its owner only (it holds guest SSH keys)', a
   await entry();
   expect((await stat(process.env.BPF_HARNESS_CACHE!)).mode & 0o777).toBe(0o700);
 });
+
+test('a kernel entry whose module the image uses was truncated fails verification and is fetched again', async () => {
+  // A real Debian kernel entry (the default kernel), copied into this test's cache.
+  const before = process.env.BPF_HARNESS_CACHE;
+  delete process.env.BPF_HARNESS_CACHE;
+  const { getKernel, imageModules } = await import('../harness/kernels.js');
+  const real = await getKernel();
+  process.env.BPF_HARNESS_CACHE = before;
+  const entry = dirname(real.modulesDir!);
+  const copy = join(process.env.BPF_HARNESS_CACHE!, 'kernels', basename(entry));
+  await mkdir(dirname(copy), { recursive: true });
+  await cp(entry, copy, { recursive: true });
+  const used = await imageModules(join(copy, 'modules'));
+  expect(used.length).toBeGreaterThan(0);
+  const veth = used.find((m) => /\/veth\.ko/.test(m))!;
+  await truncate(join(copy, 'modules', veth), 100);
+  const said: string[] = [];
+  const again = await getKernel(undefined, { onProgress: (m) => said.push(m) });
+  expect(said.join('\n')).toMatch(/failed verification; rebuilding/);
+  expect(said.join('\n')).toMatch(/downloading linux-image/);
+  expect((await stat(join(again.modulesDir!, veth))).size).toBe((await stat(join(real.modulesDir!, veth))).size);
+}, 300_000);
