@@ -20,8 +20,10 @@ export default defineConfig({
         test: {
           name: 'suites',
           include: ['suites/**/*.test.ts'],
-          // A VM per file; its tests run one after another against it.
+          // Files run one after another in a worker process of their own (isolate: false), so that
+          // a file hands its guest, returned to how it booted, to the next (harness/testing.ts).
           pool: 'forks',
+          isolate: false,
           maxWorkers: vmWorkers,
           fileParallelism: vmWorkers > 1,
           testTimeout: 240_000,

@@ -7,7 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, inject, type TestContext } from 'vitest';
 import { Agent, type BpfObject } from './agent.js';
-import { attach, type Attached, type AttachSpec, GUEST_RESET_SCRIPT } from './attach.js';
+import { attach, type Attached, type AttachSpec, GUEST_BASELINE_SCRIPT, GUEST_HANDOVER_SCRIPT, GUEST_RESET_SCRIPT } from './attach.js';
 import { compileAll, GUEST_OBJECT_DIR } from './compile.js';
 import { atLeast, type Kernel } from './kernels.js';
 import { PROGRAM_TYPES, type ProgramTypeName } from './progtypes.js';
@@ -66,6 +66,13 @@ function describeFaults(faults: FaultRecord[]): string {
   return faults.map((f) => `kernel ${f.kind}: ${f.line.trim()}\n${[...f.before, ...f.report].slice(0, 32).join('\n')}`).join('\n\n');
 }
 
+/**
+ * Guests that suite files hand on to the next file run by the same worker process (the suites
+ * project runs its files in one process, vitest's isolate: false): one per kernel and memory
+ * size. A guest goes back only when it was handed over cleanly; one that faulted never does.
+ */
+const idleGuests = new Map<string, { vm: Vm; agent: Agent }>();
+
 /** Declares the guest of a suite file. Call at the top level of the test file. */
 export function useGuest(opts: GuestOptions): Guest {
   let vm: Vm | undefined;
@@ -76,6 +83,7 @@ export function useGuest(opts: GuestOptions): Guest {
   /** The last test's guest crashed and was torn down: the next test boots a fresh one. */
   let freshGuestFor: string | undefined;
   const suiteDir = dirname(fileURLToPath(opts.from));
+  const poolKey = () => `${process.env.BPF_HARNESS_KERNEL || 'default'}:${opts.memoryMiB ?? 1024}`;
   const need = <T>(v: T | undefined, what: string): T => {
     if (v === undefined) throw new Error(`${what} is not available: the guest did not start (see the error of the suite's setup)`);
     return v;
@@ -99,6 +107,20 @@ export function useGuest(opts: GuestOptions): Guest {
       const objs = await compileAll(opts.sources.map((src) => join(suiteDir, src)), dir);
       staging = { dir, files: objs.map((o) => o.name) };
     }
+    const idle = idleGuests.get(poolKey());
+    idleGuests.delete(poolKey());
+    if (idle && idle.vm.running && !idle.agent.exited) {
+      vm = idle.vm;
+      agent = idle.agent;
+      try {
+        if (staging) await vm.ssh.put(staging.dir, staging.files, GUEST_OBJECT_DIR);
+        return;
+      } catch (e) {
+        await tearDown();
+        throw idle.vm.error(`the guest handed over by the previous suite file could not take this file's objects: ${(e as Error).message}`);
+      }
+    }
+    if (idle) idle.vm.kill();
     let booted: Vm;
     try {
       booted = await Vm.start({ kernel: inject('kernel'), label: opts.suite, memoryMiB: opts.memoryMiB, onEvent: printEvent });
@@ -119,8 +141,9 @@ export function useGuest(opts: GuestOptions): Guest {
     try {
       agent = await Agent.start(booted.ssh, join(booted.logDir, 'agent.log'), booted.timeouts.commandMs);
       if (staging) await booted.ssh.put(staging.dir, staging.files, GUEST_OBJECT_DIR);
-      // A fault while booting is a failure too (warnings and the like do not stop a boot).
-      await booted.syncConsole();
+      // A fault while booting is a failure too (warnings and the like do not stop a boot). The
+      // guest's sysctls are recorded, to be put back when it is handed to the next file.
+      await booted.syncConsole(GUEST_BASELINE_SCRIPT);
       if (booted.console.faults.length) {
         throw new Error(`the kernel faulted while the guest came up (add the line to kernels/allowlist/ with a reason if it is harmless):\n${describeFaults(booted.console.faults)}`);
       }
@@ -236,9 +259,22 @@ export function useGuest(opts: GuestOptions): Guest {
     }
   });
 
+  // The guest goes to the next suite file of this worker, returned to how it booted; if that
+  // fails, or the kernel faulted meanwhile, it is torn down instead.
   afterAll(async () => {
-    await tearDown();
     if (staging) await rm(staging.dir, { recursive: true, force: true });
+    const current = vm;
+    if (!current || !agent || !current.running || agent.exited || idleGuests.has(poolKey())) return tearDown();
+    const faults = current.console.faults.length;
+    try {
+      await agent.call('reset', {});
+      if (!(await current.syncConsole(GUEST_HANDOVER_SCRIPT)) || current.console.faults.length > faults) return tearDown();
+    } catch {
+      return tearDown();
+    }
+    idleGuests.set(poolKey(), { vm: current, agent });
+    vm = undefined;
+    agent = undefined;
   }, 60_000);
 
   const objectPath = (source: string) => `${GUEST_OBJECT_DIR}/${basename(source).replace(/\.c$/, '.o')}`;
