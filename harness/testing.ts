@@ -305,16 +305,17 @@ export function useGuest(opts: GuestOptions): Guest {
 }
 
 /**
- * A fresh veth pair between two namespaces for each test of the file, removed after it. Use it
- * inside tests as the pair itself: `net.a.netns`, `net.b.ip`.
+ * A fresh veth pair between two namespaces for each test of the file (the guest's reset removes it
+ * after the test). Use it inside tests as the pair itself: `net.a.netns`, `net.b.ip`.
  */
 export function useVethPair(guest: Guest, opts?: VethPairOptions): VethPair {
   let pair: VethPair | undefined;
   beforeEach(async () => {
     pair = await VethPair.create(guest.ssh, opts);
   });
-  afterEach(async () => {
-    await pair?.destroy();
+  // Not destroyed here: useGuest's reset after each test deletes every namespace (one round trip
+  // less), and a guest kept by --keep-on-fail keeps the pair as the test left it.
+  afterEach(() => {
     pair = undefined;
   });
   return new Proxy({} as VethPair, {
