@@ -3,9 +3,11 @@
 // BPF_HARNESS_DEBIAN_MIRROR); apt verifies every download against the suite's signed Release.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { execa } from 'execa';
-import { cacheRoot } from './cache.js';
+import { cacheRoot, sha256File } from './cache.js';
+import type { DebianSource, Progress } from './kernel-types.js';
+import { type Pin, readLock } from './lock.js';
 import { which } from './tools.js';
 
 export interface Mirror {
@@ -164,4 +166,47 @@ export class AptSuite {
     if (!deb) throw new Error(`apt-get download ${pkg}=${version} produced no .deb in ${dir}`);
     return join(dir, deb);
   }
+
+  /**
+   * Downloads one package into `dir`, checks it against `sha256` (the archive index's, from the
+   * pin) when given, and unpacks it into `root`; returns the .deb's path.
+   */
+  async unpack(pkg: string, version: string, sha256: string | undefined, dir: string, root: string): Promise<string> {
+    await mkdir(dir, { recursive: true });
+    const deb = await this.download(pkg, version, dir);
+    if (sha256 && (await sha256File(deb)) !== sha256) throw new Error(`${basename(deb)}: sha256 does not match the archive index`);
+    await execa(which('dpkg-deb'), ['-x', deb, root]);
+    return deb;
+  }
+}
+
+/** The newest image package a Debian catalog entry resolves to (a metapackage is followed). */
+export async function resolveDebian(name: string, src: DebianSource, onProgress?: Progress): Promise<Pin> {
+  const apt = new AptSuite(src.suite);
+  await apt.update(24 * 3600_000, onProgress);
+  let fields = await apt.show(src.package).catch(() => ({}) as Record<string, string>);
+  if (!fields.Package) throw new Error(`kernel ${name}: package ${src.package} not found in Debian ${src.suite}`);
+  // A metapackage depends on exactly one versioned image package.
+  const dep = /(linux-image-[^\s,(]+)\s*\(=\s*([^)]+)\)/.exec(fields.Depends ?? '');
+  if (!fields.Package.match(/^linux-image-\d/) && dep) fields = await apt.show(`${dep[1]}=${dep[2]}`);
+  return { suite: src.suite, from: src.package, package: fields.Package, version: fields.Version, sha256: fields.SHA256 ?? '' };
+}
+
+/**
+ * The package a Debian catalog entry (a kernel, or a source package to build) stands for: its pin
+ * in kernels/lock.json, checked to be still served, or the newest when it has no pin.
+ */
+export async function debianPin(name: string, src: DebianSource, onProgress?: Progress): Promise<Pin> {
+  const locked = readLock()[name];
+  if (!locked || locked.suite !== src.suite || locked.from !== src.package) return resolveDebian(name, src, onProgress);
+  const apt = new AptSuite(src.suite);
+  await apt.update(24 * 3600_000, onProgress);
+  const have = await apt.show(`${locked.package}=${locked.version}`).catch(() => ({}) as Record<string, string>);
+  if (!have.Package) {
+    throw new Error(
+      `kernel ${name} is pinned to ${locked.package} ${locked.version} (kernels/lock.json), which Debian ${src.suite} no longer serves; ` +
+        `run \`npm run kernels -- lock ${name}\` to pin the newest`,
+    );
+  }
+  return locked;
 }

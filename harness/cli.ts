@@ -8,11 +8,13 @@ import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { kernelRunPath, writeKernelRun, writeReports } from './report.js';
 import { buildImage } from './image.js';
-import { getKernel, loadCatalog, lookupKernel, REPO_ROOT, resolveDebian } from './kernels.js';
+import { resolveDebian } from './apt.js';
+import { getKernel, loadCatalog, lookupKernel, REPO_ROOT } from './kernels.js';
 import { readLock, writePin } from './lock.js';
 import { chooseAccel, formatCommand, qemuArgs } from './qemu.js';
 import { which } from './tools.js';
 import { resultsRoot, timestamp } from './paths.js';
+import { buildKernel } from './build.js';
 import { compileAll, GUEST_OBJECT_DIR } from './compile.js';
 import { findKept, listKept, stopKept } from './kept.js';
 import { watchAncestors } from './lifeline.js';
@@ -307,7 +309,6 @@ async function main(argv: string[]): Promise<number> {
         const target = rest[1] ?? values.kernel;
         if (!target) throw new Error('kernels build: name a catalog kernel, a source tree or tarball, or a tarball URL');
         const src = lookupKernel(target, catalog);
-        const { buildKernel } = await import('./build.js');
         if (src.source !== 'tarball' && src.source !== 'debian-source' && src.source !== 'tree') {
           throw new Error(`kernels build: ${target} is a ${src.source} kernel, not kernel source (see \`npm run kernels -- list\`)`);
         }

@@ -5,53 +5,18 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { AptSuite } from './apt.js';
+import { AptSuite, debianPin } from './apt.js';
+import { buildKernel } from './build.js';
 import { cached, contentKey, sha256File } from './cache.js';
-import { type Pin, readLock } from './lock.js';
+import type { Catalog, DebianSource, Kernel, KernelSource, LocalSource, Progress } from './kernel-types.js';
+import { parseRelease } from './kernel-types.js';
 import { REPO_ROOT } from './paths.js';
 import { which } from './tools.js';
-import type { BuildSource } from './build.js';
 
+// The catalog's types and version helpers live in kernel-types.ts; most users reach them here.
+export { atLeast, parseRelease, type Catalog, type DebianSource, type Kernel, type KernelSource, type LocalSource, type Progress } from './kernel-types.js';
 export { REPO_ROOT };
 export const CATALOG_PATH = join(REPO_ROOT, 'kernels', 'catalog.json');
-
-export interface DebianSource {
-  source: 'debian';
-  suite: string;
-  /** A package name; a metapackage (linux-image-cloud-amd64) is resolved to the image it depends on. */
-  package: string;
-  description?: string;
-}
-
-export interface LocalSource {
-  source: 'local';
-  bzImage: string;
-  modules?: string;
-  description?: string;
-}
-
-/** Debian packages, a local bzImage, or kernel source built here (harness/build.ts). */
-export type KernelSource = DebianSource | LocalSource | BuildSource;
-
-export interface Catalog {
-  default: string;
-  kernels: Record<string, KernelSource>;
-}
-
-/** A kernel ready to boot. */
-export interface Kernel {
-  /** Catalog name or path given by the user. */
-  name: string;
-  /** `uname -r` of the kernel. */
-  release: string;
-  /** major.minor.patch, for feature checks. */
-  version: [number, number, number];
-  bzImage: string;
-  /** lib/modules/<release> with modules.dep, or null for a kernel with everything built in. */
-  modulesDir: string | null;
-  /** What it resolved to, e.g. "linux-image-6.1.0-50-cloud-amd64 6.1.176-1". */
-  pinned: string;
-}
 
 export class UnknownKernelError extends Error {
   constructor(name: string, known: string[]) {
@@ -92,19 +57,6 @@ export function lookupKernel(name: string, catalog = loadCatalog(), modules?: st
   return k;
 }
 
-/** Parses "6.1.0-50-cloud-amd64" or "5.10.223" into [6, 1, 0]. */
-export function parseRelease(release: string): [number, number, number] {
-  const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(release);
-  if (!m) throw new Error(`cannot read a kernel version from "${release}"`);
-  return [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
-}
-
-export function atLeast(v: [number, number, number], want: string): boolean {
-  const w = parseRelease(want);
-  for (let i = 0; i < 3; i++) if (v[i] !== w[i]) return v[i] > w[i];
-  return true;
-}
-
 /** The release string stored in an x86 bzImage's setup header (kernel_version field). */
 export function bzImageRelease(buf: Buffer): string {
   if (buf.length < 0x210 || buf.toString('latin1', 0x202, 0x206) !== 'HdrS') {
@@ -113,39 +65,6 @@ export function bzImageRelease(buf: Buffer): string {
   const off = buf.readUInt16LE(0x20e) + 0x200;
   const end = buf.indexOf(0, off);
   return buf.toString('latin1', off, end).split(' ')[0];
-}
-
-export type Progress = (msg: string) => void;
-
-/** The newest image package a Debian catalog entry resolves to (a metapackage is followed). */
-export async function resolveDebian(name: string, src: DebianSource, onProgress?: Progress): Promise<Pin> {
-  const apt = new AptSuite(src.suite);
-  await apt.update(24 * 3600_000, onProgress);
-  let fields = await apt.show(src.package).catch(() => ({}) as Record<string, string>);
-  if (!fields.Package) throw new Error(`kernel ${name}: package ${src.package} not found in Debian ${src.suite}`);
-  // A metapackage depends on exactly one versioned image package.
-  const dep = /(linux-image-[^\s,(]+)\s*\(=\s*([^)]+)\)/.exec(fields.Depends ?? '');
-  if (!fields.Package.match(/^linux-image-\d/) && dep) fields = await apt.show(`${dep[1]}=${dep[2]}`);
-  return { suite: src.suite, from: src.package, package: fields.Package, version: fields.Version, sha256: fields.SHA256 ?? '' };
-}
-
-/**
- * The package a Debian catalog entry (a kernel, or a source package to build) stands for: its pin
- * in kernels/lock.json, checked to be still served, or the newest when it has no pin.
- */
-export async function debianPin(name: string, src: DebianSource, onProgress?: Progress): Promise<Pin> {
-  const locked = readLock()[name];
-  if (!locked || locked.suite !== src.suite || locked.from !== src.package) return resolveDebian(name, src, onProgress);
-  const apt = new AptSuite(src.suite);
-  await apt.update(24 * 3600_000, onProgress);
-  const have = await apt.show(`${locked.package}=${locked.version}`).catch(() => ({}) as Record<string, string>);
-  if (!have.Package) {
-    throw new Error(
-      `kernel ${name} is pinned to ${locked.package} ${locked.version} (kernels/lock.json), which Debian ${src.suite} no longer serves; ` +
-        `run \`npm run kernels -- lock ${name}\` to pin the newest`,
-    );
-  }
-  return locked;
 }
 
 async function fetchDebian(name: string, src: DebianSource, onProgress?: Progress): Promise<Kernel> {
@@ -164,17 +83,14 @@ async function fetchDebian(name: string, src: DebianSource, onProgress?: Progres
     build: async (tmp) => {
       onProgress?.(`kernel ${name}: downloading ${pkg} ${version} from Debian ${src.suite}`);
       const dl = join(tmp, 'dl');
-      await mkdir(dl);
-      const deb = await apt.download(pkg, version, dl);
-      if (debSha && (await sha256File(deb)) !== debSha) throw new Error(`${basename(deb)}: sha256 does not match the archive index`);
       const root = join(tmp, 'root');
-      await execa(which('dpkg-deb'), ['-x', deb, root]);
+      const deb = await apt.unpack(pkg, version, debSha, dl, root);
       // Newer Debian kernels split the image package: the kernel and the modules come in
       // linux-binary-* and linux-modules-* packages of the same version.
       const depends = (await apt.show(`${pkg}=${version}`)).Depends ?? '';
       for (const m of depends.matchAll(/(linux-(?:binary|modules)-[^\s,(]+)\s*\(=\s*([^)]+)\)/g)) {
         onProgress?.(`kernel ${name}: downloading ${m[1]} ${m[2]}`);
-        await execa(which('dpkg-deb'), ['-x', await apt.download(m[1], m[2], dl), root]);
+        await apt.unpack(m[1], m[2], undefined, dl, root);
       }
       // The kernel is /boot/vmlinuz-RELEASE, or (newest packages) /usr/lib/modules/RELEASE/vmlinuz.
       const boot = existsSync(join(root, 'boot')) ? await readdir(join(root, 'boot')) : [];
@@ -266,8 +182,7 @@ export async function getKernel(
   const src = lookupKernel(n, catalog, opts.modules ?? process.env.BPF_HARNESS_MODULES);
   if (src.source === 'debian') return fetchDebian(n, src, opts.onProgress);
   if (src.source === 'tarball' || src.source === 'debian-source' || src.source === 'tree') {
-    // Built from source on first use, then cached (imported here: build.ts imports this module).
-    const { buildKernel } = await import('./build.js');
+    // Built from source on first use, then cached.
     return buildKernel(n, src, {
       onProgress: opts.onProgress,
       sourcePath: opts.sourcePath ?? process.env.BPF_HARNESS_KERNEL_SOURCE,

@@ -1,4 +1,4 @@
-// Kernel source builds (harness/build.ts): the pure parts, and the whole pipeline against a fake
+// Kernel source builds (harness/build.ts and the modules it uses): the pure parts, and the whole pipeline against a fake
 // kernel tree whose Makefile imitates kbuild in a few lines (a real build is the opt-in
 // tests/build-real.test.ts).
 import { existsSync } from 'node:fs';
@@ -6,28 +6,21 @@ import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
+import { BuildProgress, compilerErrors, parseKbuildLine } from '../harness/build-log.js';
+import { buildKernel, buildKey, FRAGMENT_PATH } from '../harness/build.js';
 import {
-  BuildProgress,
-  buildKernel,
-  buildKey,
-  checkConfig,
   COMPAT_FIXES,
-  fixConfigText,
-  compilerErrors,
   duplicateTentatives,
-  FRAGMENT_PATH,
+  fixConfigText,
   fixMakeVars,
-  kconfigDepends,
-  kconfigSymbols,
   makefileVersion,
-  parseConfig,
-  parseKbuildLine,
   selectFixes,
   tentativeDefinitions,
-  treeDigest,
   type Toolchain,
   type TreeInfo,
-} from '../harness/build.js';
+} from '../harness/compat.js';
+import { checkConfig, kconfigDepends, kconfigSymbols, parseConfig } from '../harness/kconfig.js';
+import { treeDigest } from '../harness/kernel-source.js';
 import { loadCatalog, lookupKernel } from '../harness/kernels.js';
 
 const gcc = (major: number): Toolchain => ({ ccMajor: major, id: `gcc ${major}.2.0; GNU ld 2.40; GNU Make 4.3` });
@@ -436,5 +429,5 @@ test('a build directory left by a killed build is removed; one whose builder liv
   await buildKernel('fake', { source: 'tree', path: await fakeKernelTree() }, { logDir: await mkdtemp(join(tmpdir(), 'build-log-')), onProgress: (m) => msgs.push(m) });
   expect(existsSync(dead)).toBe(false);
   expect(existsSync(alive)).toBe(true);
-  expect(msgs.join('\n')).toMatch(/removing 0123\.tmp-\d+-deadbeef, left by a build that was killed/);
+  expect(msgs.join('\n')).toMatch(/removing \S*0123\.tmp-\d+-deadbeef, left by a run that was killed/);
 });
