@@ -6,8 +6,8 @@ const vmWorkers = Number(process.env.BPF_HARNESS_PARALLEL) || Math.max(1, Math.f
 
 export default defineConfig({
   test: {
-    // verbose: each test with pass/fail and its time; report.ts: the kernel × program-type report.
-    reporters: ['verbose', './harness/report.ts'],
+    // verbose: each test with pass/fail and its time; reporter.ts: the run records and the kernel × program-type report.
+    reporters: ['verbose', './harness/reporter.ts'],
     projects: [
       {
         test: {

@@ -6,7 +6,8 @@ import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { kernelRunPath, writeKernelRun, writeReports } from './report.js';
+import { writeReports } from './report.js';
+import { kernelRunPath, writeKernelRun } from './run-record.js';
 import { buildImage } from './image.js';
 import { resolveDebian } from './apt.js';
 import { getKernel, loadCatalog, lookupKernel, REPO_ROOT } from './kernels.js';
@@ -110,7 +111,7 @@ async function runVitest(suites: string[], o: RunOptions): Promise<number> {
         testTimeout: 240_000,
         hookTimeout: 900_000,
         globalSetup: [join(REPO_ROOT, 'harness/global-setup.ts')],
-        reporters: ['verbose', join(REPO_ROOT, 'harness/report.ts')],
+        reporters: ['verbose', join(REPO_ROOT, 'harness/reporter.ts')],
         server: { deps: { inline: [/bpf-harness/] } },
       })
     : await startVitest('test', suites.map((n) => `suites/${n}/`), { ...filter, project: 'suites', root: REPO_ROOT });

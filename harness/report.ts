@@ -1,35 +1,10 @@
-// Reports: a vitest reporter that records each test's outcome (with the skip reason and the
-// guest's log paths) per kernel, and the kernel × program-type matrix rendered for the terminal,
-// as Markdown and as JUnit XML.
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+// Reports of a run: the kernel × program-type matrix built from the run's records
+// (harness/run-record.ts), rendered for the terminal, as Markdown and as JUnit XML.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
-import type { Reporter, TestModule } from 'vitest/node';
-import { loadCatalog } from './kernels.js';
-import { fileSafe, resultsRoot, timestamp } from './paths.js';
-import { shq } from './quote.js';
+import { type KernelRun, readRuns } from './run-record.js';
 
-export interface TestRecord {
-  suite: string;
-  name: string;
-  state: 'passed' | 'failed' | 'skipped' | 'pending';
-  durationMs: number;
-  note?: string;
-  error?: string;
-  consoleLog?: string;
-  agentLog?: string;
-  /** For a failed test: the command that runs just this test again on this kernel. */
-  rerun?: string;
-}
-
-export interface KernelRun {
-  kernel: string;
-  tests: TestRecord[];
-  /** Errors outside any test, e.g. a guest that did not boot. */
-  suiteErrors: { suite: string; error: string }[];
-  wallMs: number;
-  /** Wall time of each suite file, boot and teardown included. */
-  suiteMs?: Record<string, number>;
-}
+const firstLines = (s: string, n = 3) => s.split('\n').filter(Boolean).slice(0, n).join(' / ');
 
 export type CellState = 'pass' | 'fail' | 'skip' | 'none';
 export interface Cell {
@@ -40,134 +15,6 @@ export interface Cell {
   /** Skip reasons, or the first failure. */
   detail: string[];
   logs: string[];
-}
-
-const regexEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-/** The one-line command that runs one test of a suite again, alone, on one kernel. */
-export function rerunCommand(suite: string, kernel: string, testName: string): string {
-  return `npm run suite ${suite} -- --kernel ${shq(kernel)} -t ${shq(regexEscape(testName))}`;
-}
-
-/** Where a run writes its per-kernel results and reports. */
-export function runDir(): string {
-  const dir = process.env.BPF_HARNESS_RUN_DIR;
-  if (!dir) throw new Error('BPF_HARNESS_RUN_DIR is not set');
-  return dir;
-}
-
-const suiteOf = (moduleId: string) => basename(dirname(moduleId));
-/** A suite file: under BPF_HARNESS_SUITES_DIR (a project's own, --dir) or a suites/ folder. */
-const isSuite = (m: TestModule) => {
-  const own = process.env.BPF_HARNESS_SUITES_DIR;
-  return own ? m.moduleId.startsWith(`${own}/`) : m.moduleId.includes('/suites/');
-};
-const firstLines = (s: string, n = 3) => s.split('\n').filter(Boolean).slice(0, n).join(' / ');
-
-/** Vitest reporter: writes <run dir>/kernel-<name>.json when BPF_HARNESS_RUN_DIR is set. */
-export default class RunRecorder implements Reporter {
-  private started = Date.now();
-
-  onTestRunStart(): void {
-    this.started = Date.now();
-  }
-
-  onTestRunEnd(modules: ReadonlyArray<TestModule>): void {
-    this.recordKernel(modules);
-    // One plain closing line over everything that ran, for CI systems that read it.
-    console.log(`\n${summaryLine(modules)}`);
-  }
-
-  private recordKernel(modules: ReadonlyArray<TestModule>): void {
-    if (!modules.some(isSuite)) return;
-    // A run of its own (not one kernel of a matrix, which the CLI reports): its own directory.
-    const own = !process.env.BPF_HARNESS_RUN_DIR;
-    const dir = process.env.BPF_HARNESS_RUN_DIR ?? join(resultsRoot(), `run-${timestamp()}-${process.pid}`);
-    const run: KernelRun = { kernel: process.env.BPF_HARNESS_KERNEL || loadCatalog().default, tests: [], suiteErrors: [], wallMs: Date.now() - this.started, suiteMs: {} };
-    for (const mod of modules) {
-      if (!isSuite(mod)) continue;
-      const suite = suiteOf(mod.moduleId);
-      run.suiteMs![suite] = Math.round(mod.diagnostic().duration);
-      for (const err of mod.errors()) run.suiteErrors.push({ suite, error: err.message ?? String(err) });
-      for (const t of mod.children.allTests()) {
-        const r = t.result();
-        const meta = t.meta() as { consoleLog?: string; agentLog?: string };
-        // A test that never finished (its worker crashed, the run was cut) is a failure, not a skip.
-        const unfinished = r.state === 'pending';
-        run.tests.push({
-          suite,
-          name: t.fullName,
-          state: unfinished ? 'failed' : r.state,
-          durationMs: Math.round(t.diagnostic()?.duration ?? 0),
-          note: r.state === 'skipped' ? r.note : undefined,
-          error:
-            r.state === 'failed'
-              ? r.errors.map((e) => e.message).join('\n')
-              : unfinished
-                ? 'the test did not finish: its worker process ended first (a crash, or the run was cut short)'
-                : undefined,
-          rerun: r.state === 'failed' || unfinished ? rerunCommand(suite, run.kernel, t.name) : undefined,
-          consoleLog: meta.consoleLog,
-          agentLog: meta.agentLog,
-        });
-      }
-    }
-    writeKernelRun(dir, run);
-    if (own) {
-      const r = writeReports(dir);
-      console.log(`\n${r.table}\n\nreport: ${r.markdown}\njunit:  ${r.junit}`);
-    }
-  }
-}
-
-/**
- * The closing line. A test counts as failed when it failed, when it never finished, or when its
- * file's setup failed so that it never ran (vitest itself calls those skipped); a file that failed
- * with no test at all (a module error) counts once.
- */
-export function summaryLine(modules: ReadonlyArray<TestModule>): string {
-  const n = { passed: 0, failed: 0, skipped: 0 };
-  let brokenFiles = 0;
-  for (const mod of modules) {
-    const setupFailed = mod.errors().length > 0;
-    const tests = [...mod.children.allTests()];
-    if (setupFailed) brokenFiles++;
-    for (const t of tests) {
-      const state = t.result().state;
-      if (state === 'passed') n.passed++;
-      else if (state === 'failed' || state === 'pending' || setupFailed) n.failed++;
-      else n.skipped++;
-    }
-    if (setupFailed && !tests.length) n.failed++;
-  }
-  return `summary: ${n.passed} passed, ${n.failed} failed, ${n.skipped} skipped${brokenFiles ? ` (${brokenFiles} suite file${brokenFiles > 1 ? 's' : ''} failed outside any test; their tests count as failed)` : ''}`;
-}
-
-/** Reads the per-kernel records of one or more runs; records of one kernel (CI shards) merge. */
-/** Path of a kernel's record in a run directory. */
-export const kernelRunPath = (dir: string, kernel: string): string => join(dir, `kernel-${fileSafe(kernel)}.json`);
-
-export function writeKernelRun(dir: string, run: KernelRun): void {
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(kernelRunPath(dir, run.kernel), JSON.stringify(run, null, 1));
-}
-
-export function readRuns(...dirs: string[]): KernelRun[] {
-  const byKernel = new Map<string, KernelRun>();
-  for (const dir of dirs) {
-    for (const f of readdirSync(dir).filter((n) => /^kernel-.*\.json$/.test(n)).sort()) {
-      const run = JSON.parse(readFileSync(join(dir, f), 'utf8')) as KernelRun;
-      const seen = byKernel.get(run.kernel);
-      if (!seen) byKernel.set(run.kernel, run);
-      else {
-        seen.tests.push(...run.tests);
-        seen.suiteErrors.push(...run.suiteErrors);
-        seen.wallMs = Math.max(seen.wallMs, run.wallMs);
-        seen.suiteMs = { ...seen.suiteMs, ...run.suiteMs };
-      }
-    }
-  }
-  return [...byKernel.values()];
 }
 
 /** One cell of the matrix: how a program type fared on a kernel. */

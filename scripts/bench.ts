@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { $ } from 'zx';
 import { getKernel } from '../harness/kernels.js';
-import type { KernelRun } from '../harness/report.js';
+import type { KernelRun } from '../harness/run-record.js';
 import { Vm } from '../harness/vm.js';
 
 const { values } = parseArgs({

@@ -17,7 +17,7 @@ async function runFixtures(filter: string, env: Record<string, string> = {}) {
   const out = join(await mkdtemp(join(tmpdir(), 'fixtures-')), 'report.json');
   const r = await execa(
     join(REPO_ROOT, 'node_modules/.bin/vitest'),
-    ['run', '--config', 'tests/fixtures/guest/vitest.config.ts', '--reporter=verbose', '--reporter=./harness/report.ts', '--reporter=json', `--outputFile.json=${out}`, filter],
+    ['run', '--config', 'tests/fixtures/guest/vitest.config.ts', '--reporter=verbose', '--reporter=./harness/reporter.ts', '--reporter=json', `--outputFile.json=${out}`, filter],
     { cwd: REPO_ROOT, reject: false, all: true, env: { ...env, FORCE_COLOR: '0' } },
   );
   const report = JSON.parse(await readFile(out, 'utf8')) as JsonReport;

@@ -2,7 +2,8 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { buildMatrix, cellOf, type KernelRun, renderJunit, renderTerminal, rerunCommand, writeReports } from '../harness/report.js';
+import { buildMatrix, cellOf, renderJunit, renderTerminal, writeReports } from '../harness/report.js';
+import { type KernelRun, rerunCommand, writeKernelRun } from '../harness/run-record.js';
 
 const run = (kernel: string, over: Partial<KernelRun> = {}): KernelRun => ({
   kernel,
@@ -85,7 +86,6 @@ test('a failed test carries the command that re-runs it alone on its kernel, in 
   expect(renderTerminal(m)).toContain(`[6.1] xdp: re-run: ${cmd}`);
   expect(renderJunit(m)).toContain(`re-run: ${cmd}`);
   const dir = await mkdtemp(join(tmpdir(), 'rerun-'));
-  const { writeKernelRun } = await import('../harness/report.js');
   writeKernelRun(dir, bad);
   const r = writeReports(dir);
   expect(await readFile(r.markdown, 'utf8')).toContain(`re-run: ${cmd}`);

@@ -1,0 +1,94 @@
+// The vitest reporter of suite runs: records each test's outcome per kernel (harness/run-record.ts),
+// renders the report of a run of its own, and prints the closing summary line.
+import { basename, dirname, join } from 'node:path';
+import type { Reporter, TestModule } from 'vitest/node';
+import { loadCatalog } from './kernels.js';
+import { resultsRoot, timestamp } from './paths.js';
+import { writeReports } from './report.js';
+import { type KernelRun, rerunCommand, writeKernelRun } from './run-record.js';
+
+const suiteOf = (moduleId: string) => basename(dirname(moduleId));
+/** A suite file: under BPF_HARNESS_SUITES_DIR (a project's own, --dir) or a suites/ folder. */
+const isSuite = (m: TestModule) => {
+  const own = process.env.BPF_HARNESS_SUITES_DIR;
+  return own ? m.moduleId.startsWith(`${own}/`) : m.moduleId.includes('/suites/');
+};
+
+/** Vitest reporter: writes <run dir>/kernel-<name>.json when BPF_HARNESS_RUN_DIR is set. */
+export default class RunRecorder implements Reporter {
+  private started = Date.now();
+
+  onTestRunStart(): void {
+    this.started = Date.now();
+  }
+
+  onTestRunEnd(modules: ReadonlyArray<TestModule>): void {
+    this.recordKernel(modules);
+    // One plain closing line over everything that ran, for CI systems that read it.
+    console.log(`\n${summaryLine(modules)}`);
+  }
+
+  private recordKernel(modules: ReadonlyArray<TestModule>): void {
+    if (!modules.some(isSuite)) return;
+    // A run of its own (not one kernel of a matrix, which the CLI reports): its own directory.
+    const own = !process.env.BPF_HARNESS_RUN_DIR;
+    const dir = process.env.BPF_HARNESS_RUN_DIR ?? join(resultsRoot(), `run-${timestamp()}-${process.pid}`);
+    const run: KernelRun = { kernel: process.env.BPF_HARNESS_KERNEL || loadCatalog().default, tests: [], suiteErrors: [], wallMs: Date.now() - this.started, suiteMs: {} };
+    for (const mod of modules) {
+      if (!isSuite(mod)) continue;
+      const suite = suiteOf(mod.moduleId);
+      run.suiteMs![suite] = Math.round(mod.diagnostic().duration);
+      for (const err of mod.errors()) run.suiteErrors.push({ suite, error: err.message ?? String(err) });
+      for (const t of mod.children.allTests()) {
+        const r = t.result();
+        const meta = t.meta() as { consoleLog?: string; agentLog?: string };
+        // A test that never finished (its worker crashed, the run was cut) is a failure, not a skip.
+        const unfinished = r.state === 'pending';
+        run.tests.push({
+          suite,
+          name: t.fullName,
+          state: unfinished ? 'failed' : r.state,
+          durationMs: Math.round(t.diagnostic()?.duration ?? 0),
+          note: r.state === 'skipped' ? r.note : undefined,
+          error:
+            r.state === 'failed'
+              ? r.errors.map((e) => e.message).join('\n')
+              : unfinished
+                ? 'the test did not finish: its worker process ended first (a crash, or the run was cut short)'
+                : undefined,
+          rerun: r.state === 'failed' || unfinished ? rerunCommand(suite, run.kernel, t.name) : undefined,
+          consoleLog: meta.consoleLog,
+          agentLog: meta.agentLog,
+        });
+      }
+    }
+    writeKernelRun(dir, run);
+    if (own) {
+      const r = writeReports(dir);
+      console.log(`\n${r.table}\n\nreport: ${r.markdown}\njunit:  ${r.junit}`);
+    }
+  }
+}
+
+/**
+ * The closing line. A test counts as failed when it failed, when it never finished, or when its
+ * file's setup failed so that it never ran (vitest itself calls those skipped); a file that failed
+ * with no test at all (a module error) counts once.
+ */
+export function summaryLine(modules: ReadonlyArray<TestModule>): string {
+  const n = { passed: 0, failed: 0, skipped: 0 };
+  let brokenFiles = 0;
+  for (const mod of modules) {
+    const setupFailed = mod.errors().length > 0;
+    const tests = [...mod.children.allTests()];
+    if (setupFailed) brokenFiles++;
+    for (const t of tests) {
+      const state = t.result().state;
+      if (state === 'passed') n.passed++;
+      else if (state === 'failed' || state === 'pending' || setupFailed) n.failed++;
+      else n.skipped++;
+    }
+    if (setupFailed && !tests.length) n.failed++;
+  }
+  return `summary: ${n.passed} passed, ${n.failed} failed, ${n.skipped} skipped${brokenFiles ? ` (${brokenFiles} suite file${brokenFiles > 1 ? 's' : ''} failed outside any test; their tests count as failed)` : ''}`;
+}

@@ -1,0 +1,63 @@
+// A run's records: what each test on one kernel did (outcome, skip reason, logs, the command that
+// re-runs it), one JSON file per kernel in the run directory; shards of one kernel merge on reading.
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileSafe } from './paths.js';
+import { shq } from './quote.js';
+
+export interface TestRecord {
+  suite: string;
+  name: string;
+  state: 'passed' | 'failed' | 'skipped' | 'pending';
+  durationMs: number;
+  note?: string;
+  error?: string;
+  consoleLog?: string;
+  agentLog?: string;
+  /** For a failed test: the command that runs just this test again on this kernel. */
+  rerun?: string;
+}
+
+export interface KernelRun {
+  kernel: string;
+  tests: TestRecord[];
+  /** Errors outside any test, e.g. a guest that did not boot. */
+  suiteErrors: { suite: string; error: string }[];
+  wallMs: number;
+  /** Wall time of each suite file, boot and teardown included. */
+  suiteMs?: Record<string, number>;
+}
+
+const regexEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The one-line command that runs one test of a suite again, alone, on one kernel. */
+export function rerunCommand(suite: string, kernel: string, testName: string): string {
+  return `npm run suite ${suite} -- --kernel ${shq(kernel)} -t ${shq(regexEscape(testName))}`;
+}
+
+/** Path of a kernel's record in a run directory. */
+export const kernelRunPath = (dir: string, kernel: string): string => join(dir, `kernel-${fileSafe(kernel)}.json`);
+
+export function writeKernelRun(dir: string, run: KernelRun): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(kernelRunPath(dir, run.kernel), JSON.stringify(run, null, 1));
+}
+
+/** Reads the per-kernel records of one or more runs; records of one kernel (CI shards) merge. */
+export function readRuns(...dirs: string[]): KernelRun[] {
+  const byKernel = new Map<string, KernelRun>();
+  for (const dir of dirs) {
+    for (const f of readdirSync(dir).filter((n) => /^kernel-.*\.json$/.test(n)).sort()) {
+      const run = JSON.parse(readFileSync(join(dir, f), 'utf8')) as KernelRun;
+      const seen = byKernel.get(run.kernel);
+      if (!seen) byKernel.set(run.kernel, run);
+      else {
+        seen.tests.push(...run.tests);
+        seen.suiteErrors.push(...run.suiteErrors);
+        seen.wallMs = Math.max(seen.wallMs, run.wallMs);
+        seen.suiteMs = { ...seen.suiteMs, ...run.suiteMs };
+      }
+    }
+  }
+  return [...byKernel.values()];
+}
