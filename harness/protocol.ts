@@ -8,6 +8,8 @@ export interface ProgInfo {
   name: string;
   section: string;
   type: string;
+  /** The id the kernel gave the loaded program (absent for a program that did not load). */
+  id?: number;
 }
 
 export interface MapInfo {

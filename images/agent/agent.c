@@ -678,6 +678,12 @@ static int op_load(struct req *r, struct jbuf *out)
 		jb_cstr(out, bpf_program__section_name(p));
 		jb_puts(out, ",\"type\":");
 		jb_cstr(out, t ? t : "unknown");
+		/* the id the kernel gave the loaded program (bpftool and netlink report it) */
+		struct bpf_prog_info info;
+		uint32_t ilen = sizeof(info);
+		memset(&info, 0, sizeof(info));
+		if (bpf_program__fd(p) >= 0 && bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &ilen) == 0)
+			jb_printf(out, ",\"id\":%u", info.id);
 		jb_putc(out, '}');
 	}
 	jb_putc(out, ']');
@@ -1375,8 +1381,9 @@ static int op_attach_kprobe(struct req *r, struct jbuf *out)
 	if (!bl) {
 		int e = errno;
 		link_free(l);
+		/* the kernel's own errno, with what /proc/kallsyms says about the function */
 		if (!kallsyms_has(func))
-			return failx(ENOENT, "prog %s: %s on %s: no such function in /proc/kallsyms (%s)",
+			return failx(e, "prog %s: %s on %s: no such function in /proc/kallsyms (%s)",
 				     bpf_program__name(p), retprobe ? "kretprobe" : "kprobe", func, errstr(e));
 		return fail(e, "prog %s: %s on %s%s", bpf_program__name(p), retprobe ? "kretprobe" : "kprobe", func,
 			    legacy ? " (legacy tracefs kprobe_events)" : "");
