@@ -82,8 +82,6 @@ test('egress: a sender inside the cgroup gets EPERM for refused UDP, one outside
     udp: seen(9, 'udp', 300),
     icmp: seen(5, 'icmp', 56),
   });
-  // The ICMP replies came in, but no ingress program was attached.
-  expect(await counters(obj, 'ingress_stats')).toEqual({});
 
   // Detached, the cgroup's sender reaches the refused port again and nothing more is counted.
   await a.detach();
@@ -121,7 +119,6 @@ test('ingress: datagrams to a socket inside the cgroup are dropped, to one outsi
     'udp refused': seen(10, 'udp', 64),
     udp: seen(6, 'udp', 500),
   });
-  expect(await counters(obj, 'egress_stats')).toEqual({});
   await obj.unload();
 });
 
@@ -134,8 +131,8 @@ test('an ingress program does not filter what the cgroup sends', async () => {
   expect(r.sent).toBe(11);
   expect(r.sendErrors ?? 0).toBe(0);
   expect(await sink.stats()).toMatchObject({ packets: 11, bytes: 11 * 32 });
+  // The ingress program, attached, saw none of what the cgroup sent.
   expect(await counters(obj, 'ingress_stats')).toEqual({});
-  expect(await counters(obj, 'egress_stats')).toEqual({});
   await obj.unload();
 });
 
