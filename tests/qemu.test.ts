@@ -26,8 +26,18 @@ describe('qemuArgs', () => {
     expect(kvm.slice(kvm.indexOf('-accel'), kvm.indexOf('-accel') + 4)).toEqual(['-accel', 'kvm', '-cpu', 'host']);
   });
 
-  test('is pure: the same config gives the same arguments', () => {
-    expect(qemuArgs({ ...base, accel: 'tcg' })).toEqual(qemuArgs({ ...base, accel: 'tcg' }));
+  test('is pure: it reads only its config (not the environment) and does not change it', () => {
+    const config = Object.freeze({ ...base, accel: 'tcg' as const, append: 'quiet' });
+    const before = qemuArgs(config);
+    const saved = { ...process.env };
+    try {
+      Object.assign(process.env, { BPF_HARNESS_APPEND: 'loglevel=0', BPF_HARNESS_ACCEL: 'kvm', BPF_HARNESS_KERNEL: '5.10' });
+      expect(qemuArgs(config)).toEqual(before);
+    } finally {
+      for (const k of ['BPF_HARNESS_APPEND', 'BPF_HARNESS_ACCEL', 'BPF_HARNESS_KERNEL']) if (!(k in saved)) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
+    expect(before[before.indexOf('-append') + 1].split(' ')).toContain('quiet');
   });
 
   test('entropy: the seed goes on the kernel command line, and virtio-rng is there unless turned off', () => {

@@ -10,5 +10,6 @@ test.each(Object.keys(PROGRAM_TYPES))('program type %s has a suite with at least
   expect(existsSync(file), file).toBe(true);
   const text = readFileSync(file, 'utf8');
   expect(text).toMatch(new RegExp(`useGuest\\(\\{[\\s\\S]*?suite: '${type}'`));
-  expect((text.match(/^\s*(test|it)(\.each\([^)]*\))?\(/gm) ?? []).length + (text.match(/\btest\(`/g) ?? []).length).toBeGreaterThanOrEqual(2);
+  // One match per test call, whether its name is a string or a template literal.
+  expect((text.match(/^\s*(test|it)(\.each\([^)]*\))?\(/gm) ?? []).length).toBeGreaterThanOrEqual(2);
 });

@@ -191,7 +191,7 @@ test("a user's own bzImage boots as is, with its modules directory", async () =>
     const ssh2 = (await import('ssh2')).default;
     const stranger = ssh2.utils.generateKeyPairSync('ed25519');
     const wrongHost = Buffer.from('not the guest').toString('base64');
-    await expect(SshSession.connect({ port: vm.sshPort, privateKey: vm.image.clientKey, hostKey: wrongHost })).rejects.toThrow();
+    await expect(SshSession.connect({ port: vm.sshPort, privateKey: vm.image.clientKey, hostKey: wrongHost })).rejects.toThrow(/Host denied \(verification failed\)/);
     await expect(SshSession.connect({ port: vm.sshPort, privateKey: stranger.private, hostKey: vm.image.hostKey })).rejects.toThrow(/authentication/i);
     const again = await SshSession.connect({ port: vm.sshPort, privateKey: vm.image.clientKey, hostKey: vm.image.hostKey });
     expect((await again.exec('echo ok')).trim()).toBe('ok');
