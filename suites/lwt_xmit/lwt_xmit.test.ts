@@ -40,15 +40,13 @@ async function counted(proto: Proto) {
 
 const ipv4Bytes = (ip: string) => Buffer.from(ip.split('.').map(Number));
 
+/** A route from A to `dst`/32 over the pair, with the source's lwt_xmit program on it. */
+function attachXmit(source: string, dst = net.b.ip) {
+  return guest.attach({ type: 'lwt_xmit', object: guest.objectPath(source), section: 'lwt_xmit', prefix: `${dst}/32`, dev: net.a.ifname, netns: net.a.netns });
+}
+
 test('the program rewrites the UDP destination port on the way out and B receives the datagrams on the new port', async () => {
-  await guest.attach({
-    type: 'lwt_xmit',
-    object: guest.objectPath('lwt_xmit_rewrite.bpf.c'),
-    section: 'lwt_xmit',
-    prefix: `${net.b.ip}/32`,
-    dev: net.a.ifname,
-    netns: net.a.netns,
-  });
+  await attachXmit('lwt_xmit_rewrite.bpf.c');
   const [from, to, other] = await Promise.all(
     [FROM_PORT, TO_PORT, OTHER_PORT].map((port) => UdpSink.open(guest.agent, { netns: net.b.netns, port })),
   );
@@ -74,14 +72,7 @@ test('the program rewrites the UDP destination port on the way out and B receive
 });
 
 test('BPF_DROP on the transmit path fails each UDP send with EPERM and nothing reaches B; ICMP passes', async () => {
-  await guest.attach({
-    type: 'lwt_xmit',
-    object: guest.objectPath('lwt_xmit_drop_udp.bpf.c'),
-    section: 'lwt_xmit',
-    prefix: `${net.b.ip}/32`,
-    dev: net.a.ifname,
-    netns: net.a.netns,
-  });
+  await attachXmit('lwt_xmit_drop_udp.bpf.c');
   const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: FROM_PORT });
   const vethBefore = await linkStats(guest.ssh, net.b.ifname, net.b.netns);
 
@@ -103,14 +94,7 @@ test('datagrams to an address outside the route\'s prefix keep their port and ar
     `ip -n ${net.b.netns} addr add ${other}/24 dev ${net.b.ifname}\n` +
       `ip -n ${net.a.netns} neigh replace ${other} lladdr ${net.b.mac} dev ${net.a.ifname} nud permanent`,
   );
-  await guest.attach({
-    type: 'lwt_xmit',
-    object: guest.objectPath('lwt_xmit_rewrite.bpf.c'),
-    section: 'lwt_xmit',
-    prefix: `${net.b.ip}/32`,
-    dev: net.a.ifname,
-    netns: net.a.netns,
-  });
+  await attachXmit('lwt_xmit_rewrite.bpf.c');
   const from = await UdpSink.open(guest.agent, { netns: net.b.netns, port: FROM_PORT });
   const to = await UdpSink.open(guest.agent, { netns: net.b.netns, port: TO_PORT });
 
@@ -137,14 +121,7 @@ async function ipipSetup() {
       `ip -n ${net.b.netns} addr add ${TUNNELED}/32 dev bhtun`,
     ].join('\n'),
   );
-  await guest.attach({
-    type: 'lwt_xmit',
-    object: guest.objectPath('lwt_xmit_ipip.bpf.c'),
-    section: 'lwt_xmit',
-    prefix: `${TUNNELED}/32`,
-    dev: net.a.ifname,
-    netns: net.a.netns,
-  });
+  await attachXmit('lwt_xmit_ipip.bpf.c', TUNNELED);
 }
 
 /** lwt_xmit_encap_result: [encapsulated, dropped without configuration, push failures]. */
