@@ -5,7 +5,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
-import { cacheRoot, sha256File } from './cache.js';
+import { cacheRoot, sha256File, withLock } from './cache.js';
 import type { DebianSource, Progress } from './kernel-types.js';
 import { type Pin, readLock } from './lock.js';
 import { which } from './tools.js';
@@ -134,18 +134,25 @@ export class AptSuite {
     await this.prepare();
     // apt gives list files the server's modification time, so freshness is kept in a stamp.
     const stamp = join(this.root, 'updated');
-    const age = await stat(stamp).then((s) => Date.now() - s.mtimeMs, () => Infinity);
-    if (age < maxAgeMs) return;
-    onProgress?.(`apt: updating package lists for ${this.suite}`);
-    const r = await execa(which('apt-get'), [...this.opts(), 'update'], { stdin: 'ignore', reject: false, all: true });
-    const haveLists = (await readdir(join(this.root, 'lists'))).some((f) => f.endsWith('_Packages'));
-    if (r.exitCode !== 0 || /^(W|E): /m.test(r.all ?? '')) {
-      // Offline with lists from an earlier run: go on with those, say so.
-      if (!haveLists) throw new Error(`apt-get update for Debian ${this.suite} failed:\n${r.all}`);
-      onProgress?.(`apt: update for ${this.suite} failed, using the package lists from an earlier run`);
-      return;
-    }
-    await writeFile(stamp, new Date().toISOString());
+    const fresh = async () => (await stat(stamp).then((s) => Date.now() - s.mtimeMs, () => Infinity)) < maxAgeMs;
+    if (await fresh()) return;
+    // One update of this private apt state at a time (two runs fetching a suite for the first time
+    // at once would trip over each other's partial lists); the second finds the lists fresh.
+    await withLock(`${this.root}.lock`, `apt lists of ${this.suite}`, async () => {
+      if (await fresh()) return;
+      onProgress?.(`apt: updating package lists for ${this.suite}`);
+      const r = await execa(which('apt-get'), [...this.opts(), 'update'], { stdin: 'ignore', reject: false, all: true });
+      const haveLists = (await readdir(join(this.root, 'lists'))).some((f) => f.endsWith('_Packages'));
+      if (r.exitCode !== 0 || /^(W|E): /m.test(r.all ?? '')) {
+        // Offline with lists from an earlier run: go on with those, say so.
+        if (!haveLists) throw new Error(`apt-get update for Debian ${this.suite} failed:\n${r.all}`);
+        onProgress?.(`apt: update for ${this.suite} failed, using the package lists from an earlier run`);
+        return;
+      }
+      // Build apt's package cache now, under the lock, not in two readers at once.
+      await execa(which('apt-cache'), [...this.opts(), 'stats'], { stdin: 'ignore', reject: false });
+      await writeFile(stamp, new Date().toISOString());
+    }, onProgress);
   }
 
   /** `apt-cache show` fields of the candidate version of a package. */

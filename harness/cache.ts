@@ -151,6 +151,16 @@ async function lock(path: string, waitingFor: string, onWait?: (msg: string) => 
   }
 }
 
+/** Runs `fn` holding the lock file `path` (the same locks cache entries use), for any shared state. */
+export async function withLock<T>(path: string, what: string, fn: () => Promise<T>, onWait?: (msg: string) => void): Promise<T> {
+  const release = await lock(path, what, onWait);
+  try {
+    return await fn();
+  } finally {
+    await release();
+  }
+}
+
 /**
  * Removes temporary build directories (`KEY.tmp-PID-HEX`) of an area whose builder is gone: a run
  * killed mid-build leaves them, and they can be large.

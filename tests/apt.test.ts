@@ -53,3 +53,18 @@ test('parsers ignore disabled and non-deb entries', () => {
   expect(parseDeb822('Enabled: no\nTypes: deb\nURIs: http://x/debian\nSuites: bookworm\nComponents: main\n')).toEqual([]);
   expect(parseOneLine('deb-src http://x/debian bookworm main')).toEqual([]);
 });
+
+test('two first fetches of one Debian suite at once both succeed (the private apt state is updated under a lock)', async () => {
+  const before = process.env.BPF_HARNESS_CACHE;
+  process.env.BPF_HARNESS_CACHE = await mkdtemp(join(tmpdir(), 'apt-cache-'));
+  try {
+    const { resolveDebian } = await import('../harness/apt.js');
+    const src = { source: 'debian', suite: 'bookworm', package: 'linux-image-cloud-amd64' } as const;
+    const [a, b] = await Promise.all([resolveDebian('6.1', src), resolveDebian('6.1', src)]);
+    expect(a.package).toMatch(/^linux-image-\d/);
+    expect(b).toEqual(a);
+  } finally {
+    if (before === undefined) delete process.env.BPF_HARNESS_CACHE;
+    else process.env.BPF_HARNESS_CACHE = before;
+  }
+}, 300_000);
