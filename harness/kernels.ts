@@ -10,6 +10,7 @@ import { buildKernel } from './build.js';
 import { cached, contentKey, sha256File } from './cache.js';
 import type { Catalog, DebianSource, Kernel, KernelSource, LocalSource, Progress } from './kernel-types.js';
 import { parseRelease } from './kernel-types.js';
+import { isObject, readJsonFile } from './json-file.js';
 import { REPO_ROOT } from './paths.js';
 import { which } from './tools.js';
 
@@ -26,7 +27,7 @@ export class UnknownKernelError extends Error {
 }
 
 export function loadCatalog(path = CATALOG_PATH): Catalog {
-  const c = JSON.parse(readFileSync(path, 'utf8')) as Catalog;
+  const c = readJsonFile<Catalog>(path, (v) => (isObject(v) && typeof v.default === 'string' && isObject(v.kernels) ? null : 'not a kernel catalog (default, kernels)'));
   if (!c.kernels[c.default]) throw new Error(`${path}: default kernel "${c.default}" is not in the catalog`);
   return c;
 }

@@ -3,6 +3,7 @@
 // kernels -- lock [NAME...]` moves pins to the newest packages the archive serves.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isObject, readJsonFile } from './json-file.js';
 import { REPO_ROOT } from './paths.js';
 
 export interface Pin {
@@ -17,7 +18,12 @@ export interface Pin {
 export const LOCK_PATH = join(REPO_ROOT, 'kernels', 'lock.json');
 
 export function readLock(path = LOCK_PATH): Record<string, Pin> {
-  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, Pin>) : {};
+  if (!existsSync(path)) return {};
+  return readJsonFile<Record<string, Pin>>(path, (v) =>
+    isObject(v) && Object.values(v).every((p) => isObject(p) && typeof p.package === 'string' && typeof p.version === 'string')
+      ? null
+      : 'not a kernel lock: each entry needs a package and a version (npm run kernels -- lock rewrites it)',
+  );
 }
 
 export function writePin(name: string, pin: Pin, path = LOCK_PATH): void {

@@ -2,6 +2,7 @@
 // re-runs it), one JSON file per kernel in the run directory; shards of one kernel merge on reading.
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isObject, readJsonFile } from './json-file.js';
 import { fileSafe } from './paths.js';
 import { shq } from './quote.js';
 
@@ -48,7 +49,9 @@ export function readRuns(...dirs: string[]): KernelRun[] {
   const byKernel = new Map<string, KernelRun>();
   for (const dir of dirs) {
     for (const f of readdirSync(dir).filter((n) => /^kernel-.*\.json$/.test(n)).sort()) {
-      const run = JSON.parse(readFileSync(join(dir, f), 'utf8')) as KernelRun;
+      const run = readJsonFile<KernelRun>(join(dir, f), (v) =>
+        isObject(v) && typeof v.kernel === 'string' && Array.isArray(v.tests) && Array.isArray(v.suiteErrors) ? null : 'not a run record (kernel, tests, suiteErrors)',
+      );
       const seen = byKernel.get(run.kernel);
       if (!seen) byKernel.set(run.kernel, run);
       else {

@@ -90,3 +90,16 @@ test('a failed test carries the command that re-runs it alone on its kernel, in 
   const r = writeReports(dir);
   expect(await readFile(r.markdown, 'utf8')).toContain(`re-run: ${cmd}`);
 });
+
+test('garbage run records and a garbage lock file are errors that name the file', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'garbage-'));
+  await writeFile(join(dir, 'kernel-6.1.json'), '{"not": "a record"}');
+  expect(() => writeReports(dir)).toThrow(`${join(dir, 'kernel-6.1.json')}: not a run record (kernel, tests, suiteErrors)`);
+  await writeFile(join(dir, 'kernel-6.1.json'), '{"kernel": ');
+  expect(() => writeReports(dir)).toThrow(new RegExp(`${join(dir, 'kernel-6\\.1\\.json').replace(/\//g, '\\/')}: not valid JSON`));
+  const { readLock } = await import('../harness/lock.js');
+  await writeFile(join(dir, 'lock.json'), 'garbage');
+  expect(() => readLock(join(dir, 'lock.json'))).toThrow(`${join(dir, 'lock.json')}: not valid JSON`);
+  await writeFile(join(dir, 'lock.json'), '{"6.1": {"suite": "bookworm"}}');
+  expect(() => readLock(join(dir, 'lock.json'))).toThrow(/lock\.json: not a kernel lock: each entry needs a package and a version/);
+});
