@@ -20,6 +20,16 @@ export class CommandError extends Error {
   }
 }
 
+const KEEPALIVE_MS = 5_000;
+const KEEPALIVE_MAX = 6;
+
+/** ssh2's words for a lost connection, in the harness's. */
+function explainLoss(e: Error): string {
+  return /keepalive|no response from server/i.test(e.message)
+    ? `the guest stopped responding (no answer to SSH keepalives for ${(KEEPALIVE_MS * KEEPALIVE_MAX) / 1000} s)`
+    : `the SSH connection to the guest failed: ${e.message}`;
+}
+
 export interface ConnectOptions {
   port: number;
   privateKey: string;
@@ -30,8 +40,23 @@ export interface ConnectOptions {
 
 export class SshSession {
   private closed = false;
+  /** Why the connection went, when it did not go by close(): said in every failing command. */
+  private lost: string | null = null;
+  /** How long a command may run when the caller names no timeout (the VM sets it for its accelerator). */
+  commandTimeoutMs = 120_000;
   private constructor(private readonly client: Client) {
-    client.on('close', () => (this.closed = true));
+    client.on('close', () => {
+      this.closed = true;
+      this.lost ??= 'the SSH connection to the guest closed (the guest or QEMU ended)';
+    });
+    client.on('error', (e: Error) => {
+      this.lost = explainLoss(e);
+    });
+  }
+
+  /** Why the connection is gone, or null while it is up. */
+  get lostBecause(): string | null {
+    return this.closed || this.lost ? (this.lost ?? 'closed') : null;
   }
 
   /** One handshake attempt; resolves only when the guest proved its host key and accepted ours. */
@@ -56,8 +81,8 @@ export class SshSession {
         username: 'root',
         privateKey: o.privateKey,
         readyTimeout: o.readyTimeoutMs ?? 10_000,
-        keepaliveInterval: 5_000,
-        keepaliveCountMax: 6,
+        keepaliveInterval: KEEPALIVE_MS,
+        keepaliveCountMax: KEEPALIVE_MAX,
         hostVerifier: (key: Buffer) => key.toString('base64') === o.hostKey,
       });
     });
@@ -70,8 +95,8 @@ export class SshSession {
   /** Opens a raw exec channel (for long-lived processes such as the agent). */
   channel(command: string): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
-      if (this.closed) return reject(new Error('SSH connection to the guest is closed'));
-      this.client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch)));
+      if (this.lostBecause) return reject(new Error(`${this.lostBecause}; command: ${command}`));
+      this.client.exec(command, (err, ch) => (err ? reject(new Error(`${this.lostBecause ?? explainLoss(err)}; command: ${command}`)) : resolve(ch)));
     });
   }
 
@@ -86,24 +111,27 @@ export class SshSession {
   /** Runs a command; resolves with its exit code and output whatever the code. */
   async run(command: string, opts: { stdin?: NodeJS.ReadableStream | string; timeoutMs?: number } = {}): Promise<ExecResult> {
     const ch = await this.channel(command);
+    const timeoutMs = opts.timeoutMs ?? this.commandTimeoutMs;
     return new Promise((resolve, reject) => {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let code = -1;
-      const timer = opts.timeoutMs
-        ? setTimeout(() => {
-            ch.close();
-            reject(new Error(`guest command timed out after ${opts.timeoutMs} ms: ${command}`));
-          }, opts.timeoutMs)
-        : undefined;
+      let exited = false;
+      const timer = setTimeout(() => {
+        ch.close();
+        reject(new Error(`guest command timed out after ${timeoutMs / 1000} s: ${command}`));
+      }, timeoutMs);
       ch.on('data', (d: Buffer) => out.push(d));
       ch.stderr.on('data', (d: Buffer) => err.push(d));
       ch.on('exit', (c: number | null, signal?: string) => {
+        exited = true;
         code = c ?? (signal ? 128 : -1);
       });
       ch.on('close', () => {
         clearTimeout(timer);
-        resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+        // The channel closed without the command exiting: the connection went under it.
+        if (!exited && this.lostBecause) reject(new Error(`${this.lostBecause}; command: ${command}`));
+        else resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
       });
       if (typeof opts.stdin === 'string') ch.end(opts.stdin);
       else if (opts.stdin) opts.stdin.pipe(ch);

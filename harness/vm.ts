@@ -283,6 +283,7 @@ export class Vm {
           hostKey: this.image.hostKey,
           readyTimeoutMs: Math.min(10_000, Math.max(1_000, sshdDeadline - Date.now())),
         });
+        this.ssh.commandTimeoutMs = t.commandMs;
         return;
       } catch (e) {
         lastErr = (e as Error).message;

@@ -1,4 +1,5 @@
 // What reaches a guest's shell is quoted or refused: names a test passes in cannot run commands.
+import { readFile } from 'node:fs/promises';
 import { expect, test } from 'vitest';
 import { attach, Cgroup } from '../harness/attach.js';
 import { linkStats } from '../harness/traffic.js';
@@ -19,6 +20,23 @@ test('a cgroup name, a namespace or an interface name cannot inject shell comman
     const sys = Number(await vm.ssh.exec('cat /sys/class/net/lo/statistics/rx_packets'));
     expect((await linkStats(vm.ssh, 'lo')).rxPackets).toBe(sys);
   } finally {
+    await vm.stop();
+  }
+}, 240_000);
+
+test('a guest that stops responding fails its command with that reason, not a bare ssh2 error', async () => {
+  const vm = await Vm.start({ label: 'stopped' });
+  try {
+    expect((await vm.ssh.exec('echo up')).trim()).toBe('up');
+    // QEMU is under setpriv: stop the emulator itself, as a hung host process would be.
+    const qemu = Number((await readFile(`/proc/${vm.pid}/task/${vm.pid}/children`, 'utf8').catch(() => '')).trim().split(/\s+/)[0]) || vm.pid!;
+    process.kill(qemu, 'SIGSTOP');
+    const t = Date.now();
+    await expect(vm.ssh.exec('echo never')).rejects.toThrow(/the guest stopped responding \(no answer to SSH keepalives for 30 s\); command: echo never/);
+    expect(Date.now() - t).toBeLessThan(60_000);
+    process.kill(qemu, 'SIGCONT');
+  } finally {
+    vm.kill();
     await vm.stop();
   }
 }, 240_000);
