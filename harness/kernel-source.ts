@@ -1,7 +1,7 @@
 // Kernel source for a build: resolved cheaply to a digest (the cache key), and materialized (a
 // download checked against its sha256, Debian's linux-source package, or the user's own tree or
 // tarball) only when a build needs it; then unpacked or copied into the build directory.
-import { createWriteStream, existsSync, statSync } from 'node:fs';
+import { createWriteStream, existsSync, lstatSync, statSync } from 'node:fs';
 import { lstat, mkdir, readdir, readlink, rename, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { basename, join, resolve } from 'node:path';
@@ -177,9 +177,21 @@ export async function resolveSource(name: string, src: BuildSource, opts: BuildO
 
 /** Unpacks a tarball (or copies a tree) into `work`; returns the tree's root. */
 export async function unpack(from: { tarball: string } | { dir: string }, work: string, say: (m: string) => void): Promise<string> {
+  // tar says "No space left on device" once per file it could not write: one message instead,
+  // with the place and the space.
+  const run = async (what: string, cmd: string, args: string[], size: number) => {
+    const r = await execa(cmd, args, { reject: false, all: true });
+    if (r.exitCode === 0) return;
+    const out = r.all ?? '';
+    if (/No space left on device/.test(out)) {
+      const free = await execa('df', ['-Pk', work], { reject: false }).then((d) => Number(d.stdout.split('\n')[1]?.split(/\s+/)[3]) * 1024, () => NaN);
+      throw new Error(`${what}: no space left on the device of ${work} (${(free / 2 ** 20).toFixed(0)} MiB free; the source needs about ${(size / 2 ** 20).toFixed(0)} MiB, a build several times that); free some, or set BPF_HARNESS_CACHE to a larger disk`);
+    }
+    throw new Error(`${what} failed (exit ${r.exitCode}):\n${out.split('\n').slice(-10).join('\n')}`);
+  };
   if ('tarball' in from) {
     say(`source: unpacking ${basename(from.tarball)}`);
-    await execa('tar', ['-xf', from.tarball, '-C', work]);
+    await run(`unpacking ${from.tarball}`, 'tar', ['-xf', from.tarball, '-C', work], statSync(from.tarball).size * 6);
   } else {
     say(`source: copying the tree at ${from.dir} (the build never writes to it)`);
     const files = await treeFiles(from.dir);
@@ -187,7 +199,8 @@ export async function unpack(from: { tarball: string } | { dir: string }, work: 
     await mkdir(dest);
     const list = join(work, '.files');
     await writeFile(list, files.join('\0'));
-    await execa('bash', ['-c', 'tar -C "$1" --null -T "$2" -cf - | tar -C "$3" -xf -', 'copy', from.dir, list, dest]);
+    const size = files.reduce((n, f) => n + (lstatSync(join(from.dir, f), { throwIfNoEntry: false })?.size ?? 0), 0);
+    await run(`copying ${from.dir}`, 'bash', ['-c', 'set -o pipefail; tar -C "$1" --null -T "$2" -cf - | tar -C "$3" -xf -', 'copy', from.dir, list, dest], size);
     await rm(list);
   }
   const entries = (await readdir(work, { withFileTypes: true })).filter((e) => e.isDirectory());

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { BuildProgress, compilerErrors, parseKbuildLine } from '../harness/build-log.js';
 import { buildKernel, buildKey, FRAGMENT_PATH } from '../harness/build.js';
@@ -430,4 +431,26 @@ test('a build directory left by a killed build is removed; one whose builder liv
   expect(existsSync(dead)).toBe(false);
   expect(existsSync(alive)).toBe(true);
   expect(msgs.join('\n')).toMatch(/removing \S*0123\.tmp-\d+-deadbeef, left by a run that was killed/);
+});
+
+test('a full disk while copying the source is one message with the place and the space, not a line per file', async (ctx) => {
+  // A 2 MiB filesystem for the cache (root may mount a tmpfs; elsewhere the test says why it cannot run).
+  const small = await mkdtemp(join(tmpdir(), 'small-cache-'));
+  const mounted = await execa('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', small], { reject: false });
+  if (mounted.exitCode !== 0) ctx.skip(`needs a small tmpfs to fill, and mount refused: ${mounted.stderr.trim()}`);
+  const before = process.env.BPF_HARNESS_CACHE;
+  process.env.BPF_HARNESS_CACHE = small;
+  try {
+    const tree = await fakeKernelTree();
+    for (let i = 0; i < 40; i++) await writeFile(join(tree, `blob${i}.bin`), Buffer.alloc(100 * 1024, i));
+    const err = await buildKernel('fake', { source: 'tree', path: tree }, { logDir: await mkdtemp(join(tmpdir(), 'build-log-')) }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    const msg = (err as Error).message;
+    expect(msg).toMatch(/copying \S+: no space left on the device of \S+ \(\d+ MiB free; the source needs about \d+ MiB/);
+    expect(msg.match(/No space left/gi) ?? []).toHaveLength(1);
+  } finally {
+    if (before === undefined) delete process.env.BPF_HARNESS_CACHE;
+    else process.env.BPF_HARNESS_CACHE = before;
+    await execa('umount', [small], { reject: false });
+  }
 });
