@@ -58,6 +58,13 @@ test('a real WARN (a module that WARNs in its init) fails the running test; with
   expect(allowed.tests.get('real-warn')!.status, allowed.output).toBe('passed');
 }, 600_000);
 
+test('a BPF source that does not compile fails its suite file with clang\'s message, before any guest boots', async () => {
+  const { r, report, output } = await runFixtures('compile-error');
+  expect(r.exitCode, output).not.toBe(0);
+  expect(report.testResults[0].message).toMatch(/broken\.bpf\.c:\d+:\d+: error: expected expression/);
+  expect(output).not.toMatch(/booting kernel|SSH ready/);
+}, 300_000);
+
 test('a kernel that cannot come up fails the first suite file with the cause, and the next one at once', async () => {
   const t = Date.now();
   // An init that says it starts the SSH server and then only sleeps.
