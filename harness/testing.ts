@@ -83,7 +83,9 @@ export function useGuest(opts: GuestOptions): Guest {
   /** The last test's guest crashed and was torn down: the next test boots a fresh one. */
   let freshGuestFor: string | undefined;
   const suiteDir = dirname(fileURLToPath(opts.from));
-  const poolKey = () => `${process.env.BPF_HARNESS_KERNEL || 'default'}:${opts.memoryMiB ?? 1024}`;
+  // Every suite file of a run boots the same kernel (BPF_HARNESS_KERNEL, set by the CLI).
+  const kernelName = () => process.env.BPF_HARNESS_KERNEL || 'default';
+  const poolKey = () => `${kernelName()}:${opts.memoryMiB ?? 1024}`;
   const need = <T>(v: T | undefined, what: string): T => {
     if (v === undefined) throw new Error(`${what} is not available: the guest did not start (see the error of the suite's setup)`);
     return v;
@@ -94,10 +96,9 @@ export function useGuest(opts: GuestOptions): Guest {
     // All suite files of a run boot the same kernel: once one guest could not come up, the
     // others fail at once with its cause.
     const state = new RunState(inject('runStateDir'));
-    const kernelName = process.env.BPF_HARNESS_KERNEL || 'default';
-    const earlier = state.bootFailure(kernelName);
+    const earlier = state.bootFailure(kernelName());
     if (earlier) {
-      const msg = `kernel ${kernelName} did not come up for suite ${earlier.suite} earlier in this run (${earlier.cause}); not booting it again:\n${earlier.message}`;
+      const msg = `kernel ${kernelName()} did not come up for suite ${earlier.suite} earlier in this run (${earlier.cause}); not booting it again:\n${earlier.message}`;
       console.error(`[harness] ${opts.suite}: ${msg.split('\n')[0]}`);
       throw new Error(msg);
     }
@@ -126,7 +127,7 @@ export function useGuest(opts: GuestOptions): Guest {
       booted = await Vm.start({ kernel: inject('kernel'), label: opts.suite, memoryMiB: opts.memoryMiB, onEvent: printEvent });
     } catch (e) {
       if (e instanceof VmError && e.bootCause) {
-        state.recordBootFailure({ kernel: kernelName, suite: opts.suite, cause: e.bootCause, message: e.message });
+        state.recordBootFailure({ kernel: kernelName(), suite: opts.suite, cause: e.bootCause, message: e.message });
         // Said now, in the live output, not only in the report at the end.
         console.error(`[harness] ${opts.suite}: the guest did not come up (${e.bootCause}): ${e.message}`);
       }
