@@ -21,13 +21,14 @@ export interface VethPairOptions {
 
 let pairs = 0;
 
-/** Shell lines that make an isolated namespace ready for exact counts. */
-function quietNamespace(ns: string): string[] {
-  return [
-    `ip netns add ${ns}`,
-    `ip netns exec ${ns} sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6' 2>/dev/null || true`,
-    `ip -n ${ns} link set lo up`,
-  ];
+/** IPv6 off in a namespace (no router solicitations or DAD to disturb exact counts). */
+function noIpv6(ns: string): string {
+  return `ip netns exec ${shq(ns)} sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6' 2>/dev/null || true`;
+}
+
+/** `ip -batch` (one ip process for many commands), in a namespace or the guest's own. */
+function ipBatch(commands: string[], netns?: string): string {
+  return `ip ${netns ? `-n ${shq(netns)} ` : ''}-batch - <<'IPBATCH'\n${commands.join('\n')}\nIPBATCH`;
 }
 
 export class VethPair {
@@ -44,19 +45,30 @@ export class VethPair {
     const subnet = opts.subnet ?? (n % 250) + 1;
     const a: Endpoint = { netns: `${name}a`, ifname: `${name}a0`, ip: `10.200.${subnet}.1`, mac: `02:00:00:00:${subnet.toString(16).padStart(2, '0')}:01` };
     const b: Endpoint = { netns: `${name}b`, ifname: `${name}b0`, ip: `10.200.${subnet}.2`, mac: `02:00:00:00:${subnet.toString(16).padStart(2, '0')}:02` };
+    // Five processes in all (a guest under TCG pays tens of milliseconds for each): the namespaces
+    // and the pair in one ip batch, IPv6 off in each, then each side's addresses, link and static
+    // neighbour in a batch of its own.
+    const side = (self: Endpoint, peer: Endpoint) =>
+      ipBatch(
+        [
+          'link set lo up',
+          `addr add ${self.ip}/24 dev ${self.ifname}`,
+          `link set ${self.ifname} up`,
+          `neigh replace ${peer.ip} lladdr ${peer.mac} dev ${self.ifname} nud permanent`,
+        ],
+        self.netns,
+      );
     const lines = [
       'set -e',
-      ...quietNamespace(a.netns),
-      ...quietNamespace(b.netns),
-      `ip link add ${a.ifname} netns ${a.netns} address ${a.mac} type veth peer name ${b.ifname} netns ${b.netns} address ${b.mac}`,
-      ...[
-        [a, b],
-        [b, a],
-      ].flatMap(([self, peer]) => [
-        `ip -n ${self.netns} addr add ${self.ip}/24 dev ${self.ifname}`,
-        `ip -n ${self.netns} link set ${self.ifname} up`,
-        `ip -n ${self.netns} neigh replace ${peer.ip} lladdr ${peer.mac} dev ${self.ifname} nud permanent`,
+      ipBatch([
+        `netns add ${a.netns}`,
+        `netns add ${b.netns}`,
+        `link add ${a.ifname} netns ${a.netns} address ${a.mac} type veth peer name ${b.ifname} netns ${b.netns} address ${b.mac}`,
       ]),
+      noIpv6(a.netns),
+      noIpv6(b.netns),
+      side(a, b),
+      side(b, a),
     ];
     await ssh.exec(lines.join('\n'));
     return new VethPair(ssh, a, b);
