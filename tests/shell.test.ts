@@ -119,3 +119,41 @@ test('npm run shell inside tmux: the pane\'s size, a resize, Ctrl-C to the guest
     await tmux('kill-session', '-t', session);
   }
 }, 420_000);
+
+test('npm run shell --suite: the suite\'s objects are in /run/bpf and its veth pair is up', async () => {
+  const driver = String.raw`
+import os, pty, sys, time, select
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+out = b''
+def pump(t, until):
+    global out
+    end = time.time() + t
+    while time.time() < end and until not in out:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try: c = os.read(fd, 65536)
+            except OSError: return
+            if not c: return
+            out += c
+pump(300, b'ends the guest')
+os.write(fd, b'ls /run/bpf; ip -br -n p1a addr show p1a0; echo LISTED; exit\r')
+pump(60, b'logout')
+os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors='replace'))
+`;
+  const r = await execa('python3', ['-c', driver, process.execPath, '--import', 'tsx', join(REPO_ROOT, 'harness/cli.ts'), 'shell', '--suite', 'xdp'], {
+    cwd: REPO_ROOT,
+    reject: false,
+    all: true,
+    timeout: 400_000,
+  });
+  const out = r.all ?? '';
+  const listing = out.slice(out.lastIndexOf('ls /run/bpf'));
+  for (const o of ['xdp_verdicts.bpf.o', 'xdp_tx.bpf.o', 'xdp_bad_access.bpf.o', 'xdp_redirect_map.bpf.o']) expect(listing, out).toContain(o);
+  expect(listing).toMatch(/p1a0@\S+\s+UP\s+10\.200\.\d+\.1\/24/);
+  expect(out).toMatch(/veth pair: p1a0 10\.200\.\d+\.1 \(netns p1a\) <-> p1b0 10\.200\.\d+\.2 \(netns p1b\)/);
+  const pid = Number(/QEMU pid (\d+)/.exec(out)?.[1]);
+  expect(alive(pid), 'QEMU is gone after exit').toBe(false);
+}, 420_000);
