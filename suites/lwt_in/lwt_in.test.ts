@@ -157,7 +157,7 @@ test('on a local route, the program runs for locally delivered packets and its d
   // Datagrams to B's other address are delivered: the drop is the program's.
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: PORT, count: 2, size: 64 });
 
-  expect(await sink.stats()).toMatchObject({ packets: 2 });
+  expect(await sink.stats()).toMatchObject({ packets: 2, bytes: 2 * 64 });
   expect(icmp.replies).toBe(N);
   expect(await counted('udp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('udp', 64)) });
   expect(await counted('icmp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('icmp', 56)) });

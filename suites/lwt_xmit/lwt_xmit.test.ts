@@ -107,7 +107,7 @@ test('datagrams to an address outside the route\'s prefix keep their port and ar
   // The same datagrams to the /32 do go through the program.
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: FROM_PORT, count: 3, size: 64 });
   expect(await from.stats()).toMatchObject({ packets: 0 });
-  expect(await to.stats()).toMatchObject({ packets: 3 });
+  expect(await to.stats()).toMatchObject({ packets: 3, bytes: 3 * 64 });
   expect(await lookupPinned('lwt_xmit_rewrites', 0)).toEqual([3n]);
 });
 
