@@ -2,10 +2,11 @@
 // An entry is a directory published by an atomic rename, with a manifest of sha256 sums that is
 // checked on every use; a lock file keeps two runs from building the same entry twice.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { chmod, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { bootId, pidAlive, procStat } from './procs.js';
 
 export function cacheRoot(): string {
   if (process.env.BPF_HARNESS_CACHE) return process.env.BPF_HARNESS_CACHE;
@@ -85,24 +86,7 @@ export async function entryMeta<T>(dir: string): Promise<T> {
  * containers), is not taken for a live holder.
  */
 export function lockIdentity(pid = process.pid): string {
-  return `${pid} ${bootId()} ${startTime(pid) ?? '?'}`;
-}
-
-function bootId(): string {
-  try {
-    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
-function startTime(pid: number): string | null {
-  try {
-    const t = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return t.slice(t.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
+  return `${pid} ${bootId()} ${procStat(pid)?.start ?? '?'}`;
 }
 
 /** True when the identity in a lock file names a process that is alive now. */
@@ -110,8 +94,8 @@ export function holderAlive(identity: string): boolean {
   const [pid, boot, start] = identity.trim().split(' ');
   if (!pid || !Number(pid)) return false;
   if (boot !== bootId()) return false;
-  const now = startTime(Number(pid));
-  return now !== null && (start === '?' || now === start);
+  const now = procStat(Number(pid))?.start;
+  return now !== undefined && (start === '?' || now === start);
 }
 
 /** How long a run waits for another to finish building an entry before it gives up. */
@@ -170,14 +154,7 @@ export async function sweepAbandoned(areaDir: string, say?: (m: string) => void)
   for (const e of await readdir(areaDir).catch(() => [] as string[])) {
     const m = /\.tmp-(\d+)-[0-9a-f]+$/.exec(e);
     if (!m) continue;
-    const pid = Number(m[1]);
-    let alive = true;
-    try {
-      process.kill(pid, 0);
-    } catch (err) {
-      alive = (err as NodeJS.ErrnoException).code === 'EPERM';
-    }
-    if (alive) continue;
+    if (pidAlive(Number(m[1]))) continue;
     say?.(`cache: removing ${join(areaDir, e)}, left by a run that was killed`);
     await rm(join(areaDir, e), { recursive: true, force: true });
     removed.push(e);

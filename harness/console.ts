@@ -72,8 +72,6 @@ export class ConsoleLog {
   private partial = '';
   private lines: string[] = [];
   private readonly keep = 400;
-  /** The first fault (what ended a boot). */
-  fault: { kind: Fault; line: string } | null = null;
   /** Every fault seen, in order. */
   readonly faults: FaultRecord[] = [];
   /** Lines that would have been faults but the allowlist names, with the rule. */
@@ -92,6 +90,11 @@ export class ConsoleLog {
     private readonly allow: AllowRule[] = [],
   ) {
     this.out = createWriteStream(path);
+  }
+
+  /** The first fault, or null. */
+  get fault(): FaultRecord | null {
+    return this.faults[0] ?? null;
   }
 
   onFault(fn: (kind: Fault, line: string) => void): void {
@@ -123,7 +126,6 @@ export class ConsoleLog {
       if (rule) this.allowed.push({ line, rule });
       else {
         this.faults.push({ kind, line, seq: this.faults.length, report: [line], before: this.lines.slice(-3, -1) });
-        if (!this.fault) this.fault = { kind, line };
         for (const fn of this.listeners) fn(kind, line);
       }
     }

@@ -3,6 +3,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheRoot } from './cache.js';
+import { pidAlive } from './procs.js';
 
 export interface KeptGuest {
   id: string;
@@ -27,15 +28,6 @@ export interface KeptGuest {
 
 export const keptDir = (): string => join(cacheRoot(), 'kept');
 
-const alive = (pid: number | undefined) => {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 /** Kept guests whose keeper is alive. */
 export function listKept(): KeptGuest[] {
@@ -44,7 +36,7 @@ export function listKept(): KeptGuest[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith('.json'))
     .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as KeptGuest)
-    .filter((k) => alive(k.keeperPid));
+    .filter((k) => pidAlive(k.keeperPid));
 }
 
 export function findKept(id: string): KeptGuest {
@@ -61,6 +53,6 @@ export async function stopKept(id: string): Promise<void> {
   const k = findKept(id);
   process.kill(k.keeperPid!, 'SIGTERM');
   const end = Date.now() + 10_000;
-  while (Date.now() < end && (alive(k.keeperPid) || alive(k.qemuPid))) await new Promise((r) => setTimeout(r, 100));
-  if (alive(k.qemuPid)) process.kill(k.qemuPid!, 'SIGKILL');
+  while (Date.now() < end && (pidAlive(k.keeperPid) || pidAlive(k.qemuPid))) await new Promise((r) => setTimeout(r, 100));
+  if (pidAlive(k.qemuPid)) process.kill(k.qemuPid!, 'SIGKILL');
 }

@@ -4,6 +4,7 @@
 // with its guests. The chain stops below the first ancestor that is not Node.js, npm or npm's
 // script shell: the user's own shell may go away (nohup npm run suite ... &) without ending it.
 import { readFileSync } from 'node:fs';
+import { procStat } from './procs.js';
 
 interface Proc {
   pid: number;
@@ -13,17 +14,6 @@ interface Proc {
 
 const LAUNCHER = /^(node|npm|npx|tsx|sh|dash)\b/;
 
-/** ppid and start time of a process, from /proc/PID/stat (null when it is gone). */
-function stat(pid: number): { ppid: number; start: string } | null {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: fields after the last ')'.
-    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(rest[1]), start: rest[19] };
-  } catch {
-    return null;
-  }
-}
 
 const comm = (pid: number) => {
   try {
@@ -36,9 +26,9 @@ const comm = (pid: number) => {
 /** This process's launch chain: its ancestors, parent first, while they are Node.js, npm or sh. */
 export function ancestors(pid = process.pid): Proc[] {
   const out: Proc[] = [];
-  let p = stat(pid)?.ppid ?? 0;
+  let p = procStat(pid)?.ppid ?? 0;
   while (p > 1 && out.length < 16) {
-    const s = stat(p);
+    const s = procStat(p);
     const c = comm(p);
     if (!s || !LAUNCHER.test(c)) break;
     out.push({ pid: p, start: s.start, comm: c });
@@ -53,7 +43,7 @@ export function watchAncestors(onGone: (gone: Proc) => void, everyMs = 500): () 
   let done = false;
   const timer = setInterval(() => {
     if (done) return;
-    const gone = chain.find((a) => stat(a.pid)?.start !== a.start);
+    const gone = chain.find((a) => procStat(a.pid)?.start !== a.start);
     if (gone) {
       done = true;
       clearInterval(timer);

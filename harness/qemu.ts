@@ -1,11 +1,12 @@
 // QEMU command lines, built by one pure function from small groups (each with its reason), and
 // the accelerator probe: KVM is used only when a short probe boot shows that it really runs a
 // kernel; otherwise TCG. The probe result is cached per host boot.
-import { existsSync, readFileSync, constants, accessSync } from 'node:fs';
+import { existsSync, constants, accessSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { cacheRoot } from './cache.js';
+import { bootId } from './procs.js';
 import { shq } from './quote.js';
 import { which } from './tools.js';
 
@@ -120,13 +121,6 @@ function kvmUsable(): boolean {
   }
 }
 
-function bootId(): string {
-  try {
-    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-  } catch {
-    return 'unknown';
-  }
-}
 
 export interface ProbeResult {
   accel: Accel;
