@@ -1,8 +1,5 @@
-import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
-
-// Guests under TCG are CPU-bound: by default run one suite file (one VM) per two cores.
-const vmWorkers = Number(process.env.BPF_HARNESS_PARALLEL) || Math.max(1, Math.floor(availableParallelism() / 2));
+import { suiteFileOptions } from './harness/suites-config.js';
 
 export default defineConfig({
   test: {
@@ -20,15 +17,8 @@ export default defineConfig({
         test: {
           name: 'suites',
           include: ['suites/**/*.test.ts'],
-          // Files run one after another in a worker process of their own (isolate: false), so that
-          // a file hands its guest, returned to how it booted, to the next (harness/testing.ts).
-          pool: 'forks',
-          isolate: false,
-          maxWorkers: vmWorkers,
-          fileParallelism: vmWorkers > 1,
-          testTimeout: 240_000,
-          hookTimeout: 900_000,
-          globalSetup: ['harness/global-setup.ts'],
+          // One guest per two cores; a file hands its guest to the next (harness/suites-config.ts).
+          ...suiteFileOptions(),
         },
       },
     ],

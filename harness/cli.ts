@@ -2,7 +2,7 @@
 // The command line: a thin layer over the library. `npm run suite xdp -- --kernel 5.10`.
 import { accessSync, constants, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { availableParallelism, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
@@ -21,6 +21,7 @@ import { findKept, listKept, stopKept } from './kept.js';
 import { watchAncestors } from './lifeline.js';
 import { interactiveShell, sshCommand } from './shell.js';
 import { SshSession } from './ssh.js';
+import { guestBudget, positiveInt, suiteFileOptions } from './suites-config.js';
 import { VethPair } from './topology.js';
 import { Vm } from './vm.js';
 
@@ -61,18 +62,6 @@ export function listSuites(dir = SUITES_DIR): string[] {
 const say = (m: string) => console.log(`[harness] ${m}`);
 
 /** How many guests may run at once: one per two cores, and 2 GiB of memory each. */
-/** A whole number of at least 1, or an error that names where it came from. */
-export function positiveInt(value: string, what: string): number {
-  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new Error(`${what} must be a whole number of at least 1, not "${value}"`);
-  return Number(value);
-}
-
-export function guestBudget(): number {
-  const env = process.env.BPF_HARNESS_PARALLEL;
-  if (env !== undefined && env !== '') return positiveInt(env, 'BPF_HARNESS_PARALLEL');
-  return Math.max(1, Math.min(Math.floor(availableParallelism() / 2), Math.floor(totalmem() / 2 ** 31)));
-}
-
 function kernelList(arg: string | undefined): string[] {
   const catalog = loadCatalog();
   if (arg === undefined) return [process.env.BPF_HARNESS_KERNEL || catalog.default];
@@ -105,12 +94,7 @@ async function runVitest(suites: string[], o: RunOptions): Promise<number> {
         config: false,
         root: dir,
         include: ['**/*.test.ts'],
-        pool: 'forks',
-        maxWorkers: guestBudget(),
-        fileParallelism: guestBudget() > 1,
-        testTimeout: 240_000,
-        hookTimeout: 900_000,
-        globalSetup: [join(REPO_ROOT, 'harness/global-setup.ts')],
+        ...suiteFileOptions(),
         reporters: ['verbose', join(REPO_ROOT, 'harness/reporter.ts')],
         server: { deps: { inline: [/bpf-harness/] } },
       })

@@ -1,0 +1,34 @@
+// How suite files run under vitest, in one place for this repository's suites project
+// (vitest.config.ts) and a project's own suites folder (npm run suite -- --dir): one guest per two
+// cores and 2 GiB, files one after another in a worker process of their own (isolate: false) so
+// that a file hands its guest to the next (harness/testing.ts), and the harness's global setup.
+import { availableParallelism, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from './paths.js';
+
+/** A whole number of at least 1, or an error that names where it came from. */
+export function positiveInt(value: string, what: string): number {
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new Error(`${what} must be a whole number of at least 1, not "${value}"`);
+  return Number(value);
+}
+
+/** How many guests may run at once: BPF_HARNESS_PARALLEL, else one per two cores and 2 GiB of memory each. */
+export function guestBudget(): number {
+  const env = process.env.BPF_HARNESS_PARALLEL;
+  if (env !== undefined && env !== '') return positiveInt(env, 'BPF_HARNESS_PARALLEL');
+  return Math.max(1, Math.min(Math.floor(availableParallelism() / 2), Math.floor(totalmem() / 2 ** 31)));
+}
+
+/** vitest test options of suite files (everything but which files). */
+export function suiteFileOptions() {
+  const workers = guestBudget();
+  return {
+    pool: 'forks' as const,
+    isolate: false,
+    maxWorkers: workers,
+    fileParallelism: workers > 1,
+    testTimeout: 240_000,
+    hookTimeout: 900_000,
+    globalSetup: [join(REPO_ROOT, 'harness/global-setup.ts')],
+  };
+}
