@@ -9,7 +9,7 @@ import { arch, availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { BuildProgress, compilerErrors, formatDuration } from './build-log.js';
-import { cached, cacheRoot, contentKey, sha256, sweepAbandoned } from './cache.js';
+import { cached, cacheRoot, contentKey, sha256 } from './cache.js';
 import { COMPAT_FIXES, fixConfigText, fixMakeVars, selectFixes, type Toolchain, treeInfo } from './compat.js';
 import { checkConfig, kconfigDepends, parseConfig, treeSymbols } from './kconfig.js';
 import { type BuildOptions, resolveSource, unpack } from './kernel-source.js';
@@ -74,7 +74,6 @@ export async function buildKernel(name: string, src: BuildSource, opts: BuildOpt
   const source = await resolveSource(name, src, opts);
   const key = buildKey(source.digest, fragmentText, tc);
   const jobs = opts.jobs ?? (Number(process.env.BPF_HARNESS_BUILD_JOBS) || availableParallelism());
-  await sweepAbandoned(join(cacheRoot(), 'kernels'), say);
   const build = async (tmp: string): Promise<BuildMeta> => {
     requireBuildTools();
     const t0 = Date.now();

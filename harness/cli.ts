@@ -19,7 +19,7 @@ import { buildKernel } from './build.js';
 import { compileAll, GUEST_OBJECT_DIR } from './compile.js';
 import { findKept, listKept, stopKept } from './kept.js';
 import { watchAncestors } from './lifeline.js';
-import { interactiveShell, sshCommand } from './shell.js';
+import { interactiveShell, sshAccess } from './shell.js';
 import { SshSession } from './ssh.js';
 import { guestBudget, positiveInt, suiteFileOptions } from './suites-config.js';
 import { VethPair } from './topology.js';
@@ -205,7 +205,7 @@ async function shell(kernelArg: string | undefined, suiteName: string | undefine
       say(`veth pair: ${a.ifname} ${a.ip} (netns ${a.netns}) <-> ${b.ifname} ${b.ip} (netns ${b.netns})`);
     }
     say(`guest up: kernel ${k.release} (${vm.accel}, ${(vm.bootMs / 1000).toFixed(1)} s), QEMU pid ${vm.pid}; console log ${vm.console.path}`);
-    say(`from another terminal: ${await sshCommand(vm.logDir, vm.sshPort, vm.image.clientKey, vm.image.hostKey)}`);
+    say(`from another terminal: ${(await sshAccess(vm.logDir, vm.sshPort, vm.image.clientKey, vm.image.hostKey)).command}`);
     say('exit (or Ctrl-D) ends the guest');
     return await interactiveShell(vm.ssh);
   } finally {

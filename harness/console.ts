@@ -57,8 +57,6 @@ export interface AllowRule {
 export interface FaultRecord {
   kind: Fault;
   line: string;
-  /** Count of faults before this one on this console. */
-  seq: number;
   /** The fault line and the lines after it (up to 60): the kernel's own report. */
   report: string[];
   /** The two lines before the fault line (a WARN's own message comes before its WARNING line). */
@@ -125,7 +123,7 @@ export class ConsoleLog {
       const rule = this.allow.find((r) => r.pattern.test(line));
       if (rule) this.allowed.push({ line, rule });
       else {
-        this.faults.push({ kind, line, seq: this.faults.length, report: [line], before: this.lines.slice(-3, -1) });
+        this.faults.push({ kind, line, report: [line], before: this.lines.slice(-3, -1) });
         for (const fn of this.listeners) fn(kind, line);
       }
     }

@@ -31,13 +31,13 @@ export async function interactiveShell(ssh: SshSession, stdin: NodeJS.ReadStream
 }
 
 /**
- * Writes the client key and a known_hosts line for the guest into `dir`, and returns an OpenSSH
- * command line that gets in (with the guest's host key checked).
+ * Writes the client key and a known_hosts line for the guest into `dir`; returns their paths and
+ * an OpenSSH command line that gets in (with the guest's host key checked).
  */
-export async function sshCommand(dir: string, port: number, clientKey: string, hostKey: string): Promise<string> {
-  const key = join(dir, 'id_ed25519');
-  const known = join(dir, 'known_hosts');
-  await writeFile(key, clientKey, { mode: 0o600 });
-  await writeFile(known, `[127.0.0.1]:${port} ssh-ed25519 ${hostKey}\n`);
-  return `ssh -i ${key} -o UserKnownHostsFile=${known} -o StrictHostKeyChecking=yes -p ${port} root@127.0.0.1`;
+export async function sshAccess(dir: string, port: number, clientKey: string, hostKey: string): Promise<{ keyPath: string; knownHosts: string; command: string }> {
+  const keyPath = join(dir, 'id_ed25519');
+  const knownHosts = join(dir, 'known_hosts');
+  await writeFile(keyPath, clientKey, { mode: 0o600 });
+  await writeFile(knownHosts, `[127.0.0.1]:${port} ssh-ed25519 ${hostKey}\n`);
+  return { keyPath, knownHosts, command: `ssh -i ${keyPath} -o UserKnownHostsFile=${knownHosts} -o StrictHostKeyChecking=yes -p ${port} root@127.0.0.1` };
 }

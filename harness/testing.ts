@@ -15,7 +15,7 @@ import type { SshSession } from './ssh.js';
 import { VethPair, type VethPairOptions } from './topology.js';
 import { FATAL_FAULTS, type FaultRecord } from './console.js';
 import { RunState } from './run-state.js';
-import { sshCommand } from './shell.js';
+import { sshAccess } from './shell.js';
 import { Vm, VmError, type VmEvent } from './vm.js';
 
 export interface GuestOptions {
@@ -159,7 +159,8 @@ export function useGuest(opts: GuestOptions): Guest {
   async function keepGuest(current: Vm, testName: string): Promise<void> {
     console.error(`--- guest console (${current.console.path}), last lines ---\n${current.console.tail(30)}`);
     const id = `${opts.suite}-${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
-    const ssh = await sshCommand(current.logDir, current.sshPort, current.image.clientKey, current.image.hostKey);
+    const { keyPath, knownHosts, command: ssh } = await sshAccess(current.logDir, current.sshPort, current.image.clientKey, current.image.hostKey);
+    const maxSeconds = Number(process.env.BPF_HARNESS_KEEP_SECONDS) || 4 * 3600;
     // The agent holds the test's programs, links and sockets after this process is gone.
     await agent?.call('keep', {});
     await current.keep({
@@ -168,12 +169,12 @@ export function useGuest(opts: GuestOptions): Guest {
       suite: opts.suite,
       test: testName,
       sshPort: current.sshPort,
-      keyPath: join(current.logDir, 'id_ed25519'),
-      knownHosts: join(current.logDir, 'known_hosts'),
+      keyPath,
+      knownHosts,
       hostKey: current.image.hostKey,
       console: current.console.path,
       ssh,
-      maxSeconds: Number(process.env.BPF_HARNESS_KEEP_SECONDS) || 4 * 3600,
+      maxSeconds,
       keptAt: new Date().toISOString(),
     });
     await current.stop(); // closes this process's connection and console; the guest stays up
@@ -181,7 +182,7 @@ export function useGuest(opts: GuestOptions): Guest {
       [
         `[harness] kept the guest of "${testName}" as the test left it (kernel ${current.kernel.release}): id ${id}`,
         `[harness]   get in:  npm run shell -- --attach ${id}    (or: ${ssh})`,
-        `[harness]   end it:  npm run shell -- --stop ${id}    (it ends by itself after ${Math.round((Number(process.env.BPF_HARNESS_KEEP_SECONDS) || 4 * 3600) / 60)} min)`,
+        `[harness]   end it:  npm run shell -- --stop ${id}    (it ends by itself after ${Math.round(maxSeconds / 60)} min)`,
       ].join('\n'),
     );
     vm = undefined;
