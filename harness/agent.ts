@@ -14,6 +14,7 @@ import {
   type ProgInfo,
   type XdpMode,
 } from './protocol.js';
+import { agentOpPhase, inPhase } from './phases.js';
 import type { SshSession } from './ssh.js';
 
 interface Pending {
@@ -92,6 +93,10 @@ export class Agent {
 
   /** One request; rejects with AgentError (errno, verifier log) when the agent refuses it. */
   call<K extends OpName>(op: K, fields: Ops[K]['req'], timeoutMs = this.timeoutMs): Promise<Ops[K]['res']> {
+    return inPhase(agentOpPhase(op), () => this.request(op, fields, timeoutMs));
+  }
+
+  private request<K extends OpName>(op: K, fields: Ops[K]['req'], timeoutMs: number): Promise<Ops[K]['res']> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     const id = this.nextId++;
     const line = encodeRequest(id, op, fields);

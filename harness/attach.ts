@@ -3,6 +3,7 @@
 //   ...; await a.detach();
 // Types the agent attaches (XDP, cgroup, sockmap, tracing, sockets) go through it; tc and
 // lightweight-tunnel programs go through iproute2 in the guest, exactly as a user would type it.
+import { inPhase } from './phases.js';
 import type { Agent, BpfObject } from './agent.js';
 import { shq } from './quote.js';
 import type { SshSession } from './ssh.js';
@@ -58,7 +59,11 @@ const q = shq;
 const qWords = (s: string) => s.trim().split(/\s+/).map(shq).join(' ');
 
 /** Attaches a program; the result detaches it. Errors carry the kernel's (or tc's) own message. */
-export async function attach(t: AttachTarget, spec: AttachSpec): Promise<Attached> {
+export function attach(t: AttachTarget, spec: AttachSpec): Promise<Attached> {
+  return inPhase('attach', () => attachNow(t, spec));
+}
+
+async function attachNow(t: AttachTarget, spec: AttachSpec): Promise<Attached> {
   switch (spec.type) {
     case 'xdp': {
       const mode = spec.mode ?? 'generic';

@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Reporter, TestModule } from 'vitest/node';
 import { loadCatalog } from './kernels.js';
 import { resultsRoot, timestamp } from './paths.js';
+import type { PhaseTimes, SetupTimes } from './phases.js';
 import { writeReports } from './report.js';
 import { type KernelRun, rerunCommand, writeKernelRun } from './run-record.js';
 
@@ -33,15 +34,17 @@ export default class RunRecorder implements Reporter {
     // A run of its own (not one kernel of a matrix, which the CLI reports): its own directory.
     const own = !process.env.BPF_HARNESS_RUN_DIR;
     const dir = process.env.BPF_HARNESS_RUN_DIR ?? join(resultsRoot(), `run-${timestamp()}-${process.pid}`);
-    const run: KernelRun = { kernel: process.env.BPF_HARNESS_KERNEL || loadCatalog().default, tests: [], suiteErrors: [], wallMs: Date.now() - this.started, suiteMs: {} };
+    const run: KernelRun = { kernel: process.env.BPF_HARNESS_KERNEL || loadCatalog().default, tests: [], suiteErrors: [], wallMs: Date.now() - this.started, suiteMs: {}, setupMs: {} };
     for (const mod of modules) {
       if (!isSuite(mod)) continue;
       const suite = suiteOf(mod.moduleId);
       run.suiteMs![suite] = Math.round(mod.diagnostic().duration);
+      const { setup } = mod.meta() as { setup?: SetupTimes };
+      if (setup) run.setupMs![suite] = setup;
       for (const err of mod.errors()) run.suiteErrors.push({ suite, error: err.message ?? String(err) });
       for (const t of mod.children.allTests()) {
         const r = t.result();
-        const meta = t.meta() as { consoleLog?: string; agentLog?: string };
+        const meta = t.meta() as { consoleLog?: string; agentLog?: string; phases?: PhaseTimes };
         // A test that never finished (its worker crashed, the run was cut) is a failure, not a skip.
         const unfinished = r.state === 'pending';
         run.tests.push({
@@ -59,6 +62,7 @@ export default class RunRecorder implements Reporter {
           rerun: r.state === 'failed' || unfinished ? rerunCommand(suite, run.kernel, t.name) : undefined,
           consoleLog: meta.consoleLog,
           agentLog: meta.agentLog,
+          phases: meta.phases,
         });
       }
     }

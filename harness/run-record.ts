@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isObject, readJsonFile } from './json-file.js';
 import { fileSafe } from './paths.js';
+import type { PhaseTimes, SetupTimes } from './phases.js';
 import { shq } from './quote.js';
 
 export interface TestRecord {
@@ -17,6 +18,8 @@ export interface TestRecord {
   agentLog?: string;
   /** For a failed test: the command that runs just this test again on this kernel. */
   rerun?: string;
+  /** Where the test's time went (harness/phases.ts), in milliseconds. */
+  phases?: PhaseTimes;
 }
 
 export interface KernelRun {
@@ -27,6 +30,8 @@ export interface KernelRun {
   wallMs: number;
   /** Wall time of each suite file, boot and teardown included. */
   suiteMs?: Record<string, number>;
+  /** Each suite file's set-up: compile, boot, agent start, copy, baseline. */
+  setupMs?: Record<string, SetupTimes>;
 }
 
 const regexEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -59,6 +64,7 @@ export function readRuns(...dirs: string[]): KernelRun[] {
         seen.suiteErrors.push(...run.suiteErrors);
         seen.wallMs = Math.max(seen.wallMs, run.wallMs);
         seen.suiteMs = { ...seen.suiteMs, ...run.suiteMs };
+        seen.setupMs = { ...seen.setupMs, ...run.setupMs };
       }
     }
   }

@@ -14,6 +14,7 @@ import { PROGRAM_TYPES, type ProgramTypeName } from './progtypes.js';
 import type { SshSession } from './ssh.js';
 import { VethPair, type VethPairOptions } from './topology.js';
 import { FATAL_FAULTS, type FaultRecord } from './console.js';
+import { inPhase, type SetupTimes, takePhaseTimes } from './phases.js';
 import { RunState } from './run-state.js';
 import { sshAccess } from './shell.js';
 import { Vm, VmError, type VmEvent } from './vm.js';
@@ -54,6 +55,17 @@ export { GUEST_OBJECT_DIR };
 // Booting may include a first kernel download and image build.
 const SETUP_TIMEOUT_MS = 15 * 60_000;
 
+/** Milliseconds since the last call (or since it was made). */
+function stopwatch(): () => number {
+  let t = performance.now();
+  return () => {
+    const now = performance.now();
+    const ms = Math.round(now - t);
+    t = now;
+    return ms;
+  };
+}
+
 function printEvent(e: VmEvent): void {
   if (e.type === 'progress') console.log(`[harness] ${e.message}`);
   else if (e.type === 'booting') console.log(`[harness] booting kernel ${e.kernel} (${e.accel})`);
@@ -92,7 +104,8 @@ export function useGuest(opts: GuestOptions): Guest {
   };
 
   /** Boots a guest, starts its agent and copies the suite's objects in (compiled once per file). */
-  async function bringUp(): Promise<void> {
+  async function bringUp(setup: SetupTimes = {}): Promise<void> {
+    const lap = stopwatch();
     // All suite files of a run boot the same kernel: once one guest could not come up, the
     // others fail at once with its cause.
     const state = new RunState(inject('runStateDir'));
@@ -107,6 +120,7 @@ export function useGuest(opts: GuestOptions): Guest {
       const dir = await mkdtemp(join(tmpdir(), 'bpf-harness-objs-'));
       const objs = await compileAll(opts.sources.map((src) => join(suiteDir, src)), dir);
       staging = { dir, files: objs.map((o) => o.name) };
+      setup.compileMs = lap();
     }
     const idle = idleGuests.get(poolKey());
     idleGuests.delete(poolKey());
@@ -114,7 +128,9 @@ export function useGuest(opts: GuestOptions): Guest {
       vm = idle.vm;
       agent = idle.agent;
       try {
+        lap();
         if (staging) await vm.ssh.put(staging.dir, staging.files, GUEST_OBJECT_DIR);
+        setup.copyMs = lap();
         return;
       } catch (e) {
         await tearDown();
@@ -123,6 +139,7 @@ export function useGuest(opts: GuestOptions): Guest {
     }
     if (idle) idle.vm.kill();
     let booted: Vm;
+    lap();
     try {
       booted = await Vm.start({ kernel: inject('kernel'), label: opts.suite, memoryMiB: opts.memoryMiB, onEvent: printEvent });
     } catch (e) {
@@ -134,6 +151,7 @@ export function useGuest(opts: GuestOptions): Guest {
       throw e;
     }
     vm = booted;
+    setup.bootMs = lap();
     // A fault that leaves the kernel untrustworthy (panic, lockup, stall, hung task) ends the
     // guest at once, so that the running test fails in seconds instead of waiting on a dead kernel.
     booted.console.onFault((kind) => {
@@ -141,10 +159,13 @@ export function useGuest(opts: GuestOptions): Guest {
     });
     try {
       agent = await Agent.start(booted.ssh, join(booted.logDir, 'agent.log'), booted.timeouts.commandMs);
+      setup.agentMs = lap();
       if (staging) await booted.ssh.put(staging.dir, staging.files, GUEST_OBJECT_DIR);
+      setup.copyMs = lap();
       // A fault while booting is a failure too (warnings and the like do not stop a boot). The
       // guest's sysctls are recorded, to be put back when it is handed to the next file.
       await booted.syncConsole(GUEST_BASELINE_SCRIPT);
+      setup.baselineMs = lap();
       if (booted.console.faults.length) {
         throw new Error(`the kernel faulted while the guest came up (add the line to kernels/allowlist/ with a reason if it is harmless):\n${describeFaults(booted.console.faults)}`);
       }
@@ -196,7 +217,12 @@ export function useGuest(opts: GuestOptions): Guest {
     vm = undefined;
   }
 
-  beforeAll(bringUp, SETUP_TIMEOUT_MS);
+  // vitest wants the first argument destructured; the second is the file.
+  beforeAll(async ({}, file) => {
+    const setup: SetupTimes = {};
+    Object.assign(file.meta, { setup });
+    await bringUp(setup);
+  }, SETUP_TIMEOUT_MS);
 
   const type = opts.type ?? (opts.suite in PROGRAM_TYPES ? (opts.suite as ProgramTypeName) : undefined);
   beforeEach(async (ctx) => {
@@ -211,6 +237,7 @@ export function useGuest(opts: GuestOptions): Guest {
       if (!atLeast(vm.kernel.version, since)) ctx.skip(`needs ${since}: program type ${type} (kernel ${vm.kernel.release})`);
     }
     faultMark = vm?.console.faults.length ?? 0;
+    takePhaseTimes(); // the test's own phases start now
   }, SETUP_TIMEOUT_MS);
 
   // Every test leaves a clean guest: the agent detaches and closes what it holds, and namespaces,
@@ -237,13 +264,17 @@ export function useGuest(opts: GuestOptions): Guest {
     }
     if (current.running && agent && !agent.exited) {
       try {
-        await agent.call('reset', {});
         // The reset, then a marker through /dev/kmsg: every kernel message of the test is in the log after it.
-        if (!(await current.syncConsole(GUEST_RESET_SCRIPT))) problems.push('the guest\'s console did not echo the end-of-test marker within 5 s');
+        const synced = await inPhase('reset', async () => {
+          await agent!.call('reset', {});
+          return current.syncConsole(GUEST_RESET_SCRIPT);
+        });
+        if (!synced) problems.push('the guest\'s console did not echo the end-of-test marker within 5 s');
       } catch (e) {
         if (current.running && !agent.exited) problems.push(`resetting the guest failed: ${(e as Error).message}`);
       }
     }
+    Object.assign(ctx.task.meta, { phases: takePhaseTimes() });
     // An agent gone with its connection usually means a dying guest: let QEMU finish (its console
     // output is complete once it has exited) before telling which it was.
     if (agent?.exited && current.running) await current.waitExit(3_000);

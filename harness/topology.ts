@@ -1,6 +1,7 @@
 // Network topology inside the guest: a veth pair between two network namespaces, with fixed MAC
 // addresses, static neighbours (no ARP frames to disturb exact packet counts) and IPv6 off (no
 // router or neighbour solicitations either).
+import { inPhase } from './phases.js';
 import { shq } from './quote.js';
 import type { SshSession } from './ssh.js';
 
@@ -70,7 +71,7 @@ export class VethPair {
       side(a, b),
       side(b, a),
     ];
-    await ssh.exec(lines.join('\n'));
+    await inPhase('topology', () => ssh.exec(lines.join('\n')));
     return new VethPair(ssh, a, b);
   }
 

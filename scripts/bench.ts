@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { $ } from 'zx';
 import { getKernel } from '../harness/kernels.js';
-import type { KernelRun } from '../harness/run-record.js';
+import { PHASES, type SetupTimes } from '../harness/phases.js';
+import type { KernelRun, TestRecord } from '../harness/run-record.js';
 import { Vm } from '../harness/vm.js';
 
 const { values } = parseArgs({
@@ -24,6 +25,32 @@ const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 const pct = (xs: number[], p: number) => sorted(xs)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? NaN;
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const rows: string[] = [];
+
+/** The suite files' set-up, summed over the run: compile, boots, agent starts, copies, baselines. */
+function setupBreakdown(run: KernelRun | null): string[] {
+  const files = Object.values(run?.setupMs ?? {});
+  const sum = (k: keyof SetupTimes) => files.reduce((a, f) => a + (f[k] ?? 0), 0);
+  const boots = files.filter((f) => f.bootMs !== undefined).length;
+  return [
+    `  set-up of ${files.length} suite files (${boots} booted a guest, the others were handed one), summed:`,
+    `    compile ${s(sum('compileMs'))}, boot ${s(sum('bootMs'))}, agent start ${s(sum('agentMs'))}, copy ${s(sum('copyMs'))}, baseline ${s(sum('baselineMs'))}`,
+  ];
+}
+
+/** Per-test phases (harness/phases.ts): each phase's total over the run and its median per test. */
+function testBreakdown(ran: TestRecord[]): string[] {
+  const total = ran.reduce((a, t) => a + t.durationMs, 0);
+  const lines = [`  tests: ${s(total)} in all; by phase (total, share, median per test):`];
+  const rest = ran.map((t) => t.durationMs - Object.values(t.phases ?? {}).reduce((a, b) => a + b, 0));
+  for (const phase of PHASES) {
+    const xs = ran.map((t) => t.phases?.[phase] ?? 0);
+    const sum = xs.reduce((a, b) => a + b, 0);
+    if (sum) lines.push(`    ${phase.padEnd(12)} ${s(sum).padStart(9)}  ${((100 * sum) / total).toFixed(0).padStart(3)}%  ${s(pct(xs, 0.5))}`);
+  }
+  const restSum = rest.reduce((a, b) => a + b, 0);
+  lines.push(`    ${'host, waits'.padEnd(12)} ${s(restSum).padStart(9)}  ${((100 * restSum) / total).toFixed(0).padStart(3)}%  ${s(pct(rest, 0.5))}   (the test's own code, fixed waits, vitest)`);
+  return lines;
+}
 for (const name of values.kernels!.split(',')) {
   const kernel = await getKernel(name);
   const boots: number[] = [];
@@ -52,6 +79,8 @@ for (const name of values.kernels!.split(',')) {
     `  90th percentile test           ${s(pct(durations, 0.9)).padStart(9)}`,
     `  slowest test                   ${s(slowest?.durationMs ?? NaN).padStart(9)}   target <= 2 s   (${slowest ? `${slowest.suite}: ${slowest.name}` : '-'})`,
     `  suite files (boot, setup, tests, handover), s: ${Object.entries(run?.suiteMs ?? {}).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}`).join(', ')}`,
+    ...setupBreakdown(run),
+    ...testBreakdown(ran),
   ];
   console.log(lines.join('\n'));
   rows.push(...lines, '');
