@@ -43,9 +43,13 @@ export class UdpSink {
     return new UdpSink(agent, sock);
   }
 
-  /** Datagrams received since the last call (reads until `waitMs` passes with nothing new). */
-  stats(waitMs = 200) {
-    return this.agent.call('sock_stats', { sock: this.sock, waitMs });
+  /**
+   * Datagrams received since the last call. Reads until `waitMs` (default 200) passes with nothing
+   * new; with `expect`, returns once that many arrived and nothing more came for 20 ms (a surplus
+   * still shows), so that a test that knows its count does not wait out the window.
+   */
+  stats(opts: { expect?: number; waitMs?: number } = {}) {
+    return this.agent.call('sock_stats', { sock: this.sock, ...opts });
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,11 @@
 #include <bpf/libbpf.h>
 #include "json.h"
 
-#define AGENT_VERSION "bpf-agent 0.2"
+#define AGENT_VERSION "bpf-agent 0.3"
+
+/* After an exact end (every reply, or the expected count, is in): how long nothing more may
+ * arrive before a read returns. A surplus (a duplicated packet) still shows up. */
+#define SETTLE_NS (20ull * 1000000ull)
 
 /* ---------- request access and errors (agent.c) ---------- */
 

@@ -515,22 +515,26 @@ int op_sock_open(struct req *r, struct jbuf *out)
 int op_sock_stats(struct req *r, struct jbuf *out)
 {
 	struct asock *s;
-	long long wait;
-	if (req_sock(r, "sock", &s) || req_int(r, "waitMs", &wait, 200, false, 0, 3600000))
+	long long wait, expect;
+	if (req_sock(r, "sock", &s) || req_int(r, "waitMs", &wait, 200, false, 0, 3600000) ||
+	    req_int(r, "expect", &expect, -1, false, -1, 1LL << 40))
 		return -1;
 	if (!s->stat)
 		return failx(EINVAL, "sock %d is a %s socket: use sock_read", s->id, skind_name(s->kind));
-	/* keep reading until no packet arrived for waitMs (bounded: waitMs + 10 s in all) */
+	/* keep reading until no packet arrived for waitMs (bounded: waitMs + 10 s in all); once the
+	 * expected number arrived (the exact end), only until none arrived for SETTLE_MS, which
+	 * still catches a surplus */
 	uint64_t wait_ns = (uint64_t)wait * 1000000ull;
 	uint64_t start = now_ns(), last = start;
 	uint64_t hard = start + wait_ns + 10000000000ull;
 	drain(s);
 	for (;;) {
 		uint64_t now = now_ns();
-		if (now - last >= wait_ns || now >= hard)
+		uint64_t quiet = expect > 0 && (long long)s->packets >= expect && wait_ns > SETTLE_NS ? SETTLE_NS : wait_ns;
+		if (now - last >= quiet || now >= hard)
 			break;
 		uint64_t before = s->packets;
-		pump(-1, (int64_t)(last + wait_ns - now));
+		pump(-1, (int64_t)(last + quiet - now));
 		if (s->packets != before)
 			last = now_ns();
 	}
@@ -853,15 +857,18 @@ static int do_send(const struct send_params *spc, struct send_result *res)
 	}
 	free(pkt);
 
-	/* collect replies until none arrived for waitMs (bounded: waitMs + 10 s) */
+	/* collect replies until none arrived for waitMs (bounded: waitMs + 10 s); once every packet
+	 * sent has its reply (the exact end), only until none arrived for SETTLE_MS, which still
+	 * catches a surplus */
 	uint64_t wait_ns = (uint64_t)sp.wait_ms * 1000000ull;
 	uint64_t last = now_ns(), hard = last + wait_ns + 10000000000ull;
 	collect(&sp, rfd, res, icmp_id);
 	for (;;) {
 		uint64_t now = now_ns();
-		if (now - last >= wait_ns || now >= hard)
+		uint64_t quiet = res->sent && res->replies >= res->sent && wait_ns > SETTLE_NS ? SETTLE_NS : wait_ns;
+		if (now - last >= quiet || now >= hard)
 			break;
-		if (pump(rfd, (int64_t)(last + wait_ns - now)) && collect(&sp, rfd, res, icmp_id) > 0)
+		if (pump(rfd, (int64_t)(last + quiet - now)) && collect(&sp, rfd, res, icmp_id) > 0)
 			last = now_ns();
 	}
 	rc = 0;

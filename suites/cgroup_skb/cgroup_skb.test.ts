@@ -47,7 +47,7 @@ const seen = (count: number, proto: Proto, size: number) => ({ packets: BigInt(c
 async function listen(port: number, inCgroup: boolean) {
   const { sock } = await guest.agent.call('udp_listen', { netns: net.b.netns, port, cgroup: inCgroup ? cg.path : undefined });
   return {
-    stats: () => guest.agent.call('sock_stats', { sock, waitMs: 200 }),
+    stats: (opts: { expect?: number } = {}) => guest.agent.call('sock_stats', { sock, ...opts }),
     close: () => guest.agent.call('sock_close', { sock }),
   };
 }
@@ -68,14 +68,14 @@ test('egress: a sender inside the cgroup gets EPERM for refused UDP, one outside
   const ok = await guest.agent.call('send', { ...from, proto: 'udp', dport: ALLOW_PORT, count: 9, size: 300, cgroup: cg.path });
   expect(ok.sent).toBe(9);
   expect(ok.sendErrors ?? 0).toBe(0);
-  expect(await allowed.stats()).toMatchObject({ packets: 9, bytes: 9 * 300 });
+  expect(await allowed.stats({ expect: 9 })).toMatchObject({ packets: 9, bytes: 9 * 300 });
   const icmp = await send(guest.agent, { ...from, proto: 'icmp', count: 5, size: 56, cgroup: cg.path });
   expect(icmp.replies).toBe(5);
 
   // Outside the cgroup the same port is reachable, and the program sees none of it.
   const outside = await send(guest.agent, { ...from, proto: 'udp', dport: DENY_PORT, count: 7, size: 100 });
   expect(outside.sendErrors ?? 0).toBe(0);
-  expect(await denied.stats()).toMatchObject({ packets: 7, bytes: 7 * 100 });
+  expect(await denied.stats({ expect: 7 })).toMatchObject({ packets: 7, bytes: 7 * 100 });
 
   expect(await counters(obj, 'egress_stats')).toEqual({
     'udp refused': seen(12, 'udp', 100),
@@ -88,7 +88,7 @@ test('egress: a sender inside the cgroup gets EPERM for refused UDP, one outside
   const after = await guest.agent.call('send', { ...from, proto: 'udp', dport: DENY_PORT, count: 4, size: 100, cgroup: cg.path });
   expect(after.sent).toBe(4);
   expect(after.sendErrors ?? 0).toBe(0);
-  expect((await denied.stats()).packets).toBe(4);
+  expect((await denied.stats({ expect: 4 })).packets).toBe(4);
   expect((await counters(obj, 'egress_stats'))['udp refused']).toEqual(seen(12, 'udp', 100));
   await obj.unload();
 });
@@ -105,14 +105,14 @@ test('ingress: datagrams to a socket inside the cgroup are dropped, to one outsi
   await send(guest.agent, { ...from, dport: ALLOW_PORT, count: 6, size: 500 });
   await send(guest.agent, { ...from, dport: OTHER_PORT, count: 8, size: 64 });
   expect((await inDenied.stats()).packets).toBe(0);
-  expect(await inAllowed.stats()).toMatchObject({ packets: 6, bytes: 6 * 500 });
-  expect(await outOther.stats()).toMatchObject({ packets: 8, bytes: 8 * 64 });
+  expect(await inAllowed.stats({ expect: 6 })).toMatchObject({ packets: 6, bytes: 6 * 500 });
+  expect(await outOther.stats({ expect: 8 })).toMatchObject({ packets: 8, bytes: 8 * 64 });
 
   // The same refused port, now bound by a socket outside the cgroup: everything arrives.
   await inDenied.close();
   const outDenied = await listen(DENY_PORT, false);
   await send(guest.agent, { ...from, dport: DENY_PORT, count: 10, size: 64 });
-  expect(await outDenied.stats()).toMatchObject({ packets: 10, bytes: 10 * 64 });
+  expect(await outDenied.stats({ expect: 10 })).toMatchObject({ packets: 10, bytes: 10 * 64 });
 
   // The program saw exactly the datagrams for the cgroup's sockets, and nothing sent outside it.
   expect(await counters(obj, 'ingress_stats')).toEqual({
@@ -130,7 +130,7 @@ test('an ingress program does not filter what the cgroup sends', async () => {
   const r = await guest.agent.call('send', { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: DENY_PORT, count: 11, size: 32, cgroup: cg.path });
   expect(r.sent).toBe(11);
   expect(r.sendErrors ?? 0).toBe(0);
-  expect(await sink.stats()).toMatchObject({ packets: 11, bytes: 11 * 32 });
+  expect(await sink.stats({ expect: 11 })).toMatchObject({ packets: 11, bytes: 11 * 32 });
   // The ingress program, attached, saw none of what the cgroup sent.
   expect(await counters(obj, 'ingress_stats')).toEqual({});
   await obj.unload();

@@ -90,7 +90,7 @@ test('packets B forwards to C run the program once each and all arrive', async (
   const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: BC.c.ip, count: N, size: 56 });
   const tcp = await send(guest.agent, { netns: net.a.netns, proto: 'tcp', dst: BC.c.ip, dport: 9, count: N, size: 0 });
 
-  expect(await sink.stats()).toMatchObject({ packets: N, bytes: N * 64 });
+  expect(await sink.stats({ expect: N })).toMatchObject({ packets: N, bytes: N * 64 });
   expect(icmp.replies).toBe(N);
   expect(tcp.replies).toBe(N);
   expect(await counted('udp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('udp', 64)) });
@@ -127,8 +127,8 @@ test('packets B sends itself over the route, and packets for B\'s own address, d
   await send(guest.agent, { netns: net.b.netns, proto: 'udp', dst: BC.c.ip, dport: PORT, count: N, size: 64 });
   // A's datagrams to B itself are delivered locally through B's own (local) route.
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: PORT, count: N, size: 64 });
-  expect(await atC.stats()).toMatchObject({ packets: N, bytes: N * 64 });
-  expect(await atB.stats()).toMatchObject({ packets: N, bytes: N * 64 });
+  expect(await atC.stats({ expect: N })).toMatchObject({ packets: N, bytes: N * 64 });
+  expect(await atB.stats({ expect: N })).toMatchObject({ packets: N, bytes: N * 64 });
   expect(await protocolsSeen()).toEqual([]);
 
   // The program is there all along: A's datagrams to C are dropped and counted.
@@ -157,7 +157,7 @@ test('on a local route, the program runs for locally delivered packets and its d
   // Datagrams to B's other address are delivered: the drop is the program's.
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: PORT, count: 2, size: 64 });
 
-  expect(await sink.stats()).toMatchObject({ packets: 2, bytes: 2 * 64 });
+  expect(await sink.stats({ expect: 2 })).toMatchObject({ packets: 2, bytes: 2 * 64 });
   expect(icmp.replies).toBe(N);
   expect(await counted('udp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('udp', 64)) });
   expect(await counted('icmp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('icmp', 56)) });

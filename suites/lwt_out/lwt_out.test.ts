@@ -83,7 +83,7 @@ test('traffic to an address outside the route\'s prefix does not run the program
 
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: other, dport: PORT, count: N, size: 100 });
   const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: other, count: N, size: 56 });
-  const toOther = await sink.stats();
+  const toOther = await sink.stats({ expect: N });
   expect(toOther.packets).toBe(N);
   expect(toOther.bytes).toBe(N * 100);
   expect(icmp.replies).toBe(N);
@@ -105,7 +105,7 @@ test('deleting the route detaches the program: UDP flows again and the counters 
 
   await route.detach();
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: PORT, count: N, size: 32 });
-  const arrived = await sink.stats();
+  const arrived = await sink.stats({ expect: N });
   expect(arrived.packets).toBe(N);
   // The map outlives the program through its pin; it counted the 5 dropped ones and nothing since.
   expect(await counted('udp')).toEqual({ packets: 5n, bytes: BigInt(5 * ipLength('udp', 32)) });

@@ -57,8 +57,8 @@ test('the program rewrites the UDP destination port on the way out and B receive
 
   // Every datagram sent to FROM_PORT arrived on TO_PORT, intact; those to OTHER_PORT were left alone.
   expect(await from.stats()).toMatchObject({ packets: 0 });
-  expect(await to.stats()).toMatchObject({ packets: N, bytes: N * 64 });
-  expect(await other.stats()).toMatchObject({ packets: N, bytes: N * 48 });
+  expect(await to.stats({ expect: N })).toMatchObject({ packets: N, bytes: N * 64 });
+  expect(await other.stats({ expect: N })).toMatchObject({ packets: N, bytes: N * 48 });
   expect(icmp.replies).toBe(N);
   // B's UDP layer accepted all of them: no checksum errors, nothing to a closed port.
   const snmp = await guest.ssh.exec(`ip netns exec ${net.b.netns} cat /proc/net/snmp`);
@@ -99,7 +99,7 @@ test('datagrams to an address outside the route\'s prefix keep their port and ar
   const to = await UdpSink.open(guest.agent, { netns: net.b.netns, port: TO_PORT });
 
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: other, dport: FROM_PORT, count: N, size: 64 });
-  expect(await from.stats()).toMatchObject({ packets: N, bytes: N * 64 });
+  expect(await from.stats({ expect: N })).toMatchObject({ packets: N, bytes: N * 64 });
   expect(await to.stats()).toMatchObject({ packets: 0 });
   expect(await lookupPinned('lwt_xmit_rewrites', 0)).toEqual([0n]);
   expect(await counted('udp')).toEqual({ packets: 0n, bytes: 0n });
@@ -107,7 +107,7 @@ test('datagrams to an address outside the route\'s prefix keep their port and ar
   // The same datagrams to the /32 do go through the program.
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: FROM_PORT, count: 3, size: 64 });
   expect(await from.stats()).toMatchObject({ packets: 0 });
-  expect(await to.stats()).toMatchObject({ packets: 3, bytes: 3 * 64 });
+  expect(await to.stats({ expect: 3 })).toMatchObject({ packets: 3, bytes: 3 * 64 });
   expect(await lookupPinned('lwt_xmit_rewrites', 0)).toEqual([3n]);
 });
 
@@ -144,7 +144,7 @@ test('bpf_lwt_push_encap wraps packets in IPIP and B\'s ipip tunnel receives exa
 
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: TUNNELED, dport: 6001, count: N, size: 64 });
   const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: TUNNELED, count: N, size: 56 });
-  const arrived = await sink.stats();
+  const arrived = await sink.stats({ expect: N });
   const tun = await linkStats(guest.ssh, 'bhtun', net.b.netns);
   const veth = await linkStats(guest.ssh, net.b.ifname, net.b.netns);
 

@@ -83,7 +83,7 @@ describe('drop and pass by protocol', () => {
     // A drop on egress may be reported to the sender as ENOBUFS; either way nothing leaves.
     const icmp = await guest.agent.call('send', { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
     const tcp = await send(guest.agent, { netns: net.a.netns, proto: 'tcp', dst: net.b.ip, dport: 9, count: N, size: 0 });
-    const arrived = await sink.stats();
+    const arrived = await sink.stats({ expect: N });
     expect(arrived.packets).toBe(N);
     expect(arrived.bytes).toBe(N * 100);
     expect(icmp.sent + (icmp.sendErrors ?? 0)).toBe(N);
@@ -104,7 +104,7 @@ describe('drop and pass by protocol', () => {
     for (const drop of [false, true, false]) {
       await setDrop('udp', drop);
       await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: 5001, count: N, size: 32 });
-      arrivals.push((await sink.stats()).packets);
+      arrivals.push((await sink.stats({ expect: drop ? undefined : N })).packets);
     }
     expect(arrivals).toEqual([N, 0, N]);
     expect(await counter('cls_proto_count', IP_PROTO.udp)).toEqual(expected('udp', 3 * N, 32));
@@ -137,12 +137,12 @@ for (const hook of ['egress', 'ingress'] as const) {
     const tcp = await send(guest.agent, { netns: net.a.netns, proto: 'tcp', dst: net.b.ip, dport: 5001, count: N, size: 0 });
 
     expect((await old.stats()).packets).toBe(0);
-    const got = await moved.stats();
+    const got = await moved.stats({ expect: N });
     // A bad IP header checksum would have made B drop the datagrams.
     expect(got.packets).toBe(N);
     expect(got.bytes).toBe(N * 77);
     // Other ports are not touched.
-    expect((await other.stats()).packets).toBe(N);
+    expect((await other.stats({ expect: N })).packets).toBe(N);
     expect(tcp.replies).toBe(0);
     expect(await u64s('rw_count', [0, 1, 2])).toEqual([BigInt(N), BigInt(N), 0n]);
     if (hook === 'egress') {
@@ -205,12 +205,12 @@ for (const hook of ['ingress', 'egress'] as const) {
     await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: 6002, count: N, size: 48 });
     const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
 
-    const c = await atC.stats();
+    const c = await atC.stats({ expect: N });
     expect(c.packets).toBe(N);
     expect(c.bytes).toBe(N * 48);
     expect((await atB.stats()).packets).toBe(0);
     // What the program does not redirect still reaches B.
-    expect((await otherAtB.stats()).packets).toBe(N);
+    expect((await otherAtB.stats({ expect: N })).packets).toBe(N);
     expect(icmp.replies).toBe(N);
     expect(await u64s('redir_count', [0, 1, 2])).toEqual([BigInt(N), BigInt(2 * N), 0n]);
   });
@@ -220,7 +220,7 @@ test('without a configured target nothing is redirected', async () => {
   await guest.attach(at(net.b, 'ingress', 'tc_redirect.bpf.c'));
   const atB = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 6001 });
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: 6001, count: N, size: 48 });
-  expect((await atB.stats()).packets).toBe(N);
+  expect((await atB.stats({ expect: N })).packets).toBe(N);
   expect(await u64s('redir_count', [0, 1, 2])).toEqual([0n, BigInt(N), 0n]);
 });
 
@@ -238,5 +238,5 @@ test('a classifier the verifier rejects makes tc fail, and no filter is installe
   // Traffic is untouched.
   const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 5001 });
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: 5001, count: N, size: 32 });
-  expect((await sink.stats()).packets).toBe(N);
+  expect((await sink.stats({ expect: N })).packets).toBe(N);
 });

@@ -108,7 +108,7 @@ describe('net tracepoints on a veth pair', () => {
       for (const p of plan) {
         await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: 5001, count: p.count, size: p.size });
       }
-      const arrived = await sink.stats();
+      const arrived = await sink.stats({ expect: 20 });
       await sink.close();
       expect(arrived.packets).toBe(20);
 

@@ -69,7 +69,7 @@ for (const mode of ['generic', 'native'] as const) {
         const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: UDP_PORT });
         await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: UDP_PORT, count: N, size: 100 });
         const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
-        const arrived = await sink.stats();
+        const arrived = await sink.stats({ expect: N });
         await sink.close();
 
         expect(arrived.packets).toBe(N);
@@ -173,7 +173,7 @@ test('XDP_REDIRECT through a devmap sends UDP out of a second veth pair into a t
       const atC = await UdpSink.open(guest.agent, { netns: side.b.netns, port: 6001 });
       await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: 6001, count: N, size: 48 });
       const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
-      const c = await atC.stats();
+      const c = await atC.stats({ expect: N });
       const b = await atB.stats();
 
       expect(c.packets).toBe(N);
