@@ -9,6 +9,7 @@ export { Agent, BpfObject, BpfMap } from './agent.js';
 export { AgentError, readU64s, readU32, u32, u64, type Hex, type Ops } from './protocol.js';
 export { atLeast, getKernel, type Kernel } from './kernels.js';
 export { Vm, VmError, type VmOptions, type BootCause } from './vm.js';
-export { SshSession, CommandError } from './ssh.js';
+export { SshSession } from './ssh.js';
+export { CommandError, type ExecResult, type GuestCommands } from './commands.js';
 export { compileAll, CompileError } from './compile.js';
 export { PROGRAM_TYPES, type ProgramTypeName } from './progtypes.js';

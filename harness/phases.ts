@@ -39,6 +39,7 @@ const AGENT_OP_PHASE: Record<string, Phase> = {
   sock_info: 'traffic',
   netns_veth: 'topology',
   reset: 'reset',
+  run: 'guest-exec',
 };
 
 export const agentOpPhase = (op: string): Phase => AGENT_OP_PHASE[op] ?? 'agent-other';

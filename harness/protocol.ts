@@ -50,6 +50,7 @@ export interface Ops {
   /** Closes every object, link, socket and pinned map, detaching what the agent attached. */
   reset: { req: Record<string, never>; res: Record<string, never> };
   udp_listen: { req: { netns?: string; addr?: string; port: number; cgroup?: string }; res: { sock: number } };
+  run: { req: { cmd: string; stdin?: string; timeoutMs?: number }; res: { code: number; stdout: string; stderr: string } };
   sock_stats: { req: { sock: number; waitMs?: number; expect?: number }; res: { packets: number; bytes: number; lengths: number[] } };
   sock_close: { req: { sock: number }; res: Record<string, never> };
   send: {

@@ -1,25 +1,9 @@
 // One SSH connection per VM (ssh2), reused for every command and file transfer.
 import { Client, type ClientChannel } from 'ssh2';
 import { create as tarCreate } from 'tar';
+import { CommandError, type ExecResult, type GuestCommands } from './commands.js';
 import { inPhase } from './phases.js';
 import { shq } from './quote.js';
-
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export class CommandError extends Error {
-  constructor(
-    readonly command: string,
-    readonly result: ExecResult,
-  ) {
-    const detail = (result.stderr || result.stdout).trim().split('\n').slice(-15).join('\n');
-    super(`guest command failed (exit ${result.code}): ${command}${detail ? `\n${detail}` : ''}`);
-    this.name = 'CommandError';
-  }
-}
 
 const KEEPALIVE_MS = 5_000;
 const KEEPALIVE_MAX = 6;
@@ -39,7 +23,7 @@ export interface ConnectOptions {
   readyTimeoutMs?: number;
 }
 
-export class SshSession {
+export class SshSession implements GuestCommands {
   private closed = false;
   /** Why the connection went, when it did not go by close(): said in every failing command. */
   private lost: string | null = null;

@@ -3,7 +3,7 @@
 // router or neighbour solicitations either).
 import { inPhase } from './phases.js';
 import { shq } from './quote.js';
-import type { SshSession } from './ssh.js';
+import type { GuestCommands } from './commands.js';
 
 export interface Endpoint {
   netns: string;
@@ -34,13 +34,13 @@ function ipBatch(commands: string[], netns?: string): string {
 
 export class VethPair {
   private constructor(
-    private readonly ssh: SshSession,
+    private readonly commands: GuestCommands,
     readonly a: Endpoint,
     readonly b: Endpoint,
   ) {}
 
   /** Creates namespaces `<name>a` and `<name>b` joined by veth `<name>a0` <-> `<name>b0`. */
-  static async create(ssh: SshSession, opts: VethPairOptions = {}): Promise<VethPair> {
+  static async create(commands: GuestCommands, opts: VethPairOptions = {}): Promise<VethPair> {
     const n = ++pairs;
     const name = opts.name ?? `p${n}`;
     const subnet = opts.subnet ?? (n % 250) + 1;
@@ -71,12 +71,12 @@ export class VethPair {
       side(a, b),
       side(b, a),
     ];
-    await inPhase('topology', () => ssh.exec(lines.join('\n')));
-    return new VethPair(ssh, a, b);
+    await inPhase('topology', () => commands.exec(lines.join('\n')));
+    return new VethPair(commands, a, b);
   }
 
   /** Deletes both namespaces (and with them the veth pair and anything attached to it). */
   async destroy(): Promise<void> {
-    await this.ssh.exec(`ip netns del ${shq(this.a.netns)}; ip netns del ${shq(this.b.netns)}; true`);
+    await this.commands.exec(`ip netns del ${shq(this.a.netns)}; ip netns del ${shq(this.b.netns)}; true`);
   }
 }

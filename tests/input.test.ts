@@ -11,7 +11,7 @@ test('a cgroup name, a namespace or an interface name cannot inject shell comman
     await expect(Cgroup.create(vm.ssh, 'x; touch /tmp/INJECTED')).rejects.toThrow(/cgroup name .*letters, digits/);
     await expect(linkStats(vm.ssh, 'lo; touch /tmp/INJECTED2')).rejects.toThrow();
     await expect(linkStats(vm.ssh, 'lo', 'ns$(touch /tmp/INJECTED3)')).rejects.toThrow();
-    const agentless = { agent: undefined as never, ssh: vm.ssh };
+    const agentless = { agent: undefined as never, commands: vm.ssh };
     await expect(
       attach(agentless, { type: 'lwt_xmit', object: '/x.o', section: 's', prefix: '10.0.0.1/32; touch /tmp/INJECTED4', dev: 'lo' }),
     ).rejects.toThrow();

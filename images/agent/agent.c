@@ -1640,6 +1640,7 @@ static const struct {
 	{ "reset", op_reset },
 	{ "syscalls", op_syscalls },
 	{ "keep", op_keep },
+	{ "run", op_run },
 };
 
 static void write_all(int fd, const char *p, size_t n)

@@ -76,6 +76,9 @@ int op_sock_write(struct req *r, struct jbuf *out);
 int op_sock_read(struct req *r, struct jbuf *out);
 int op_sock_create_test(struct req *r, struct jbuf *out);
 int op_sock_info(struct req *r, struct jbuf *out);
+
+/* ---------- shell commands (run.c) ---------- */
+int op_run(struct req *r, struct jbuf *out);
 void socks_close_all(void);
 
 /* Runs fn in a forked child that first joins the cgroup v2 directory `cgroup` (and stays in the

@@ -904,7 +904,6 @@ int op_send(struct req *r, struct jbuf *out)
 	    req_str(r, "dst", &dst, NULL) || req_str_opt(r, "cgroup", &cgroup) ||
 	    req_int(r, "count", &sp.count, 1, false, 0, 10000000) ||
 	    req_int(r, "sport", &sp.sport, 40000, false, 0, 65535) || req_int(r, "dport", &sp.dport, 9, false, 0, 65535) ||
-	    req_int(r, "waitMs", &sp.wait_ms, 300, false, 0, 3600000) ||
 	    req_int(r, "intervalUs", &sp.interval_us, 0, false, 0, 60000000))
 		return -1;
 	if (strcmp(proto, "icmp") == 0)
@@ -915,6 +914,9 @@ int op_send(struct req *r, struct jbuf *out)
 		sp.proto = P_TCP;
 	else
 		return failx(EINVAL, "unknown proto \"%s\" (icmp, udp or tcp)", proto);
+	/* UDP has no replies unless a program echoes the datagrams: collect them only when asked */
+	if (req_int(r, "waitMs", &sp.wait_ms, sp.proto == P_UDP ? 0 : 300, false, 0, 3600000))
+		return -1;
 	long long maxsize = sp.proto == P_TCP ? 65535 - 40 : 65507;
 	if (req_int(r, "size", &sp.size, 32, false, sp.proto == P_TCP ? 0 : 0, maxsize))
 		return -1;

@@ -27,10 +27,10 @@ const BC = { b: { ifname: 'bc0', ip: '10.200.250.1', mac: '02:00:00:00:fa:01' },
 let net: VethPair;
 let cNetns: string;
 beforeEach(async () => {
-  net = await VethPair.create(guest.ssh);
+  net = await VethPair.create(guest);
   // A third namespace C behind B, with B forwarding between A and C; A reaches C through B.
   cNetns = `${net.b.netns}c`;
-  await guest.ssh.exec(
+  await guest.exec(
     [
       'set -e',
       `ip netns add ${cNetns}`,
@@ -51,7 +51,7 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await net?.destroy();
-  await guest.ssh.exec(`ip netns del ${cNetns} 2>/dev/null; true`);
+  await guest.exec(`ip netns del ${cNetns} 2>/dev/null; true`);
 });
 
 /** {packets, bytes} the program counted for a protocol (bytes: IPv4 length). */
@@ -103,7 +103,7 @@ test('packets B forwards to C run the program once each and all arrive', async (
 test('a BPF_DROP verdict on input drops the forwarded UDP in B while ICMP goes on', async () => {
   await attachInB('lwt_in_drop_udp.bpf.c');
   const sink = await UdpSink.open(guest.agent, { netns: cNetns, port: PORT });
-  const cBefore = await linkStats(guest.ssh, BC.c.ifname, cNetns);
+  const cBefore = await linkStats(guest, BC.c.ifname, cNetns);
 
   // A's sends succeed: the packets leave A and are dropped in B.
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: BC.c.ip, dport: PORT, count: N, size: 64 });
@@ -111,7 +111,7 @@ test('a BPF_DROP verdict on input drops the forwarded UDP in B while ICMP goes o
 
   expect((await sink.stats()).packets).toBe(0);
   expect(icmp.replies).toBe(N);
-  const cAfter = await linkStats(guest.ssh, BC.c.ifname, cNetns);
+  const cAfter = await linkStats(guest, BC.c.ifname, cNetns);
   expect(cAfter.rxPackets - cBefore.rxPackets).toBe(N); // the echo requests only
   expect(await counted('udp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('udp', 64)) });
   expect(await counted('icmp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('icmp', 56)) });
@@ -141,7 +141,7 @@ test('on a local route, the program runs for locally delivered packets and its d
   // B gets a local address through a `local` route (table local) that carries the program;
   // A reaches it through B.
   const LOCAL = '10.200.249.9';
-  await guest.ssh.exec(`ip -n ${net.a.netns} route add 10.200.249.0/24 via ${net.b.ip} dev ${net.a.ifname}`);
+  await guest.exec(`ip -n ${net.a.netns} route add 10.200.249.0/24 via ${net.b.ip} dev ${net.a.ifname}`);
   await guest.attach({
     type: 'lwt_in',
     object: guest.objectPath('lwt_in_drop_udp.bpf.c'),

@@ -22,10 +22,10 @@ const guest = useGuest({
 
 const NETNS = 'skskb';
 beforeEach(async () => {
-  await guest.ssh.exec(`ip netns add ${NETNS}`);
+  await guest.exec(`ip netns add ${NETNS}`);
 });
 afterEach(async () => {
-  await guest.ssh.exec(`ip netns del ${NETNS} 2>/dev/null; true`);
+  await guest.exec(`ip netns del ${NETNS} 2>/dev/null; true`);
 });
 
 const STAT_PARSER = 0;
@@ -202,7 +202,7 @@ test('before 4.20, SK_PASS under a stream parser drops the stream: the verdict j
 test('sockets added by a sock_ops program: SK_DROP swallows both directions of the connection', async () => {
   const obj = await guest.load('sk_skb_redirect.bpf.c');
   // Removed with the agent's attachments by useGuest's reset after the test (bh-* cgroups go).
-  const cg = await Cgroup.create(guest.ssh, 'skskb');
+  const cg = await Cgroup.create(guest, 'skskb');
   await guest.attach({ type: 'sk_skb', obj, prog: 'parser', map: 'sock_map', kind: 'stream_parser' });
   await guest.attach({ type: 'sk_skb', obj, prog: 'drop_all', map: 'sock_map', kind: 'stream_verdict' });
   await guest.attach({ type: 'sock_ops', obj, prog: 'add_established', cgroup: cg.path });

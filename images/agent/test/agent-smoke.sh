@@ -323,6 +323,11 @@ req '{"op":"unload","obj":"p2"}' '.ok' "unload p2"
 if [ -n "$CG" ]; then
 	req '{"op":"send","netns":"'$NSA'","cgroup":"'$CG'","proto":"icmp","dst":"'$IPB'","count":3}' '.ok and .sent == 3 and .replies == 3' "unload detached the cgroup program"
 fi
+req '{"op":"run","cmd":"echo out; echo err >&2; exit 3"}' '.ok and .code == 3 and .stdout == "out\n" and .stderr == "err\n"' "run: exit code, stdout and stderr apart"
+req '{"op":"run","cmd":"wc -c","stdin":"hello"}' '.ok and .code == 0 and (.stdout|tonumber) == 5' "run: stdin reaches the command"
+req '{"op":"run","cmd":"ls /proc/self/fd"}' '.ok and (.stdout|split("\n")|map(select(length>0))) == ["0","1","2","3"]' "run: the command holds none of the agent's descriptors (only 0-2 and ls's own)"
+req '{"op":"run","cmd":"sleep 30.5 & sleep 30.5","timeoutMs":300}' '.ok == false and .errno == 110' "run: a command past its timeout fails with ETIMEDOUT"
+req '{"op":"run","cmd":"pgrep -f \"slee[p] 30.5\" || echo none"}' '.ok and .stdout == "none\n"' "run: the timeout ended the command's background jobs too"
 raw '{"id":999,"op":"hello"}' '.ok' "alive at the end"
 
 exec {AG[1]}>&-
