@@ -37,7 +37,7 @@ const AGENT_OP_PHASE: Record<string, Phase> = {
   sock_read: 'traffic',
   sock_create_test: 'traffic',
   sock_info: 'traffic',
-  netns_veth: 'topology',
+  veth_pair: 'topology',
   reset: 'reset',
   run: 'guest-exec',
 };

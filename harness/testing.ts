@@ -348,7 +348,7 @@ export function useGuest(opts: GuestOptions): Guest {
 export function useVethPair(guest: Guest, opts?: VethPairOptions): VethPair {
   let pair: VethPair | undefined;
   beforeEach(async () => {
-    pair = await VethPair.create(guest, opts);
+    pair = await VethPair.create(guest.agent, opts);
   });
   // Not destroyed here: useGuest's reset after each test deletes every namespace (one round trip
   // less), and a guest kept by --keep-on-fail keeps the pair as the test left it.

@@ -1641,6 +1641,7 @@ static const struct {
 	{ "syscalls", op_syscalls },
 	{ "keep", op_keep },
 	{ "run", op_run },
+	{ "veth_pair", op_veth_pair },
 };
 
 static void write_all(int fd, const char *p, size_t n)

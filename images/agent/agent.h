@@ -79,6 +79,9 @@ int op_sock_info(struct req *r, struct jbuf *out);
 
 /* ---------- shell commands (run.c) ---------- */
 int op_run(struct req *r, struct jbuf *out);
+
+/* ---------- namespaces and veth pairs over rtnetlink (topology.c) ---------- */
+int op_veth_pair(struct req *r, struct jbuf *out);
 void socks_close_all(void);
 
 /* Runs fn in a forked child that first joins the cgroup v2 directory `cgroup` (and stays in the

@@ -21,7 +21,7 @@ const REFUSED = 0x100;
 let net: VethPair;
 let cg: Cgroup;
 beforeEach(async () => {
-  net = await VethPair.create(guest);
+  net = await VethPair.create(guest.agent);
   cg = await Cgroup.create(guest, 'skb');
 });
 afterEach(async () => {

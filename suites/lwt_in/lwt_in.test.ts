@@ -27,7 +27,7 @@ const BC = { b: { ifname: 'bc0', ip: '10.200.250.1', mac: '02:00:00:00:fa:01' },
 let net: VethPair;
 let cNetns: string;
 beforeEach(async () => {
-  net = await VethPair.create(guest);
+  net = await VethPair.create(guest.agent);
   // A third namespace C behind B, with B forwarding between A and C; A reaches C through B.
   cNetns = `${net.b.netns}c`;
   await guest.exec(

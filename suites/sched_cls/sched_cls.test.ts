@@ -19,7 +19,7 @@ const guest = useGuest({
 let net: VethPair;
 let extra: VethPair | undefined;
 beforeEach(async () => {
-  net = await VethPair.create(guest);
+  net = await VethPair.create(guest.agent);
 });
 afterEach(async () => {
   await extra?.destroy();
@@ -170,7 +170,7 @@ for (const hook of ['egress', 'ingress'] as const) {
  * are redirected to C are delivered there.
  */
 async function sideLink(into: string, alias: string, from: string) {
-  extra = await VethPair.create(guest);
+  extra = await VethPair.create(guest.agent);
   const { a, b } = extra;
   await guest.exec(
     [

@@ -63,7 +63,7 @@ test('syscalls/sys_enter_getppid fires exactly once per getppid call of the agen
 describe('net tracepoints on a veth pair', () => {
   let net: VethPair;
   beforeEach(async () => {
-    net = await VethPair.create(guest);
+    net = await VethPair.create(guest.agent);
   });
   afterEach(async () => {
     await net?.destroy();

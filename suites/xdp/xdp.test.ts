@@ -148,7 +148,7 @@ test('XDP_REDIRECT through a devmap sends UDP out of a second veth pair into a t
   guest.requireKernel(ctx, '4.14', 'BPF_MAP_TYPE_DEVMAP and generic XDP_REDIRECT through it');
   // A second pair: its near end moves into B, next to the XDP program; its far end stays in its
   // own namespace C, which also owns B's address (on lo) so that datagrams for B are delivered there.
-  const side = await VethPair.create(guest);
+  const side = await VethPair.create(guest.agent);
   try {
     await guest.exec(
       [
