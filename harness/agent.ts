@@ -116,8 +116,9 @@ export class Agent implements GuestCommands {
   }
 
   /**
-   * A shell command run by the agent (fork and exec, no SSH round trips): the quick way for short
-   * commands. While it runs the agent answers nothing else; for long or concurrent work use SSH.
+   * A shell command run by the agent with dash (fork and exec, no SSH round trips):
+   * the quick way for short commands. While it runs the agent answers nothing else; for long or
+   * concurrent work, or bash, use SSH.
    */
   async run(command: string, opts: { stdin?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;

@@ -1,6 +1,7 @@
-/* The `run` op: a shell command in the guest, the way an SSH exec runs it (root's shell, the
- * agent's environment), without the SSH channel's round trips: a guest command through SSH costs
- * tens of milliseconds under TCG, through the agent a fork and an exec. */
+/* The `run` op: a shell command in the guest with the agent's environment, without an SSH
+ * channel's round trips. The shell is dash where the image has it (/bin/dash), else /bin/sh, not
+ * root's login shell: under TCG bash takes 36 ms to start. Not busybox ash either: it runs its
+ * own applets (a busybox `ip`) before the programs on PATH. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <dirent.h>
@@ -45,11 +46,6 @@ static void close_from_3(void)
 		close(fds[i]);
 }
 
-static const char *shell_path(void)
-{
-	return access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
-}
-
 int op_run(struct req *r, struct jbuf *out)
 {
 	const char *cmd;
@@ -91,8 +87,8 @@ int op_run(struct req *r, struct jbuf *out)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGCHLD, SIG_DFL);
-		const char *sh = shell_path();
-		execl(sh, sh, "-c", cmd, (char *)NULL);
+		const char *sh = access("/bin/dash", X_OK) == 0 ? "/bin/dash" : "/bin/sh";
+		execl(sh, "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
 	close(pin[0]), close(pout[1]), close(perr[1]);

@@ -14,6 +14,7 @@
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -223,6 +224,81 @@ out:
 	return rc;
 }
 
+/* Whether the link is ready to carry packets: operationally up, and its qdisc no longer the noop
+ * one that drops everything. Bringing the second end of a veth pair up turns the carrier on for
+ * both, but the first end is activated later, by the kernel's link watch work: a packet sent
+ * before that is dropped. */
+static int link_ready(int nl, int ifindex, bool *ready, const char *what)
+{
+	static unsigned seq = 1u << 30;
+	struct nlmsg m = { .h = { .nlmsg_len = NLMSG_LENGTH(0), .nlmsg_type = RTM_GETLINK, .nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = ++seq } };
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
+	put_struct(&m.h, &ifi, sizeof(ifi));
+	struct sockaddr_nl to = { .nl_family = AF_NETLINK };
+	if (sendto(nl, &m, m.h.nlmsg_len, 0, (struct sockaddr *)&to, sizeof(to)) < 0)
+		return fail(errno, "%s: netlink send", what);
+	char rx[16384];
+	for (;;) {
+		ssize_t n = recv(nl, rx, sizeof(rx), 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return fail(errno, "%s: netlink receive", what);
+		}
+		for (struct nlmsghdr *h = (struct nlmsghdr *)rx; NLMSG_OK(h, (unsigned)n); h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_seq != m.h.nlmsg_seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_ERROR)
+				return fail(-((struct nlmsgerr *)NLMSG_DATA(h))->error, "%s", what);
+			if (h->nlmsg_type != RTM_NEWLINK)
+				continue;
+			struct ifinfomsg *info = NLMSG_DATA(h);
+			int len = (int)IFLA_PAYLOAD(h);
+			bool up = false, queued = false;
+			for (struct rtattr *a = IFLA_RTA(info); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+				if (a->rta_type == IFLA_OPERSTATE)
+					up = *(uint8_t *)RTA_DATA(a) == 6 /* IF_OPER_UP (linux/if.h, which clashes with net/if.h) */;
+				else if (a->rta_type == IFLA_QDISC)
+					queued = strcmp((const char *)RTA_DATA(a), "noop") != 0;
+			}
+			*ready = up && queued && (info->ifi_flags & IFF_RUNNING);
+			return 0;
+		}
+	}
+}
+
+/* Waits (at most 5 s) until link_ready() holds for the side's end. */
+static int wait_ready(const struct side *s)
+{
+	char what[160];
+	snprintf(what, sizeof(what), "netns %s: %s", s->netns, s->ifname);
+	if (ns_enter(s->netns))
+		return -1;
+	int rc = -1, nl = nl_open();
+	int ifindex = nl < 0 ? 0 : (int)if_nametoindex(s->ifname);
+	if (nl >= 0 && !ifindex)
+		fail(errno, "%s: no such interface", what);
+	uint64_t deadline = now_ns() + 5000000000ull;
+	while (ifindex) {
+		bool ready = false;
+		if (link_ready(nl, ifindex, &ready, what))
+			break;
+		if (ready) {
+			rc = 0;
+			break;
+		}
+		if (now_ns() > deadline) {
+			failx(ETIMEDOUT, "%s: not ready to carry packets (operationally up, with a qdisc) after 5 s", what);
+			break;
+		}
+		usleep(1000);
+	}
+	if (nl >= 0)
+		close(nl);
+	ns_leave();
+	return rc;
+}
+
 static int req_side(struct req *r, const char *x, struct side *s)
 {
 	char k[16];
@@ -290,5 +366,5 @@ int op_veth_pair(struct req *r, struct jbuf *out)
 		return -1;
 	if (side_setup(&a, &b, (int)prefix) || side_setup(&b, &a, (int)prefix))
 		return -1;
-	return 0;
+	return wait_ready(&a) || wait_ready(&b) ? -1 : 0;
 }
