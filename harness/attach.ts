@@ -188,14 +188,6 @@ export async function syscallSymbol(commands: GuestCommands, name: string): Prom
   return found;
 }
 
-/** Shell lines that return a guest to a clean state between tests. */
-export const GUEST_RESET_SCRIPT = [
-  'ip -all netns delete 2>/dev/null',
-  'rm -rf /sys/fs/bpf/tc /sys/fs/bpf/ip /sys/fs/bpf/xdp 2>/dev/null',
-  `for d in ${Cgroup.ROOT}/bh-*; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done`,
-  'true',
-].join('\n');
-
 /** Where a fresh guest's sysctl values are recorded, to put them back between suite files. */
 const SYSCTL_BASE = '/run/bh-sysctl.base';
 
@@ -203,12 +195,12 @@ const SYSCTL_BASE = '/run/bh-sysctl.base';
 export const GUEST_BASELINE_SCRIPT = `sysctl -a 2>/dev/null | sort > ${SYSCTL_BASE}`;
 
 /**
- * Shell lines (bash) that return a guest to how it was when it booted, before the next suite file
- * uses it: everything GUEST_RESET_SCRIPT does, and also every pin under bpffs, every cgroup, the
- * compiled objects, tracefs probe events, and every sysctl an earlier file changed.
+ * Shell lines that return a guest to how it was when it booted, before the next suite file uses
+ * it, after the agent's reset with scrub (namespaces, tc/ip pins, the harness's cgroups): every
+ * pin under bpffs, every cgroup, the compiled objects, tracefs probe events, and every sysctl an
+ * earlier file changed.
  */
 export const GUEST_HANDOVER_SCRIPT = [
-  GUEST_RESET_SCRIPT,
   'find /sys/fs/bpf -mindepth 1 -maxdepth 1 -exec rm -rf {} + 2>/dev/null',
   `find ${Cgroup.ROOT} -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null`,
   'rm -rf /run/bpf',

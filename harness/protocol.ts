@@ -48,7 +48,7 @@ export interface Ops {
   map_delete: { req: MapRef & { key: Hex }; res: Record<string, never> };
   map_dump: { req: MapRef; res: { entries: MapEntry[] } };
   /** Closes every object, link, socket and pinned map, detaching what the agent attached. */
-  reset: { req: Record<string, never>; res: Record<string, never> };
+  reset: { req: { scrub?: boolean; mark?: string }; res: Record<string, never> };
   udp_listen: { req: { netns?: string; addr?: string; port: number; cgroup?: string }; res: { sock: number } };
   run: { req: { cmd: string; stdin?: string; timeoutMs?: number }; res: { code: number; stdout: string; stderr: string } };
   veth_pair: {

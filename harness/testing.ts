@@ -7,7 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, inject, type TestContext } from 'vitest';
 import { Agent, type BpfObject } from './agent.js';
-import { attach, type Attached, type AttachSpec, GUEST_BASELINE_SCRIPT, GUEST_HANDOVER_SCRIPT, GUEST_RESET_SCRIPT } from './attach.js';
+import { attach, type Attached, type AttachSpec, GUEST_BASELINE_SCRIPT, GUEST_HANDOVER_SCRIPT } from './attach.js';
 import { compileAll, GUEST_OBJECT_DIR } from './compile.js';
 import { atLeast, type Kernel } from './kernels.js';
 import { PROGRAM_TYPES, type ProgramTypeName } from './progtypes.js';
@@ -267,10 +267,10 @@ export function useGuest(opts: GuestOptions): Guest {
     if (current.running && agent && !agent.exited) {
       try {
         // The reset, then a marker through /dev/kmsg: every kernel message of the test is in the log after it.
-        const synced = await inPhase('reset', async () => {
-          await agent!.call('reset', {});
-          return current.syncConsole(GUEST_RESET_SCRIPT, undefined, agent);
-        });
+        // One request: detach and close everything, remove namespaces, tc/ip pins and the
+        // harness's cgroups, and write the marker.
+        const a = agent;
+        const synced = await inPhase('reset', () => current.syncConsole((mark) => a.call('reset', { scrub: true, mark })));
         if (!synced) problems.push('the guest\'s console did not echo the end-of-test marker within 5 s');
       } catch (e) {
         if (current.running && !agent.exited) problems.push(`resetting the guest failed: ${(e as Error).message}`);
@@ -302,7 +302,7 @@ export function useGuest(opts: GuestOptions): Guest {
     if (!current || !agent || !current.running || agent.exited || idleGuests.has(poolKey())) return tearDown();
     const faults = current.console.faults.length;
     try {
-      await agent.call('reset', {});
+      await agent.call('reset', { scrub: true });
       if (!(await current.syncConsole(GUEST_HANDOVER_SCRIPT, undefined, agent)) || current.console.faults.length > faults) return tearDown();
     } catch {
       return tearDown();

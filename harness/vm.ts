@@ -306,13 +306,16 @@ export class Vm {
 
   /**
    * Waits until everything the kernel printed so far is in the console log: a marker written to
-   * /dev/kmsg comes back on the serial console after every earlier message. `before` runs in the
-   * same command (over SSH, or `via` the agent), ahead of the marker (e.g. a reset). False when the marker did not come.
+   * /dev/kmsg comes back on the serial console after every earlier message. `before` is shell
+   * lines run in the same command (over SSH, or `via` the agent) ahead of the marker (e.g. a
+   * reset), or a function that writes the marker itself (the agent's reset does). False when the
+   * marker did not come.
    */
-  async syncConsole(before = 'true', timeoutMs = 5_000, via: GuestCommands = this.ssh): Promise<boolean> {
+  async syncConsole(before: string | ((mark: string) => Promise<unknown>) = 'true', timeoutMs = 5_000, via: GuestCommands = this.ssh): Promise<boolean> {
     const mark = `bpf-harness-sync-${process.pid}-${++syncCounter}`;
     const seen = this.console.waitForLine((l) => l.includes(mark), timeoutMs);
-    await via.exec(`${before}\necho '${mark}' > /dev/kmsg`);
+    if (typeof before === 'function') await before(mark);
+    else await via.exec(`${before}\necho '${mark}' > /dev/kmsg`);
     return seen;
   }
 

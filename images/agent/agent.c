@@ -1598,13 +1598,19 @@ static void cleanup(void)
 	release_all(false);
 }
 
-/* Between tests: forget everything, detaching what this agent attached. */
+/* Between tests: forget everything, detaching what this agent attached; with `scrub`, also what
+ * tests leave in the guest (scrub.c); then `mark`, if given, goes to /dev/kmsg. */
 static int op_reset(struct req *r, struct jbuf *out)
 {
-	(void)r;
 	(void)out;
+	bool scrub;
+	const char *mark;
+	if (req_bool(r, "scrub", &scrub, false) || req_str_opt(r, "mark", &mark))
+		return -1;
 	release_all(true);
-	return 0;
+	if (scrub && guest_scrub())
+		return -1;
+	return mark ? kmsg_mark(mark) : 0;
 }
 
 static const struct {

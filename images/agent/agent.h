@@ -80,6 +80,10 @@ int op_sock_info(struct req *r, struct jbuf *out);
 /* ---------- shell commands (run.c) ---------- */
 int op_run(struct req *r, struct jbuf *out);
 
+/* ---------- between tests (scrub.c) ---------- */
+int guest_scrub(void);
+int kmsg_mark(const char *mark);
+
 /* ---------- namespaces and veth pairs over rtnetlink (topology.c) ---------- */
 int op_veth_pair(struct req *r, struct jbuf *out);
 void socks_close_all(void);
