@@ -224,11 +224,14 @@ out:
 	return rc;
 }
 
-/* Whether the link is ready to carry packets: operationally up, and its qdisc no longer the noop
- * one that drops everything. Bringing the second end of a veth pair up turns the carrier on for
- * both, but the first end is activated later, by the kernel's link watch work: a packet sent
- * before that is dropped. */
-static int link_ready(int nl, int ifindex, bool *ready, const char *what)
+/* Whether the link is ready to carry packets. Bringing the second end of a veth pair up turns the
+ * carrier on for both; the second end's queues are activated right away, as it comes up, but the
+ * first end's only later, by the kernel's link watch work, and until then its noop qdisc drops
+ * what is sent. Link watch sets the operational state just before it activates the queues, so
+ * the first end is ready once it is operationally up; the second once it runs with a real qdisc
+ * (its operational state may stay unknown for up to a second: link watch handles that event
+ * late, as not urgent). */
+static int link_ready(int nl, int ifindex, bool first, bool *ready, const char *what)
 {
 	static unsigned seq = 1u << 30;
 	struct nlmsg m = { .h = { .nlmsg_len = NLMSG_LENGTH(0), .nlmsg_type = RTM_GETLINK, .nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = ++seq } };
@@ -261,14 +264,14 @@ static int link_ready(int nl, int ifindex, bool *ready, const char *what)
 				else if (a->rta_type == IFLA_QDISC)
 					queued = strcmp((const char *)RTA_DATA(a), "noop") != 0;
 			}
-			*ready = up && queued && (info->ifi_flags & IFF_RUNNING);
+			*ready = (up || !first) && queued && (info->ifi_flags & IFF_RUNNING);
 			return 0;
 		}
 	}
 }
 
 /* Waits (at most 5 s) until link_ready() holds for the side's end. */
-static int wait_ready(const struct side *s)
+static int wait_ready(const struct side *s, bool first)
 {
 	char what[160];
 	snprintf(what, sizeof(what), "netns %s: %s", s->netns, s->ifname);
@@ -281,7 +284,7 @@ static int wait_ready(const struct side *s)
 	uint64_t deadline = now_ns() + 5000000000ull;
 	while (ifindex) {
 		bool ready = false;
-		if (link_ready(nl, ifindex, &ready, what))
+		if (link_ready(nl, ifindex, first, &ready, what))
 			break;
 		if (ready) {
 			rc = 0;
@@ -366,5 +369,5 @@ int op_veth_pair(struct req *r, struct jbuf *out)
 		return -1;
 	if (side_setup(&a, &b, (int)prefix) || side_setup(&b, &a, (int)prefix))
 		return -1;
-	return wait_ready(&a) || wait_ready(&b) ? -1 : 0;
+	return wait_ready(&a, true) || wait_ready(&b, false) ? -1 : 0;
 }
