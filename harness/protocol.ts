@@ -52,8 +52,8 @@ export interface Ops {
   udp_listen: { req: { netns?: string; addr?: string; port: number; cgroup?: string }; res: { sock: number } };
   run: { req: { cmd: string; stdin?: string; timeoutMs?: number }; res: { code: number; stdout: string; stderr: string } };
   veth_pair: {
-    req: { netnsA: string; ifnameA: string; ipA: string; macA: string; netnsB: string; ifnameB: string; ipB: string; macB: string; prefixLen?: number };
-    res: Record<string, never>;
+    req: { netnsA: string; ifnameA: string; ipA: string; macA: string; netnsB: string; ifnameB: string; ipB: string; macB: string; prefixLen?: number; existingA?: boolean };
+    res: { ifindexA: number; ifindexB: number };
   };
   sock_stats: { req: { sock: number; waitMs?: number; expect?: number }; res: { packets: number; bytes: number; lengths: number[] } };
   sock_close: { req: { sock: number }; res: Record<string, never> };

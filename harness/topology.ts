@@ -10,6 +10,8 @@ export interface Endpoint {
   /** IPv4 address without prefix length. */
   ip: string;
   mac: string;
+  /** The interface's index in its namespace. */
+  ifindex: number;
 }
 
 export interface VethPairOptions {
@@ -17,6 +19,11 @@ export interface VethPairOptions {
   name?: string;
   /** Third octet of the 10.200.X.0/24 subnet used by this pair. */
   subnet?: number;
+  /**
+   * End A goes into this existing namespace (e.g. B of another pair, to put a third namespace
+   * behind it) instead of a new `<name>a`.
+   */
+  aNetns?: string;
 }
 
 let pairs = 0;
@@ -26,6 +33,7 @@ export class VethPair {
     private readonly agent: Agent,
     readonly a: Endpoint,
     readonly b: Endpoint,
+    private readonly ownsA: boolean,
   ) {}
 
   /**
@@ -37,9 +45,9 @@ export class VethPair {
     const n = ++pairs;
     const name = opts.name ?? `p${n}`;
     const subnet = opts.subnet ?? (n % 250) + 1;
-    const a: Endpoint = { netns: `${name}a`, ifname: `${name}a0`, ip: `10.200.${subnet}.1`, mac: `02:00:00:00:${subnet.toString(16).padStart(2, '0')}:01` };
-    const b: Endpoint = { netns: `${name}b`, ifname: `${name}b0`, ip: `10.200.${subnet}.2`, mac: `02:00:00:00:${subnet.toString(16).padStart(2, '0')}:02` };
-    await agent.call('veth_pair', {
+    const a: Endpoint = { netns: opts.aNetns ?? `${name}a`, ifname: `${name}a0`, ip: `10.200.${subnet}.1`, mac: `02:00:00:00:${subnet.toString(16).padStart(2, '0')}:01`, ifindex: 0 };
+    const b: Endpoint = { netns: `${name}b`, ifname: `${name}b0`, ip: `10.200.${subnet}.2`, mac: `02:00:00:00:${subnet.toString(16).padStart(2, '0')}:02`, ifindex: 0 };
+    const r = await agent.call('veth_pair', {
       netnsA: a.netns,
       ifnameA: a.ifname,
       ipA: a.ip,
@@ -49,12 +57,15 @@ export class VethPair {
       ipB: b.ip,
       macB: b.mac,
       prefixLen: 24,
+      existingA: opts.aNetns !== undefined,
     });
-    return new VethPair(agent, a, b);
+    a.ifindex = r.ifindexA;
+    b.ifindex = r.ifindexB;
+    return new VethPair(agent, a, b, opts.aNetns === undefined);
   }
 
-  /** Deletes both namespaces (and with them the veth pair and anything attached to it). */
+  /** Deletes the namespaces it made (and with them the veth pair and anything attached to it). */
   async destroy(): Promise<void> {
-    await this.agent.exec(`ip netns del ${shq(this.a.netns)}; ip netns del ${shq(this.b.netns)}; true`);
+    await this.agent.exec(`${this.ownsA ? `ip netns del ${shq(this.a.netns)}; ` : ''}ip netns del ${shq(this.b.netns)}; true`);
   }
 }

@@ -25,6 +25,14 @@ test('every new veth pair answers the first packets sent across it', async () =>
     expect(link).toMatchObject({ address: net.a.mac, operstate: 'UP', qdisc: 'noqueue' });
     const neigh = JSON.parse(await agent.exec(`ip -n ${net.b.netns} -j neigh show dev ${net.b.ifname}`));
     expect(neigh).toEqual([expect.objectContaining({ dst: net.a.ip, lladdr: net.a.mac, state: ['PERMANENT'] })]);
+    // A third namespace behind B: end A of a new pair goes into B's existing namespace.
+    const behind = await VethPair.create(agent, { aNetns: net.b.netns, subnet: 78 });
+    expect(behind.a.netns).toBe(net.b.netns);
+    const [near] = JSON.parse(await agent.exec(`ip -n ${net.b.netns} -j link show dev ${behind.a.ifname}`));
+    expect(near.ifindex, 'the ifindex the agent reports is the one the kernel gave in B').toBe(behind.a.ifindex);
+    expect((await send(agent, { netns: net.b.netns, proto: 'icmp', dst: behind.b.ip, count: 3 })).replies).toBe(3);
+    await behind.destroy();
+    expect((await agent.exec('ls /run/netns')).split('\n').filter(Boolean).sort(), 'destroy removes C, not B').toContain(net.b.netns);
     agent.close();
   } finally {
     await vm.stop();

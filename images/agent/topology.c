@@ -152,6 +152,7 @@ struct side {
 	const char *netns, *ifname;
 	struct in_addr ip;
 	uint8_t mac[6];
+	int ifindex; /* in its namespace, once set up */
 };
 
 static int write_file(const char *path, const char *val)
@@ -174,7 +175,7 @@ static int link_up(int nl, int ifindex, const char *what)
 
 /* Inside the side's namespace: IPv6 off, lo up, the address, the link up, the peer's MAC as a
  * permanent neighbour. */
-static int side_setup(const struct side *s, const struct side *peer, int prefix)
+static int side_setup(struct side *s, const struct side *peer, int prefix)
 {
 	char what[160];
 	if (ns_enter(s->netns))
@@ -193,6 +194,7 @@ static int side_setup(const struct side *s, const struct side *peer, int prefix)
 		fail(errno, "netns %s: no interface %s", s->netns, s->ifname);
 		goto out;
 	}
+	s->ifindex = ifindex;
 	{
 		struct nlmsg m = { .h = { .nlmsg_len = NLMSG_LENGTH(0), .nlmsg_type = RTM_NEWADDR, .nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL } };
 		struct ifaddrmsg ifa = { .ifa_family = AF_INET, .ifa_prefixlen = (unsigned char)prefix, .ifa_index = (unsigned)ifindex };
@@ -327,12 +329,13 @@ static int req_side(struct req *r, const char *x, struct side *s)
 
 int op_veth_pair(struct req *r, struct jbuf *out)
 {
-	(void)out;
 	struct side a, b;
 	long long prefix;
-	if (req_side(r, "A", &a) || req_side(r, "B", &b) || req_int(r, "prefixLen", &prefix, 24, false, 1, 32))
+	bool existing_a;
+	if (req_side(r, "A", &a) || req_side(r, "B", &b) || req_int(r, "prefixLen", &prefix, 24, false, 1, 32) ||
+	    req_bool(r, "existingA", &existing_a, false))
 		return -1;
-	if (netns_add(a.netns) || netns_add(b.netns))
+	if ((!existing_a && netns_add(a.netns)) || netns_add(b.netns))
 		return -1;
 	int fa = ns_fd(a.netns), fb = fa < 0 ? -1 : ns_fd(b.netns), nl = fb < 0 ? -1 : nl_open();
 	int rc = -1;
@@ -369,5 +372,9 @@ int op_veth_pair(struct req *r, struct jbuf *out)
 		return -1;
 	if (side_setup(&a, &b, (int)prefix) || side_setup(&b, &a, (int)prefix))
 		return -1;
-	return wait_ready(&a, true) || wait_ready(&b, false) ? -1 : 0;
+	if (wait_ready(&a, true) || wait_ready(&b, false))
+		return -1;
+	jb_kint(out, "ifindexA", a.ifindex);
+	jb_kint(out, "ifindexB", b.ifindex);
+	return 0;
 }

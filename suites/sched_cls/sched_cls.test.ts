@@ -165,24 +165,15 @@ for (const hook of ['egress', 'ingress'] as const) {
 }
 
 /**
- * A third namespace C behind a second veth pair whose near end moves into `into` (where the
+ * A third namespace C behind a second veth pair whose near end is in `into` (where the
  * redirecting program runs). C also owns `alias` on lo, so datagrams addressed to B's address that
  * are redirected to C are delivered there.
  */
 async function sideLink(into: string, alias: string, from: string) {
-  extra = await VethPair.create(guest.agent);
+  extra = await VethPair.create(guest.agent, { aNetns: into });
   const { a, b } = extra;
-  await guest.exec(
-    [
-      'set -e',
-      `ip -n ${a.netns} link set ${a.ifname} netns ${into}`,
-      `ip -n ${into} link set ${a.ifname} up`,
-      `ip -n ${b.netns} addr add ${alias}/32 dev lo`,
-      `ip -n ${b.netns} route add ${from}/32 dev ${b.ifname}`,
-    ].join('\n'),
-  );
-  const [link] = JSON.parse(await guest.exec(`ip -n ${into} -j link show dev ${a.ifname}`)) as { ifindex: number }[];
-  return { near: a, far: b, ifindex: link.ifindex };
+  await guest.exec(`ip -n ${b.netns} addr add ${alias}/32 dev lo && ip -n ${b.netns} route add ${from}/32 dev ${b.ifname}`);
+  return { near: a, far: b, ifindex: a.ifindex };
 }
 
 function redirCfg(ifindex: number, dmac: string, smac: string): Hex {

@@ -146,20 +146,12 @@ test('a program the verifier rejects fails to load with the verifier\'s own mess
 
 test('XDP_REDIRECT through a devmap sends UDP out of a second veth pair into a third namespace', async (ctx) => {
   guest.requireKernel(ctx, '4.14', 'BPF_MAP_TYPE_DEVMAP and generic XDP_REDIRECT through it');
-  // A second pair: its near end moves into B, next to the XDP program; its far end stays in its
-  // own namespace C, which also owns B's address (on lo) so that datagrams for B are delivered there.
-  const side = await VethPair.create(guest.agent);
+  // A second pair: its near end in B, next to the XDP program; its far end in a namespace of its
+  // own, C, which also owns B's address (on lo) so that datagrams for B are delivered there.
+  const side = await VethPair.create(guest.agent, { aNetns: net.b.netns });
   try {
-    await guest.exec(
-      [
-        'set -e',
-        `ip -n ${side.a.netns} link set ${side.a.ifname} netns ${net.b.netns}`,
-        `ip -n ${net.b.netns} link set ${side.a.ifname} up`,
-        `ip -n ${side.b.netns} addr add ${net.b.ip}/32 dev lo`,
-        `ip -n ${side.b.netns} route add ${net.a.ip}/32 dev ${side.b.ifname}`,
-      ].join('\n'),
-    );
-    const [link] = JSON.parse(await guest.exec(`ip -n ${net.b.netns} -j link show dev ${side.a.ifname}`)) as { ifindex: number }[];
+    await guest.exec(`ip -n ${side.b.netns} addr add ${net.b.ip}/32 dev lo && ip -n ${side.b.netns} route add ${net.a.ip}/32 dev ${side.b.ifname}`);
+    const link = side.a;
     const obj = await guest.load('xdp_redirect_map.bpf.c');
     try {
       const mac = (m: string) => m.split(':').join('');
