@@ -134,7 +134,7 @@ export interface Ops {
   };
   sockmap_add: { req: { obj: string; map: string; key: number; sock: number }; res: Record<string, never> };
   sock_write: { req: { sock: number; data: string }; res: { written: number } };
-  sock_read: { req: { sock: number; waitMs?: number; max?: number }; res: { data: string; bytes: number; eof: boolean } };
+  sock_read: { req: { sock: number; waitMs?: number; max?: number; expect?: number }; res: { data: string; bytes: number; eof: boolean } };
   sock_create_test: {
     req: {
       cgroup?: string;

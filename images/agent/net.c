@@ -1171,9 +1171,9 @@ int op_sock_write(struct req *r, struct jbuf *out)
 int op_sock_read(struct req *r, struct jbuf *out)
 {
 	struct asock *s;
-	long long wait, max;
+	long long wait, max, expect;
 	if (req_sock(r, "sock", &s) || req_int(r, "waitMs", &wait, 200, false, 0, 3600000) ||
-	    req_int(r, "max", &max, 1 << 20, false, 1, 64 << 20))
+	    req_int(r, "max", &max, 1 << 20, false, 1, 64 << 20) || req_int(r, "expect", &expect, -1, false, -1, 64 << 20))
 		return -1;
 	if (s->stat)
 		return failx(EINVAL, "sock %d is a %s statistics socket: use sock_stats", s->id, skind_name(s->kind));
@@ -1209,9 +1209,11 @@ int op_sock_read(struct req *r, struct jbuf *out)
 		uint64_t now = now_ns();
 		if (got)
 			last = now;
-		if (now - last >= wait_ns || now >= hard)
+		/* once the expected bytes are in (the exact end), only a settle window for a surplus */
+		uint64_t quiet = expect > 0 && (long long)data.len >= expect && wait_ns > SETTLE_NS ? SETTLE_NS : wait_ns;
+		if (now - last >= quiet || now >= hard)
 			break;
-		pump(s->fd, (int64_t)(last + wait_ns - now));
+		pump(s->fd, (int64_t)(last + quiet - now));
 	}
 	if (rc == 0) {
 		jb_key(out, "data");

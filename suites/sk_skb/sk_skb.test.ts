@@ -52,7 +52,7 @@ async function readExactly(sock: number, bytes: number): Promise<string> {
   let got = 0;
   const end = Date.now() + 10_000;
   while (got < bytes && Date.now() < end) {
-    const r = await guest.agent.call('sock_read', { sock, waitMs: 100 });
+    const r = await guest.agent.call('sock_read', { sock, waitMs: 100, expect: bytes - got });
     data += r.data;
     got += r.bytes;
     if (r.eof) break;
@@ -66,9 +66,14 @@ async function readExactly(sock: number, bytes: number): Promise<string> {
 // EAGAIN).
 const RECV_ZERO_WHEN_EMPTY = (v: [number, number, number]) => atLeast(v, '4.17') && !atLeast(v, '5.10');
 
-/** Nothing is (or arrives) on a socket within a short wait, and its connection is still up. */
+/**
+ * Nothing is (or arrives) on a socket, and its connection is still up. Every caller first waits
+ * for the exact end of its traffic (the bytes arrived where they were sent, or the verdict counted
+ * every byte written), after which nothing can be on its way: the window only has to let a
+ * surplus show, as the agent's other settle windows do.
+ */
 async function expectNothing(sock: number): Promise<void> {
-  const r = await guest.agent.call('sock_read', { sock, waitMs: 300 });
+  const r = await guest.agent.call('sock_read', { sock, waitMs: 20 });
   expect(r, `sock ${sock}`).toMatchObject({ data: '', bytes: 0 });
   if (r.eof) {
     expect(RECV_ZERO_WHEN_EMPTY(guest.kernel.version), `sock ${sock}: a read returned 0 (end of stream) on ${guest.kernel.release}`).toBe(true);
