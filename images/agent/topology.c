@@ -25,6 +25,7 @@
 #include "agent.h"
 
 #define NETNS_DIR "/run/netns"
+#define LOWER_UP 0x10000 /* IFF_LOWER_UP, the carrier (linux/if.h, which clashes with net/if.h) */
 
 struct nlmsg {
 	struct nlmsghdr h;
@@ -230,9 +231,9 @@ out:
  * carrier on for both; the second end's queues are activated right away, as it comes up, but the
  * first end's only later, by the kernel's link watch work, and until then its noop qdisc drops
  * what is sent. Link watch sets the operational state just before it activates the queues, so
- * the first end is ready once it is operationally up; the second once it runs with a real qdisc
- * (its operational state may stay unknown for up to a second: link watch handles that event
- * late, as not urgent). */
+ * the first end is ready once it is operationally up; the second once it has its carrier and a
+ * real qdisc (its operational state, and with it IFF_RUNNING, may lag by up to a second: link
+ * watch handles that event late, as not urgent). */
 static int link_ready(int nl, int ifindex, bool first, bool *ready, const char *what)
 {
 	static unsigned seq = 1u << 30;
@@ -266,7 +267,8 @@ static int link_ready(int nl, int ifindex, bool first, bool *ready, const char *
 				else if (a->rta_type == IFLA_QDISC)
 					queued = strcmp((const char *)RTA_DATA(a), "noop") != 0;
 			}
-			*ready = (up || !first) && queued && (info->ifi_flags & IFF_RUNNING);
+			/* not IFF_RUNNING for the second end: it also waits for the operational state */
+			*ready = (first ? up : (info->ifi_flags & LOWER_UP) != 0) && queued;
 			return 0;
 		}
 	}
