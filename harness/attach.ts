@@ -188,25 +188,3 @@ export async function syscallSymbol(commands: GuestCommands, name: string): Prom
   return found;
 }
 
-/** Where a fresh guest's sysctl values are recorded, to put them back between suite files. */
-const SYSCTL_BASE = '/run/bh-sysctl.base';
-
-/** Run once on a freshly booted guest: what GUEST_HANDOVER_SCRIPT returns it to. */
-export const GUEST_BASELINE_SCRIPT = `sysctl -a 2>/dev/null | sort > ${SYSCTL_BASE}`;
-
-/**
- * Shell lines that return a guest to how it was when it booted, before the next suite file uses
- * it, after the agent's reset with scrub (namespaces, tc/ip pins, the harness's cgroups): every
- * pin under bpffs, every cgroup, the compiled objects, tracefs probe events, and every sysctl an
- * earlier file changed.
- */
-export const GUEST_HANDOVER_SCRIPT = [
-  'find /sys/fs/bpf -mindepth 1 -maxdepth 1 -exec rm -rf {} + 2>/dev/null',
-  `find ${Cgroup.ROOT} -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null`,
-  'rm -rf /run/bpf',
-  'for t in /sys/kernel/tracing /sys/kernel/debug/tracing; do for e in kprobe_events uprobe_events; do [ -w $t/$e ] && echo > $t/$e; done; done 2>/dev/null',
-  `sysctl -a 2>/dev/null | sort > /run/bh-sysctl.now`,
-  `grep -vxFf ${SYSCTL_BASE} /run/bh-sysctl.now | while IFS= read -r line; do k=\${line%% = *}; b=$(grep -m1 -F "$k = " ${SYSCTL_BASE}) && sysctl -w "$k=\${b#* = }" >/dev/null 2>&1; done`,
-  'rm -f /run/bh-sysctl.now',
-  'true',
-].join('\n');

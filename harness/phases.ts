@@ -39,6 +39,8 @@ const AGENT_OP_PHASE: Record<string, Phase> = {
   sock_info: 'traffic',
   veth_pair: 'topology',
   reset: 'reset',
+  sysctl_snapshot: 'reset',
+  sysctl_restore: 'reset',
   run: 'guest-exec',
 };
 

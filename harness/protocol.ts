@@ -48,7 +48,9 @@ export interface Ops {
   map_delete: { req: MapRef & { key: Hex }; res: Record<string, never> };
   map_dump: { req: MapRef; res: { entries: MapEntry[] } };
   /** Closes every object, link, socket and pinned map, detaching what the agent attached. */
-  reset: { req: { scrub?: boolean; mark?: string }; res: Record<string, never> };
+  reset: { req: { scrub?: 'none' | 'test' | 'guest'; mark?: string }; res: Record<string, never> };
+  sysctl_snapshot: { req: Record<string, never>; res: { count: number } };
+  sysctl_restore: { req: Record<string, never>; res: { restored: string[]; failed: string[] } };
   udp_listen: { req: { netns?: string; addr?: string; port: number; cgroup?: string }; res: { sock: number } };
   run: { req: { cmd: string; stdin?: string; timeoutMs?: number }; res: { code: number; stdout: string; stderr: string } };
   veth_pair: {

@@ -7,7 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, inject, type TestContext } from 'vitest';
 import { Agent, type BpfObject } from './agent.js';
-import { attach, type Attached, type AttachSpec, GUEST_BASELINE_SCRIPT, GUEST_HANDOVER_SCRIPT } from './attach.js';
+import { attach, type Attached, type AttachSpec } from './attach.js';
 import { compileAll, GUEST_OBJECT_DIR } from './compile.js';
 import { atLeast, type Kernel } from './kernels.js';
 import { PROGRAM_TYPES, type ProgramTypeName } from './progtypes.js';
@@ -166,7 +166,11 @@ export function useGuest(opts: GuestOptions): Guest {
       setup.copyMs = lap();
       // A fault while booting is a failure too (warnings and the like do not stop a boot). The
       // guest's sysctls are recorded, to be put back when it is handed to the next file.
-      await booted.syncConsole(GUEST_BASELINE_SCRIPT, undefined, agent);
+      const a = agent;
+      await booted.syncConsole(async (mark) => {
+        await a.call('sysctl_snapshot', {});
+        await a.call('reset', { mark });
+      });
       setup.baselineMs = lap();
       if (booted.console.faults.length) {
         throw new Error(`the kernel faulted while the guest came up (add the line to kernels/allowlist/ with a reason if it is harmless):\n${describeFaults(booted.console.faults)}`);
@@ -270,7 +274,7 @@ export function useGuest(opts: GuestOptions): Guest {
         // One request: detach and close everything, remove namespaces, tc/ip pins and the
         // harness's cgroups, and write the marker.
         const a = agent;
-        const synced = await inPhase('reset', () => current.syncConsole((mark) => a.call('reset', { scrub: true, mark })));
+        const synced = await inPhase('reset', () => current.syncConsole((mark) => a.call('reset', { scrub: 'test', mark })));
         if (!synced) problems.push('the guest\'s console did not echo the end-of-test marker within 5 s');
       } catch (e) {
         if (current.running && !agent.exited) problems.push(`resetting the guest failed: ${(e as Error).message}`);
@@ -302,8 +306,15 @@ export function useGuest(opts: GuestOptions): Guest {
     if (!current || !agent || !current.running || agent.exited || idleGuests.has(poolKey())) return tearDown();
     const faults = current.console.faults.length;
     try {
-      await agent.call('reset', { scrub: true });
-      if (!(await current.syncConsole(GUEST_HANDOVER_SCRIPT, undefined, agent)) || current.console.faults.length > faults) return tearDown();
+      // Everything tests and the file left (namespaces, pins, cgroups, objects, probe events),
+      // then every sysctl put back as the guest booted with it.
+      const a = agent;
+      const synced = await current.syncConsole(async (mark) => {
+        await a.call('reset', { scrub: 'guest' });
+        await a.call('sysctl_restore', {});
+        await a.call('reset', { mark });
+      });
+      if (!synced || current.console.faults.length > faults) return tearDown();
     } catch {
       return tearDown();
     }

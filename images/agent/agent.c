@@ -1599,16 +1599,19 @@ static void cleanup(void)
 }
 
 /* Between tests: forget everything, detaching what this agent attached; with `scrub`, also what
- * tests leave in the guest (scrub.c); then `mark`, if given, goes to /dev/kmsg. */
+ * tests ("test") or suite files ("guest") leave in the guest (scrub.c); then `mark`, if given,
+ * goes to /dev/kmsg. */
 static int op_reset(struct req *r, struct jbuf *out)
 {
 	(void)out;
-	bool scrub;
-	const char *mark;
-	if (req_bool(r, "scrub", &scrub, false) || req_str_opt(r, "mark", &mark))
+	const char *scrub, *mark;
+	if (req_str(r, "scrub", &scrub, "none") || req_str_opt(r, "mark", &mark))
 		return -1;
+	bool test = strcmp(scrub, "test") == 0, guest = strcmp(scrub, "guest") == 0;
+	if (!test && !guest && strcmp(scrub, "none") != 0)
+		return failx(EINVAL, "scrub must be \"none\", \"test\" or \"guest\", not \"%s\"", scrub);
 	release_all(true);
-	if (scrub && guest_scrub())
+	if ((test || guest) && guest_scrub(guest))
 		return -1;
 	return mark ? kmsg_mark(mark) : 0;
 }
@@ -1648,6 +1651,8 @@ static const struct {
 	{ "keep", op_keep },
 	{ "run", op_run },
 	{ "veth_pair", op_veth_pair },
+	{ "sysctl_snapshot", op_sysctl_snapshot },
+	{ "sysctl_restore", op_sysctl_restore },
 };
 
 static void write_all(int fd, const char *p, size_t n)

@@ -81,8 +81,10 @@ int op_sock_info(struct req *r, struct jbuf *out);
 int op_run(struct req *r, struct jbuf *out);
 
 /* ---------- between tests (scrub.c) ---------- */
-int guest_scrub(void);
+int guest_scrub(bool all);
 int kmsg_mark(const char *mark);
+int op_sysctl_snapshot(struct req *r, struct jbuf *out);
+int op_sysctl_restore(struct req *r, struct jbuf *out);
 
 /* ---------- namespaces and veth pairs over rtnetlink (topology.c) ---------- */
 int op_veth_pair(struct req *r, struct jbuf *out);
