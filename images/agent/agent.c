@@ -1787,6 +1787,11 @@ int main(int argc, char **argv)
 
 	g_agent_pid = getpid();
 	signal(SIGPIPE, SIG_IGN);
+	/* The guest's init loads the kernel's modules while the SSH server already answers: no request
+	 * is served before they are all in (veth, cls_bpf, ...). At most a minute; init says on the
+	 * console what failed to load. */
+	for (int i = 0; i < 60000 && access("/run/bpf-harness.modules-loading", F_OK) == 0; i++)
+		usleep(1000);
 	/* old kernels charge map and program memory to RLIMIT_MEMLOCK */
 	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
 	if (setrlimit(RLIMIT_MEMLOCK, &rl) && getrlimit(RLIMIT_MEMLOCK, &rl) == 0) {
