@@ -4,13 +4,16 @@
 // however many requests it makes. Tests of one worker run one at a time, so one process-wide
 // clock serves them all.
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { OpName } from './protocol.js';
 
 export const PHASES = ['setup', 'topology', 'load', 'attach', 'traffic', 'maps', 'guest-exec', 'agent-other', 'reset'] as const;
 export type Phase = (typeof PHASES)[number];
 export type PhaseTimes = Partial<Record<Phase, number>>;
 
-/** The phase of each agent request. */
-const AGENT_OP_PHASE: Record<string, Phase> = {
+/** The phase of each agent request (every op: the compiler checks it against protocol.ts). */
+const AGENT_OP_PHASE: Record<OpName, Phase> = {
+  hello: 'agent-other',
+  keep: 'agent-other',
   load: 'load',
   unload: 'load',
   attach_xdp: 'attach',
@@ -44,7 +47,7 @@ const AGENT_OP_PHASE: Record<string, Phase> = {
   run: 'guest-exec',
 };
 
-export const agentOpPhase = (op: string): Phase => AGENT_OP_PHASE[op] ?? 'agent-other';
+export const agentOpPhase = (op: OpName): Phase => AGENT_OP_PHASE[op];
 
 const current = new AsyncLocalStorage<Phase>();
 let totals: PhaseTimes = {};
