@@ -283,6 +283,7 @@ export class Vm {
           privateKey: this.image.clientKey,
           hostKey: this.image.hostKey,
           readyTimeoutMs: Math.min(10_000, Math.max(1_000, sshdDeadline - Date.now())),
+          keepaliveMs: t.keepaliveMs,
         });
         this.ssh.commandTimeoutMs = t.commandMs;
         return;
