@@ -72,25 +72,45 @@ C
 cat >"$WORK/p2.bpf.c" <<'C'
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
-struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 10); __type(key, __u32); __type(value, __u64); } cnt SEC(".maps");
+/* cnt: 0-2 cgroup_skb, 3 sockops (all callbacks), 4 verdict calls, 5 socket filter, 6 tracepoint,
+ * 7 perf_event samples, 8 kprobe, 9 verdict bytes, 10 kretprobe */
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 12); __type(key, __u32); __type(value, __u64); } cnt SEC(".maps");
+/* sockops callbacks by skops->op (BPF_SOCK_OPS_*) */
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 32); __type(key, __u32); __type(value, __u64); } ops SEC(".maps");
+/* the agent's tgid, written by the test: the tracing programs count only the agent's own events */
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u32); } agent SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_SOCKMAP); __uint(max_entries, 4); __type(key, __u32); __type(value, __u32); } sm SEC(".maps");
-static __always_inline void inc(__u32 k)
+static __always_inline void add(__u32 k, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&cnt, &k);
-	if (v) __sync_fetch_and_add(v, 1);
+	if (v) __sync_fetch_and_add(v, n);
+}
+static __always_inline void inc(__u32 k) { add(k, 1); }
+static __always_inline int is_agent(void)
+{
+	__u32 k = 0, *pid = bpf_map_lookup_elem(&agent, &k);
+	return pid && *pid && (bpf_get_current_pid_tgid() >> 32) == *pid;
 }
 SEC("cgroup_skb/egress") int egress_drop(struct __sk_buff *skb) { inc(0); return 0; }
 SEC("cgroup_skb/egress") int egress_pass(struct __sk_buff *skb) { inc(1); return 1; }
 SEC("cgroup_skb/ingress") int ingress_drop(struct __sk_buff *skb) { inc(2); return 0; }
 SEC("cgroup/sock") int sock_mark(struct bpf_sock *sk) { sk->mark = 0x1234; return 1; }
 SEC("cgroup/sock") int sock_deny(struct bpf_sock *sk) { return 0; }
-SEC("sockops") int sockops_count(struct bpf_sock_ops *skops) { inc(3); return 1; }
+SEC("sockops") int sockops_count(struct bpf_sock_ops *skops)
+{
+	__u32 op = skops->op;
+	__u64 *v = bpf_map_lookup_elem(&ops, &op);
+	if (v) __sync_fetch_and_add(v, 1);
+	inc(3);
+	return 1;
+}
 SEC("sk_skb/stream_parser") int parser(struct __sk_buff *skb) { return skb->len; }
-SEC("sk_skb/stream_verdict") int verdict(struct __sk_buff *skb) { inc(4); return bpf_sk_redirect_map(skb, &sm, 0, 0); }
+SEC("sk_skb/stream_verdict") int verdict(struct __sk_buff *skb) { inc(4); add(9, skb->len); return bpf_sk_redirect_map(skb, &sm, 0, 0); }
 SEC("socket") int sock_trunc(struct __sk_buff *skb) { inc(5); return 14; }
-SEC("tracepoint/syscalls/sys_enter_getppid") int tp_getppid(void *ctx) { inc(6); return 0; }
-SEC("kprobe/__x64_sys_getppid") int kp_getppid(void *ctx) { inc(8); return 0; }
-SEC("perf_event") int pe_tick(void *ctx) { __u32 k = 7; __u64 *v = bpf_map_lookup_elem(&cnt, &k); if (v) __sync_fetch_and_add(v, 1); return 0; }
+SEC("tracepoint/syscalls/sys_enter_getppid") int tp_getppid(void *ctx) { if (is_agent()) inc(6); return 0; }
+SEC("kprobe/__x64_sys_getppid") int kp_getppid(void *ctx) { if (is_agent()) inc(8); return 0; }
+SEC("kretprobe/__x64_sys_getppid") int krp_getppid(void *ctx) { if (is_agent()) inc(10); return 0; }
+SEC("perf_event") int pe_tick(void *ctx) { if (is_agent()) inc(7); return 0; }
 char LICENSE[] SEC("license") = "GPL";
 C
 for f in xdp bad p2; do
@@ -238,7 +258,10 @@ cnt() { # cnt INDEX: value of p2 cnt[INDEX]
 	req '{"op":"map_lookup","obj":"p2","map":"cnt","key":"'"$(printf '%02x000000' "$1")"'"}' '.ok' "read cnt[$1]" >/dev/null
 	le2int "$(val .value)"
 }
-req '{"op":"load","path":"'"$WORK/p2.bpf.o"'","name":"p2"}' '.ok and (.programs|length) == 12' "load p2.bpf.o (cgroup, sockops, sk_skb, socket, tracepoint, kprobe, perf_event)"
+req '{"op":"load","path":"'"$WORK/p2.bpf.o"'","name":"p2"}' '.ok and (.programs|length) == 13' "load p2.bpf.o (cgroup, sockops, sk_skb, socket, tracepoint, kprobe, kretprobe, perf_event)"
+# The tracing programs count only the agent's events: its pid (the syscalls op reports it) goes into `agent`.
+req '{"op":"syscalls","name":"getppid","count":0}' '.ok and .calls == 0 and .pid == '$AG_PID' and .tid == .pid' "syscalls count 0: the agent's pid"
+req '{"op":"map_update","obj":"p2","map":"agent","key":"00000000","value":"'"$(u64 "$AG_PID" | cut -c1-8)"'"}' '.ok' "the agent's pid into the tracing programs' filter"
 if [ -n "$CG" ]; then
 	req '{"op":"attach_cgroup","obj":"p2","prog":"egress_drop","cgroup":"'$CG'","attachType":"cgroup_inet_egress"}' '.ok' "attach_cgroup egress_drop"
 	req '{"op":"send","netns":"'$NSA'","cgroup":"'$CG'","proto":"udp","dst":"'$IPB'","dport":5556,"count":6}' '.ok and .sent == 0 and .sendErrors == 6' "udp from the cgroup: all 6 refused by egress_drop"
@@ -273,7 +296,18 @@ if [ -n "$CG" ]; then
 
 	req '{"op":"attach_cgroup","obj":"p2","prog":"sockops_count","cgroup":"'$CG'","attachType":"cgroup_sock_ops"}' '.ok' "attach_cgroup sockops"
 	req '{"op":"tcp_pair","netns":"'$NSB'","port":7000,"count":2,"cgroup":"'$CG'"}' '.ok and (.pairs|length) == 2 and .port == 7000' "tcp_pair x2 in the cgroup"
-	check "sockops ran" [ "$(cnt 3)" -gt 0 ]
+	# Two connections made in the cgroup, both ends in it, and one listener. The callbacks a
+	# program gets without setting any bpf_sock_ops_cb_flags (4.13+): per connection one
+	# TIMEOUT_INIT (1), RWND_INIT (2) and NEEDS_ECN (6) on each side (the client's connect, the
+	# server's SYN), one TCP_CONNECT_CB (3), one ACTIVE_ESTABLISHED (4) and one PASSIVE_ESTABLISHED
+	# (5); and TCP_LISTEN_CB (11) once for the listen(), on 4.17 and later. Nothing else.
+	opn() { req '{"op":"map_lookup","obj":"p2","map":"ops","key":"'"$(printf '%02x000000' "$1")"'"}' '.ok' "read ops[$1]" >/dev/null; le2int "$(val .value)"; }
+	OPSUM=0 OPS=""
+	for o in $(seq 0 31); do n=$(opn "$o"); OPSUM=$((OPSUM + n)); [ "$n" = 0 ] || OPS="$OPS op$o=$n"; done
+	echo "     -> sockops callbacks:$OPS"
+	LISTEN_CB=$(uname -r | awk -F. '{ print ($1 > 4 || ($1 == 4 && $2 >= 17)) ? 1 : 0 }')
+	check "sockops: for the 2 connections exactly 4 TIMEOUT_INIT, 4 RWND_INIT, 2 TCP_CONNECT_CB, 2 ACTIVE_ESTABLISHED, 2 PASSIVE_ESTABLISHED, 4 NEEDS_ECN, $LISTEN_CB TCP_LISTEN_CB" [ "$(opn 1) $(opn 2) $(opn 3) $(opn 4) $(opn 5) $(opn 6) $(opn 11)" = "4 4 2 2 2 4 $LISTEN_CB" ]
+	check "sockops: no other callback, and the program ran $((18 + LISTEN_CB)) times in all" [ "$OPSUM $(cnt 3)" = "$((18 + LISTEN_CB)) $((18 + LISTEN_CB))" ]
 	req '{"op":"detach_cgroup","obj":"p2","prog":"sockops_count","cgroup":"'$CG'","attachType":"cgroup_sock_ops"}' '.ok' "detach_cgroup sockops"
 	req '{"op":"send","netns":"'$NSA'","cgroup":"/nonexistent/cg","proto":"icmp","dst":"'$IPB'"}' '.ok == false and .errno == 2 and (.error|test("cgroup.procs"))' "send with a bad cgroup path"
 else
@@ -289,7 +323,7 @@ req '{"op":"attach_cgroup","obj":"p2","prog":"verdict","map":"sm","attachType":"
 req '{"op":"sockmap_add","obj":"p2","map":"sm","key":0,"sock":'$PS'}' '.ok' "sockmap_add server socket"
 req '{"op":"sock_write","sock":'$PC',"data":"ping"}' '.ok and .written == 4' "client writes ping"
 req '{"op":"sock_read","sock":'$PC',"waitMs":300}' '.ok and .data == "ping"' "verdict redirected it back to the client (echo)"
-check "verdict ran" [ "$(cnt 4)" -gt 0 ]
+check "verdict ran once, for the 4 bytes of ping" [ "$(cnt 4) $(cnt 9)" = "1 4" ]
 req '{"op":"detach_cgroup","obj":"p2","prog":"verdict","map":"sm","attachType":"sk_skb_stream_verdict"}' '.ok' "detach sk_skb verdict"
 req '{"op":"detach_cgroup","obj":"p2","prog":"parser","map":"sm","attachType":"sk_skb_stream_parser"}' '.ok' "detach sk_skb parser"
 req '{"op":"sock_close","sock":'$PC'}' '.ok' "close client"
@@ -307,19 +341,36 @@ req '{"op":"sock_open","netns":"'$NSB'","kind":"packet","ifname":"nope0"}' '.ok 
 
 req '{"op":"attach_tracepoint","obj":"p2","prog":"tp_getppid","category":"syscalls","name":"sys_enter_getppid"}' '.ok and (.link|type) == "number"' "attach_tracepoint syscalls/sys_enter_getppid"
 TPL=$(val .link)
+req '{"op":"syscalls","name":"getppid","count":20}' '.ok and .calls == 20' "the agent makes 20 getppid calls"
 python3 -c 'import os
-for _ in range(20): os.getppid()'
-check "tracepoint counted >= 20 getppid calls" [ "$(cnt 6)" -ge 20 ]
+for _ in range(20): os.getppid()' # another process's calls: the filter leaves them out
+check "tracepoint counted exactly the agent's 20 getppid calls" [ "$(cnt 6)" = 20 ]
 req '{"op":"detach","link":'$TPL'}' '.ok' "detach tracepoint link"
-B=$(cnt 6); python3 -c 'import os; os.getppid()'
-check "no counts after detach" [ "$(cnt 6)" = "$B" ]
+req '{"op":"syscalls","name":"getppid","count":5}' '.ok and .calls == 5' "5 more getppid calls after detach"
+check "no counts after detach" [ "$(cnt 6)" = 20 ]
 req '{"op":"attach_tracepoint","obj":"p2","prog":"tp_getppid","category":"nope","name":"nope"}' '.ok == false and .errno == 2' "attach_tracepoint unknown -> ENOENT"
 
+read -r RUN0 _ SL0 </proc/$AG_PID/schedstat
 req '{"op":"attach_perf_event","obj":"p2","prog":"pe_tick","freq":1000,"event":"cpu-clock"}' '.ok and .cpus == '$(nproc)'' "attach_perf_event cpu-clock 1000 Hz on every online CPU"
 PEL=$(val .link)
-timeout 0.5 sh -c 'while :; do :; done'
-check "perf_event program ran" [ "$(cnt 7)" -gt 0 ]
+timeout 0.5 sh -c 'while :; do :; done' # another process busy: the filter leaves its samples out
+req '{"op":"syscalls","name":"getpid","count":2000000}' '.ok and .calls == 2000000' "the agent busy with 2000000 getpid calls"
 req '{"op":"detach","link":'$PEL'}' '.ok' "detach perf_event link"
+read -r RUN1 _ SL1 </proc/$AG_PID/schedstat
+PE=$(cnt 7) RUNMS=$(( (RUN1 - RUN0) / 1000000 )) SLICES=$((SL1 - SL0))
+echo "     -> $PE samples of the agent; it ran $RUNMS ms in $SLICES slices while the events were open"
+# A sampling count is not exact, but it is bounded. cpu-clock at 1000 Hz is a fixed 1 ms period
+# (the kernel turns the frequency of this software event into a period), one hrtimer per CPU firing
+# on a 1 ms grid whatever runs there, and pe_tick counts a tick only when the agent is the current
+# task. The agent is single-threaded: in each stretch of length L it runs on one CPU it can catch at
+# most floor(L / 1 ms) + 1 ticks, so in all at most its run time in ms plus the number of times it
+# was scheduled in (/proc/PID/schedstat: run ns, wait ns, timeslices). A tenth more is allowed for
+# ticks a hypervisor delivers late (a late timer fires once when the vCPU runs again, possibly
+# in a stretch whose time went to steal). Ticks can be lost, never added: at least half the run
+# time in ms. The other process's 500 ms busy loop and both CPUs' idle ticks (about 2000) are far
+# outside these bounds if the tgid filter breaks, and 0 is outside them if the program never runs.
+PE_LO=$((RUNMS / 2)) PE_HI=$((RUNMS + SLICES + RUNMS / 10))
+check "perf_event: $PE samples of the agent, in [$PE_LO, $PE_HI] for its $RUNMS ms run in $SLICES slices" [ "$RUNMS" -ge 100 -a "$PE" -ge "$PE_LO" -a "$PE" -le "$PE_HI" ]
 req '{"op":"detach","link":'$PEL'}' '.ok == false and .errno == 2' "detach unknown link"
 
 if [ -e /sys/bus/event_source/devices/kprobe/type ] || grep -q 'kprobe_events' <(ls /sys/kernel/tracing /sys/kernel/debug/tracing 2>/dev/null); then
