@@ -33,6 +33,7 @@ export type AttachSpec =
   | ({ type: 'cgroup_skb'; cgroup: string; direction: 'ingress' | 'egress' } & AgentProg)
   | ({ type: 'cgroup_sock'; cgroup: string } & AgentProg)
   | ({ type: 'sock_ops'; cgroup: string } & AgentProg)
+  | ({ type: 'cgroup_sock_addr'; cgroup: string; hook: SockAddrHook } & AgentProg)
   | ({ type: 'sk_skb'; map: string; kind: 'stream_verdict' | 'stream_parser' } & AgentProg)
   | ({ type: 'kprobe'; func: string; retprobe?: boolean } & AgentProg)
   | ({ type: 'tracepoint'; category: string; name: string } & AgentProg)
@@ -48,6 +49,19 @@ export type AttachSpec =
       /** lwt_xmit: bytes of headroom for pushed headers. */
       headroom?: number;
     } & FileProg);
+
+/** The cgroup sock_addr hooks (section cgroup/<hook>) and the agent's attach type of each. */
+export const SOCK_ADDR_HOOKS = {
+  bind4: 'cgroup_inet4_bind',
+  bind6: 'cgroup_inet6_bind',
+  connect4: 'cgroup_inet4_connect',
+  connect6: 'cgroup_inet6_connect',
+  sendmsg4: 'cgroup_udp4_sendmsg',
+  sendmsg6: 'cgroup_udp6_sendmsg',
+  recvmsg4: 'cgroup_udp4_recvmsg',
+  recvmsg6: 'cgroup_udp6_recvmsg',
+} as const;
+export type SockAddrHook = keyof typeof SOCK_ADDR_HOOKS;
 
 export interface AttachTarget {
   agent: Agent;
@@ -89,6 +103,11 @@ async function attachNow(t: AttachTarget, spec: AttachSpec): Promise<Attached> {
       const req = { obj: spec.obj.handle, prog: spec.prog, attachType, cgroup: spec.cgroup } as const;
       await t.agent.call('attach_cgroup', req);
       return { what: `${spec.type} ${spec.prog} on ${spec.cgroup}`, detach: async () => void (await t.agent.call('detach_cgroup', req)) };
+    }
+    case 'cgroup_sock_addr': {
+      const req = { obj: spec.obj.handle, prog: spec.prog, attachType: SOCK_ADDR_HOOKS[spec.hook], cgroup: spec.cgroup } as const;
+      await t.agent.call('attach_cgroup', req);
+      return { what: `cgroup_sock_addr ${spec.hook} ${spec.prog} on ${spec.cgroup}`, detach: async () => void (await t.agent.call('detach_cgroup', req)) };
     }
     case 'sk_skb': {
       const req = { obj: spec.obj.handle, prog: spec.prog, attachType: `sk_skb_${spec.kind}`, map: spec.map } as const;

@@ -7,6 +7,12 @@ export interface ProgramType {
   since: string;
   /** How users attach it, as the harness does. */
   attach: string;
+  /**
+   * How harness/probe.ts asks the kernel for the type (libbpf's program type name, config
+   * symbols, BTF, an active LSM): a suite of a type with a probe skips with what the kernel lacks
+   * instead of by version alone.
+   */
+  probe?: { progType?: string; attachType?: string; config?: string[]; btf?: boolean; lsm?: string };
 }
 
 export const PROGRAM_TYPES = {
@@ -24,6 +30,11 @@ export const PROGRAM_TYPES = {
   lwt_xmit: { since: '4.10', attach: 'ip route ... encap bpf xmit' },
   sock_ops: { since: '4.13', attach: 'BPF_PROG_ATTACH to a cgroup v2 (sock_ops)' },
   sk_skb: { since: '4.14', attach: 'BPF_PROG_ATTACH to a sockmap (stream parser/verdict)' },
+  cgroup_sock_addr: {
+    since: '4.17',
+    attach: 'BPF_PROG_ATTACH to a cgroup v2 (inet4 bind/connect, udp4 sendmsg/recvmsg)',
+    probe: { progType: 'cgroup_sock_addr', attachType: 'cgroup_inet4_connect', config: ['CONFIG_CGROUP_BPF'] },
+  },
 } as const satisfies Record<string, ProgramType>;
 
 export type ProgramTypeName = keyof typeof PROGRAM_TYPES;

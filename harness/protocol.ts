@@ -32,6 +32,14 @@ export type XdpMode = 'generic' | 'native' | 'any';
 /** A map of a loaded object, or a map pinned in bpffs by another loader (tc, ip). */
 export type MapRef = { obj: string; map: string; pin?: undefined } | { pin: string; obj?: undefined; map?: undefined };
 
+/** What getsockname and getpeername say ("" and 0 when not bound or not connected). */
+export interface InetNames {
+  localAddr: string;
+  localPort: number;
+  remoteAddr: string;
+  remotePort: number;
+}
+
 /** Every operation: its request fields and its result fields. */
 export interface Ops {
   hello: { req: Record<string, never>; res: { agent: string; kernel: string; libbpf: string; ncpus: number } };
@@ -80,7 +88,15 @@ export interface Ops {
         | 'cgroup_sock_ops'
         | 'sk_skb_stream_verdict'
         | 'sk_skb_stream_parser'
-        | 'sk_msg_verdict';
+        | 'sk_msg_verdict'
+        | 'cgroup_inet4_bind'
+        | 'cgroup_inet6_bind'
+        | 'cgroup_inet4_connect'
+        | 'cgroup_inet6_connect'
+        | 'cgroup_udp4_sendmsg'
+        | 'cgroup_udp6_sendmsg'
+        | 'cgroup_udp4_recvmsg'
+        | 'cgroup_udp6_recvmsg';
       /** cgroup v2 directory (absolute path); for the sk_* types give `map` instead. */
       cgroup?: string;
       /** Sockmap in the same object (sk_skb_* and sk_msg_verdict). */
@@ -151,6 +167,28 @@ export interface Ops {
       priority: number;
     };
   };
+  /**
+   * Whether the kernel loads a program type (libbpf's names: "cgroup_sock_addr", "tracing", "lsm")
+   * and, when given, accepts an expected attach type for it (libbpf's names: "cgroup_inet4_connect").
+   */
+  probe: {
+    req: { progType: string; attachType?: string };
+    res: { progType: boolean; progTypeErrno: number; attachType?: boolean; attachTypeErrno?: number };
+  };
+  /** A plain inet socket (in a cgroup when given), bound when addr or port is given; TCP may listen. */
+  inet_socket: {
+    req: { netns?: string; cgroup?: string; proto: 'udp' | 'tcp'; addr?: string; port?: number; listen?: boolean };
+    res: { sock: number; bindErrno: number } & InetNames;
+  };
+  inet_connect: { req: { sock: number; dst: string; dport: number }; res: { connectErrno: number } & InetNames };
+  /** `count` datagrams (or writes) of `data`: to dst:dport with sendto when given, else with send. */
+  inet_send: {
+    req: { sock: number; data: string; count?: number; dst?: string; dport?: number };
+    res: { sent: number; bytes: number; sendErrno: number } & InetNames;
+  };
+  /** UDP: each datagram with recvfrom's source; a TCP listener: each accepted connection's peer and data. */
+  inet_recv: { req: { sock: number; waitMs?: number; expect?: number }; res: { messages: { addr: string; port: number; data: string }[] } };
+  inet_close: { req: { sock: number }; res: Record<string, never> };
   /** Reads a socket's addresses, SO_MARK/SO_PRIORITY and, for TCP, TCP_INFO fields back. */
   sock_info: {
     req: { sock: number };

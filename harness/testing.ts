@@ -11,6 +11,7 @@ import { attach, type Attached, type AttachSpec, GUEST_BASELINE_SCRIPT, GUEST_HA
 import { compileAll, GUEST_OBJECT_DIR } from './compile.js';
 import { atLeast, type Kernel } from './kernels.js';
 import { PROGRAM_TYPES, type ProgramTypeName } from './progtypes.js';
+import { featureVerdict, typeNeeds } from './probe.js';
 import type { SshSession } from './ssh.js';
 import { VethPair, type VethPairOptions } from './topology.js';
 import { FATAL_FAULTS, type FaultRecord } from './console.js';
@@ -32,6 +33,11 @@ export interface GuestOptions {
    */
   type?: ProgramTypeName;
   memoryMiB?: number;
+  /**
+   * Added to the guest's kernel command line (after BPF_HARNESS_APPEND), e.g. `lsm=…,bpf`. Suite
+   * files share a guest only with files that ask for the same command line.
+   */
+  append?: string;
 }
 
 export interface Guest {
@@ -97,7 +103,7 @@ export function useGuest(opts: GuestOptions): Guest {
   const suiteDir = dirname(fileURLToPath(opts.from));
   // Every suite file of a run boots the same kernel (BPF_HARNESS_KERNEL, set by the CLI).
   const kernelName = () => process.env.BPF_HARNESS_KERNEL || 'default';
-  const poolKey = () => `${kernelName()}:${opts.memoryMiB ?? 1024}`;
+  const poolKey = () => `${kernelName()}:${opts.memoryMiB ?? 1024}:${opts.append ?? ''}`;
   const need = <T>(v: T | undefined, what: string): T => {
     if (v === undefined) throw new Error(`${what} is not available: the guest did not start (see the error of the suite's setup)`);
     return v;
@@ -141,7 +147,7 @@ export function useGuest(opts: GuestOptions): Guest {
     let booted: Vm;
     lap();
     try {
-      booted = await Vm.start({ kernel: inject('kernel'), label: opts.suite, memoryMiB: opts.memoryMiB, onEvent: printEvent });
+      booted = await Vm.start({ kernel: inject('kernel'), label: opts.suite, memoryMiB: opts.memoryMiB, append: opts.append, onEvent: printEvent });
     } catch (e) {
       if (e instanceof VmError && e.bootCause) {
         state.recordBootFailure({ kernel: kernelName(), suite: opts.suite, cause: e.bootCause, message: e.message });
@@ -234,7 +240,11 @@ export function useGuest(opts: GuestOptions): Guest {
     }
     if (type && vm) {
       const { since } = PROGRAM_TYPES[type];
-      if (!atLeast(vm.kernel.version, since)) ctx.skip(`needs ${since}: program type ${type} (kernel ${vm.kernel.release})`);
+      // Types with a probe (harness/probe.ts) are asked of the kernel, not judged by version.
+      if ('probe' in PROGRAM_TYPES[type] && agent) {
+        const reason = await featureVerdict({ ssh: vm.ssh, kernel: vm.kernel, agent }, typeNeeds(type));
+        if (reason) ctx.skip(reason);
+      } else if (!atLeast(vm.kernel.version, since)) ctx.skip(`needs ${since}: program type ${type} (kernel ${vm.kernel.release})`);
     }
     faultMark = vm?.console.faults.length ?? 0;
     takePhaseTimes(); // the test's own phases start now

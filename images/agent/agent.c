@@ -1194,6 +1194,15 @@ static const struct {
 	{ "sk_skb_stream_verdict", BPF_SK_SKB_STREAM_VERDICT, true },
 	{ "sk_skb_stream_parser", BPF_SK_SKB_STREAM_PARSER, true },
 	{ "sk_msg_verdict", BPF_SK_MSG_VERDICT, true },
+	/* cgroup sock_addr hooks (4.17; recvmsg 5.2) */
+	{ "cgroup_inet4_bind", BPF_CGROUP_INET4_BIND, false },
+	{ "cgroup_inet6_bind", BPF_CGROUP_INET6_BIND, false },
+	{ "cgroup_inet4_connect", BPF_CGROUP_INET4_CONNECT, false },
+	{ "cgroup_inet6_connect", BPF_CGROUP_INET6_CONNECT, false },
+	{ "cgroup_udp4_sendmsg", BPF_CGROUP_UDP4_SENDMSG, false },
+	{ "cgroup_udp6_sendmsg", BPF_CGROUP_UDP6_SENDMSG, false },
+	{ "cgroup_udp4_recvmsg", BPF_CGROUP_UDP4_RECVMSG, false },
+	{ "cgroup_udp6_recvmsg", BPF_CGROUP_UDP6_RECVMSG, false },
 };
 
 struct cgctx {
@@ -1579,6 +1588,7 @@ static int op_detach(struct req *r, struct jbuf *out)
 static void release_all(bool detach_persistent)
 {
 	socks_close_all();
+	inet_socks_close_all();
 	pinned_close_all();
 	while (g_links) {
 		struct alink *l = g_links;
@@ -1640,6 +1650,12 @@ static const struct {
 	{ "reset", op_reset },
 	{ "syscalls", op_syscalls },
 	{ "keep", op_keep },
+	{ "probe", op_probe },
+	{ "inet_socket", op_inet_socket },
+	{ "inet_connect", op_inet_connect },
+	{ "inet_send", op_inet_send },
+	{ "inet_recv", op_inet_recv },
+	{ "inet_close", op_inet_close },
 };
 
 static void write_all(int fd, const char *p, size_t n)

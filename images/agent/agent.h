@@ -90,6 +90,17 @@ typedef int (*child_fn)(void *arg, struct child_res *res, int *fds, int maxfds);
 int run_in_cgroup(const char *cgroup, child_fn fn, void *arg, struct child_res *res, int *fds, int maxfds,
 		  int64_t timeout_ns);
 
+/* probe.c: op "probe" (does a program type load, is an expected attach type accepted) */
+int op_probe(struct req *r, struct jbuf *out);
+
+/* inet.c: plain inet sockets that report the addresses the kernel decided */
+int op_inet_socket(struct req *r, struct jbuf *out);
+int op_inet_connect(struct req *r, struct jbuf *out);
+int op_inet_send(struct req *r, struct jbuf *out);
+int op_inet_recv(struct req *r, struct jbuf *out);
+int op_inet_close(struct req *r, struct jbuf *out);
+void inet_socks_close_all(void);
+
 /* entropy.c: bpf-agent --seed-entropy HEX (run by the guest's init before the SSH server) */
 int seed_entropy(const char *hex);
 
