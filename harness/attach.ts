@@ -38,6 +38,9 @@ export type AttachSpec =
   | ({ type: 'kprobe'; func: string; retprobe?: boolean } & AgentProg)
   | ({ type: 'tracepoint'; category: string; name: string } & AgentProg)
   | ({ type: 'perf_event'; freq: number } & AgentProg)
+  | ({ type: 'raw_tracepoint'; name: string } & AgentProg)
+  /** tp_btf, fentry, fexit, lsm: the target is in the program's section (tp_btf/NAME, fentry/FUNC, lsm/HOOK). */
+  | ({ type: 'tracing' | 'lsm' } & AgentProg)
   | ({ type: 'sched_cls'; ifname: string; netns?: string; direction: 'ingress' | 'egress' } & FileProg)
   | ({ type: 'sched_act'; ifname: string; netns?: string; direction: 'ingress' | 'egress' } & FileProg)
   | ({
@@ -125,6 +128,15 @@ async function attachNow(t: AttachTarget, spec: AttachSpec): Promise<Attached> {
     case 'perf_event': {
       const { link } = await t.agent.call('attach_perf_event', { obj: spec.obj.handle, prog: spec.prog, freq: spec.freq, event: 'cpu-clock' });
       return { what: `perf_event ${spec.prog} (cpu-clock ${spec.freq} Hz)`, detach: async () => void (await t.agent.call('detach', { link })) };
+    }
+    case 'raw_tracepoint': {
+      const { link } = await t.agent.call('attach_prog', { obj: spec.obj.handle, prog: spec.prog, rawTracepoint: spec.name });
+      return { what: `raw_tracepoint ${spec.prog} on ${spec.name}`, detach: async () => void (await t.agent.call('detach', { link })) };
+    }
+    case 'tracing':
+    case 'lsm': {
+      const { link } = await t.agent.call('attach_prog', { obj: spec.obj.handle, prog: spec.prog });
+      return { what: `${spec.type} ${spec.prog} (${spec.obj.program(spec.prog).section})`, detach: async () => void (await t.agent.call('detach', { link })) };
     }
     case 'sched_cls':
     case 'sched_act': {

@@ -35,6 +35,11 @@ export const PROGRAM_TYPES = {
     attach: 'BPF_PROG_ATTACH to a cgroup v2 (inet4 bind/connect, udp4 sendmsg/recvmsg)',
     probe: { progType: 'cgroup_sock_addr', attachType: 'cgroup_inet4_connect', config: ['CONFIG_CGROUP_BPF'] },
   },
+  raw_tracepoint: {
+    since: '4.17',
+    attach: 'BPF_RAW_TRACEPOINT_OPEN by tracepoint name; tp_btf (5.5) through the BTF target',
+    probe: { progType: 'raw_tracepoint' },
+  },
 } as const satisfies Record<string, ProgramType>;
 
 export type ProgramTypeName = keyof typeof PROGRAM_TYPES;

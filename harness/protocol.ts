@@ -115,6 +115,11 @@ export interface Ops {
     req: { obj: string; prog: string; freq: number; event: 'cpu-clock' };
     res: { link: number; cpus: number };
   };
+  /**
+   * A raw tracepoint by name (4.17), or, without one, what the program's section names (raw_tp/X,
+   * tp_btf/X, fentry/F, fexit/F, lsm/H) through libbpf's bpf_program__attach.
+   */
+  attach_prog: { req: { obj: string; prog: string; rawTracepoint?: string }; res: { link: number } };
   detach: { req: { link: number }; res: Record<string, never> };
   /** The guest is kept (--keep-on-fail): when the host's connection goes, hold everything. */
   keep: { req: Record<string, never>; res: Record<string, never> };

@@ -1430,6 +1430,38 @@ static int op_attach_tracepoint(struct req *r, struct jbuf *out)
 	return 0;
 }
 
+/*
+ * Raw tracepoints (4.17, BPF_RAW_TRACEPOINT_OPEN: no tracefs, no perf event) by name, or, without
+ * a name, the attachment the program's section names, through libbpf's bpf_program__attach:
+ * raw_tp/NAME, and the BTF-typed kinds (tp_btf/NAME, fentry/FUNC, fexit/FUNC, lsm/HOOK), whose
+ * target libbpf resolved in the kernel's BTF when the object was loaded. Objects without such
+ * programs never touch BTF, so the agent works on kernels without it.
+ */
+static int op_attach_prog(struct req *r, struct jbuf *out)
+{
+	struct aobj *o;
+	struct bpf_program *p;
+	const char *raw;
+	if (req_obj(r, &o) || req_prog(r, o, &p, NULL) || req_str_opt(r, "rawTracepoint", &raw))
+		return -1;
+	struct alink *l = link_new(o, 1);
+	if (!l)
+		return fail(ENOMEM, "prog %s", bpf_program__name(p));
+	struct bpf_link *bl = raw && *raw ? bpf_program__attach_raw_tracepoint(p, raw) : bpf_program__attach(p);
+	if (!bl) {
+		int e = errno;
+		link_free(l);
+		if (raw && *raw)
+			return fail(e, "prog %s: raw tracepoint %s", bpf_program__name(p), raw);
+		return fail(e, "prog %s: attach (section %s)", bpf_program__name(p), bpf_program__section_name(p));
+	}
+	l->l[0] = bl;
+	l->n = 1;
+	link_register(l);
+	jb_kint(out, "link", l->id);
+	return 0;
+}
+
 /* Parses /sys/devices/system/cpu/online ("0-3,5") into cpus[]; returns the count or -1. */
 static int online_cpus(int *cpus, int max)
 {
@@ -1651,6 +1683,7 @@ static const struct {
 	{ "syscalls", op_syscalls },
 	{ "keep", op_keep },
 	{ "probe", op_probe },
+	{ "attach_prog", op_attach_prog },
 	{ "inet_socket", op_inet_socket },
 	{ "inet_connect", op_inet_connect },
 	{ "inet_send", op_inet_send },
