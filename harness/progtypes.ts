@@ -40,6 +40,11 @@ export const PROGRAM_TYPES = {
     attach: 'BPF_RAW_TRACEPOINT_OPEN by tracepoint name; tp_btf (5.5) through the BTF target',
     probe: { progType: 'raw_tracepoint' },
   },
+  fentry: {
+    since: '5.5',
+    attach: 'fentry/fexit through a BPF trampoline (libbpf bpf_program__attach), CO-RE against the kernel\'s BTF',
+    probe: { progType: 'tracing', btf: true, config: ['CONFIG_DEBUG_INFO_BTF', 'CONFIG_BPF_JIT'] },
+  },
 } as const satisfies Record<string, ProgramType>;
 
 export type ProgramTypeName = keyof typeof PROGRAM_TYPES;
