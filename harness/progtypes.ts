@@ -45,6 +45,11 @@ export const PROGRAM_TYPES = {
     attach: 'fentry/fexit through a BPF trampoline (libbpf bpf_program__attach), CO-RE against the kernel\'s BTF',
     probe: { progType: 'tracing', btf: true, config: ['CONFIG_DEBUG_INFO_BTF', 'CONFIG_BPF_JIT'] },
   },
+  lsm: {
+    since: '5.7',
+    attach: 'BPF LSM hook through a BPF trampoline (libbpf bpf_program__attach); needs bpf among the active LSMs',
+    probe: { progType: 'lsm', btf: true, config: ['CONFIG_BPF_LSM', 'CONFIG_DEBUG_INFO_BTF'], lsm: 'bpf' },
+  },
 } as const satisfies Record<string, ProgramType>;
 
 export type ProgramTypeName = keyof typeof PROGRAM_TYPES;

@@ -307,7 +307,9 @@ export function useGuest(opts: GuestOptions): Guest {
   afterAll(async () => {
     if (staging) await rm(staging.dir, { recursive: true, force: true });
     const current = vm;
-    if (!current || !agent || !current.running || agent.exited || idleGuests.has(poolKey())) return tearDown();
+    // A guest booted with a suite's own command line (`append`) is not kept idle for a later
+    // file that is unlikely to ask for the same: it would hold its memory for the rest of the run.
+    if (!current || !agent || !current.running || agent.exited || idleGuests.has(poolKey()) || opts.append) return tearDown();
     const faults = current.console.faults.length;
     try {
       await agent.call('reset', {});
