@@ -39,6 +39,8 @@ export type AttachSpec =
   | ({ type: 'tracepoint'; category: string; name: string } & AgentProg)
   | ({ type: 'perf_event'; freq: number } & AgentProg)
   | ({ type: 'raw_tracepoint'; name: string } & AgentProg)
+  /** A network namespace's socket lookup (5.9), as a bpf_link. */
+  | ({ type: 'sk_lookup'; netns: string } & AgentProg)
   /** tp_btf, fentry, fexit, lsm: the target is in the program's section (tp_btf/NAME, fentry/FUNC, lsm/HOOK). */
   | ({ type: 'tracing' | 'lsm' } & AgentProg)
   | ({ type: 'sched_cls'; ifname: string; netns?: string; direction: 'ingress' | 'egress' } & FileProg)
@@ -132,6 +134,10 @@ async function attachNow(t: AttachTarget, spec: AttachSpec): Promise<Attached> {
     case 'raw_tracepoint': {
       const { link } = await t.agent.call('attach_prog', { obj: spec.obj.handle, prog: spec.prog, rawTracepoint: spec.name });
       return { what: `raw_tracepoint ${spec.prog} on ${spec.name}`, detach: async () => void (await t.agent.call('detach', { link })) };
+    }
+    case 'sk_lookup': {
+      const { link } = await t.agent.call('attach_prog', { obj: spec.obj.handle, prog: spec.prog, netns: spec.netns });
+      return { what: `sk_lookup ${spec.prog} on netns ${spec.netns}`, detach: async () => void (await t.agent.call('detach', { link })) };
     }
     case 'tracing':
     case 'lsm': {

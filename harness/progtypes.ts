@@ -50,6 +50,11 @@ export const PROGRAM_TYPES = {
     attach: 'BPF LSM hook through a BPF trampoline (libbpf bpf_program__attach); needs bpf among the active LSMs',
     probe: { progType: 'lsm', btf: true, config: ['CONFIG_BPF_LSM', 'CONFIG_DEBUG_INFO_BTF'], lsm: 'bpf' },
   },
+  sk_lookup: {
+    since: '5.9',
+    attach: 'bpf_link on a network namespace (BPF_LINK_CREATE, BPF_SK_LOOKUP)',
+    probe: { progType: 'sk_lookup', attachType: 'sk_lookup' },
+  },
 } as const satisfies Record<string, ProgramType>;
 
 export type ProgramTypeName = keyof typeof PROGRAM_TYPES;

@@ -116,10 +116,10 @@ export interface Ops {
     res: { link: number; cpus: number };
   };
   /**
-   * A raw tracepoint by name (4.17), or, without one, what the program's section names (raw_tp/X,
+   * A network namespace's sk_lookup hook (`netns`, 5.9, a bpf_link), a raw tracepoint by name (4.17), or, without either, what the program's section names (raw_tp/X,
    * tp_btf/X, fentry/F, fexit/F, lsm/H) through libbpf's bpf_program__attach.
    */
-  attach_prog: { req: { obj: string; prog: string; rawTracepoint?: string }; res: { link: number } };
+  attach_prog: { req: { obj: string; prog: string; rawTracepoint?: string; netns?: string }; res: { link: number } };
   detach: { req: { link: number }; res: Record<string, never> };
   /** The guest is kept (--keep-on-fail): when the host's connection goes, hold everything. */
   keep: { req: Record<string, never>; res: Record<string, never> };
@@ -194,6 +194,8 @@ export interface Ops {
   /** UDP: each datagram with recvfrom's source; a TCP listener: each accepted connection's peer and data. */
   inet_recv: { req: { sock: number; waitMs?: number; expect?: number }; res: { messages: { addr: string; port: number; data: string }[] } };
   inet_close: { req: { sock: number }; res: Record<string, never> };
+  /** Puts an inet socket into a sockmap/sockhash of a loaded object. */
+  inet_sockmap_add: { req: { obj: string; map: string; key: number; sock: number }; res: Record<string, never> };
   /** Reads a socket's addresses, SO_MARK/SO_PRIORITY and, for TCP, TCP_INFO fields back. */
   sock_info: {
     req: { sock: number };

@@ -1441,16 +1441,33 @@ static int op_attach_prog(struct req *r, struct jbuf *out)
 {
 	struct aobj *o;
 	struct bpf_program *p;
-	const char *raw;
-	if (req_obj(r, &o) || req_prog(r, o, &p, NULL) || req_str_opt(r, "rawTracepoint", &raw))
+	const char *raw, *netns;
+	if (req_obj(r, &o) || req_prog(r, o, &p, NULL) || req_str_opt(r, "rawTracepoint", &raw) ||
+	    req_str_opt(r, "netns", &netns))
 		return -1;
+	int nsfd = -1;
+	if (netns && *netns) {
+		/* sk_lookup (5.9): a bpf_link on a network namespace */
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "/var/run/netns/%s", netns);
+		if (strchr(netns, '/') || (nsfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			return fail(errno ? errno : EINVAL, "prog %s: netns %s", bpf_program__name(p), netns);
+	}
 	struct alink *l = link_new(o, 1);
-	if (!l)
+	if (!l) {
+		if (nsfd >= 0)
+			close(nsfd);
 		return fail(ENOMEM, "prog %s", bpf_program__name(p));
-	struct bpf_link *bl = raw && *raw ? bpf_program__attach_raw_tracepoint(p, raw) : bpf_program__attach(p);
+	}
+	struct bpf_link *bl = nsfd >= 0 ? bpf_program__attach_netns(p, nsfd)
+			      : raw && *raw ? bpf_program__attach_raw_tracepoint(p, raw) : bpf_program__attach(p);
+	int e = errno;
+	if (nsfd >= 0)
+		close(nsfd);
 	if (!bl) {
-		int e = errno;
 		link_free(l);
+		if (netns && *netns)
+			return fail(e, "prog %s: attach to netns %s", bpf_program__name(p), netns);
 		if (raw && *raw)
 			return fail(e, "prog %s: raw tracepoint %s", bpf_program__name(p), raw);
 		return fail(e, "prog %s: attach (section %s)", bpf_program__name(p), bpf_program__section_name(p));
@@ -1689,6 +1706,7 @@ static const struct {
 	{ "inet_send", op_inet_send },
 	{ "inet_recv", op_inet_recv },
 	{ "inet_close", op_inet_close },
+	{ "inet_sockmap_add", op_inet_sockmap_add },
 };
 
 static void write_all(int fd, const char *p, size_t n)

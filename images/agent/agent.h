@@ -99,6 +99,7 @@ int op_inet_connect(struct req *r, struct jbuf *out);
 int op_inet_send(struct req *r, struct jbuf *out);
 int op_inet_recv(struct req *r, struct jbuf *out);
 int op_inet_close(struct req *r, struct jbuf *out);
+int op_inet_sockmap_add(struct req *r, struct jbuf *out);
 void inet_socks_close_all(void);
 
 /* entropy.c: bpf-agent --seed-entropy HEX (run by the guest's init before the SSH server) */

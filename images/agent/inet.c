@@ -20,6 +20,8 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 struct isock {
 	int id;
@@ -327,5 +329,30 @@ int op_inet_close(struct req *r, struct jbuf *out)
 		}
 	close(s->fd);
 	free(s);
+	return 0;
+}
+
+/* Puts an inet socket into a sockmap or sockhash of a loaded object (value: the socket's fd). */
+int op_inet_sockmap_add(struct req *r, struct jbuf *out)
+{
+	(void)out;
+	struct aobj *o;
+	struct isock *s;
+	const char *name;
+	long long key;
+	if (req_obj(r, &o) || req_str(r, "map", &name, NULL) || req_int(r, "key", &key, 0, true, 0, 0xffffffffll) ||
+	    req_isock(r, &s))
+		return -1;
+	struct bpf_map *m = bpf_object__find_map_by_name(aobj_obj(o), name);
+	if (!m || bpf_map__fd(m) < 0)
+		return failx(ENOENT, "obj %s has no map \"%s\"", aobj_name(o), name);
+	uint32_t k = (uint32_t)key;
+	uint64_t v = (uint64_t)s->fd;
+	uint64_t k8 = (uint64_t)key;
+	const void *kp = bpf_map__key_size(m) == 8 ? (const void *)&k8 : (const void *)&k;
+	uint32_t v4 = (uint32_t)s->fd;
+	const void *vp = bpf_map__value_size(m) == 8 ? (const void *)&v : (const void *)&v4;
+	if (bpf_map_update_elem(bpf_map__fd(m), kp, vp, BPF_ANY))
+		return fail(errno, "map %s: add inet sock %d at key %lld", name, s->id, key);
 	return 0;
 }
