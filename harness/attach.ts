@@ -39,6 +39,8 @@ export type AttachSpec =
   | ({ type: 'tracepoint'; category: string; name: string } & AgentProg)
   | ({ type: 'perf_event'; freq: number } & AgentProg)
   | ({ type: 'raw_tracepoint'; name: string } & AgentProg)
+  /** tcx (6.6): a link on a device's hook; `before`/`after` another program of the object there. */
+  | ({ type: 'tcx'; ifname: string; netns?: string; direction: 'ingress' | 'egress'; before?: string; after?: string } & AgentProg)
   /** A network namespace's socket lookup (5.9), as a bpf_link. */
   | ({ type: 'sk_lookup'; netns: string } & AgentProg)
   /** tp_btf, fentry, fexit, lsm: the target is in the program's section (tp_btf/NAME, fentry/FUNC, lsm/HOOK). */
@@ -134,6 +136,18 @@ async function attachNow(t: AttachTarget, spec: AttachSpec): Promise<Attached> {
     case 'raw_tracepoint': {
       const { link } = await t.agent.call('attach_prog', { obj: spec.obj.handle, prog: spec.prog, rawTracepoint: spec.name });
       return { what: `raw_tracepoint ${spec.prog} on ${spec.name}`, detach: async () => void (await t.agent.call('detach', { link })) };
+    }
+    case 'tcx': {
+      const { link } = await t.agent.call('attach_tcx', {
+        obj: spec.obj.handle,
+        prog: spec.prog,
+        ifname: spec.ifname,
+        netns: spec.netns,
+        direction: spec.direction,
+        before: spec.before,
+        after: spec.after,
+      });
+      return { what: `tcx ${spec.prog} on ${spec.ifname} ${spec.direction}`, detach: async () => void (await t.agent.call('detach', { link })) };
     }
     case 'sk_lookup': {
       const { link } = await t.agent.call('attach_prog', { obj: spec.obj.handle, prog: spec.prog, netns: spec.netns });

@@ -55,6 +55,11 @@ export const PROGRAM_TYPES = {
     attach: 'bpf_link on a network namespace (BPF_LINK_CREATE, BPF_SK_LOOKUP)',
     probe: { progType: 'sk_lookup', attachType: 'sk_lookup' },
   },
+  tcx: {
+    since: '6.6',
+    attach: 'BPF_LINK_CREATE with BPF_TCX_INGRESS/EGRESS on a device (next to legacy tc)',
+    probe: { progType: 'sched_cls', attachType: 'tcx_ingress' },
+  },
 } as const satisfies Record<string, ProgramType>;
 
 export type ProgramTypeName = keyof typeof PROGRAM_TYPES;

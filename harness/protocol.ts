@@ -120,6 +120,14 @@ export interface Ops {
    * tp_btf/X, fentry/F, fexit/F, lsm/H) through libbpf's bpf_program__attach.
    */
   attach_prog: { req: { obj: string; prog: string; rawTracepoint?: string; netns?: string }; res: { link: number } };
+  /**
+   * tcx (6.6): a sched_cls program on a device's hook through BPF_LINK_CREATE; `before`/`after`
+   * name another program of the object, already attached there, to run before or after.
+   */
+  attach_tcx: {
+    req: { obj: string; prog: string; ifname: string; netns?: string; direction: 'ingress' | 'egress'; before?: string; after?: string };
+    res: { link: number };
+  };
   detach: { req: { link: number }; res: Record<string, never> };
   /** The guest is kept (--keep-on-fail): when the host's connection goes, hold everything. */
   keep: { req: Record<string, never>; res: Record<string, never> };

@@ -328,6 +328,7 @@ struct alink {
 	struct aobj *owner;
 	int n;
 	struct bpf_link **l;
+	int rawfd;          /* a link made with BPF_LINK_CREATE directly (tcx), or -1 */
 	struct alink *next;
 };
 
@@ -417,6 +418,8 @@ static void link_free(struct alink *l)
 {
 	for (int i = 0; i < l->n; i++)
 		bpf_link__destroy(l->l[i]);
+	if (l->rawfd >= 0)
+		close(l->rawfd);
 	free(l->l);
 	free(l);
 }
@@ -1353,6 +1356,7 @@ static struct alink *link_new(struct aobj *o, int n)
 		return NULL;
 	}
 	l->owner = o;
+	l->rawfd = -1;
 	return l;
 }
 
@@ -1477,6 +1481,85 @@ static int op_attach_prog(struct req *r, struct jbuf *out)
 	link_register(l);
 	jb_kint(out, "link", l->id);
 	return 0;
+}
+
+/*
+ * tcx (6.6): a sched_cls program on a device's ingress or egress through BPF_LINK_CREATE with
+ * BPF_TCX_INGRESS/BPF_TCX_EGRESS. Debian 12's libbpf (1.1) and headers predate tcx, so the
+ * attach types, the mprog flags and the link_create.tcx layout are spelled out here. `before` or
+ * `after` name another program of the same object, already attached there, to place this one
+ * relative to it (BPF_F_BEFORE/BPF_F_AFTER with its program fd); without either it goes last.
+ */
+#define AGENT_BPF_TCX_INGRESS 46
+#define AGENT_BPF_TCX_EGRESS 47
+#define AGENT_BPF_F_BEFORE (1U << 3)
+#define AGENT_BPF_F_AFTER (1U << 4)
+
+static int op_attach_tcx(struct req *r, struct jbuf *out)
+{
+	struct aobj *o;
+	struct bpf_program *p;
+	int pfd;
+	const char *ifname, *netns, *dir, *before, *after;
+	if (req_obj(r, &o) || req_prog(r, o, &p, &pfd) || req_str(r, "ifname", &ifname, NULL) ||
+	    req_str(r, "netns", &netns, "") || req_str(r, "direction", &dir, NULL) || req_str_opt(r, "before", &before) ||
+	    req_str_opt(r, "after", &after))
+		return -1;
+	uint32_t at;
+	if (strcmp(dir, "ingress") == 0)
+		at = AGENT_BPF_TCX_INGRESS;
+	else if (strcmp(dir, "egress") == 0)
+		at = AGENT_BPF_TCX_EGRESS;
+	else
+		return failx(EINVAL, "direction \"%s\": ingress or egress", dir);
+	if (before && after)
+		return failx(EINVAL, "give before or after, not both");
+	uint32_t flags = 0, relative_fd = 0;
+	const char *rel = before ? before : after;
+	if (rel) {
+		struct bpf_program *rp = bpf_object__find_program_by_name(o->obj, rel);
+		if (!rp || bpf_program__fd(rp) < 0)
+			return failx(ENOENT, "obj %s has no loaded program \"%s\"", o->name, rel);
+		relative_fd = (uint32_t)bpf_program__fd(rp);
+		flags = before ? AGENT_BPF_F_BEFORE : AGENT_BPF_F_AFTER;
+	}
+	if (ns_enter(netns))
+		return -1;
+	int rc = -1;
+	unsigned int ifindex = if_nametoindex(ifname);
+	if (!ifindex) {
+		fail(errno ? errno : ENODEV, "prog %s: ifindex for %s in %s", bpf_program__name(p), ifname, ns_label(netns));
+		goto out;
+	}
+	/* union bpf_attr's link_create: prog_fd @0, target_ifindex @4, attach_type @8, flags @12,
+	 * tcx.relative_fd @16, tcx.expected_revision @24 */
+	union bpf_attr attr;
+	memset(&attr, 0, sizeof(attr));
+	uint8_t *a = (uint8_t *)&attr;
+	uint32_t u = (uint32_t)pfd;
+	memcpy(a + 0, &u, 4);
+	memcpy(a + 4, &ifindex, 4);
+	memcpy(a + 8, &at, 4);
+	memcpy(a + 12, &flags, 4);
+	memcpy(a + 16, &relative_fd, 4);
+	int lfd = (int)syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
+	if (lfd < 0) {
+		fail(errno, "prog %s: tcx %s link on %s in %s", bpf_program__name(p), dir, ifname, ns_label(netns));
+		goto out;
+	}
+	struct alink *l = link_new(o, 1);
+	if (!l) {
+		close(lfd);
+		fail(ENOMEM, "prog %s", bpf_program__name(p));
+		goto out;
+	}
+	l->rawfd = lfd;
+	link_register(l);
+	jb_kint(out, "link", l->id);
+	rc = 0;
+out:
+	ns_leave();
+	return rc;
 }
 
 /* Parses /sys/devices/system/cpu/online ("0-3,5") into cpus[]; returns the count or -1. */
@@ -1701,6 +1784,7 @@ static const struct {
 	{ "keep", op_keep },
 	{ "probe", op_probe },
 	{ "attach_prog", op_attach_prog },
+	{ "attach_tcx", op_attach_tcx },
 	{ "inet_socket", op_inet_socket },
 	{ "inet_connect", op_inet_connect },
 	{ "inet_send", op_inet_send },

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #include <linux/bpf.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -29,8 +30,22 @@ static int prog_type_by_name(const char *name, enum bpf_prog_type *out)
 		     libbpf_minor_version());
 }
 
+/* Attach types newer than Debian 12's libbpf 1.1, by hand; probed with BPF_LINK_CREATE. */
+static const struct {
+	const char *name;
+	int type;
+} g_newer[] = {
+	{ "tcx_ingress", 46 },
+	{ "tcx_egress", 47 },
+};
+
 static int attach_type_by_name(const char *name, enum bpf_attach_type *out)
 {
+	for (size_t i = 0; i < sizeof(g_newer) / sizeof(g_newer[0]); i++)
+		if (strcmp(g_newer[i].name, name) == 0) {
+			*out = (enum bpf_attach_type)g_newer[i].type;
+			return 0;
+		}
 	for (int t = 0; t < 256; t++) {
 		const char *s = libbpf_bpf_attach_type_str((enum bpf_attach_type)t);
 		if (s && strcmp(s, name) == 0) {
@@ -71,6 +86,25 @@ int op_probe(struct req *r, struct jbuf *out)
 	LIBBPF_OPTS(bpf_prog_load_opts, po, .expected_attach_type = at);
 	int fd = bpf_prog_load(pt, NULL, "GPL", insns, 2, &po);
 	int e = fd < 0 ? errno : 0;
+	bool newer = false;
+	for (size_t i = 0; i < sizeof(g_newer) / sizeof(g_newer[0]); i++)
+		newer |= (int)at == g_newer[i].type;
+	if (fd >= 0 && newer) {
+		/* The load does not check these attach types; a link on ifindex 0 does: a kernel that
+		 * knows the type looks for the device (ENODEV), one that does not refuses the type (EINVAL). */
+		union bpf_attr attr;
+		memset(&attr, 0, sizeof(attr));
+		attr.link_create.prog_fd = (uint32_t)fd;
+		attr.link_create.attach_type = at;
+		int lfd = (int)syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
+		if (lfd >= 0) {
+			close(lfd);
+		} else if (errno == EINVAL) {
+			close(fd);
+			fd = -1;
+			e = EINVAL;
+		}
+	}
 	if (fd >= 0)
 		close(fd);
 	jb_kbool(out, "attachType", fd >= 0);
