@@ -37,6 +37,7 @@ export type AttachSpec =
   | ({ type: 'sk_skb'; map: string; kind: 'stream_verdict' | 'stream_parser' } & AgentProg)
   | ({ type: 'kprobe'; func: string; retprobe?: boolean } & AgentProg)
   | ({ type: 'tracepoint'; category: string; name: string } & AgentProg)
+  | ({ type: 'uprobe'; binary: string; func: string; retprobe?: boolean; pid?: number } & AgentProg)
   | ({ type: 'perf_event'; freq: number } & AgentProg)
   | ({ type: 'raw_tracepoint'; name: string } & AgentProg)
   /** tcx (6.6): a link on a device's hook; `before`/`after` another program of the object there. */
@@ -124,6 +125,10 @@ async function attachNow(t: AttachTarget, spec: AttachSpec): Promise<Attached> {
     case 'kprobe': {
       const { link } = await t.agent.call('attach_kprobe', { obj: spec.obj.handle, prog: spec.prog, func: spec.func, retprobe: spec.retprobe ?? false });
       return { what: `${spec.retprobe ? 'kretprobe' : 'kprobe'} ${spec.prog} on ${spec.func}`, detach: async () => void (await t.agent.call('detach', { link })) };
+    }
+    case 'uprobe': {
+      const { link } = await t.agent.call('attach_uprobe', { obj: spec.obj.handle, prog: spec.prog, binary: spec.binary, func: spec.func, retprobe: spec.retprobe, pid: spec.pid });
+      return { what: `${spec.retprobe ? 'uretprobe' : 'uprobe'} ${spec.prog} on ${spec.binary}:${spec.func}`, detach: async () => void (await t.agent.call('detach', { link })) };
     }
     case 'tracepoint': {
       const { link } = await t.agent.call('attach_tracepoint', { obj: spec.obj.handle, prog: spec.prog, category: spec.category, name: spec.name });

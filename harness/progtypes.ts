@@ -60,6 +60,11 @@ export const PROGRAM_TYPES = {
     attach: 'BPF_LINK_CREATE with BPF_TCX_INGRESS/EGRESS on a device (next to legacy tc)',
     probe: { progType: 'sched_cls', attachType: 'tcx_ingress' },
   },
+  uprobe: {
+    since: '4.3',
+    attach: 'perf_event_open uprobe PMU (4.17), or tracefs uprobe_events',
+    probe: { progType: 'kprobe', config: ['CONFIG_UPROBE_EVENTS'] },
+  },
 } as const satisfies Record<string, ProgramType>;
 
 export type ProgramTypeName = keyof typeof PROGRAM_TYPES;

@@ -110,6 +110,11 @@ export interface Ops {
     req: { obj: string; prog: string; func: string; retprobe?: boolean };
     res: { link: number; legacy: boolean };
   };
+  /** A uprobe/uretprobe on `func` (from the binary's symbol table) of an ELF file in the guest; pid -1 (default): every process. */
+  attach_uprobe: {
+    req: { obj: string; prog: string; binary: string; func: string; retprobe?: boolean; pid?: number };
+    res: { link: number; legacy: boolean };
+  };
   attach_tracepoint: { req: { obj: string; prog: string; category: string; name: string }; res: { link: number } };
   attach_perf_event: {
     req: { obj: string; prog: string; freq: number; event: 'cpu-clock' };

@@ -1409,6 +1409,44 @@ static int op_attach_kprobe(struct req *r, struct jbuf *out)
 	return 0;
 }
 
+/*
+ * uprobes and uretprobes on a function of an ELF binary in the guest (symbol from its symbol
+ * table, resolved by libbpf), in every process (pid -1) or one: through the uprobe PMU (4.17), or
+ * tracefs uprobe_events where the kernel has none.
+ */
+static int op_attach_uprobe(struct req *r, struct jbuf *out)
+{
+	struct aobj *o;
+	struct bpf_program *p;
+	const char *binary, *func;
+	bool retprobe;
+	long long pid;
+	if (req_obj(r, &o) || req_prog(r, o, &p, NULL) || req_str(r, "binary", &binary, NULL) ||
+	    req_str(r, "func", &func, NULL) || req_bool(r, "retprobe", &retprobe, false) ||
+	    req_int(r, "pid", &pid, -1, false, -1, INT_MAX))
+		return -1;
+	bool legacy = access("/sys/bus/event_source/devices/uprobe/type", R_OK) != 0;
+	if (legacy)
+		ensure_tracefs();
+	struct alink *l = link_new(o, 1);
+	if (!l)
+		return fail(ENOMEM, "prog %s", bpf_program__name(p));
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = func, .retprobe = retprobe);
+	struct bpf_link *bl = bpf_program__attach_uprobe_opts(p, (pid_t)pid, binary, 0, &uo);
+	if (!bl) {
+		int e = errno;
+		link_free(l);
+		return fail(e, "prog %s: %s on %s:%s%s", bpf_program__name(p), retprobe ? "uretprobe" : "uprobe", binary, func,
+			    legacy ? " (legacy tracefs uprobe_events)" : "");
+	}
+	l->l[0] = bl;
+	l->n = 1;
+	link_register(l);
+	jb_kint(out, "link", l->id);
+	jb_kbool(out, "legacy", legacy);
+	return 0;
+}
+
 static int op_attach_tracepoint(struct req *r, struct jbuf *out)
 {
 	struct aobj *o;
@@ -1785,6 +1823,7 @@ static const struct {
 	{ "probe", op_probe },
 	{ "attach_prog", op_attach_prog },
 	{ "attach_tcx", op_attach_tcx },
+	{ "attach_uprobe", op_attach_uprobe },
 	{ "inet_socket", op_inet_socket },
 	{ "inet_connect", op_inet_connect },
 	{ "inet_send", op_inet_send },
