@@ -37,6 +37,7 @@ export type AttachSpec =
   | ({ type: 'sk_skb'; map: string; kind: 'stream_verdict' | 'stream_parser' } & AgentProg)
   | ({ type: 'kprobe'; func: string; retprobe?: boolean } & AgentProg)
   | ({ type: 'tracepoint'; category: string; name: string } & AgentProg)
+  | ({ type: 'kprobe_multi'; syms: string[]; retprobe?: boolean } & AgentProg)
   | ({ type: 'uprobe'; binary: string; func: string; retprobe?: boolean; pid?: number } & AgentProg)
   | ({ type: 'perf_event'; freq: number } & AgentProg)
   | ({ type: 'raw_tracepoint'; name: string } & AgentProg)
@@ -125,6 +126,10 @@ async function attachNow(t: AttachTarget, spec: AttachSpec): Promise<Attached> {
     case 'kprobe': {
       const { link } = await t.agent.call('attach_kprobe', { obj: spec.obj.handle, prog: spec.prog, func: spec.func, retprobe: spec.retprobe ?? false });
       return { what: `${spec.retprobe ? 'kretprobe' : 'kprobe'} ${spec.prog} on ${spec.func}`, detach: async () => void (await t.agent.call('detach', { link })) };
+    }
+    case 'kprobe_multi': {
+      const { link } = await t.agent.call('attach_kprobe_multi', { obj: spec.obj.handle, prog: spec.prog, syms: spec.syms.join(','), retprobe: spec.retprobe });
+      return { what: `${spec.retprobe ? 'kretprobe' : 'kprobe'}.multi ${spec.prog} on ${spec.syms.length} functions`, detach: async () => void (await t.agent.call('detach', { link })) };
     }
     case 'uprobe': {
       const { link } = await t.agent.call('attach_uprobe', { obj: spec.obj.handle, prog: spec.prog, binary: spec.binary, func: spec.func, retprobe: spec.retprobe, pid: spec.pid });

@@ -65,6 +65,11 @@ export const PROGRAM_TYPES = {
     attach: 'perf_event_open uprobe PMU (4.17), or tracefs uprobe_events',
     probe: { progType: 'kprobe', config: ['CONFIG_UPROBE_EVENTS'] },
   },
+  kprobe_multi: {
+    since: '5.18',
+    attach: 'one BPF_LINK_CREATE (BPF_TRACE_KPROBE_MULTI, fprobe) on many kernel functions',
+    probe: { progType: 'kprobe', attachType: 'trace_kprobe_multi', config: ['CONFIG_FPROBE'] },
+  },
 } as const satisfies Record<string, ProgramType>;
 
 export type ProgramTypeName = keyof typeof PROGRAM_TYPES;

@@ -115,6 +115,8 @@ export interface Ops {
     req: { obj: string; prog: string; binary: string; func: string; retprobe?: boolean; pid?: number };
     res: { link: number; legacy: boolean };
   };
+  /** kprobe_multi (5.18): one link on many functions (comma-separated); the i-th gets BPF cookie i + 1. */
+  attach_kprobe_multi: { req: { obj: string; prog: string; syms: string; retprobe?: boolean }; res: { link: number; functions: number } };
   attach_tracepoint: { req: { obj: string; prog: string; category: string; name: string }; res: { link: number } };
   attach_perf_event: {
     req: { obj: string; prog: string; freq: number; event: 'cpu-clock' };

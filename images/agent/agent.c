@@ -1447,6 +1447,62 @@ static int op_attach_uprobe(struct req *r, struct jbuf *out)
 	return 0;
 }
 
+/*
+ * kprobe_multi (5.18): one link on many kernel functions (fprobe). `syms` is a comma-separated
+ * list; the i-th function gets BPF cookie i + 1, which the program reads with
+ * bpf_get_attach_cookie to tell the functions apart.
+ */
+#define MAX_MULTI 64
+static int op_attach_kprobe_multi(struct req *r, struct jbuf *out)
+{
+	struct aobj *o;
+	struct bpf_program *p;
+	const char *list;
+	bool retprobe;
+	if (req_obj(r, &o) || req_prog(r, o, &p, NULL) || req_str(r, "syms", &list, NULL) ||
+	    req_bool(r, "retprobe", &retprobe, false))
+		return -1;
+	char *copy = strdup(list);
+	if (!copy)
+		return fail(ENOMEM, "syms");
+	const char *syms[MAX_MULTI];
+	__u64 cookies[MAX_MULTI];
+	size_t n = 0;
+	for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (n == MAX_MULTI) {
+			free(copy);
+			return failx(E2BIG, "more than %d functions", MAX_MULTI);
+		}
+		syms[n] = t;
+		cookies[n] = n + 1;
+		n++;
+	}
+	if (!n) {
+		free(copy);
+		return failx(EINVAL, "syms: no function named");
+	}
+	struct alink *l = link_new(o, 1);
+	if (!l) {
+		free(copy);
+		return fail(ENOMEM, "prog %s", bpf_program__name(p));
+	}
+	LIBBPF_OPTS(bpf_kprobe_multi_opts, ko, .syms = syms, .cookies = cookies, .cnt = n, .retprobe = retprobe);
+	struct bpf_link *bl = bpf_program__attach_kprobe_multi_opts(p, NULL, &ko);
+	int e = errno;
+	free(copy);
+	if (!bl) {
+		link_free(l);
+		return fail(e, "prog %s: %s on %zu functions (%s)", bpf_program__name(p),
+			    retprobe ? "kretprobe.multi" : "kprobe.multi", n, list);
+	}
+	l->l[0] = bl;
+	l->n = 1;
+	link_register(l);
+	jb_kint(out, "link", l->id);
+	jb_kint(out, "functions", (long long)n);
+	return 0;
+}
+
 static int op_attach_tracepoint(struct req *r, struct jbuf *out)
 {
 	struct aobj *o;
@@ -1824,6 +1880,7 @@ static const struct {
 	{ "attach_prog", op_attach_prog },
 	{ "attach_tcx", op_attach_tcx },
 	{ "attach_uprobe", op_attach_uprobe },
+	{ "attach_kprobe_multi", op_attach_kprobe_multi },
 	{ "inet_socket", op_inet_socket },
 	{ "inet_connect", op_inet_connect },
 	{ "inet_send", op_inet_send },

@@ -105,6 +105,26 @@ int op_probe(struct req *r, struct jbuf *out)
 			e = EINVAL;
 		}
 	}
+	if (fd >= 0 && at == BPF_TRACE_KPROBE_MULTI) {
+		/* Loading does not check it either: a kprobe_multi link on a function that does not
+		 * exist does. A kernel with it looks the name up (ESRCH/ENOENT), one built without
+		 * fprobe says EOPNOTSUPP, one that predates it refuses the attach type (EINVAL). */
+		const char *sym = "bh_no_such_function";
+		union bpf_attr attr;
+		memset(&attr, 0, sizeof(attr));
+		attr.link_create.prog_fd = (uint32_t)fd;
+		attr.link_create.attach_type = BPF_TRACE_KPROBE_MULTI;
+		attr.link_create.kprobe_multi.cnt = 1;
+		attr.link_create.kprobe_multi.syms = (uint64_t)(uintptr_t)&sym;
+		int lfd = (int)syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
+		if (lfd >= 0) {
+			close(lfd);
+		} else if (errno != ESRCH && errno != ENOENT) {
+			e = errno;
+			close(fd);
+			fd = -1;
+		}
+	}
 	if (fd >= 0)
 		close(fd);
 	jb_kbool(out, "attachType", fd >= 0);
