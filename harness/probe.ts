@@ -29,6 +29,8 @@ export interface Needs {
   progType?: string;
   /** libbpf's name of an expected attach type the kernel must accept ("cgroup_udp4_recvmsg"). */
   attachType?: string;
+  /** libbpf's name of a map type that must be created ("ringbuf"). */
+  mapType?: string;
   /** CONFIG_ symbols that must be y or m. */
   config?: string[];
   /** The kernel's BTF (/sys/kernel/btf/vmlinux) is needed. */
@@ -50,10 +52,12 @@ export interface KernelFacts {
 }
 
 export interface ProbeResult {
-  progType: boolean;
-  progTypeErrno: number;
+  progType?: boolean;
+  progTypeErrno?: number;
   attachType?: boolean;
   attachTypeErrno?: number;
+  mapType?: boolean;
+  mapTypeErrno?: number;
 }
 
 /** The guest's /proc/config.gz (CONFIG_IKCONFIG_PROC) first, then the config beside the kernel on the host. */
@@ -127,6 +131,19 @@ export function probe(agent: Agent, progType: string, attachType?: string): Prom
   return p;
 }
 
+/** Asks the agent whether the kernel creates a map type (once per guest). */
+export function probeMap(agent: Agent, mapType: string): Promise<ProbeResult> {
+  let m = probesOf.get(agent);
+  if (!m) probesOf.set(agent, (m = new Map()));
+  const key = `map:${mapType}`;
+  let p = m.get(key);
+  if (!p) {
+    p = agent.call('probe', { mapType });
+    m.set(key, p);
+  }
+  return p;
+}
+
 const enabled = (config: Map<string, string>, sym: string) => ['y', 'm'].includes(config.get(sym) ?? 'n');
 
 /**
@@ -137,7 +154,7 @@ export function verdict(facts: KernelFacts, needs: Needs, probed?: ProbeResult):
   const on = `${needs.feature} (kernel ${facts.release})`;
   const oldEnough = atLeast(facts.version, needs.since);
   const missingConfig = facts.config ? (needs.config ?? []).filter((s) => !enabled(facts.config!, s)) : [];
-  const refused = probed ? !probed.progType || probed.attachType === false : false;
+  const refused = probed ? probed.progType === false || probed.attachType === false || probed.mapType === false : false;
   if (refused || (!probed && !oldEnough)) {
     if (!oldEnough) return `kernel too old (needs ${needs.since}): ${on}`;
     if (missingConfig.length) return `kernel config lacks ${missingConfig.join(', ')}: ${on}`;
@@ -166,7 +183,9 @@ export async function requireFeature(ctx: TestContext, guest: { ssh: SshSession;
 
 export async function featureVerdict(guest: { ssh: SshSession; kernel: Kernel; agent: Agent }, needs: Needs): Promise<string | null> {
   const facts = await kernelFacts(guest);
-  const probed = needs.progType ? await probe(guest.agent, needs.progType, needs.attachType) : undefined;
+  let probed: ProbeResult | undefined;
+  if (needs.progType) probed = await probe(guest.agent, needs.progType, needs.attachType);
+  if (needs.mapType && probed?.progType !== false && probed?.attachType !== false) probed = { ...probed, ...(await probeMap(guest.agent, needs.mapType)) };
   return verdict(facts, needs, probed);
 }
 

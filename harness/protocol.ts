@@ -192,8 +192,15 @@ export interface Ops {
    * and, when given, accepts an expected attach type for it (libbpf's names: "cgroup_inet4_connect").
    */
   probe: {
-    req: { progType: string; attachType?: string };
-    res: { progType: boolean; progTypeErrno: number; attachType?: boolean; attachTypeErrno?: number };
+    req: { progType: string; attachType?: string } | { mapType: string };
+    res: { progType?: boolean; progTypeErrno?: number; attachType?: boolean; attachTypeErrno?: number; mapType?: boolean; mapTypeErrno?: number };
+  };
+  /** Opens a reader on a ringbuf or perf_event_array map (a perf event array must be open before programs write to it). */
+  events_open: { req: { obj: string; map: string }; res: Record<string, never> };
+  /** Records since the last read (hex; `cpu` for a perf event array), and how many the perf buffer lost. */
+  events_read: {
+    req: { obj: string; map: string; waitMs?: number; expect?: number };
+    res: { records: { data: Hex; cpu?: number }[]; lost: number };
   };
   /** A plain inet socket (in a cgroup when given), bound when addr or port is given; TCP may listen. */
   inet_socket: {

@@ -441,6 +441,7 @@ static void cg_rec_free(struct cg_rec *c)
 /* Detaches what the agent attached from this object (XDP only if still ours), then closes it. */
 static void obj_release(struct aobj *o, bool detach_persistent)
 {
+	events_release_obj(o);
 	for (struct alink **pl = &g_links; *pl;) {
 		struct alink *l = *pl;
 		if (l->owner == o) {
@@ -1881,6 +1882,8 @@ static const struct {
 	{ "attach_tcx", op_attach_tcx },
 	{ "attach_uprobe", op_attach_uprobe },
 	{ "attach_kprobe_multi", op_attach_kprobe_multi },
+	{ "events_open", op_events_open },
+	{ "events_read", op_events_read },
 	{ "inet_socket", op_inet_socket },
 	{ "inet_connect", op_inet_connect },
 	{ "inet_send", op_inet_send },

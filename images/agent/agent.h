@@ -102,6 +102,11 @@ int op_inet_close(struct req *r, struct jbuf *out);
 int op_inet_sockmap_add(struct req *r, struct jbuf *out);
 void inet_socks_close_all(void);
 
+/* events.c: ring buffer and perf event array output */
+int op_events_open(struct req *r, struct jbuf *out);
+int op_events_read(struct req *r, struct jbuf *out);
+void events_release_obj(struct aobj *o);  /* NULL: every reader */
+
 /* entropy.c: bpf-agent --seed-entropy HEX (run by the guest's init before the SSH server) */
 int seed_entropy(const char *hex);
 

@@ -59,8 +59,24 @@ static int attach_type_by_name(const char *name, enum bpf_attach_type *out)
 
 int op_probe(struct req *r, struct jbuf *out)
 {
-	const char *ptname, *atname;
+	const char *ptname, *atname, *mtname;
 	enum bpf_prog_type pt = BPF_PROG_TYPE_UNSPEC;
+	if (req_str_opt(r, "mapType", &mtname))
+		return -1;
+	if (mtname) {
+		/* a map type instead: "ringbuf", "perf_event_array", … */
+		for (int t = 0; t < 256; t++) {
+			const char *name = libbpf_bpf_map_type_str((enum bpf_map_type)t);
+			if (name && strcmp(name, mtname) == 0) {
+				errno = 0;
+				int ok = libbpf_probe_bpf_map_type((enum bpf_map_type)t, NULL);
+				jb_kbool(out, "mapType", ok == 1);
+				jb_kint(out, "mapTypeErrno", ok == 1 ? 0 : ok < 0 ? -ok : (errno ? errno : EINVAL));
+				return 0;
+			}
+		}
+		return failx(EINVAL, "unknown map type \"%s\"", mtname);
+	}
 	if (req_str(r, "progType", &ptname, NULL) || req_str_opt(r, "attachType", &atname) ||
 	    prog_type_by_name(ptname, &pt))
 		return -1;

@@ -8,12 +8,14 @@ import { fileURLToPath } from 'node:url';
 import { beforeEach, expect, test } from 'vitest';
 import type { BpfObject } from '../../harness/agent.js';
 import { loadCore } from '../../harness/btf.js';
+import { requireFeature } from '../../harness/probe.js';
 import { atLeast } from '../../harness/kernels.js';
 import { u32 } from '../../harness/protocol.js';
 import { useGuest } from '../../harness/testing.js';
 
 const guest = useGuest({ suite: 'fentry', from: import.meta.url });
 const source = join(fileURLToPath(new URL('.', import.meta.url)), 'fentry_udp_sendmsg.bpf.c');
+const ringbufSource = join(fileURLToPath(new URL('.', import.meta.url)), 'fentry_ringbuf.bpf.c');
 
 const NETNS = 'bh-fentry';
 const SINK = { addr: '10.77.0.1', port: 5000 };
@@ -28,8 +30,8 @@ beforeEach(async () => {
   await guest.ssh.exec(`ip netns add ${NETNS} && ip -n ${NETNS} link set lo up && ip -n ${NETNS} addr add ${SINK.addr}/32 dev lo`);
 });
 
-async function loadForAgent(): Promise<BpfObject> {
-  const obj = await loadCore(guest, source);
+async function loadForAgent(src = source): Promise<BpfObject> {
+  const obj = await loadCore(guest, src);
   const t = Buffer.alloc(8);
   t.writeUInt32LE(agentPid, 0);
   t.writeUInt32LE(PORT, 4);
@@ -104,4 +106,29 @@ test('fentry and fexit detach on their own: each stops counting when its link go
     await sendTo(sock, 10, 1);
     expect(await stats(obj), 'fentry not attached again').toMatchObject({ entryCalls: 4n, exitCalls: 7n });
   }
+});
+
+test('fexit reports each call through a BPF ring buffer, in order: the length asked for and what udp_sendmsg returned', async (ctx) => {
+  await requireFeature(ctx, guest, { feature: 'BPF ring buffer', since: '5.8', mapType: 'ringbuf' });
+  const obj = await loadForAgent(ringbufSource);
+  await guest.attach({ type: 'tracing', obj, prog: 'report_exit' });
+  const sock = await socket(PORT);
+  await sendTo(sock, 100, 2);
+  await sendTo(sock, 30, 1, '192.0.2.1'); // no route: -ENETUNREACH
+  await sendTo(sock, 7, 3);
+  await sendTo(await socket(PORT + 1), 64, 4); // another port: not reported
+  const { records } = await guest.agent.call('events_read', { obj: obj.handle, map: 'bh_events', expect: 6 });
+  const events = records.map((r) => {
+    const b = Buffer.from(r.data, 'hex');
+    return { len: b.readBigUInt64LE(0), ret: b.readInt32LE(8), port: b.readUInt32LE(12) };
+  });
+  expect(events, 'ring buffer records').toEqual([
+    { len: 100n, ret: 100, port: PORT },
+    { len: 100n, ret: 100, port: PORT },
+    { len: 30n, ret: -ENETUNREACH, port: PORT },
+    { len: 7n, ret: 7, port: PORT },
+    { len: 7n, ret: 7, port: PORT },
+    { len: 7n, ret: 7, port: PORT },
+  ]);
+  expect((await guest.agent.call('events_read', { obj: obj.handle, map: 'bh_events', waitMs: 100 })).records, 'a second read').toEqual([]);
 });

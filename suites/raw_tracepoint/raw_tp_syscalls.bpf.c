@@ -90,4 +90,55 @@ int count_exit(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/*
+ * Events to user space through a perf event array (bpf_perf_event_output from a raw tracepoint,
+ * 4.17): one record per getppid or getuid entry of the target, with a sequence number from a
+ * shared counter (records of different CPUs are read per CPU, so the test sorts by it).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} event_seq SEC(".maps");
+
+struct event {
+	__u64 seq;
+	__u32 tgid;
+	__u32 nr;
+};
+
+#define NR_GETPPID 110
+#define NR_GETUID 102
+
+SEC("raw_tracepoint/sys_enter")
+int report_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u32 zero = 0;
+	__u64 *seq;
+	struct event e = {};
+
+	if (!from_target())
+		return 0;
+	e.nr = (__u32)ctx->args[1];
+	if (e.nr != NR_GETPPID && e.nr != NR_GETUID)
+		return 0;
+	seq = bpf_map_lookup_elem(&event_seq, &zero);
+	if (!seq)
+		return 0;
+	/* Not an atomic fetch-and-add: its value-returning form needs 5.12; the agent's calls come
+	 * one at a time. */
+	e.seq = *seq;
+	*seq = e.seq + 1;
+	e.tgid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+	bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, &e, sizeof(e));
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

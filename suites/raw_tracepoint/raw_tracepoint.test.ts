@@ -95,6 +95,26 @@ test('after detach the raw tracepoint no longer fires; attached again it counts 
   expect((err as AgentError).error).toContain('raw tracepoint bh_no_such_tracepoint');
 });
 
+test('a raw tracepoint reports each getppid and getuid of the agent through a perf event array, in the order made', async () => {
+  const obj = await loadForAgent();
+  await guest.agent.call('events_open', { obj: obj.handle, map: 'events' });
+  await guest.attach({ type: 'raw_tracepoint', obj, prog: 'report_enter', name: 'sys_enter' });
+  await calls('getppid', 5);
+  await calls('getuid', 3);
+  await calls('getppid', 2);
+  const { records, lost } = await guest.agent.call('events_read', { obj: obj.handle, map: 'events', expect: 10 });
+  expect(lost, 'records the perf buffer lost').toBe(0);
+  const events = records
+    .map((r) => Buffer.from(r.data, 'hex'))
+    .map((b) => ({ seq: b.readBigUInt64LE(0), tgid: b.readUInt32LE(8), nr: b.readUInt32LE(12) }))
+    .sort((x, y) => Number(x.seq - y.seq));
+  expect(events, 'records, by sequence number').toEqual(
+    [...Array(5).fill(NR.getppid), ...Array(3).fill(NR.getuid), ...Array(2).fill(NR.getppid)].map((nr, i) => ({ seq: BigInt(i), tgid: agentPid, nr })),
+  );
+  // Nothing more: a read with nothing new returns no record.
+  expect((await guest.agent.call('events_read', { obj: obj.handle, map: 'events', waitMs: 100 })).records).toEqual([]);
+});
+
 test('tp_btf (CO-RE against the guest\'s BTF) reads typed arguments: regs->orig_ax is the id on entry, and the return value on exit', async (ctx) => {
   await requireFeature(ctx, guest, { feature: 'tp_btf (BTF-typed raw tracepoints)', since: '5.5', progType: 'tracing', btf: true, config: ['CONFIG_DEBUG_INFO_BTF'] });
   const obj = await loadCore(guest, here('tp_btf_syscalls.bpf.c'));
