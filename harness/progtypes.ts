@@ -70,6 +70,11 @@ export const PROGRAM_TYPES = {
     attach: 'one BPF_LINK_CREATE (BPF_TRACE_KPROBE_MULTI, fprobe) on many kernel functions',
     probe: { progType: 'kprobe', attachType: 'trace_kprobe_multi', config: ['CONFIG_FPROBE'] },
   },
+  sk_reuseport: {
+    since: '4.19',
+    attach: 'SO_ATTACH_REUSEPORT_EBPF on a socket of an SO_REUSEPORT group, with a REUSEPORT_SOCKARRAY',
+    probe: { progType: 'sk_reuseport' },
+  },
 } as const satisfies Record<string, ProgramType>;
 
 export type ProgramTypeName = keyof typeof PROGRAM_TYPES;

@@ -204,7 +204,7 @@ export interface Ops {
   };
   /** A plain inet socket (in a cgroup when given), bound when addr or port is given; TCP may listen. */
   inet_socket: {
-    req: { netns?: string; cgroup?: string; proto: 'udp' | 'tcp'; addr?: string; port?: number; listen?: boolean };
+    req: { netns?: string; cgroup?: string; proto: 'udp' | 'tcp'; addr?: string; port?: number; listen?: boolean; reuseport?: boolean };
     res: { sock: number; bindErrno: number } & InetNames;
   };
   inet_connect: { req: { sock: number; dst: string; dport: number }; res: { connectErrno: number } & InetNames };
@@ -216,7 +216,9 @@ export interface Ops {
   /** UDP: each datagram with recvfrom's source; a TCP listener: each accepted connection's peer and data. */
   inet_recv: { req: { sock: number; waitMs?: number; expect?: number }; res: { messages: { addr: string; port: number; data: string }[] } };
   inet_close: { req: { sock: number }; res: Record<string, never> };
-  /** Puts an inet socket into a sockmap/sockhash of a loaded object. */
+  /** An sk_reuseport program on the inet socket's reuseport group (SO_ATTACH_REUSEPORT_EBPF). */
+  inet_attach_reuseport: { req: { obj: string; prog: string; sock: number }; res: Record<string, never> };
+  /** Puts an inet socket into a sockmap/sockhash (or a reuseport_sockarray) of a loaded object. */
   inet_sockmap_add: { req: { obj: string; map: string; key: number; sock: number }; res: Record<string, never> };
   /** Reads a socket's addresses, SO_MARK/SO_PRIORITY and, for TCP, TCP_INFO fields back. */
   sock_info: {

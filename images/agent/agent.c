@@ -1890,6 +1890,7 @@ static const struct {
 	{ "inet_recv", op_inet_recv },
 	{ "inet_close", op_inet_close },
 	{ "inet_sockmap_add", op_inet_sockmap_add },
+	{ "inet_attach_reuseport", op_inet_attach_reuseport },
 };
 
 static void write_all(int fd, const char *p, size_t n)

@@ -100,6 +100,7 @@ int op_inet_send(struct req *r, struct jbuf *out);
 int op_inet_recv(struct req *r, struct jbuf *out);
 int op_inet_close(struct req *r, struct jbuf *out);
 int op_inet_sockmap_add(struct req *r, struct jbuf *out);
+int op_inet_attach_reuseport(struct req *r, struct jbuf *out);
 void inet_socks_close_all(void);
 
 /* events.c: ring buffer and perf event array output */

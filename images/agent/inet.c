@@ -93,7 +93,7 @@ static void put_names(struct jbuf *out, int fd)
 }
 
 struct ispec {
-	bool tcp, bind, listen;
+	bool tcp, bind, listen, reuseport;
 	struct sockaddr_in addr;
 };
 
@@ -104,6 +104,11 @@ static int make_isock(struct ispec *sp, int *fd_out, int *bind_errno)
 		return fail(errno, "socket(AF_INET, %s)", sp->tcp ? "SOCK_STREAM" : "SOCK_DGRAM");
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (sp->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+		int e = errno;
+		close(fd);
+		return fail(e, "SO_REUSEPORT");
+	}
 	struct timeval tv = { .tv_sec = 3 };
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	*bind_errno = 0;
@@ -138,7 +143,7 @@ int op_inet_socket(struct req *r, struct jbuf *out)
 	memset(&sp, 0, sizeof(sp));
 	if (req_str(r, "netns", &netns, "") || req_str_opt(r, "cgroup", &cgroup) || req_str(r, "proto", &proto, "udp") ||
 	    req_str_opt(r, "addr", &addr) || req_int(r, "port", &port, -1, false, -1, 65535) ||
-	    req_bool(r, "listen", &sp.listen, false))
+	    req_bool(r, "listen", &sp.listen, false) || req_bool(r, "reuseport", &sp.reuseport, false))
 		return -1;
 	if (strcmp(proto, "udp") && strcmp(proto, "tcp"))
 		return failx(EINVAL, "proto \"%s\": udp or tcp", proto);
@@ -354,5 +359,24 @@ int op_inet_sockmap_add(struct req *r, struct jbuf *out)
 	const void *vp = bpf_map__value_size(m) == 8 ? (const void *)&v : (const void *)&v4;
 	if (bpf_map_update_elem(bpf_map__fd(m), kp, vp, BPF_ANY))
 		return fail(errno, "map %s: add inet sock %d at key %lld", name, s->id, key);
+	return 0;
+}
+
+#ifndef SO_ATTACH_REUSEPORT_EBPF
+#define SO_ATTACH_REUSEPORT_EBPF 52
+#endif
+
+/* An sk_reuseport program (4.19) on the reuseport group of an inet socket (SO_ATTACH_REUSEPORT_EBPF). */
+int op_inet_attach_reuseport(struct req *r, struct jbuf *out)
+{
+	(void)out;
+	struct aobj *o;
+	struct bpf_program *p;
+	struct isock *s;
+	int pfd;
+	if (req_obj(r, &o) || req_prog(r, o, &p, &pfd) || req_isock(r, &s))
+		return -1;
+	if (setsockopt(s->fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, &pfd, sizeof(pfd)) < 0)
+		return fail(errno, "prog %s: SO_ATTACH_REUSEPORT_EBPF on inet sock %d", bpf_program__name(p), s->id);
 	return 0;
 }
