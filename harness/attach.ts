@@ -35,6 +35,7 @@ export type AttachSpec =
   | ({ type: 'sock_ops'; cgroup: string } & AgentProg)
   | ({ type: 'cgroup_sock_addr'; cgroup: string; hook: SockAddrHook } & AgentProg)
   | ({ type: 'sk_skb'; map: string; kind: 'stream_verdict' | 'stream_parser' } & AgentProg)
+  | ({ type: 'sk_msg'; map: string } & AgentProg)
   | ({ type: 'kprobe'; func: string; retprobe?: boolean } & AgentProg)
   | ({ type: 'tracepoint'; category: string; name: string } & AgentProg)
   | ({ type: 'kprobe_multi'; syms: string[]; retprobe?: boolean } & AgentProg)
@@ -112,6 +113,11 @@ async function attachNow(t: AttachTarget, spec: AttachSpec): Promise<Attached> {
       const req = { obj: spec.obj.handle, prog: spec.prog, attachType, cgroup: spec.cgroup } as const;
       await t.agent.call('attach_cgroup', req);
       return { what: `${spec.type} ${spec.prog} on ${spec.cgroup}`, detach: async () => void (await t.agent.call('detach_cgroup', req)) };
+    }
+    case 'sk_msg': {
+      const req = { obj: spec.obj.handle, prog: spec.prog, attachType: 'sk_msg_verdict', map: spec.map } as const;
+      await t.agent.call('attach_cgroup', req);
+      return { what: `sk_msg ${spec.prog} on ${spec.map}`, detach: async () => void (await t.agent.call('detach_cgroup', req)) };
     }
     case 'cgroup_sock_addr': {
       const req = { obj: spec.obj.handle, prog: spec.prog, attachType: SOCK_ADDR_HOOKS[spec.hook], cgroup: spec.cgroup } as const;

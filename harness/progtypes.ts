@@ -75,6 +75,11 @@ export const PROGRAM_TYPES = {
     attach: 'SO_ATTACH_REUSEPORT_EBPF on a socket of an SO_REUSEPORT group, with a REUSEPORT_SOCKARRAY',
     probe: { progType: 'sk_reuseport' },
   },
+  sk_msg: {
+    since: '4.17',
+    attach: 'BPF_PROG_ATTACH to a sockmap (msg verdict)',
+    probe: { progType: 'sk_msg', attachType: 'sk_msg_verdict' },
+  },
 } as const satisfies Record<string, ProgramType>;
 
 export type ProgramTypeName = keyof typeof PROGRAM_TYPES;
