@@ -44,8 +44,8 @@ export type AttachSpec =
   | ({ type: 'raw_tracepoint'; name: string } & AgentProg)
   /** tcx (6.6): a link on a device's hook; `before`/`after` another program of the object there. */
   | ({ type: 'tcx'; ifname: string; netns?: string; direction: 'ingress' | 'egress'; before?: string; after?: string } & AgentProg)
-  /** A network namespace's socket lookup (5.9), as a bpf_link. */
-  | ({ type: 'sk_lookup'; netns: string } & AgentProg)
+  /** A network namespace's socket lookup (5.9), or its flow dissector (a link since 5.7), as a bpf_link. */
+  | ({ type: 'sk_lookup' | 'flow_dissector'; netns: string } & AgentProg)
   /** tp_btf, fentry, fexit, lsm: the target is in the program's section (tp_btf/NAME, fentry/FUNC, lsm/HOOK). */
   | ({ type: 'tracing' | 'lsm' } & AgentProg)
   | ({ type: 'sched_cls'; ifname: string; netns?: string; direction: 'ingress' | 'egress' } & FileProg)
@@ -165,9 +165,10 @@ async function attachNow(t: AttachTarget, spec: AttachSpec): Promise<Attached> {
       });
       return { what: `tcx ${spec.prog} on ${spec.ifname} ${spec.direction}`, detach: async () => void (await t.agent.call('detach', { link })) };
     }
-    case 'sk_lookup': {
+    case 'sk_lookup':
+    case 'flow_dissector': {
       const { link } = await t.agent.call('attach_prog', { obj: spec.obj.handle, prog: spec.prog, netns: spec.netns });
-      return { what: `sk_lookup ${spec.prog} on netns ${spec.netns}`, detach: async () => void (await t.agent.call('detach', { link })) };
+      return { what: `${spec.type} ${spec.prog} on netns ${spec.netns}`, detach: async () => void (await t.agent.call('detach', { link })) };
     }
     case 'tracing':
     case 'lsm': {

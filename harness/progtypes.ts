@@ -80,6 +80,11 @@ export const PROGRAM_TYPES = {
     attach: 'BPF_PROG_ATTACH to a sockmap (msg verdict)',
     probe: { progType: 'sk_msg', attachType: 'sk_msg_verdict' },
   },
+  flow_dissector: {
+    since: '4.20',
+    attach: 'a network namespace\'s flow dissector: bpf_link (BPF_LINK_CREATE, 5.7)',
+    probe: { progType: 'flow_dissector', attachType: 'flow_dissector' },
+  },
 } as const satisfies Record<string, ProgramType>;
 
 export type ProgramTypeName = keyof typeof PROGRAM_TYPES;
