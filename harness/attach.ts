@@ -33,7 +33,8 @@ export type AttachSpec =
   | ({ type: 'cgroup_skb'; cgroup: string; direction: 'ingress' | 'egress' } & AgentProg)
   | ({ type: 'cgroup_sock'; cgroup: string } & AgentProg)
   | ({ type: 'sock_ops'; cgroup: string } & AgentProg)
-  | ({ type: 'cgroup_sock_addr'; cgroup: string; hook: SockAddrHook } & AgentProg)
+  /** `link: true`: a bpf_link (5.7) instead of BPF_PROG_ATTACH; the hook then comes from the program's section. */
+  | ({ type: 'cgroup_sock_addr'; cgroup: string; hook: SockAddrHook; link?: boolean } & AgentProg)
   | ({ type: 'sk_skb'; map: string; kind: 'stream_verdict' | 'stream_parser' } & AgentProg)
   | ({ type: 'sk_msg'; map: string } & AgentProg)
   | ({ type: 'kprobe'; func: string; retprobe?: boolean } & AgentProg)
@@ -120,6 +121,10 @@ async function attachNow(t: AttachTarget, spec: AttachSpec): Promise<Attached> {
       return { what: `sk_msg ${spec.prog} on ${spec.map}`, detach: async () => void (await t.agent.call('detach_cgroup', req)) };
     }
     case 'cgroup_sock_addr': {
+      if (spec.link) {
+        const { link } = await t.agent.call('attach_prog', { obj: spec.obj.handle, prog: spec.prog, cgroup: spec.cgroup });
+        return { what: `cgroup_sock_addr ${spec.hook} ${spec.prog} on ${spec.cgroup} (bpf_link)`, detach: async () => void (await t.agent.call('detach', { link })) };
+      }
       const req = { obj: spec.obj.handle, prog: spec.prog, attachType: SOCK_ADDR_HOOKS[spec.hook], cgroup: spec.cgroup } as const;
       await t.agent.call('attach_cgroup', req);
       return { what: `cgroup_sock_addr ${spec.hook} ${spec.prog} on ${spec.cgroup}`, detach: async () => void (await t.agent.call('detach_cgroup', req)) };

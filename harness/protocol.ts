@@ -123,10 +123,11 @@ export interface Ops {
     res: { link: number; cpus: number };
   };
   /**
-   * A network namespace's sk_lookup hook (`netns`, 5.9, a bpf_link), a raw tracepoint by name (4.17), or, without either, what the program's section names (raw_tp/X,
+   * A cgroup program as a bpf_link (`cgroup`, 5.7; its attach type from the section), a network
+   * namespace's sk_lookup or flow dissector (`netns`, a bpf_link), a raw tracepoint by name (4.17), or, without either, what the program's section names (raw_tp/X,
    * tp_btf/X, fentry/F, fexit/F, lsm/H) through libbpf's bpf_program__attach.
    */
-  attach_prog: { req: { obj: string; prog: string; rawTracepoint?: string; netns?: string }; res: { link: number } };
+  attach_prog: { req: { obj: string; prog: string; rawTracepoint?: string; netns?: string; cgroup?: string }; res: { link: number } };
   /**
    * tcx (6.6): a sched_cls program on a device's hook through BPF_LINK_CREATE; `before`/`after`
    * name another program of the object, already attached there, to run before or after.

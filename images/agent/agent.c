@@ -1540,10 +1540,30 @@ static int op_attach_prog(struct req *r, struct jbuf *out)
 {
 	struct aobj *o;
 	struct bpf_program *p;
-	const char *raw, *netns;
+	const char *raw, *netns, *cgroup;
 	if (req_obj(r, &o) || req_prog(r, o, &p, NULL) || req_str_opt(r, "rawTracepoint", &raw) ||
-	    req_str_opt(r, "netns", &netns))
+	    req_str_opt(r, "netns", &netns) || req_str_opt(r, "cgroup", &cgroup))
 		return -1;
+	if (cgroup && *cgroup) {
+		/* a cgroup program as a bpf_link (BPF_LINK_CREATE, 5.7) instead of BPF_PROG_ATTACH */
+		int cgfd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (cgfd < 0)
+			return fail(errno, "prog %s: open cgroup %s", bpf_program__name(p), cgroup);
+		struct alink *l = link_new(o, 1);
+		struct bpf_link *bl = l ? bpf_program__attach_cgroup(p, cgfd) : NULL;
+		int e = l ? errno : ENOMEM;
+		close(cgfd);
+		if (!bl) {
+			if (l)
+				link_free(l);
+			return fail(e, "prog %s: link to cgroup %s", bpf_program__name(p), cgroup);
+		}
+		l->l[0] = bl;
+		l->n = 1;
+		link_register(l);
+		jb_kint(out, "link", l->id);
+		return 0;
+	}
 	int nsfd = -1;
 	if (netns && *netns) {
 		/* sk_lookup (5.9): a bpf_link on a network namespace */

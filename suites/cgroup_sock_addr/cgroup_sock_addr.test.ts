@@ -204,3 +204,22 @@ test('recvmsg4 shows the backend\'s replies as coming from the service address; 
   expect(await hits(lb)).toEqual({ 'sendmsg4 udp rewritten': 1n });
   expect(await hits(rev)).toEqual({ 'recvmsg4 udp rewritten': 3n, 'recvmsg4 udp kept': 2n });
 });
+
+test('connect4 as a bpf_link (5.7) rewrites like the BPF_PROG_ATTACH attachment; the link goes, the rewrite goes', async (ctx) => {
+  // Links on cgroups are not probed (a link is made, not loaded): the version decides.
+  await requireFeature(ctx, guest, { feature: 'cgroup programs as bpf_links', since: '5.7' });
+  const obj = await guest.load('sock_addr.bpf.c');
+  const link = await guest.attach({ type: 'cgroup_sock_addr', hook: 'connect4', obj, prog: 'connect4', cgroup: cg.path, link: true });
+  // The kernel lists the link on the cgroup (bpftool reads BPF_LINK_GET_NEXT_ID).
+  expect(await guest.ssh.exec('bpftool link show'), 'bpftool link show').toMatch(/cgroup\s/);
+  const backend = await udpSink(BACKEND);
+  const inside = await inet({ proto: 'udp', cgroup: cg.path });
+  expect(await guest.agent.call('inet_connect', { sock: inside.sock, dst: SERVICE.addr, dport: SERVICE.port }), 'connect through the link').toMatchObject({ remoteAddr: BACKEND.addr, remotePort: BACKEND.port });
+  await guest.agent.call('inet_send', { sock: inside.sock, data: 'via link', count: 3 });
+  expect(await received(backend, 3), 'backend sink').toMatchObject({ packets: 3 });
+  await link.detach();
+  const after = await inet({ proto: 'udp', cgroup: cg.path });
+  expect(await guest.agent.call('inet_connect', { sock: after.sock, dst: SERVICE.addr, dport: SERVICE.port }), 'after the link went').toMatchObject({ remoteAddr: SERVICE.addr, remotePort: SERVICE.port });
+  expect(await guest.ssh.exec('bpftool link show'), 'bpftool link show, after').not.toMatch(/cgroup\s/);
+  expect(await hits(obj)).toEqual({ 'connect4 udp rewritten': 1n });
+});
