@@ -85,6 +85,11 @@ export const PROGRAM_TYPES = {
     attach: 'a network namespace\'s flow dissector: bpf_link (BPF_LINK_CREATE, 5.7)',
     probe: { progType: 'flow_dissector', attachType: 'flow_dissector' },
   },
+  struct_ops: {
+    since: '5.6',
+    attach: 'a struct_ops map registered with the kernel (a BPF TCP congestion control), chosen with TCP_CONGESTION',
+    probe: { progType: 'struct_ops', btf: true, config: ['CONFIG_DEBUG_INFO_BTF'] },
+  },
 } as const satisfies Record<string, ProgramType>;
 
 export type ProgramTypeName = keyof typeof PROGRAM_TYPES;

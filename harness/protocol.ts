@@ -38,6 +38,8 @@ export interface InetNames {
   localPort: number;
   remoteAddr: string;
   remotePort: number;
+  /** TCP: TCP_CONGESTION as the kernel reports it. */
+  congestion?: string;
 }
 
 /** Every operation: its request fields and its result fields. */
@@ -196,6 +198,8 @@ export interface Ops {
     req: { progType: string; attachType?: string } | { mapType: string };
     res: { progType?: boolean; progTypeErrno?: number; attachType?: boolean; attachTypeErrno?: number; mapType?: boolean; mapTypeErrno?: number };
   };
+  /** Registers a struct_ops map of a loaded object (e.g. a TCP congestion control) with the kernel. */
+  attach_struct_ops: { req: { obj: string; map: string }; res: { link: number } };
   /** Opens a reader on a ringbuf or perf_event_array map (a perf event array must be open before programs write to it). */
   events_open: { req: { obj: string; map: string }; res: Record<string, never> };
   /** Records since the last read (hex; `cpu` for a perf event array), and how many the perf buffer lost. */
@@ -205,8 +209,9 @@ export interface Ops {
   };
   /** A plain inet socket (in a cgroup when given), bound when addr or port is given; TCP may listen. */
   inet_socket: {
-    req: { netns?: string; cgroup?: string; proto: 'udp' | 'tcp'; addr?: string; port?: number; listen?: boolean; reuseport?: boolean };
-    res: { sock: number; bindErrno: number } & InetNames;
+    req: { netns?: string; cgroup?: string; proto: 'udp' | 'tcp'; addr?: string; port?: number; listen?: boolean; reuseport?: boolean; congestion?: string };
+    /** congestionErrno: of setsockopt(TCP_CONGESTION), when `congestion` was given. */
+    res: { sock: number; bindErrno: number; congestionErrno?: number } & InetNames;
   };
   inet_connect: { req: { sock: number; dst: string; dport: number }; res: { connectErrno: number } & InetNames };
   /** `count` datagrams (or writes) of `data`: to dst:dport with sendto when given, else with send. */

@@ -1677,6 +1677,30 @@ out:
 	return rc;
 }
 
+/* A struct_ops map of a loaded object (5.6; a TCP congestion control, …) registered with the
+ * kernel through libbpf's bpf_map__attach_struct_ops; detaching unregisters it. */
+static int op_attach_struct_ops(struct req *r, struct jbuf *out)
+{
+	struct aobj *o;
+	struct bpf_map *m;
+	if (req_obj(r, &o) || req_map(r, o, "map", &m))
+		return -1;
+	struct alink *l = link_new(o, 1);
+	if (!l)
+		return fail(ENOMEM, "map %s", bpf_map__name(m));
+	struct bpf_link *bl = bpf_map__attach_struct_ops(m);
+	if (!bl) {
+		int e = errno;
+		link_free(l);
+		return fail(e, "map %s: register struct_ops", bpf_map__name(m));
+	}
+	l->l[0] = bl;
+	l->n = 1;
+	link_register(l);
+	jb_kint(out, "link", l->id);
+	return 0;
+}
+
 /* Parses /sys/devices/system/cpu/online ("0-3,5") into cpus[]; returns the count or -1. */
 static int online_cpus(int *cpus, int max)
 {
@@ -1902,6 +1926,7 @@ static const struct {
 	{ "attach_tcx", op_attach_tcx },
 	{ "attach_uprobe", op_attach_uprobe },
 	{ "attach_kprobe_multi", op_attach_kprobe_multi },
+	{ "attach_struct_ops", op_attach_struct_ops },
 	{ "events_open", op_events_open },
 	{ "events_read", op_events_read },
 	{ "inet_socket", op_inet_socket },

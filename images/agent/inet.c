@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,10 +91,17 @@ static void put_names(struct jbuf *out, int fd)
 		jb_kstr(out, "remoteAddr", "");
 		jb_kint(out, "remotePort", 0);
 	}
+	/* TCP: the congestion control the socket has */
+	char cc[32] = "";
+	socklen_t cl = sizeof(cc) - 1;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, &cl) == 0)
+		jb_kstr(out, "congestion", cc);
 }
 
 struct ispec {
 	bool tcp, bind, listen, reuseport;
+	const char *congestion;   /* TCP_CONGESTION before bind/connect, or NULL */
+	int cc_errno;             /* its errno (a result, not a failure) */
 	struct sockaddr_in addr;
 };
 
@@ -112,6 +120,9 @@ static int make_isock(struct ispec *sp, int *fd_out, int *bind_errno)
 	struct timeval tv = { .tv_sec = 3 };
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	*bind_errno = 0;
+	sp->cc_errno = 0;
+	if (sp->congestion && setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, sp->congestion, (socklen_t)strlen(sp->congestion)) < 0)
+		sp->cc_errno = errno;
 	if (sp->bind && bind(fd, (struct sockaddr *)&sp->addr, sizeof(sp->addr)) < 0)
 		*bind_errno = errno;
 	if (sp->listen && !*bind_errno && listen(fd, 128) < 0) {
@@ -131,6 +142,7 @@ static int child_isock(void *arg, struct child_res *res, int *fds, int maxfds)
 	if (make_isock(arg, &fds[0], &be))
 		return -1;
 	res->v[0] = be;
+	res->v[1] = ((struct ispec *)arg)->cc_errno;
 	res->nfds = 1;
 	return 0;
 }
@@ -143,7 +155,8 @@ int op_inet_socket(struct req *r, struct jbuf *out)
 	memset(&sp, 0, sizeof(sp));
 	if (req_str(r, "netns", &netns, "") || req_str_opt(r, "cgroup", &cgroup) || req_str(r, "proto", &proto, "udp") ||
 	    req_str_opt(r, "addr", &addr) || req_int(r, "port", &port, -1, false, -1, 65535) ||
-	    req_bool(r, "listen", &sp.listen, false) || req_bool(r, "reuseport", &sp.reuseport, false))
+	    req_bool(r, "listen", &sp.listen, false) || req_bool(r, "reuseport", &sp.reuseport, false) ||
+	    req_str_opt(r, "congestion", &sp.congestion))
 		return -1;
 	if (strcmp(proto, "udp") && strcmp(proto, "tcp"))
 		return failx(EINVAL, "proto \"%s\": udp or tcp", proto);
@@ -164,6 +177,7 @@ int op_inet_socket(struct req *r, struct jbuf *out)
 		if (rc == 0 && res.nfds != 1)
 			rc = failx(EIO, "helper child returned no socket");
 		be = (int)res.v[0];
+		sp.cc_errno = (int)res.v[1];
 	} else {
 		rc = make_isock(&sp, &fd, &be);
 	}
@@ -183,6 +197,8 @@ int op_inet_socket(struct req *r, struct jbuf *out)
 	g_isocks = s;
 	jb_kint(out, "sock", s->id);
 	jb_kint(out, "bindErrno", be);
+	if (sp.congestion)
+		jb_kint(out, "congestionErrno", sp.cc_errno);
 	put_names(out, fd);
 	return 0;
 }
