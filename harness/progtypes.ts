@@ -12,7 +12,7 @@ export interface ProgramType {
    * symbols, BTF, an active LSM): a suite of a type with a probe skips with what the kernel lacks
    * instead of by version alone.
    */
-  probe?: { progType?: string; attachType?: string; config?: string[]; btf?: boolean; lsm?: string };
+  probe?: { progType?: string; attachType?: string; mapType?: string; config?: string[]; btf?: boolean; lsm?: string };
 }
 
 export const PROGRAM_TYPES = {
@@ -89,6 +89,11 @@ export const PROGRAM_TYPES = {
     since: '5.6',
     attach: 'a struct_ops map registered with the kernel (a BPF TCP congestion control), chosen with TCP_CONGESTION',
     probe: { progType: 'struct_ops', btf: true, config: ['CONFIG_DEBUG_INFO_BTF'] },
+  },
+  af_xdp: {
+    since: '4.18',
+    attach: 'an AF_XDP socket in an XSKMAP, which an XDP program (netlink, generic mode) redirects to',
+    probe: { progType: 'xdp', mapType: 'xskmap' },
   },
 } as const satisfies Record<string, ProgramType>;
 

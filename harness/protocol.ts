@@ -198,6 +198,13 @@ export interface Ops {
     req: { progType: string; attachType?: string } | { mapType: string };
     res: { progType?: boolean; progTypeErrno?: number; attachType?: boolean; attachTypeErrno?: number; mapType?: boolean; mapTypeErrno?: number };
   };
+  /**
+   * An AF_XDP socket (copy mode) bound to a queue of a device, put into an XSKMAP of a loaded
+   * object at `key` (default: the queue).
+   */
+  xsk_open: { req: { netns?: string; ifname: string; queue?: number; obj: string; map: string; key?: number }; res: { sock: number } };
+  /** Frames the AF_XDP socket received since the last call (RX ring descriptors), with their lengths. */
+  xsk_stats: { req: { sock: number; waitMs?: number; expect?: number }; res: { frames: number; bytes: number; lengths: number[] } };
   /** Registers a struct_ops map of a loaded object (e.g. a TCP congestion control) with the kernel. */
   attach_struct_ops: { req: { obj: string; map: string }; res: { link: number } };
   /** Opens a reader on a ringbuf or perf_event_array map (a perf event array must be open before programs write to it). */

@@ -1860,6 +1860,7 @@ static void release_all(bool detach_persistent)
 {
 	socks_close_all();
 	inet_socks_close_all();
+	xsk_close_all();
 	pinned_close_all();
 	while (g_links) {
 		struct alink *l = g_links;
@@ -1927,6 +1928,8 @@ static const struct {
 	{ "attach_uprobe", op_attach_uprobe },
 	{ "attach_kprobe_multi", op_attach_kprobe_multi },
 	{ "attach_struct_ops", op_attach_struct_ops },
+	{ "xsk_open", op_xsk_open },
+	{ "xsk_stats", op_xsk_stats },
 	{ "events_open", op_events_open },
 	{ "events_read", op_events_read },
 	{ "inet_socket", op_inet_socket },

@@ -108,6 +108,11 @@ int op_events_open(struct req *r, struct jbuf *out);
 int op_events_read(struct req *r, struct jbuf *out);
 void events_release_obj(struct aobj *o);  /* NULL: every reader */
 
+/* xsk.c: AF_XDP sockets */
+int op_xsk_open(struct req *r, struct jbuf *out);
+int op_xsk_stats(struct req *r, struct jbuf *out);
+void xsk_close_all(void);
+
 /* entropy.c: bpf-agent --seed-entropy HEX (run by the guest's init before the SSH server) */
 int seed_entropy(const char *hex);
 
