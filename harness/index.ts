@@ -12,3 +12,5 @@ export { Vm, VmError, type VmOptions, type BootCause } from './vm.js';
 export { SshSession, CommandError } from './ssh.js';
 export { compileAll, CompileError } from './compile.js';
 export { PROGRAM_TYPES, type ProgramTypeName } from './progtypes.js';
+export { requireFeature, featureVerdict, verdict, kernelFacts, type Needs, type KernelFacts } from './probe.js';
+export { loadCore, vmlinuxHeaderDir } from './btf.js';
