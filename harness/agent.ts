@@ -14,17 +14,19 @@ import {
   type ProgInfo,
   type XdpMode,
 } from './protocol.js';
+import { CommandError, type ExecResult, type GuestCommands } from './commands.js';
 import { agentOpPhase, inPhase } from './phases.js';
 import type { SshSession } from './ssh.js';
 
 interface Pending {
   op: string;
+  sent: number;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
 }
 
-export class Agent {
+export class Agent implements GuestCommands {
   private nextId = 1;
   private pending = new Map<number, Pending>();
   private buf = '';
@@ -60,15 +62,17 @@ export class Agent {
       const line = this.buf.slice(0, nl);
       this.buf = this.buf.slice(nl + 1);
       if (!line.trim()) continue;
-      this.log.write(`< ${line}\n`);
       let msg;
       try {
         msg = decodeResponse(line);
       } catch (e) {
+        this.log.write(`< ${line}\n`);
         this.fail(e as Error);
         return;
       }
       const p = this.pending.get(msg.id);
+      // Each answer with the time it took (under TCG a slow request shows up here first).
+      this.log.write(`< ${p ? `[${(performance.now() - p.sent).toFixed(1)} ms] ` : ''}${line}\n`);
       if (!p) continue;
       this.pending.delete(msg.id);
       clearTimeout(p.timer);
@@ -105,10 +109,27 @@ export class Agent {
         this.pending.delete(id);
         reject(new Error(`the guest agent did not answer ${op} within ${timeoutMs / 1000} s`));
       }, timeoutMs);
-      this.pending.set(id, { op, resolve: resolve as (v: unknown) => void, reject, timer });
+      this.pending.set(id, { op, sent: performance.now(), resolve: resolve as (v: unknown) => void, reject, timer });
       this.log.write(`> ${line}`);
       this.ch.write(line);
     });
+  }
+
+  /**
+   * A shell command run by the agent with dash (fork and exec, no SSH round trips):
+   * the quick way for short commands. While it runs the agent answers nothing else; for long or
+   * concurrent work, or bash, use SSH.
+   */
+  async run(command: string, opts: { stdin?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    const r = await this.call('run', { cmd: command, stdin: opts.stdin, timeoutMs }, timeoutMs + 5_000);
+    return { code: r.code, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  async exec(command: string, opts: { stdin?: string; timeoutMs?: number } = {}): Promise<string> {
+    const r = await this.run(command, opts);
+    if (r.code !== 0) throw new CommandError(command, r);
+    return r.stdout;
   }
 
   /** Loads an object file that is already in the guest. */

@@ -6,7 +6,7 @@
 import { inPhase } from './phases.js';
 import type { Agent, BpfObject } from './agent.js';
 import { shq } from './quote.js';
-import type { SshSession } from './ssh.js';
+import type { GuestCommands } from './commands.js';
 
 export interface Attached {
   /** What was attached where, for messages. */
@@ -76,7 +76,8 @@ export type SockAddrHook = keyof typeof SOCK_ADDR_HOOKS;
 
 export interface AttachTarget {
   agent: Agent;
-  ssh: SshSession;
+  /** Where tc and ip run (default: the agent's `run`). */
+  commands?: GuestCommands;
 }
 
 const q = shq;
@@ -186,13 +187,13 @@ async function attachNow(t: AttachTarget, spec: AttachSpec): Promise<Attached> {
       // sched_cls: the program is the classifier, in direct-action mode. sched_act: a classifier
       // that matches every packet, with the program as its action.
       const filter = spec.type === 'sched_cls' ? 'bpf direct-action' : 'matchall action bpf';
-      await t.ssh.exec(
+      await (t.commands ?? t.agent).exec(
         `${tc} qdisc add dev ${q(spec.ifname)} clsact 2>/dev/null || ${tc} qdisc show dev ${q(spec.ifname)} | grep -q clsact\n` +
           `${tc} filter add dev ${q(spec.ifname)} ${spec.direction} ${filter} obj ${q(spec.object)} sec ${q(spec.section)}`,
       );
       return {
         what: `${spec.type} ${spec.section} on ${spec.ifname} ${spec.direction}`,
-        detach: async () => void (await t.ssh.exec(`${tc} filter del dev ${q(spec.ifname)} ${spec.direction}`)),
+        detach: async () => void (await (t.commands ?? t.agent).exec(`${tc} filter del dev ${q(spec.ifname)} ${spec.direction}`)),
       };
     }
     case 'lwt_in':
@@ -203,10 +204,10 @@ async function attachNow(t: AttachTarget, spec: AttachSpec): Promise<Attached> {
       const ip = iproute2('ip', spec.netns);
       const hook = spec.type.slice(4);
       const headroom = spec.type === 'lwt_xmit' && spec.headroom ? ` headroom ${spec.headroom}` : '';
-      await t.ssh.exec(`${ip} route add ${qWords(spec.prefix)} encap bpf ${hook} obj ${q(spec.object)} section ${q(spec.section)}${headroom} dev ${q(spec.dev)}`);
+      await (t.commands ?? t.agent).exec(`${ip} route add ${qWords(spec.prefix)} encap bpf ${hook} obj ${q(spec.object)} section ${q(spec.section)}${headroom} dev ${q(spec.dev)}`);
       return {
         what: `${spec.type} ${spec.section} on route ${spec.prefix}`,
-        detach: async () => void (await t.ssh.exec(`${ip} route del ${qWords(spec.prefix)} dev ${q(spec.dev)}`)),
+        detach: async () => void (await (t.commands ?? t.agent).exec(`${ip} route del ${qWords(spec.prefix)} dev ${q(spec.dev)}`)),
       };
     }
   }
@@ -231,19 +232,19 @@ export const IP_PIN_DIR = '/sys/fs/bpf/ip/globals';
 export class Cgroup {
   static readonly ROOT = '/sys/fs/cgroup';
   private constructor(
-    private readonly ssh: SshSession,
+    private readonly commands: GuestCommands,
     readonly path: string,
   ) {}
 
-  static async create(ssh: SshSession, name: string): Promise<Cgroup> {
+  static async create(commands: GuestCommands, name: string): Promise<Cgroup> {
     if (!/^[\w.-]+$/.test(name)) throw new Error(`cgroup name "${name}": letters, digits, '.', '_' and '-' only`);
     const path = `${Cgroup.ROOT}/bh-${name}`;
-    await ssh.exec(`mkdir -p ${shq(path)}`);
-    return new Cgroup(ssh, path);
+    await commands.exec(`mkdir -p ${shq(path)}`);
+    return new Cgroup(commands, path);
   }
 
   async remove(): Promise<void> {
-    await this.ssh.exec(`rmdir ${shq(this.path)} 2>/dev/null || true`);
+    await this.commands.exec(`rmdir ${shq(this.path)} 2>/dev/null || true`);
   }
 }
 
@@ -251,42 +252,12 @@ export class Cgroup {
  * Kernel symbol of a system call's entry, which differs between kernels: __x64_sys_NAME since
  * 4.17 (syscall wrappers), sys_NAME / SyS_NAME before.
  */
-export async function syscallSymbol(ssh: SshSession, name: string): Promise<string> {
+export async function syscallSymbol(commands: GuestCommands, name: string): Promise<string> {
   const candidates = [`__x64_sys_${name}`, `__se_sys_${name}`, `SyS_${name}`, `sys_${name}`];
-  const out = await ssh.exec(`grep -E ' (${candidates.join('|')})$' /proc/kallsyms | awk '{print $3}'`);
+  const out = await commands.exec(`grep -E ' (${candidates.join('|')})$' /proc/kallsyms | awk '{print $3}'`);
   const have = new Set(out.split('\n').filter(Boolean));
   const found = candidates.find((c) => have.has(c));
   if (!found) throw new Error(`no kernel symbol for system call ${name} (looked for ${candidates.join(', ')})`);
   return found;
 }
 
-/** Shell lines that return a guest to a clean state between tests. */
-export const GUEST_RESET_SCRIPT = [
-  'ip -all netns delete 2>/dev/null',
-  'rm -rf /sys/fs/bpf/tc /sys/fs/bpf/ip /sys/fs/bpf/xdp 2>/dev/null',
-  `for d in ${Cgroup.ROOT}/bh-*; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done`,
-  'true',
-].join('\n');
-
-/** Where a fresh guest's sysctl values are recorded, to put them back between suite files. */
-const SYSCTL_BASE = '/run/bh-sysctl.base';
-
-/** Run once on a freshly booted guest: what GUEST_HANDOVER_SCRIPT returns it to. */
-export const GUEST_BASELINE_SCRIPT = `sysctl -a 2>/dev/null | sort > ${SYSCTL_BASE}`;
-
-/**
- * Shell lines (bash) that return a guest to how it was when it booted, before the next suite file
- * uses it: everything GUEST_RESET_SCRIPT does, and also every pin under bpffs, every cgroup, the
- * compiled objects, tracefs probe events, and every sysctl an earlier file changed.
- */
-export const GUEST_HANDOVER_SCRIPT = [
-  GUEST_RESET_SCRIPT,
-  'find /sys/fs/bpf -mindepth 1 -maxdepth 1 -exec rm -rf {} + 2>/dev/null',
-  `find ${Cgroup.ROOT} -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null`,
-  'rm -rf /run/bpf',
-  'for t in /sys/kernel/tracing /sys/kernel/debug/tracing; do for e in kprobe_events uprobe_events; do [ -w $t/$e ] && echo > $t/$e; done; done 2>/dev/null',
-  `sysctl -a 2>/dev/null | sort > /run/bh-sysctl.now`,
-  `grep -vxFf ${SYSCTL_BASE} /run/bh-sysctl.now | while IFS= read -r line; do k=\${line%% = *}; b=$(grep -m1 -F "$k = " ${SYSCTL_BASE}) && sysctl -w "$k=\${b#* = }" >/dev/null 2>&1; done`,
-  'rm -f /run/bh-sysctl.now',
-  'true',
-].join('\n');

@@ -20,6 +20,7 @@ import { compileAll, GUEST_OBJECT_DIR } from './compile.js';
 import { findKept, listKept, stopKept } from './kept.js';
 import { watchAncestors } from './lifeline.js';
 import { interactiveShell, sshAccess } from './shell.js';
+import { Agent } from './agent.js';
 import { SshSession } from './ssh.js';
 import { guestBudget, positiveInt, suiteFileOptions } from './suites-config.js';
 import { VethPair } from './topology.js';
@@ -201,8 +202,14 @@ async function shell(kernelArg: string | undefined, suiteName: string | undefine
       } finally {
         await rm(staging, { recursive: true, force: true });
       }
-      const { a, b } = await VethPair.create(vm.ssh);
-      say(`veth pair: ${a.ifname} ${a.ip} (netns ${a.netns}) <-> ${b.ifname} ${b.ip} (netns ${b.netns})`);
+      // The agent makes the pair and goes; the namespaces stay (bind mounts under /run/netns).
+      const agent = await Agent.start(vm.ssh, join(vm.logDir, 'agent.log'), vm.timeouts.commandMs);
+      try {
+        const { a, b } = await VethPair.create(agent);
+        say(`veth pair: ${a.ifname} ${a.ip} (netns ${a.netns}) <-> ${b.ifname} ${b.ip} (netns ${b.netns})`);
+      } finally {
+        agent.close();
+      }
     }
     say(`guest up: kernel ${k.release} (${vm.accel}, ${(vm.bootMs / 1000).toFixed(1)} s), QEMU pid ${vm.pid}; console log ${vm.console.path}`);
     say(`from another terminal: ${(await sshAccess(vm.logDir, vm.sshPort, vm.image.clientKey, vm.image.hostKey)).command}`);

@@ -4,13 +4,16 @@
 // however many requests it makes. Tests of one worker run one at a time, so one process-wide
 // clock serves them all.
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { OpName } from './protocol.js';
 
 export const PHASES = ['setup', 'topology', 'load', 'attach', 'traffic', 'maps', 'guest-exec', 'agent-other', 'reset'] as const;
 export type Phase = (typeof PHASES)[number];
 export type PhaseTimes = Partial<Record<Phase, number>>;
 
-/** The phase of each agent request. */
-const AGENT_OP_PHASE: Record<string, Phase> = {
+/** The phase of each agent request (every op: the compiler checks it against protocol.ts). */
+const AGENT_OP_PHASE: Record<OpName, Phase> = {
+  hello: 'agent-other',
+  keep: 'agent-other',
   load: 'load',
   unload: 'load',
   attach_xdp: 'attach',
@@ -37,11 +40,31 @@ const AGENT_OP_PHASE: Record<string, Phase> = {
   sock_read: 'traffic',
   sock_create_test: 'traffic',
   sock_info: 'traffic',
-  netns_veth: 'topology',
+  veth_pair: 'topology',
   reset: 'reset',
+  sysctl_snapshot: 'reset',
+  sysctl_restore: 'reset',
+  run: 'guest-exec',
+  probe: 'agent-other',
+  attach_prog: 'attach',
+  attach_tcx: 'attach',
+  attach_uprobe: 'attach',
+  attach_kprobe_multi: 'attach',
+  attach_struct_ops: 'attach',
+  inet_attach_reuseport: 'attach',
+  inet_sockmap_add: 'attach',
+  events_open: 'maps',
+  events_read: 'maps',
+  xsk_open: 'traffic',
+  xsk_stats: 'traffic',
+  inet_socket: 'traffic',
+  inet_connect: 'traffic',
+  inet_send: 'traffic',
+  inet_recv: 'traffic',
+  inet_close: 'traffic',
 };
 
-export const agentOpPhase = (op: string): Phase => AGENT_OP_PHASE[op] ?? 'agent-other';
+export const agentOpPhase = (op: OpName): Phase => AGENT_OP_PHASE[op];
 
 const current = new AsyncLocalStorage<Phase>();
 let totals: PhaseTimes = {};

@@ -58,8 +58,15 @@ export interface Ops {
   map_delete: { req: MapRef & { key: Hex }; res: Record<string, never> };
   map_dump: { req: MapRef; res: { entries: MapEntry[] } };
   /** Closes every object, link, socket and pinned map, detaching what the agent attached. */
-  reset: { req: Record<string, never>; res: Record<string, never> };
+  reset: { req: { scrub?: 'none' | 'test' | 'guest'; mark?: string }; res: Record<string, never> };
+  sysctl_snapshot: { req: Record<string, never>; res: { count: number } };
+  sysctl_restore: { req: Record<string, never>; res: { restored: string[]; failed: string[] } };
   udp_listen: { req: { netns?: string; addr?: string; port: number; cgroup?: string }; res: { sock: number } };
+  run: { req: { cmd: string; stdin?: string; timeoutMs?: number }; res: { code: number; stdout: string; stderr: string } };
+  veth_pair: {
+    req: { netnsA: string; ifnameA: string; ipA: string; macA: string; netnsB: string; ifnameB: string; ipB: string; macB: string; prefixLen?: number; existingA?: boolean };
+    res: { ifindexA: number; ifindexB: number };
+  };
   sock_stats: { req: { sock: number; waitMs?: number; expect?: number }; res: { packets: number; bytes: number; lengths: number[] } };
   sock_close: { req: { sock: number }; res: Record<string, never> };
   send: {
@@ -168,7 +175,7 @@ export interface Ops {
   };
   sockmap_add: { req: { obj: string; map: string; key: number; sock: number }; res: Record<string, never> };
   sock_write: { req: { sock: number; data: string }; res: { written: number } };
-  sock_read: { req: { sock: number; waitMs?: number; max?: number }; res: { data: string; bytes: number; eof: boolean } };
+  sock_read: { req: { sock: number; waitMs?: number; max?: number; expect?: number }; res: { data: string; bytes: number; eof: boolean } };
   sock_create_test: {
     req: {
       cgroup?: string;

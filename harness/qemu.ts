@@ -96,9 +96,21 @@ export function formatCommand(bin: string, args: string[]): string {
   return [bin, ...args].map(shq).join(' ');
 }
 
+/**
+ * BPF_HARNESS_TIMEOUT_SCALE: a factor on every wait below (default 1): more on a machine slower
+ * than a guest under TCG on two cores, less where a test wants a failure to come sooner.
+ */
+export function timeoutScale(): number {
+  const v = process.env.BPF_HARNESS_TIMEOUT_SCALE;
+  if (v === undefined || v === '') return 1;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`BPF_HARNESS_TIMEOUT_SCALE must be a number above 0, not "${v}"`);
+  return n;
+}
+
 /** Seconds the harness waits for each stage, scaled by how fast the accelerator runs a guest. */
-export function timeouts(accel: Accel): { bootMs: number; silentMs: number; sshdMs: number; commandMs: number; shutdownMs: number } {
-  const k = accel === 'kvm' ? 1 : 4;
+export function timeouts(accel: Accel): { bootMs: number; silentMs: number; sshdMs: number; commandMs: number; shutdownMs: number; keepaliveMs: number } {
+  const k = (accel === 'kvm' ? 1 : 4) * timeoutScale();
   return {
     /** From QEMU's start to the SSH handshake, at most. */
     bootMs: 30_000 * k,
@@ -108,6 +120,8 @@ export function timeouts(accel: Accel): { bootMs: number; silentMs: number; sshd
     sshdMs: 7_500 * k,
     commandMs: 30_000 * k,
     shutdownMs: 5_000,
+    /** A guest that answers no SSH keepalive for this long has stopped (checked every 5 s). */
+    keepaliveMs: 30_000 * timeoutScale(),
   };
 }
 

@@ -1,33 +1,17 @@
 // One SSH connection per VM (ssh2), reused for every command and file transfer.
 import { Client, type ClientChannel } from 'ssh2';
 import { create as tarCreate } from 'tar';
+import { CommandError, type ExecResult, type GuestCommands } from './commands.js';
 import { inPhase } from './phases.js';
 import { shq } from './quote.js';
 
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export class CommandError extends Error {
-  constructor(
-    readonly command: string,
-    readonly result: ExecResult,
-  ) {
-    const detail = (result.stderr || result.stdout).trim().split('\n').slice(-15).join('\n');
-    super(`guest command failed (exit ${result.code}): ${command}${detail ? `\n${detail}` : ''}`);
-    this.name = 'CommandError';
-  }
-}
-
-const KEEPALIVE_MS = 5_000;
-const KEEPALIVE_MAX = 6;
+/** Keepalives go every 5 s at most; a window shorter than 10 s checks more often. */
+const KEEPALIVE_EVERY_MS = 5_000;
 
 /** ssh2's words for a lost connection, in the harness's. */
-function explainLoss(e: Error): string {
+function explainLoss(e: Error, keepaliveMs: number): string {
   return /keepalive|no response from server/i.test(e.message)
-    ? `the guest stopped responding (no answer to SSH keepalives for ${(KEEPALIVE_MS * KEEPALIVE_MAX) / 1000} s)`
+    ? `the guest stopped responding (no answer to SSH keepalives for ${keepaliveMs / 1000} s)`
     : `the SSH connection to the guest failed: ${e.message}`;
 }
 
@@ -37,21 +21,26 @@ export interface ConnectOptions {
   /** Base64 of the guest's public host key blob; the connection is refused if it differs. */
   hostKey: string;
   readyTimeoutMs?: number;
+  /** How long the guest may leave keepalives unanswered before the connection counts as lost (default 30 s). */
+  keepaliveMs?: number;
 }
 
-export class SshSession {
+export class SshSession implements GuestCommands {
   private closed = false;
   /** Why the connection went, when it did not go by close(): said in every failing command. */
   private lost: string | null = null;
   /** How long a command may run when the caller names no timeout (the VM sets it for its accelerator). */
   commandTimeoutMs = 120_000;
-  private constructor(private readonly client: Client) {
+  private constructor(
+    private readonly client: Client,
+    private readonly keepaliveMs: number,
+  ) {
     client.on('close', () => {
       this.closed = true;
       this.lost ??= 'the SSH connection to the guest closed (the guest or QEMU ended)';
     });
     client.on('error', (e: Error) => {
-      this.lost = explainLoss(e);
+      this.lost = explainLoss(e, keepaliveMs);
     });
   }
 
@@ -62,6 +51,8 @@ export class SshSession {
 
   /** One handshake attempt; resolves only when the guest proved its host key and accepted ours. */
   static connect(o: ConnectOptions): Promise<SshSession> {
+    const keepaliveMs = o.keepaliveMs ?? 30_000;
+    const every = Math.min(KEEPALIVE_EVERY_MS, Math.max(500, keepaliveMs / 2));
     return new Promise((resolve, reject) => {
       const client = new Client();
       let settled = false;
@@ -77,7 +68,7 @@ export class SshSession {
         // Requests and answers are small writes that wait on each other: with Nagle's algorithm
         // on, each one waited for the guest's delayed ACK (40 ms per agent request, not 1 ms).
         client.setNoDelay(true);
-        resolve(new SshSession(client));
+        resolve(new SshSession(client, keepaliveMs));
       });
       client.connect({
         host: '127.0.0.1',
@@ -85,8 +76,8 @@ export class SshSession {
         username: 'root',
         privateKey: o.privateKey,
         readyTimeout: o.readyTimeoutMs ?? 10_000,
-        keepaliveInterval: KEEPALIVE_MS,
-        keepaliveCountMax: KEEPALIVE_MAX,
+        keepaliveInterval: every,
+        keepaliveCountMax: Math.max(1, Math.round(keepaliveMs / every)),
         hostVerifier: (key: Buffer) => key.toString('base64') === o.hostKey,
       });
     });
@@ -100,7 +91,7 @@ export class SshSession {
   channel(command: string): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
       if (this.lostBecause) return reject(new Error(`${this.lostBecause}; command: ${command}`));
-      this.client.exec(command, (err, ch) => (err ? reject(new Error(`${this.lostBecause ?? explainLoss(err)}; command: ${command}`)) : resolve(ch)));
+      this.client.exec(command, (err, ch) => (err ? reject(new Error(`${this.lostBecause ?? explainLoss(err, this.keepaliveMs)}; command: ${command}`)) : resolve(ch)));
     });
   }
 

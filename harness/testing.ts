@@ -7,10 +7,11 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, inject, type TestContext } from 'vitest';
 import { Agent, type BpfObject } from './agent.js';
-import { attach, type Attached, type AttachSpec, GUEST_BASELINE_SCRIPT, GUEST_HANDOVER_SCRIPT, GUEST_RESET_SCRIPT } from './attach.js';
+import { attach, type Attached, type AttachSpec } from './attach.js';
 import { compileAll, GUEST_OBJECT_DIR } from './compile.js';
 import { atLeast, type Kernel } from './kernels.js';
 import { PROGRAM_TYPES, type ProgramTypeName } from './progtypes.js';
+import type { GuestCommands } from './commands.js';
 import { featureVerdict, typeNeeds } from './probe.js';
 import type { SshSession } from './ssh.js';
 import { VethPair, type VethPairOptions } from './topology.js';
@@ -40,7 +41,8 @@ export interface GuestOptions {
   append?: string;
 }
 
-export interface Guest {
+/** A suite's guest; its `run` and `exec` go through the agent (see harness/commands.ts). */
+export interface Guest extends GuestCommands {
   readonly vm: Vm;
   readonly ssh: SshSession;
   readonly agent: Agent;
@@ -170,7 +172,11 @@ export function useGuest(opts: GuestOptions): Guest {
       setup.copyMs = lap();
       // A fault while booting is a failure too (warnings and the like do not stop a boot). The
       // guest's sysctls are recorded, to be put back when it is handed to the next file.
-      await booted.syncConsole(GUEST_BASELINE_SCRIPT);
+      const a = agent;
+      await booted.syncConsole(async (mark) => {
+        await a.call('sysctl_snapshot', {});
+        await a.call('reset', { mark });
+      });
       setup.baselineMs = lap();
       if (booted.console.faults.length) {
         throw new Error(`the kernel faulted while the guest came up (add the line to kernels/allowlist/ with a reason if it is harmless):\n${describeFaults(booted.console.faults)}`);
@@ -263,7 +269,7 @@ export function useGuest(opts: GuestOptions): Guest {
     // --keep-on-fail: the first failing test's guest stays as the test left it (no reset). A test
     // that made the kernel fault counts as failing, so the console is read up to now first.
     if (process.env.BPF_HARNESS_KEEP_ON_FAIL === '1' && current.running && agent && !agent.exited) {
-      await current.syncConsole().catch(() => false);
+      await current.syncConsole('true', undefined, agent).catch(() => false);
       const faulted = current.console.faults.slice(faultMark);
       if ((ctx.task.result?.state === 'fail' || faulted.length) && current.running && new RunState(inject('runStateDir')).claimKeep()) {
         await keepGuest(current, ctx.task.name);
@@ -275,10 +281,10 @@ export function useGuest(opts: GuestOptions): Guest {
     if (current.running && agent && !agent.exited) {
       try {
         // The reset, then a marker through /dev/kmsg: every kernel message of the test is in the log after it.
-        const synced = await inPhase('reset', async () => {
-          await agent!.call('reset', {});
-          return current.syncConsole(GUEST_RESET_SCRIPT);
-        });
+        // One request: detach and close everything, remove namespaces, tc/ip pins and the
+        // harness's cgroups, and write the marker.
+        const a = agent;
+        const synced = await inPhase('reset', () => current.syncConsole((mark) => a.call('reset', { scrub: 'test', mark })));
         if (!synced) problems.push('the guest\'s console did not echo the end-of-test marker within 5 s');
       } catch (e) {
         if (current.running && !agent.exited) problems.push(`resetting the guest failed: ${(e as Error).message}`);
@@ -312,8 +318,15 @@ export function useGuest(opts: GuestOptions): Guest {
     if (!current || !agent || !current.running || agent.exited || idleGuests.has(poolKey()) || opts.append) return tearDown();
     const faults = current.console.faults.length;
     try {
-      await agent.call('reset', {});
-      if (!(await current.syncConsole(GUEST_HANDOVER_SCRIPT)) || current.console.faults.length > faults) return tearDown();
+      // Everything tests and the file left (namespaces, pins, cgroups, objects, probe events),
+      // then every sysctl put back as the guest booted with it.
+      const a = agent;
+      const synced = await current.syncConsole(async (mark) => {
+        await a.call('reset', { scrub: 'guest' });
+        await a.call('sysctl_restore', {});
+        await a.call('reset', { mark });
+      });
+      if (!synced || current.console.faults.length > faults) return tearDown();
     } catch {
       return tearDown();
     }
@@ -338,7 +351,9 @@ export function useGuest(opts: GuestOptions): Guest {
     },
     objectPath,
     load: (source) => need(agent, 'the agent').load(objectPath(source)),
-    attach: (spec) => attach({ agent: need(agent, 'the agent'), ssh: need(vm, 'the VM').ssh }, spec),
+    attach: (spec) => attach({ agent: need(agent, 'the agent') }, spec),
+    run: (command, o) => need(agent, 'the agent').run(command, o),
+    exec: (command, o) => need(agent, 'the agent').exec(command, o),
     requireKernel(ctx, version, feature) {
       const k = need(vm, 'the VM').kernel;
       if (!atLeast(k.version, version)) ctx.skip(`needs ${version}: ${feature} (kernel ${k.release})`);
@@ -356,7 +371,7 @@ export function useGuest(opts: GuestOptions): Guest {
 export function useVethPair(guest: Guest, opts?: VethPairOptions): VethPair {
   let pair: VethPair | undefined;
   beforeEach(async () => {
-    pair = await VethPair.create(guest.ssh, opts);
+    pair = await VethPair.create(guest.agent, opts);
   });
   // Not destroyed here: useGuest's reset after each test deletes every namespace (one round trip
   // less), and a guest kept by --keep-on-fail keeps the pair as the test left it.

@@ -4,7 +4,7 @@
 import type { Agent } from './agent.js';
 import type { Ops } from './protocol.js';
 import { shq } from './quote.js';
-import type { SshSession } from './ssh.js';
+import type { GuestCommands } from './commands.js';
 
 export type Proto = Ops['send']['req']['proto'];
 export type SendOptions = Ops['send']['req'];
@@ -67,8 +67,8 @@ export interface LinkStats {
 }
 
 /** Interface counters, as `ip -s link` reports them. */
-export async function linkStats(ssh: SshSession, ifname: string, netns?: string): Promise<LinkStats> {
-  const out = await ssh.exec(`ip ${netns ? `-n ${shq(netns)} ` : ''}-j -s link show dev ${shq(ifname)}`);
+export async function linkStats(commands: GuestCommands, ifname: string, netns?: string): Promise<LinkStats> {
+  const out = await commands.exec(`ip ${netns ? `-n ${shq(netns)} ` : ''}-j -s link show dev ${shq(ifname)}`);
   const [link] = JSON.parse(out) as { stats64: { rx: Record<string, number>; tx: Record<string, number> } }[];
   const { rx, tx } = link.stats64;
   return { rxPackets: rx.packets, rxBytes: rx.bytes, rxDropped: rx.dropped, txPackets: tx.packets, txBytes: tx.bytes, txDropped: tx.dropped };

@@ -14,6 +14,7 @@ import { buildImage, type Image } from './image.js';
 import { getKernel, type Kernel } from './kernels.js';
 import { fileSafe, resultsRoot } from './paths.js';
 import { type Accel, chooseAccel, formatCommand, qemuArgs, timeouts } from './qemu.js';
+import type { GuestCommands } from './commands.js';
 import { SshSession } from './ssh.js';
 import { which } from './tools.js';
 
@@ -282,6 +283,7 @@ export class Vm {
           privateKey: this.image.clientKey,
           hostKey: this.image.hostKey,
           readyTimeoutMs: Math.min(10_000, Math.max(1_000, sshdDeadline - Date.now())),
+          keepaliveMs: t.keepaliveMs,
         });
         this.ssh.commandTimeoutMs = t.commandMs;
         return;
@@ -305,13 +307,16 @@ export class Vm {
 
   /**
    * Waits until everything the kernel printed so far is in the console log: a marker written to
-   * /dev/kmsg comes back on the serial console after every earlier message. `before` runs in the
-   * same SSH command, ahead of the marker (e.g. a reset). False when the marker did not come.
+   * /dev/kmsg comes back on the serial console after every earlier message. `before` is shell
+   * lines run in the same command (over SSH, or `via` the agent) ahead of the marker (e.g. a
+   * reset), or a function that writes the marker itself (the agent's reset does). False when the
+   * marker did not come.
    */
-  async syncConsole(before = 'true', timeoutMs = 5_000): Promise<boolean> {
+  async syncConsole(before: string | ((mark: string) => Promise<unknown>) = 'true', timeoutMs = 5_000, via: GuestCommands = this.ssh): Promise<boolean> {
     const mark = `bpf-harness-sync-${process.pid}-${++syncCounter}`;
     const seen = this.console.waitForLine((l) => l.includes(mark), timeoutMs);
-    await this.ssh.exec(`${before}\necho '${mark}' > /dev/kmsg`);
+    if (typeof before === 'function') await before(mark);
+    else await via.exec(`${before}\necho '${mark}' > /dev/kmsg`);
     return seen;
   }
 

@@ -9,7 +9,7 @@ PACKAGES=(
   qemu-system-x86   # the guest
   clang llvm        # BPF objects
   gcc make libc6-dev libbpf-dev libelf-dev zlib1g-dev libzstd-dev  # the static guest agent
-  busybox-static dropbear-bin iproute2 bash bpftool  # programs copied into the guest image
+  busybox-static dropbear-bin iproute2 bash dash bpftool  # programs copied into the guest image
   cpio kmod xz-utils zstd  # initramfs archives; depmod and unpacking kernel modules
   util-linux        # setpriv: QEMU dies with its parent
   jq                # the agent's host smoke test (tests/agent-host.test.ts)

@@ -18,3 +18,21 @@ test('little-endian encodings round-trip', () => {
   expect(readU32('ffffffff')).toBe(4294967295);
   expect(readU64s(u64(5) + u64(1500))).toEqual([5n, 1500n]);
 });
+
+test('the op list is one list: the agent\'s dispatch table, harness/protocol.ts and PROTOCOL.md name the same ops', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const { REPO_ROOT } = await import('../harness/paths.js');
+  const read = (p: string) => readFile(join(REPO_ROOT, p), 'utf8');
+  const agentC = await read('images/agent/agent.c');
+  const table = agentC.slice(agentC.indexOf('} g_ops[] = {'), agentC.indexOf('};', agentC.indexOf('} g_ops[] = {')));
+  const inAgent = [...table.matchAll(/\{ "(\w+)", op_\w+ \}/g)].map((m) => m[1]).sort();
+  const protocolTs = await read('harness/protocol.ts');
+  const opsBody = protocolTs.slice(protocolTs.indexOf('export interface Ops {'), protocolTs.indexOf('\n}\n', protocolTs.indexOf('export interface Ops {')));
+  const inProtocol = [...opsBody.matchAll(/^ {2}(\w+): \{/gm)].map((m) => m[1]).sort();
+  const doc = await read('images/agent/PROTOCOL.md');
+  const inDoc = [...doc.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1]).sort();
+  expect(inAgent.length, 'ops found in agent.c').toBeGreaterThan(20);
+  expect(inProtocol, 'harness/protocol.ts Ops vs the agent\'s g_ops').toEqual(inAgent);
+  expect(inDoc, 'PROTOCOL.md\'s table vs the agent\'s g_ops').toEqual(inAgent);
+});

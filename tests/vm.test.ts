@@ -17,6 +17,18 @@ beforeAll(async () => {
   accelTimeouts = timeouts((await chooseAccel((await getKernel()).bzImage)).accel);
 }, 600_000);
 
+/** Runs `f` with BPF_HARNESS_TIMEOUT_SCALE set: a failure path waits out a quarter of its bound. */
+async function withTimeoutScale<T>(scale: number, f: () => Promise<T>): Promise<T> {
+  const was = process.env.BPF_HARNESS_TIMEOUT_SCALE;
+  process.env.BPF_HARNESS_TIMEOUT_SCALE = String(scale);
+  try {
+    return await f();
+  } finally {
+    if (was === undefined) delete process.env.BPF_HARNESS_TIMEOUT_SCALE;
+    else process.env.BPF_HARNESS_TIMEOUT_SCALE = was;
+  }
+}
+
 /** Runs tests/fixtures/boot-and-wait.ts under `argv`; resolves with the pid it prints once its guest is up. */
 function bootAndWait(argv: string[], env: NodeJS.ProcessEnv = process.env) {
   const child = spawn(argv[0], [...argv.slice(1), join(REPO_ROOT, 'tests/fixtures/boot-and-wait.ts')], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'], env });
@@ -66,20 +78,22 @@ describe('a guest that cannot come up fails fast, with its console', () => {
     // An init that says it starts the SSH server, then only sleeps: what a guest whose dropbear
     // blocks on an uninitialised random pool looks like from outside. The seed is left off so
     // that init does not credit one either.
-    const err = await Vm.start({
-      label: 'sshd-silent',
-      append: 'rdinit=/bin/busybox -- sh -c "echo bpf-harness: starting sshd; exec /bin/busybox sleep 600"',
-      entropy: { seed: false, rng: false },
-    }).then(
-      () => null,
-      (e: unknown) => e,
+    const err = await withTimeoutScale(0.25, () =>
+      Vm.start({
+        label: 'sshd-silent',
+        append: 'rdinit=/bin/busybox -- sh -c "echo bpf-harness: starting sshd; exec /bin/busybox sleep 600"',
+        entropy: { seed: false, rng: false },
+      }).then(
+        () => null,
+        (e: unknown) => e,
+      ),
     );
     expect(err).toBeInstanceOf(VmError);
     expect((err as VmError).bootCause).toBe('sshd-silent');
     expect((err as VmError).message).toMatch(/the SSH server was started [\d.]+ s into the boot but did not answer within [\d.]+ s/);
     // A 6.1 guest initialises its pool by itself (jitter entropy), so the hint says to look elsewhere.
     expect((err as VmError).message).toMatch(/the random pool was initialised|random pool is not initialised/);
-    expect(Date.now() - t).toBeLessThan(timeoutsFor().sshdMs + 20_000);
+    expect(Date.now() - t).toBeLessThan(timeoutsFor().sshdMs / 4 + 20_000);
   }, 120_000);
 
   test('a kernel that prints nothing fails as such, without waiting for SSH', async () => {
@@ -93,14 +107,16 @@ describe('a guest that cannot come up fails fast, with its console', () => {
     words.forEach((w, i) => header.writeUInt32LE(w >>> 0, i * 4));
     await writeFile(stub, Buffer.concat([header, Buffer.from([0xeb, 0xfe])]));
     const kernel = { name: 'hang', release: '0.0.0', version: [0, 0, 0] as [number, number, number], bzImage: stub, modulesDir: null, pinned: stub };
-    const err = await Vm.start({ kernel, label: 'no-output' }).then(
-      () => null,
-      (e: unknown) => e,
+    const err = await withTimeoutScale(0.25, () =>
+      Vm.start({ kernel, label: 'no-output' }).then(
+        () => null,
+        (e: unknown) => e,
+      ),
     );
     expect(err).toBeInstanceOf(VmError);
     expect((err as VmError).bootCause).toBe('no-output');
     expect((err as VmError).message).toMatch(/the kernel printed nothing on the serial console in [\d.]+ s/);
-    expect(Date.now() - t).toBeLessThan(timeoutsFor().silentMs + 20_000);
+    expect(Date.now() - t).toBeLessThan(timeoutsFor().silentMs / 4 + 20_000);
   }, 120_000);
 });
 

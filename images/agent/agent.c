@@ -1880,13 +1880,22 @@ static void cleanup(void)
 	release_all(false);
 }
 
-/* Between tests: forget everything, detaching what this agent attached. */
+/* Between tests: forget everything, detaching what this agent attached; with `scrub`, also what
+ * tests ("test") or suite files ("guest") leave in the guest (scrub.c); then `mark`, if given,
+ * goes to /dev/kmsg. */
 static int op_reset(struct req *r, struct jbuf *out)
 {
-	(void)r;
 	(void)out;
+	const char *scrub, *mark;
+	if (req_str(r, "scrub", &scrub, "none") || req_str_opt(r, "mark", &mark))
+		return -1;
+	bool test = strcmp(scrub, "test") == 0, guest = strcmp(scrub, "guest") == 0;
+	if (!test && !guest && strcmp(scrub, "none") != 0)
+		return failx(EINVAL, "scrub must be \"none\", \"test\" or \"guest\", not \"%s\"", scrub);
 	release_all(true);
-	return 0;
+	if ((test || guest) && guest_scrub(guest))
+		return -1;
+	return mark ? kmsg_mark(mark) : 0;
 }
 
 static const struct {
@@ -1922,6 +1931,10 @@ static const struct {
 	{ "reset", op_reset },
 	{ "syscalls", op_syscalls },
 	{ "keep", op_keep },
+	{ "run", op_run },
+	{ "veth_pair", op_veth_pair },
+	{ "sysctl_snapshot", op_sysctl_snapshot },
+	{ "sysctl_restore", op_sysctl_restore },
 	{ "probe", op_probe },
 	{ "attach_prog", op_attach_prog },
 	{ "attach_tcx", op_attach_tcx },
@@ -2073,6 +2086,11 @@ int main(int argc, char **argv)
 
 	g_agent_pid = getpid();
 	signal(SIGPIPE, SIG_IGN);
+	/* The guest's init loads the kernel's modules while the SSH server already answers: no request
+	 * is served before they are all in (veth, cls_bpf, ...). At most a minute; init says on the
+	 * console what failed to load. */
+	for (int i = 0; i < 60000 && access("/run/bpf-harness.modules-loading", F_OK) == 0; i++)
+		usleep(1000);
 	/* old kernels charge map and program memory to RLIMIT_MEMLOCK */
 	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
 	if (setrlimit(RLIMIT_MEMLOCK, &rl) && getrlimit(RLIMIT_MEMLOCK, &rl) == 0) {

@@ -76,6 +76,18 @@ int op_sock_write(struct req *r, struct jbuf *out);
 int op_sock_read(struct req *r, struct jbuf *out);
 int op_sock_create_test(struct req *r, struct jbuf *out);
 int op_sock_info(struct req *r, struct jbuf *out);
+
+/* ---------- shell commands (run.c) ---------- */
+int op_run(struct req *r, struct jbuf *out);
+
+/* ---------- between tests (scrub.c) ---------- */
+int guest_scrub(bool all);
+int kmsg_mark(const char *mark);
+int op_sysctl_snapshot(struct req *r, struct jbuf *out);
+int op_sysctl_restore(struct req *r, struct jbuf *out);
+
+/* ---------- namespaces and veth pairs over rtnetlink (topology.c) ---------- */
+int op_veth_pair(struct req *r, struct jbuf *out);
 void socks_close_all(void);
 
 /* Runs fn in a forked child that first joins the cgroup v2 directory `cgroup` (and stays in the

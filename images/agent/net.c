@@ -904,7 +904,6 @@ int op_send(struct req *r, struct jbuf *out)
 	    req_str(r, "dst", &dst, NULL) || req_str_opt(r, "cgroup", &cgroup) ||
 	    req_int(r, "count", &sp.count, 1, false, 0, 10000000) ||
 	    req_int(r, "sport", &sp.sport, 40000, false, 0, 65535) || req_int(r, "dport", &sp.dport, 9, false, 0, 65535) ||
-	    req_int(r, "waitMs", &sp.wait_ms, 300, false, 0, 3600000) ||
 	    req_int(r, "intervalUs", &sp.interval_us, 0, false, 0, 60000000))
 		return -1;
 	if (strcmp(proto, "icmp") == 0)
@@ -915,6 +914,9 @@ int op_send(struct req *r, struct jbuf *out)
 		sp.proto = P_TCP;
 	else
 		return failx(EINVAL, "unknown proto \"%s\" (icmp, udp or tcp)", proto);
+	/* UDP has no replies unless a program echoes the datagrams: collect them only when asked */
+	if (req_int(r, "waitMs", &sp.wait_ms, sp.proto == P_UDP ? 0 : 300, false, 0, 3600000))
+		return -1;
 	long long maxsize = sp.proto == P_TCP ? 65535 - 40 : 65507;
 	if (req_int(r, "size", &sp.size, 32, false, sp.proto == P_TCP ? 0 : 0, maxsize))
 		return -1;
@@ -1169,9 +1171,9 @@ int op_sock_write(struct req *r, struct jbuf *out)
 int op_sock_read(struct req *r, struct jbuf *out)
 {
 	struct asock *s;
-	long long wait, max;
+	long long wait, max, expect;
 	if (req_sock(r, "sock", &s) || req_int(r, "waitMs", &wait, 200, false, 0, 3600000) ||
-	    req_int(r, "max", &max, 1 << 20, false, 1, 64 << 20))
+	    req_int(r, "max", &max, 1 << 20, false, 1, 64 << 20) || req_int(r, "expect", &expect, -1, false, -1, 64 << 20))
 		return -1;
 	if (s->stat)
 		return failx(EINVAL, "sock %d is a %s statistics socket: use sock_stats", s->id, skind_name(s->kind));
@@ -1207,9 +1209,11 @@ int op_sock_read(struct req *r, struct jbuf *out)
 		uint64_t now = now_ns();
 		if (got)
 			last = now;
-		if (now - last >= wait_ns || now >= hard)
+		/* once the expected bytes are in (the exact end), only a settle window for a surplus */
+		uint64_t quiet = expect > 0 && (long long)data.len >= expect && wait_ns > SETTLE_NS ? SETTLE_NS : wait_ns;
+		if (now - last >= quiet || now >= hard)
 			break;
-		pump(s->fd, (int64_t)(last + wait_ns - now));
+		pump(s->fd, (int64_t)(last + quiet - now));
 	}
 	if (rc == 0) {
 		jb_key(out, "data");

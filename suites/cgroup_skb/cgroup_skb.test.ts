@@ -21,8 +21,8 @@ const REFUSED = 0x100;
 let net: VethPair;
 let cg: Cgroup;
 beforeEach(async () => {
-  net = await VethPair.create(guest.ssh);
-  cg = await Cgroup.create(guest.ssh, 'skb');
+  net = await VethPair.create(guest.agent);
+  cg = await Cgroup.create(guest, 'skb');
 });
 afterEach(async () => {
   await net?.destroy();

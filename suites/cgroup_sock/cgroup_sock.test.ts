@@ -20,7 +20,7 @@ const SOCK = { stream: 1, dgram: 2, raw: 3 } as const;
 
 let cg: Cgroup;
 beforeEach(async () => {
-  cg = await Cgroup.create(guest.ssh, 'sock');
+  cg = await Cgroup.create(guest, 'sock');
 });
 afterEach(async () => {
   await cg?.remove();

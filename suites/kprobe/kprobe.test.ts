@@ -22,7 +22,7 @@ const LAST_RET = 3;
 let getpidSym: string;
 let agentPid: number;
 beforeEach(async () => {
-  getpidSym ??= await syscallSymbol(guest.ssh, 'getpid');
+  getpidSym ??= await syscallSymbol(guest, 'getpid');
   // A call of zero system calls just reports the agent's pid.
   agentPid ??= (await guest.agent.call('syscalls', { name: 'getpid', count: 0 })).pid;
 });
@@ -50,8 +50,8 @@ test('a kprobe counts exactly the getpid calls the agent makes, through the kpro
     await guest.agent.call('attach_kprobe', { obj: obj.handle, prog: 'count_entry', func: getpidSym, retprobe: false });
     // Which path the kernel took: the kprobe PMU makes no tracefs event; the legacy path (before
     // 4.17) registers one in kprobe_events, which the kernel lists while it is attached.
-    const pmu = (await guest.ssh.exec('test -e /sys/bus/event_source/devices/kprobe && echo yes || echo no')).trim() === 'yes';
-    const events = await guest.ssh.exec('cat /sys/kernel/tracing/kprobe_events 2>/dev/null || cat /sys/kernel/debug/tracing/kprobe_events');
+    const pmu = (await guest.exec('test -e /sys/bus/event_source/devices/kprobe && echo yes || echo no')).trim() === 'yes';
+    const events = await guest.exec('cat /sys/kernel/tracing/kprobe_events 2>/dev/null || cat /sys/kernel/debug/tracing/kprobe_events');
     expect(events.includes(getpidSym), `kprobe_events:\n${events}`).toBe(!pmu);
 
     expect(await count(obj, ENTRIES)).toBe(0n);
@@ -122,12 +122,12 @@ for (const retprobe of [false, true]) {
       // The kernel's errno: ENOENT from the kprobe PMU's perf_event_open; on the legacy tracefs path
       // (before 4.17) the write to kprobe_events fails with ENOENT for a kprobe, and with EINVAL for a
       // kretprobe, whose entry check (kprobe_on_func_entry) cannot find the symbol.
-      const pmu = (await guest.ssh.exec('test -e /sys/bus/event_source/devices/kprobe && echo yes || echo no')).trim() === 'yes';
+      const pmu = (await guest.exec('test -e /sys/bus/event_source/devices/kprobe && echo yes || echo no')).trim() === 'yes';
       const [ENOENT, EINVAL] = [2, 22];
       expect(e.errno).toBe(pmu || !retprobe ? ENOENT : EINVAL);
       expect(e.error).toContain(`${retprobe ? 'kretprobe' : 'kprobe'} on ${func}: no such function in /proc/kallsyms`);
       // And the kernel holds no event for it.
-      expect(await guest.ssh.exec('cat /sys/kernel/tracing/kprobe_events 2>/dev/null || cat /sys/kernel/debug/tracing/kprobe_events')).not.toContain(func);
+      expect(await guest.exec('cat /sys/kernel/tracing/kprobe_events 2>/dev/null || cat /sys/kernel/debug/tracing/kprobe_events')).not.toContain(func);
       // Nothing was attached: getpid calls are not counted.
       await getpids(3);
       expect(await count(obj, retprobe ? RETURNS : ENTRIES)).toBe(0n);
@@ -142,8 +142,8 @@ test('the legacy tracefs path (kernels before 4.17 have no kprobe PMU) counts ex
   // /sys/bus/event_source/devices/kprobe/type, so an empty directory over it sends the attach
   // through tracefs kprobe_events, as on 4.14.
   const pmu = '/sys/bus/event_source/devices/kprobe';
-  const hadPmu = (await guest.ssh.exec(`test -e ${pmu}/type && echo yes || echo no`)).trim() === 'yes';
-  if (hadPmu) await guest.ssh.exec(`mkdir -p /run/no-kprobe-pmu && mount --bind /run/no-kprobe-pmu ${pmu}`);
+  const hadPmu = (await guest.exec(`test -e ${pmu}/type && echo yes || echo no`)).trim() === 'yes';
+  if (hadPmu) await guest.exec(`mkdir -p /run/no-kprobe-pmu && mount --bind /run/no-kprobe-pmu ${pmu}`);
   const obj = await loadForAgent();
   try {
     const entry = await guest.agent.call('attach_kprobe', { obj: obj.handle, prog: 'count_entry', func: getpidSym, retprobe: false });
@@ -151,7 +151,7 @@ test('the legacy tracefs path (kernels before 4.17 have no kprobe PMU) counts ex
     expect(entry.legacy).toBe(true);
     expect(ret.legacy).toBe(true);
     // libbpf made a p: and an r: event for the symbol in kprobe_events.
-    const events = await guest.ssh.exec('cat /sys/kernel/tracing/kprobe_events');
+    const events = await guest.exec('cat /sys/kernel/tracing/kprobe_events');
     expect(events).toMatch(new RegExp(`^p:\\S+ ${getpidSym}`, 'm'));
     expect(events).toMatch(new RegExp(`^r\\d*:\\S+ ${getpidSym}`, 'm'));
 
@@ -169,9 +169,9 @@ test('the legacy tracefs path (kernels before 4.17 have no kprobe PMU) counts ex
     await getpids(5);
     expect(await count(obj, ENTRIES)).toBe(e0 + 41n);
     // Detaching removed the events it made.
-    expect(await guest.ssh.exec('cat /sys/kernel/tracing/kprobe_events')).not.toContain(getpidSym);
+    expect(await guest.exec('cat /sys/kernel/tracing/kprobe_events')).not.toContain(getpidSym);
   } finally {
     await obj.unload();
-    if (hadPmu) await guest.ssh.exec(`umount ${pmu}`);
+    if (hadPmu) await guest.exec(`umount ${pmu}`);
   }
 });

@@ -4,7 +4,7 @@
 // as the last test shows, packets delivered locally through a `local` route that carries it.
 // The programs count every packet per IP protocol in a map iproute2 pins (read through the pin);
 // one of them drops UDP.
-import { afterEach, beforeEach, expect, test } from 'vitest';
+import { beforeEach, expect, test } from 'vitest';
 import { IP_PIN_DIR } from '../../harness/attach.js';
 import { readU64s, u32 } from '../../harness/protocol.js';
 import { VethPair } from '../../harness/topology.js';
@@ -21,37 +21,21 @@ const STATS_PIN = `${IP_PIN_DIR}/lwt_in_stats`;
 const N = 20;
 const PORT = 7001;
 
-/** B's side and C's side of the link between B and C. */
-const BC = { b: { ifname: 'bc0', ip: '10.200.250.1', mac: '02:00:00:00:fa:01' }, c: { ifname: 'cb0', ip: '10.200.250.2', mac: '02:00:00:00:fa:02' } };
-
 let net: VethPair;
-let cNetns: string;
+/** The link between B and C: end `a` in B, end `b` in C's namespace. */
+let bc: VethPair;
 beforeEach(async () => {
-  net = await VethPair.create(guest.ssh);
+  net = await VethPair.create(guest.agent);
   // A third namespace C behind B, with B forwarding between A and C; A reaches C through B.
-  cNetns = `${net.b.netns}c`;
-  await guest.ssh.exec(
+  bc = await VethPair.create(guest.agent, { aNetns: net.b.netns, subnet: 250 });
+  await guest.exec(
     [
       'set -e',
-      `ip netns add ${cNetns}`,
-      `ip netns exec ${cNetns} sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6'`,
-      `ip -n ${cNetns} link set lo up`,
-      `ip -n ${net.b.netns} link add ${BC.b.ifname} address ${BC.b.mac} type veth peer name ${BC.c.ifname} netns ${cNetns} address ${BC.c.mac}`,
-      `ip -n ${net.b.netns} addr add ${BC.b.ip}/24 dev ${BC.b.ifname}`,
-      `ip -n ${net.b.netns} link set ${BC.b.ifname} up`,
-      `ip -n ${net.b.netns} neigh replace ${BC.c.ip} lladdr ${BC.c.mac} dev ${BC.b.ifname} nud permanent`,
-      `ip -n ${cNetns} addr add ${BC.c.ip}/24 dev ${BC.c.ifname}`,
-      `ip -n ${cNetns} link set ${BC.c.ifname} up`,
-      `ip -n ${cNetns} neigh replace ${BC.b.ip} lladdr ${BC.b.mac} dev ${BC.c.ifname} nud permanent`,
-      `ip -n ${cNetns} route add default via ${BC.b.ip}`,
+      `ip -n ${bc.b.netns} route add default via ${bc.a.ip}`,
       `ip netns exec ${net.b.netns} sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'`,
       `ip -n ${net.a.netns} route add 10.200.250.0/24 via ${net.b.ip} dev ${net.a.ifname}`,
     ].join('\n'),
   );
-});
-afterEach(async () => {
-  await net?.destroy();
-  await guest.ssh.exec(`ip netns del ${cNetns} 2>/dev/null; true`);
 });
 
 /** {packets, bytes} the program counted for a protocol (bytes: IPv4 length). */
@@ -76,19 +60,19 @@ function attachInB(source: 'lwt_in_pass.bpf.c' | 'lwt_in_drop_udp.bpf.c') {
     type: 'lwt_in',
     object: guest.objectPath(source),
     section: 'lwt_in',
-    prefix: `${BC.c.ip}/32`,
-    dev: BC.b.ifname,
+    prefix: `${bc.b.ip}/32`,
+    dev: bc.a.ifname,
     netns: net.b.netns,
   });
 }
 
 test('packets B forwards to C run the program once each and all arrive', async () => {
   await attachInB('lwt_in_pass.bpf.c');
-  const sink = await UdpSink.open(guest.agent, { netns: cNetns, port: PORT });
+  const sink = await UdpSink.open(guest.agent, { netns: bc.b.netns, port: PORT });
 
-  await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: BC.c.ip, dport: PORT, count: N, size: 64 });
-  const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: BC.c.ip, count: N, size: 56 });
-  const tcp = await send(guest.agent, { netns: net.a.netns, proto: 'tcp', dst: BC.c.ip, dport: 9, count: N, size: 0 });
+  await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: bc.b.ip, dport: PORT, count: N, size: 64 });
+  const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: bc.b.ip, count: N, size: 56 });
+  const tcp = await send(guest.agent, { netns: net.a.netns, proto: 'tcp', dst: bc.b.ip, dport: 9, count: N, size: 0 });
 
   expect(await sink.stats({ expect: N })).toMatchObject({ packets: N, bytes: N * 64 });
   expect(icmp.replies).toBe(N);
@@ -102,16 +86,16 @@ test('packets B forwards to C run the program once each and all arrive', async (
 
 test('a BPF_DROP verdict on input drops the forwarded UDP in B while ICMP goes on', async () => {
   await attachInB('lwt_in_drop_udp.bpf.c');
-  const sink = await UdpSink.open(guest.agent, { netns: cNetns, port: PORT });
-  const cBefore = await linkStats(guest.ssh, BC.c.ifname, cNetns);
+  const sink = await UdpSink.open(guest.agent, { netns: bc.b.netns, port: PORT });
+  const cBefore = await linkStats(guest, bc.b.ifname, bc.b.netns);
 
   // A's sends succeed: the packets leave A and are dropped in B.
-  await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: BC.c.ip, dport: PORT, count: N, size: 64 });
-  const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: BC.c.ip, count: N, size: 56 });
+  await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: bc.b.ip, dport: PORT, count: N, size: 64 });
+  const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: bc.b.ip, count: N, size: 56 });
 
   expect((await sink.stats()).packets).toBe(0);
   expect(icmp.replies).toBe(N);
-  const cAfter = await linkStats(guest.ssh, BC.c.ifname, cNetns);
+  const cAfter = await linkStats(guest, bc.b.ifname, bc.b.netns);
   expect(cAfter.rxPackets - cBefore.rxPackets).toBe(N); // the echo requests only
   expect(await counted('udp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('udp', 64)) });
   expect(await counted('icmp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('icmp', 56)) });
@@ -120,11 +104,11 @@ test('a BPF_DROP verdict on input drops the forwarded UDP in B while ICMP goes o
 
 test('packets B sends itself over the route, and packets for B\'s own address, do not run the program', async () => {
   await attachInB('lwt_in_drop_udp.bpf.c');
-  const atC = await UdpSink.open(guest.agent, { netns: cNetns, port: PORT });
+  const atC = await UdpSink.open(guest.agent, { netns: bc.b.netns, port: PORT });
   const atB = await UdpSink.open(guest.agent, { netns: net.b.netns, port: PORT });
 
   // B's own datagrams to C take the same route on output: the input program is not run, none dropped.
-  await send(guest.agent, { netns: net.b.netns, proto: 'udp', dst: BC.c.ip, dport: PORT, count: N, size: 64 });
+  await send(guest.agent, { netns: net.b.netns, proto: 'udp', dst: bc.b.ip, dport: PORT, count: N, size: 64 });
   // A's datagrams to B itself are delivered locally through B's own (local) route.
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: PORT, count: N, size: 64 });
   expect(await atC.stats({ expect: N })).toMatchObject({ packets: N, bytes: N * 64 });
@@ -132,7 +116,7 @@ test('packets B sends itself over the route, and packets for B\'s own address, d
   expect(await protocolsSeen()).toEqual([]);
 
   // The program is there all along: A's datagrams to C are dropped and counted.
-  await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: BC.c.ip, dport: PORT, count: 3, size: 64 });
+  await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: bc.b.ip, dport: PORT, count: 3, size: 64 });
   expect((await atC.stats()).packets).toBe(0);
   expect(await counted('udp')).toEqual({ packets: 3n, bytes: BigInt(3 * ipLength('udp', 64)) });
 });
@@ -141,7 +125,7 @@ test('on a local route, the program runs for locally delivered packets and its d
   // B gets a local address through a `local` route (table local) that carries the program;
   // A reaches it through B.
   const LOCAL = '10.200.249.9';
-  await guest.ssh.exec(`ip -n ${net.a.netns} route add 10.200.249.0/24 via ${net.b.ip} dev ${net.a.ifname}`);
+  await guest.exec(`ip -n ${net.a.netns} route add 10.200.249.0/24 via ${net.b.ip} dev ${net.a.ifname}`);
   await guest.attach({
     type: 'lwt_in',
     object: guest.objectPath('lwt_in_drop_udp.bpf.c'),

@@ -48,13 +48,13 @@ function attachDropUdp(prefix: string) {
 test('on a /32 route, UDP is dropped before it leaves while ICMP and TCP pass, each packet counted once', async () => {
   await attachDropUdp(`${net.b.ip}/32`);
   const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: PORT });
-  const before = await linkStats(guest.ssh, net.b.ifname, net.b.netns);
+  const before = await linkStats(guest, net.b.ifname, net.b.netns);
 
   const udp = await guest.agent.call('send', { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: PORT, count: N, size: 64 });
   const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
   const tcp = await send(guest.agent, { netns: net.a.netns, proto: 'tcp', dst: net.b.ip, dport: 9, count: N, size: 0 });
   const arrived = await sink.stats();
-  const after = await linkStats(guest.ssh, net.b.ifname, net.b.netns);
+  const after = await linkStats(guest, net.b.ifname, net.b.netns);
 
   // The drop verdict reaches the sender: every sendto() failed with EPERM.
   expect(udp).toMatchObject({ sent: 0, sendErrors: N, sendErrno: EPERM });
@@ -74,7 +74,7 @@ test('on a /32 route, UDP is dropped before it leaves while ICMP and TCP pass, e
 test('traffic to an address outside the route\'s prefix does not run the program', async () => {
   // A second address of B in the same /24: reached through the connected route, not the /32.
   const other = net.b.ip.replace(/\.2$/, '.3');
-  await guest.ssh.exec(
+  await guest.exec(
     `ip -n ${net.b.netns} addr add ${other}/24 dev ${net.b.ifname}\n` +
       `ip -n ${net.a.netns} neigh replace ${other} lladdr ${net.b.mac} dev ${net.a.ifname} nud permanent`,
   );

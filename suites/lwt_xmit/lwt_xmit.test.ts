@@ -61,7 +61,7 @@ test('the program rewrites the UDP destination port on the way out and B receive
   expect(await other.stats({ expect: N })).toMatchObject({ packets: N, bytes: N * 48 });
   expect(icmp.replies).toBe(N);
   // B's UDP layer accepted all of them: no checksum errors, nothing to a closed port.
-  const snmp = await guest.ssh.exec(`ip netns exec ${net.b.netns} cat /proc/net/snmp`);
+  const snmp = await guest.exec(`ip netns exec ${net.b.netns} cat /proc/net/snmp`);
   const [names, values] = snmp.split('\n').filter((l) => l.startsWith('Udp: ')).map((l) => l.split(/\s+/).slice(1));
   const udpMib = Object.fromEntries(names.map((n, i) => [n, Number(values[i])]));
   expect(udpMib).toMatchObject({ InDatagrams: 2 * N, InCsumErrors: 0, NoPorts: 0, InErrors: 0 });
@@ -74,7 +74,7 @@ test('the program rewrites the UDP destination port on the way out and B receive
 test('BPF_DROP on the transmit path fails each UDP send with EPERM and nothing reaches B; ICMP passes', async () => {
   await attachXmit('lwt_xmit_drop_udp.bpf.c');
   const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: FROM_PORT });
-  const vethBefore = await linkStats(guest.ssh, net.b.ifname, net.b.netns);
+  const vethBefore = await linkStats(guest, net.b.ifname, net.b.netns);
 
   const udp = await guest.agent.call('send', { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: FROM_PORT, count: N, size: 64 });
   const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
@@ -83,14 +83,14 @@ test('BPF_DROP on the transmit path fails each UDP send with EPERM and nothing r
   expect(await sink.stats(), 'B\'s socket receives nothing').toMatchObject({ packets: 0 });
   expect(icmp.replies, 'ICMP is passed and answered').toBe(N);
   // Only the echo requests crossed the wire to B.
-  expect((await linkStats(guest.ssh, net.b.ifname, net.b.netns)).rxPackets - vethBefore.rxPackets).toBe(N);
+  expect((await linkStats(guest, net.b.ifname, net.b.netns)).rxPackets - vethBefore.rxPackets).toBe(N);
   expect(await counted('udp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('udp', 64)) });
   expect(await counted('icmp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('icmp', 56)) });
 });
 
 test('datagrams to an address outside the route\'s prefix keep their port and are not seen', async () => {
   const other = net.b.ip.replace(/\.2$/, '.3');
-  await guest.ssh.exec(
+  await guest.exec(
     `ip -n ${net.b.netns} addr add ${other}/24 dev ${net.b.ifname}\n` +
       `ip -n ${net.a.netns} neigh replace ${other} lladdr ${net.b.mac} dev ${net.a.ifname} nud permanent`,
   );
@@ -113,7 +113,7 @@ test('datagrams to an address outside the route\'s prefix keep their port and ar
 
 /** B: an ipip tunnel from A that holds TUNNELED; A: the route to TUNNELED with the IPIP program. */
 async function ipipSetup() {
-  await guest.ssh.exec(
+  await guest.exec(
     [
       'set -e',
       `ip -n ${net.b.netns} link add bhtun type ipip local ${net.b.ip} remote ${net.a.ip}`,
@@ -139,14 +139,14 @@ test('bpf_lwt_push_encap wraps packets in IPIP and B\'s ipip tunnel receives exa
     value: Buffer.concat([ipv4Bytes(net.a.ip), ipv4Bytes(net.b.ip)]).toString('hex'),
   });
   const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 6001 });
-  const tunBefore = await linkStats(guest.ssh, 'bhtun', net.b.netns);
-  const vethBefore = await linkStats(guest.ssh, net.b.ifname, net.b.netns);
+  const tunBefore = await linkStats(guest, 'bhtun', net.b.netns);
+  const vethBefore = await linkStats(guest, net.b.ifname, net.b.netns);
 
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: TUNNELED, dport: 6001, count: N, size: 64 });
   const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: TUNNELED, count: N, size: 56 });
   const arrived = await sink.stats({ expect: N });
-  const tun = await linkStats(guest.ssh, 'bhtun', net.b.netns);
-  const veth = await linkStats(guest.ssh, net.b.ifname, net.b.netns);
+  const tun = await linkStats(guest, 'bhtun', net.b.netns);
+  const veth = await linkStats(guest, net.b.ifname, net.b.netns);
 
   expect(arrived).toMatchObject({ packets: N, bytes: N * 64 });
   // Replies go back to A directly (not through the tunnel) and every one arrives.
@@ -169,7 +169,7 @@ test('a BPF_DROP verdict on the transmit path fails the send with EPERM and noth
   guest.requireKernel(ctx, '5.2', 'bpf_lwt_push_encap with BPF_LWT_ENCAP_IP (the program uses it)');
   await ipipSetup();
   const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 6001 });
-  const vethBefore = await linkStats(guest.ssh, net.b.ifname, net.b.netns);
+  const vethBefore = await linkStats(guest, net.b.ifname, net.b.netns);
 
   const udp = await guest.agent.call('send', { netns: net.a.netns, proto: 'udp', dst: TUNNELED, dport: 6001, count: N, size: 64 });
   const icmp = await guest.agent.call('send', { netns: net.a.netns, proto: 'icmp', dst: TUNNELED, count: N, size: 56 });
@@ -177,7 +177,7 @@ test('a BPF_DROP verdict on the transmit path fails the send with EPERM and noth
   expect(udp).toMatchObject({ sent: 0, sendErrors: N, sendErrno: EPERM });
   expect(icmp).toMatchObject({ sent: 0, sendErrors: N, sendErrno: EPERM, replies: 0 });
   expect((await sink.stats()).packets).toBe(0);
-  expect((await linkStats(guest.ssh, net.b.ifname, net.b.netns)).rxPackets).toBe(vethBefore.rxPackets);
+  expect((await linkStats(guest, net.b.ifname, net.b.netns)).rxPackets).toBe(vethBefore.rxPackets);
   expect(await encapResults()).toEqual([0n, BigInt(2 * N), 0n]);
   expect(await counted('udp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('udp', 64)) });
 });

@@ -47,7 +47,7 @@ async function perCpuTotals(obj: BpfObject): Promise<number[]> {
  * when the sleep ends. Returns both pids and the elapsed guest time around the busy loop's life.
  */
 async function busyAndIdle(seconds: number): Promise<{ busy: number; idle: number; elapsed: number }> {
-  const out = await guest.ssh.exec(
+  const out = await guest.exec(
     [
       'up() { read u _ < /proc/uptime; echo $u; }',
       // Pin this shell first, so that the loop is born on BUSY_CPU (taskset PROG would run on any
@@ -67,9 +67,9 @@ async function busyAndIdle(seconds: number): Promise<{ busy: number; idle: numbe
 }
 
 test('a busy process collects samples on its CPU in proportion to its run time; a sleeping one collects none', async () => {
-  const maxRate = Number((await guest.ssh.exec('cat /proc/sys/kernel/perf_event_max_sample_rate')).trim());
+  const maxRate = Number((await guest.exec('cat /proc/sys/kernel/perf_event_max_sample_rate')).trim());
   expect(maxRate).toBeGreaterThanOrEqual(FREQ);
-  const ncpus = Number((await guest.ssh.exec('grep -c ^processor /proc/cpuinfo')).trim());
+  const ncpus = Number((await guest.exec('grep -c ^processor /proc/cpuinfo')).trim());
 
   const obj = await guest.load('perf_samples.bpf.c');
   try {
@@ -125,7 +125,7 @@ test('after detach no more samples arrive', async () => {
 });
 
 test('a frequency above kernel.perf_event_max_sample_rate is refused with EINVAL and attaches nothing', async () => {
-  const maxRate = Number((await guest.ssh.exec('cat /proc/sys/kernel/perf_event_max_sample_rate')).trim());
+  const maxRate = Number((await guest.exec('cat /proc/sys/kernel/perf_event_max_sample_rate')).trim());
   const obj = await guest.load('perf_samples.bpf.c');
   try {
     const freq = maxRate + 1;

@@ -47,7 +47,7 @@ async function verdictCounts(): Promise<Record<number, bigint>> {
 
 /** The action's own statistics, as the kernel keeps them (tc -s). */
 async function actionStats(ep: Endpoint, direction: 'ingress' | 'egress') {
-  const out = await guest.ssh.exec(`nsenter --net=/var/run/netns/${ep.netns} /usr/bin/tc -s -j filter show dev ${ep.ifname} ${direction}`);
+  const out = await guest.exec(`nsenter --net=/var/run/netns/${ep.netns} /usr/bin/tc -s -j filter show dev ${ep.ifname} ${direction}`);
   const filters = JSON.parse(out) as { kind: string; options?: { actions?: { kind: string; stats: { packets: number; bytes: number; drops: number } }[] } }[];
   const acts = filters.flatMap((f) => f.options?.actions ?? []).filter((a) => a.kind === 'bpf');
   expect(acts).toHaveLength(1);

@@ -4,7 +4,7 @@
 // and write the programs' maps through the pins iproute2 makes in /sys/fs/bpf/tc/globals.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { TC_PIN_DIR } from '../../harness/attach.js';
-import { CommandError } from '../../harness/ssh.js';
+import { CommandError } from '../../harness/commands.js';
 import { readU64s, u32, type Hex } from '../../harness/protocol.js';
 import { VethPair, type Endpoint } from '../../harness/topology.js';
 import { frameLength, IP_PROTO, send, UdpSink, type Proto } from '../../harness/traffic.js';
@@ -19,7 +19,7 @@ const guest = useGuest({
 let net: VethPair;
 let extra: VethPair | undefined;
 beforeEach(async () => {
-  net = await VethPair.create(guest.ssh);
+  net = await VethPair.create(guest.agent);
 });
 afterEach(async () => {
   await extra?.destroy();
@@ -114,7 +114,7 @@ describe('drop and pass by protocol', () => {
 
 /** A line pair of /proc/net/snmp in a namespace (e.g. "Udp", "Tcp"), as name -> value. */
 async function snmp(netns: string, group: string): Promise<Record<string, number>> {
-  const text = await guest.ssh.exec(`ip netns exec ${netns} cat /proc/net/snmp`);
+  const text = await guest.exec(`ip netns exec ${netns} cat /proc/net/snmp`);
   const [head, vals] = text.split('\n').filter((l) => l.startsWith(`${group}:`));
   const v = vals.split(/\s+/).slice(1);
   return Object.fromEntries(head.split(/\s+/).slice(1).map((k, i) => [k, Number(v[i])]));
@@ -165,24 +165,15 @@ for (const hook of ['egress', 'ingress'] as const) {
 }
 
 /**
- * A third namespace C behind a second veth pair whose near end moves into `into` (where the
+ * A third namespace C behind a second veth pair whose near end is in `into` (where the
  * redirecting program runs). C also owns `alias` on lo, so datagrams addressed to B's address that
  * are redirected to C are delivered there.
  */
 async function sideLink(into: string, alias: string, from: string) {
-  extra = await VethPair.create(guest.ssh);
+  extra = await VethPair.create(guest.agent, { aNetns: into });
   const { a, b } = extra;
-  await guest.ssh.exec(
-    [
-      'set -e',
-      `ip -n ${a.netns} link set ${a.ifname} netns ${into}`,
-      `ip -n ${into} link set ${a.ifname} up`,
-      `ip -n ${b.netns} addr add ${alias}/32 dev lo`,
-      `ip -n ${b.netns} route add ${from}/32 dev ${b.ifname}`,
-    ].join('\n'),
-  );
-  const [link] = JSON.parse(await guest.ssh.exec(`ip -n ${into} -j link show dev ${a.ifname}`)) as { ifindex: number }[];
-  return { near: a, far: b, ifindex: link.ifindex };
+  await guest.exec(`ip -n ${b.netns} addr add ${alias}/32 dev lo && ip -n ${b.netns} route add ${from}/32 dev ${b.ifname}`);
+  return { near: a, far: b, ifindex: a.ifindex };
 }
 
 function redirCfg(ifindex: number, dmac: string, smac: string): Hex {
@@ -233,7 +224,7 @@ test('a classifier the verifier rejects makes tc fail, and no filter is installe
   const stderr = (err as CommandError).result.stderr;
   expect(stderr).toMatch(/invalid access to packet/);
   expect(stderr).toMatch(/cls_unchecked/);
-  const filters = await guest.ssh.exec(`nsenter --net=/var/run/netns/${net.b.netns} /usr/bin/tc filter show dev ${net.b.ifname} ingress`);
+  const filters = await guest.exec(`nsenter --net=/var/run/netns/${net.b.netns} /usr/bin/tc filter show dev ${net.b.ifname} ingress`);
   expect(filters.trim()).toBe('');
   // Traffic is untouched.
   const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 5001 });

@@ -22,10 +22,10 @@ const guest = useGuest({
 
 const NETNS = 'skskb';
 beforeEach(async () => {
-  await guest.ssh.exec(`ip netns add ${NETNS}`);
+  await guest.exec(`ip netns add ${NETNS}`);
 });
 afterEach(async () => {
-  await guest.ssh.exec(`ip netns del ${NETNS} 2>/dev/null; true`);
+  await guest.exec(`ip netns del ${NETNS} 2>/dev/null; true`);
 });
 
 const STAT_PARSER = 0;
@@ -52,7 +52,7 @@ async function readExactly(sock: number, bytes: number): Promise<string> {
   let got = 0;
   const end = Date.now() + 10_000;
   while (got < bytes && Date.now() < end) {
-    const r = await guest.agent.call('sock_read', { sock, waitMs: 100 });
+    const r = await guest.agent.call('sock_read', { sock, waitMs: 100, expect: bytes - got });
     data += r.data;
     got += r.bytes;
     if (r.eof) break;
@@ -66,9 +66,14 @@ async function readExactly(sock: number, bytes: number): Promise<string> {
 // EAGAIN).
 const RECV_ZERO_WHEN_EMPTY = (v: [number, number, number]) => atLeast(v, '4.17') && !atLeast(v, '5.10');
 
-/** Nothing is (or arrives) on a socket within a short wait, and its connection is still up. */
+/**
+ * Nothing is (or arrives) on a socket, and its connection is still up. Every caller first waits
+ * for the exact end of its traffic (the bytes arrived where they were sent, or the verdict counted
+ * every byte written), after which nothing can be on its way: the window only has to let a
+ * surplus show, as the agent's other settle windows do.
+ */
 async function expectNothing(sock: number): Promise<void> {
-  const r = await guest.agent.call('sock_read', { sock, waitMs: 300 });
+  const r = await guest.agent.call('sock_read', { sock, waitMs: 20 });
   expect(r, `sock ${sock}`).toMatchObject({ data: '', bytes: 0 });
   if (r.eof) {
     expect(RECV_ZERO_WHEN_EMPTY(guest.kernel.version), `sock ${sock}: a read returned 0 (end of stream) on ${guest.kernel.release}`).toBe(true);
@@ -202,7 +207,7 @@ test('before 4.20, SK_PASS under a stream parser drops the stream: the verdict j
 test('sockets added by a sock_ops program: SK_DROP swallows both directions of the connection', async () => {
   const obj = await guest.load('sk_skb_redirect.bpf.c');
   // Removed with the agent's attachments by useGuest's reset after the test (bh-* cgroups go).
-  const cg = await Cgroup.create(guest.ssh, 'skskb');
+  const cg = await Cgroup.create(guest, 'skskb');
   await guest.attach({ type: 'sk_skb', obj, prog: 'parser', map: 'sock_map', kind: 'stream_parser' });
   await guest.attach({ type: 'sk_skb', obj, prog: 'drop_all', map: 'sock_map', kind: 'stream_verdict' });
   await guest.attach({ type: 'sock_ops', obj, prog: 'add_established', cgroup: cg.path });

@@ -20,11 +20,11 @@ const TCPOLEN_TSTAMP_ALIGNED = 12;
 
 let cg: Cgroup;
 beforeEach(async () => {
-  cg = await Cgroup.create(guest.ssh, 'sockops');
-  await guest.ssh.exec(`ip netns add ${NETNS}\nip -n ${NETNS} link set lo mtu 1500 up`);
+  cg = await Cgroup.create(guest, 'sockops');
+  await guest.exec(`ip netns add ${NETNS}\nip -n ${NETNS} link set lo mtu 1500 up`);
 });
 afterEach(async () => {
-  await guest.ssh.exec(`ip netns del ${NETNS} 2>/dev/null; true`);
+  await guest.exec(`ip netns del ${NETNS} 2>/dev/null; true`);
   await cg?.remove();
 });
 

@@ -42,7 +42,7 @@ async function udpSeen(obj: BpfObject) {
 
 /** Udp InErrors of a namespace (/proc/net/snmp). */
 async function udpInErrors(netns: string): Promise<number> {
-  const out = await guest.ssh.exec(`ip netns exec ${netns} cat /proc/net/snmp`);
+  const out = await guest.exec(`ip netns exec ${netns} cat /proc/net/snmp`);
   const [names, values] = out.split('\n').filter((l) => l.startsWith('Udp: '));
   const col = names.split(/\s+/).indexOf('InErrors');
   return Number(values.split(/\s+/)[col]);
@@ -56,11 +56,10 @@ describe('AF_PACKET raw socket on a veth', () => {
     const { sock } = await guest.agent.call('sock_open', { netns: net.b.netns, kind: 'packet', ifname: net.b.ifname, obj: obj.handle, prog: 'keep_l4_headers' });
 
     const plan = { udp: { count: 9, size: 100 }, icmp: { count: 7, size: 56 }, tcp: { count: 5, size: 0 } } as const;
-    const udp = await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: 5001, ...plan.udp });
+    await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: 5001, ...plan.udp });
     const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, ...plan.icmp });
     // SYNs to a closed port: B answers each with one RST, which the packet socket also sees (outgoing).
     const tcp = await send(guest.agent, { netns: net.a.netns, proto: 'tcp', dst: net.b.ip, dport: 9, ...plan.tcp });
-    expect(udp.replies).toBe(0);
     expect(icmp.replies).toBe(plan.icmp.count);
     expect(tcp.replies).toBe(plan.tcp.count);
 

@@ -19,7 +19,7 @@ const NR_GETPPID_X86_64 = 110;
 
 /** Field offsets of a tracepoint's record, from its format file in tracefs. */
 async function formatOffsets(category: string, name: string): Promise<Record<string, number>> {
-  const text = await guest.ssh.exec(
+  const text = await guest.exec(
     `[ -d /sys/kernel/tracing/events ] || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true\n` +
       `for d in /sys/kernel/tracing /sys/kernel/debug/tracing; do f=$d/events/${category}/${name}/format; [ -r $f ] && { cat $f; exit 0; }; done\n` +
       `echo "no format file for ${category}/${name}" >&2; exit 1`,
@@ -63,7 +63,7 @@ test('syscalls/sys_enter_getppid fires exactly once per getppid call of the agen
 describe('net tracepoints on a veth pair', () => {
   let net: VethPair;
   beforeEach(async () => {
-    net = await VethPair.create(guest.ssh);
+    net = await VethPair.create(guest.agent);
   });
   afterEach(async () => {
     await net?.destroy();

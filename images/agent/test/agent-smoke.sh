@@ -17,6 +17,8 @@ cleanup() {
 	[ -n "${AG_PID:-}" ] && kill "$AG_PID" 2>/dev/null
 	ip netns del "$NSA" 2>/dev/null
 	ip netns del "$NSB" 2>/dev/null
+	ip netns del "${NSA}v" 2>/dev/null
+	ip netns del "${NSB}v" 2>/dev/null
 	if [ -n "$CG" ] && [ -d "$CG" ]; then
 		# move any stray process back and remove the test cgroup
 		while read -r p; do echo "$p" >"$(dirname "$CG")/cgroup.procs" 2>/dev/null; done <"$CG/cgroup.procs"
@@ -323,6 +325,19 @@ req '{"op":"unload","obj":"p2"}' '.ok' "unload p2"
 if [ -n "$CG" ]; then
 	req '{"op":"send","netns":"'$NSA'","cgroup":"'$CG'","proto":"icmp","dst":"'$IPB'","count":3}' '.ok and .sent == 3 and .replies == 3' "unload detached the cgroup program"
 fi
+VA=${NSA}v VB=${NSB}v
+req '{"op":"veth_pair","netnsA":"'$VA'","ifnameA":"smva","ipA":"10.231.78.1","macA":"02:00:00:aa:00:01","netnsB":"'$VB'","ifnameB":"smvb","ipB":"10.231.78.2","macB":"02:00:00:aa:00:02"}' '.ok' "veth_pair: two namespaces and a pair over netlink"
+check "veth_pair: each end in its namespace with its MAC, both up" [ "$(ip -n "$VA" -j link show smva | jq -r '.[0].address + " " + .[0].operstate') $(ip -n "$VB" -j link show smvb | jq -r '.[0].address + " " + .[0].operstate')" = "02:00:00:aa:00:01 UP 02:00:00:aa:00:02 UP" ]
+check "veth_pair: the address with its prefix" [ "$(ip -n "$VB" -j addr show dev smvb | jq -r '.[0].addr_info[] | select(.family=="inet") | .local + "/" + (.prefixlen|tostring)')" = "10.231.78.2/24" ]
+check "veth_pair: the peer is a permanent neighbour" [ "$(ip -n "$VA" -j neigh show dev smva | jq -r '.[0].dst + " " + .[0].lladdr + " " + (.[0].state|join(","))')" = "10.231.78.2 02:00:00:aa:00:02 PERMANENT" ]
+check "veth_pair: IPv6 off in both" [ "$(ip netns exec "$VA" cat /proc/sys/net/ipv6/conf/all/disable_ipv6)$(ip netns exec "$VB" cat /proc/sys/net/ipv6/conf/smvb/disable_ipv6)" = "11" ]
+req '{"op":"send","netns":"'$VA'","proto":"icmp","dst":"10.231.78.2","count":4}' '.ok and .sent == 4 and .replies == 4' "veth_pair: traffic crosses the pair"
+req '{"op":"veth_pair","netnsA":"'$VA'","ifnameA":"smva","ipA":"10.231.78.1","macA":"02:00:00:aa:00:01","netnsB":"x'$VB'","ifnameB":"smvb","ipB":"10.231.78.2","macB":"02:00:00:aa:00:02"}' '.ok == false and .errno == 17' "veth_pair: an existing namespace fails with EEXIST"
+req '{"op":"run","cmd":"echo out; echo err >&2; exit 3"}' '.ok and .code == 3 and .stdout == "out\n" and .stderr == "err\n"' "run: exit code, stdout and stderr apart"
+req '{"op":"run","cmd":"wc -c","stdin":"hello"}' '.ok and .code == 0 and (.stdout|tonumber) == 5' "run: stdin reaches the command"
+req '{"op":"run","cmd":"ls /proc/self/fd"}' '.ok and (.stdout|split("\n")|map(select(length>0))) == ["0","1","2","3"]' "run: the command holds none of the agent's descriptors (only 0-2 and ls's own)"
+req '{"op":"run","cmd":"sleep 30.5 & sleep 30.5","timeoutMs":300}' '.ok == false and .errno == 110' "run: a command past its timeout fails with ETIMEDOUT"
+req '{"op":"run","cmd":"pgrep -f \"slee[p] 30.5\" || echo none"}' '.ok and .stdout == "none\n"' "run: the timeout ended the command's background jobs too"
 raw '{"id":999,"op":"hello"}' '.ok' "alive at the end"
 
 exec {AG[1]}>&-
