@@ -33,10 +33,22 @@ export type AttachSpec =
   | ({ type: 'cgroup_skb'; cgroup: string; direction: 'ingress' | 'egress' } & AgentProg)
   | ({ type: 'cgroup_sock'; cgroup: string } & AgentProg)
   | ({ type: 'sock_ops'; cgroup: string } & AgentProg)
+  /** `link: true`: a bpf_link (5.7) instead of BPF_PROG_ATTACH; the hook then comes from the program's section. */
+  | ({ type: 'cgroup_sock_addr'; cgroup: string; hook: SockAddrHook; link?: boolean } & AgentProg)
   | ({ type: 'sk_skb'; map: string; kind: 'stream_verdict' | 'stream_parser' } & AgentProg)
+  | ({ type: 'sk_msg'; map: string } & AgentProg)
   | ({ type: 'kprobe'; func: string; retprobe?: boolean } & AgentProg)
   | ({ type: 'tracepoint'; category: string; name: string } & AgentProg)
+  | ({ type: 'kprobe_multi'; syms: string[]; retprobe?: boolean } & AgentProg)
+  | ({ type: 'uprobe'; binary: string; func: string; retprobe?: boolean; pid?: number } & AgentProg)
   | ({ type: 'perf_event'; freq: number } & AgentProg)
+  | ({ type: 'raw_tracepoint'; name: string } & AgentProg)
+  /** tcx (6.6): a link on a device's hook; `before`/`after` another program of the object there. */
+  | ({ type: 'tcx'; ifname: string; netns?: string; direction: 'ingress' | 'egress'; before?: string; after?: string } & AgentProg)
+  /** A network namespace's socket lookup (5.9), or its flow dissector (a link since 5.7), as a bpf_link. */
+  | ({ type: 'sk_lookup' | 'flow_dissector'; netns: string } & AgentProg)
+  /** tp_btf, fentry, fexit, lsm: the target is in the program's section (tp_btf/NAME, fentry/FUNC, lsm/HOOK). */
+  | ({ type: 'tracing' | 'lsm' } & AgentProg)
   | ({ type: 'sched_cls'; ifname: string; netns?: string; direction: 'ingress' | 'egress' } & FileProg)
   | ({ type: 'sched_act'; ifname: string; netns?: string; direction: 'ingress' | 'egress' } & FileProg)
   | ({
@@ -48,6 +60,19 @@ export type AttachSpec =
       /** lwt_xmit: bytes of headroom for pushed headers. */
       headroom?: number;
     } & FileProg);
+
+/** The cgroup sock_addr hooks (section cgroup/<hook>) and the agent's attach type of each. */
+export const SOCK_ADDR_HOOKS = {
+  bind4: 'cgroup_inet4_bind',
+  bind6: 'cgroup_inet6_bind',
+  connect4: 'cgroup_inet4_connect',
+  connect6: 'cgroup_inet6_connect',
+  sendmsg4: 'cgroup_udp4_sendmsg',
+  sendmsg6: 'cgroup_udp6_sendmsg',
+  recvmsg4: 'cgroup_udp4_recvmsg',
+  recvmsg6: 'cgroup_udp6_recvmsg',
+} as const;
+export type SockAddrHook = keyof typeof SOCK_ADDR_HOOKS;
 
 export interface AttachTarget {
   agent: Agent;
@@ -91,6 +116,20 @@ async function attachNow(t: AttachTarget, spec: AttachSpec): Promise<Attached> {
       await t.agent.call('attach_cgroup', req);
       return { what: `${spec.type} ${spec.prog} on ${spec.cgroup}`, detach: async () => void (await t.agent.call('detach_cgroup', req)) };
     }
+    case 'sk_msg': {
+      const req = { obj: spec.obj.handle, prog: spec.prog, attachType: 'sk_msg_verdict', map: spec.map } as const;
+      await t.agent.call('attach_cgroup', req);
+      return { what: `sk_msg ${spec.prog} on ${spec.map}`, detach: async () => void (await t.agent.call('detach_cgroup', req)) };
+    }
+    case 'cgroup_sock_addr': {
+      if (spec.link) {
+        const { link } = await t.agent.call('attach_prog', { obj: spec.obj.handle, prog: spec.prog, cgroup: spec.cgroup });
+        return { what: `cgroup_sock_addr ${spec.hook} ${spec.prog} on ${spec.cgroup} (bpf_link)`, detach: async () => void (await t.agent.call('detach', { link })) };
+      }
+      const req = { obj: spec.obj.handle, prog: spec.prog, attachType: SOCK_ADDR_HOOKS[spec.hook], cgroup: spec.cgroup } as const;
+      await t.agent.call('attach_cgroup', req);
+      return { what: `cgroup_sock_addr ${spec.hook} ${spec.prog} on ${spec.cgroup}`, detach: async () => void (await t.agent.call('detach_cgroup', req)) };
+    }
     case 'sk_skb': {
       const req = { obj: spec.obj.handle, prog: spec.prog, attachType: `sk_skb_${spec.kind}`, map: spec.map } as const;
       await t.agent.call('attach_cgroup', req);
@@ -100,6 +139,14 @@ async function attachNow(t: AttachTarget, spec: AttachSpec): Promise<Attached> {
       const { link } = await t.agent.call('attach_kprobe', { obj: spec.obj.handle, prog: spec.prog, func: spec.func, retprobe: spec.retprobe ?? false });
       return { what: `${spec.retprobe ? 'kretprobe' : 'kprobe'} ${spec.prog} on ${spec.func}`, detach: async () => void (await t.agent.call('detach', { link })) };
     }
+    case 'kprobe_multi': {
+      const { link } = await t.agent.call('attach_kprobe_multi', { obj: spec.obj.handle, prog: spec.prog, syms: spec.syms.join(','), retprobe: spec.retprobe });
+      return { what: `${spec.retprobe ? 'kretprobe' : 'kprobe'}.multi ${spec.prog} on ${spec.syms.length} functions`, detach: async () => void (await t.agent.call('detach', { link })) };
+    }
+    case 'uprobe': {
+      const { link } = await t.agent.call('attach_uprobe', { obj: spec.obj.handle, prog: spec.prog, binary: spec.binary, func: spec.func, retprobe: spec.retprobe, pid: spec.pid });
+      return { what: `${spec.retprobe ? 'uretprobe' : 'uprobe'} ${spec.prog} on ${spec.binary}:${spec.func}`, detach: async () => void (await t.agent.call('detach', { link })) };
+    }
     case 'tracepoint': {
       const { link } = await t.agent.call('attach_tracepoint', { obj: spec.obj.handle, prog: spec.prog, category: spec.category, name: spec.name });
       return { what: `tracepoint ${spec.prog} on ${spec.category}/${spec.name}`, detach: async () => void (await t.agent.call('detach', { link })) };
@@ -107,6 +154,32 @@ async function attachNow(t: AttachTarget, spec: AttachSpec): Promise<Attached> {
     case 'perf_event': {
       const { link } = await t.agent.call('attach_perf_event', { obj: spec.obj.handle, prog: spec.prog, freq: spec.freq, event: 'cpu-clock' });
       return { what: `perf_event ${spec.prog} (cpu-clock ${spec.freq} Hz)`, detach: async () => void (await t.agent.call('detach', { link })) };
+    }
+    case 'raw_tracepoint': {
+      const { link } = await t.agent.call('attach_prog', { obj: spec.obj.handle, prog: spec.prog, rawTracepoint: spec.name });
+      return { what: `raw_tracepoint ${spec.prog} on ${spec.name}`, detach: async () => void (await t.agent.call('detach', { link })) };
+    }
+    case 'tcx': {
+      const { link } = await t.agent.call('attach_tcx', {
+        obj: spec.obj.handle,
+        prog: spec.prog,
+        ifname: spec.ifname,
+        netns: spec.netns,
+        direction: spec.direction,
+        before: spec.before,
+        after: spec.after,
+      });
+      return { what: `tcx ${spec.prog} on ${spec.ifname} ${spec.direction}`, detach: async () => void (await t.agent.call('detach', { link })) };
+    }
+    case 'sk_lookup':
+    case 'flow_dissector': {
+      const { link } = await t.agent.call('attach_prog', { obj: spec.obj.handle, prog: spec.prog, netns: spec.netns });
+      return { what: `${spec.type} ${spec.prog} on netns ${spec.netns}`, detach: async () => void (await t.agent.call('detach', { link })) };
+    }
+    case 'tracing':
+    case 'lsm': {
+      const { link } = await t.agent.call('attach_prog', { obj: spec.obj.handle, prog: spec.prog });
+      return { what: `${spec.type} ${spec.prog} (${spec.obj.program(spec.prog).section})`, detach: async () => void (await t.agent.call('detach', { link })) };
     }
     case 'sched_cls':
     case 'sched_act': {

@@ -45,6 +45,23 @@ const AGENT_OP_PHASE: Record<OpName, Phase> = {
   sysctl_snapshot: 'reset',
   sysctl_restore: 'reset',
   run: 'guest-exec',
+  probe: 'agent-other',
+  attach_prog: 'attach',
+  attach_tcx: 'attach',
+  attach_uprobe: 'attach',
+  attach_kprobe_multi: 'attach',
+  attach_struct_ops: 'attach',
+  inet_attach_reuseport: 'attach',
+  inet_sockmap_add: 'attach',
+  events_open: 'maps',
+  events_read: 'maps',
+  xsk_open: 'traffic',
+  xsk_stats: 'traffic',
+  inet_socket: 'traffic',
+  inet_connect: 'traffic',
+  inet_send: 'traffic',
+  inet_recv: 'traffic',
+  inet_close: 'traffic',
 };
 
 export const agentOpPhase = (op: OpName): Phase => AGENT_OP_PHASE[op];

@@ -32,6 +32,16 @@ export type XdpMode = 'generic' | 'native' | 'any';
 /** A map of a loaded object, or a map pinned in bpffs by another loader (tc, ip). */
 export type MapRef = { obj: string; map: string; pin?: undefined } | { pin: string; obj?: undefined; map?: undefined };
 
+/** What getsockname and getpeername say ("" and 0 when not bound or not connected). */
+export interface InetNames {
+  localAddr: string;
+  localPort: number;
+  remoteAddr: string;
+  remotePort: number;
+  /** TCP: TCP_CONGESTION as the kernel reports it. */
+  congestion?: string;
+}
+
 /** Every operation: its request fields and its result fields. */
 export interface Ops {
   hello: { req: Record<string, never>; res: { agent: string; kernel: string; libbpf: string; ncpus: number } };
@@ -87,7 +97,15 @@ export interface Ops {
         | 'cgroup_sock_ops'
         | 'sk_skb_stream_verdict'
         | 'sk_skb_stream_parser'
-        | 'sk_msg_verdict';
+        | 'sk_msg_verdict'
+        | 'cgroup_inet4_bind'
+        | 'cgroup_inet6_bind'
+        | 'cgroup_inet4_connect'
+        | 'cgroup_inet6_connect'
+        | 'cgroup_udp4_sendmsg'
+        | 'cgroup_udp6_sendmsg'
+        | 'cgroup_udp4_recvmsg'
+        | 'cgroup_udp6_recvmsg';
       /** cgroup v2 directory (absolute path); for the sk_* types give `map` instead. */
       cgroup?: string;
       /** Sockmap in the same object (sk_skb_* and sk_msg_verdict). */
@@ -101,10 +119,31 @@ export interface Ops {
     req: { obj: string; prog: string; func: string; retprobe?: boolean };
     res: { link: number; legacy: boolean };
   };
+  /** A uprobe/uretprobe on `func` (from the binary's symbol table) of an ELF file in the guest; pid -1 (default): every process. */
+  attach_uprobe: {
+    req: { obj: string; prog: string; binary: string; func: string; retprobe?: boolean; pid?: number };
+    res: { link: number; legacy: boolean };
+  };
+  /** kprobe_multi (5.18): one link on many functions (comma-separated); the i-th gets BPF cookie i + 1. */
+  attach_kprobe_multi: { req: { obj: string; prog: string; syms: string; retprobe?: boolean }; res: { link: number; functions: number } };
   attach_tracepoint: { req: { obj: string; prog: string; category: string; name: string }; res: { link: number } };
   attach_perf_event: {
     req: { obj: string; prog: string; freq: number; event: 'cpu-clock' };
     res: { link: number; cpus: number };
+  };
+  /**
+   * A cgroup program as a bpf_link (`cgroup`, 5.7; its attach type from the section), a network
+   * namespace's sk_lookup or flow dissector (`netns`, a bpf_link), a raw tracepoint by name (4.17), or, without either, what the program's section names (raw_tp/X,
+   * tp_btf/X, fentry/F, fexit/F, lsm/H) through libbpf's bpf_program__attach.
+   */
+  attach_prog: { req: { obj: string; prog: string; rawTracepoint?: string; netns?: string; cgroup?: string }; res: { link: number } };
+  /**
+   * tcx (6.6): a sched_cls program on a device's hook through BPF_LINK_CREATE; `before`/`after`
+   * name another program of the object, already attached there, to run before or after.
+   */
+  attach_tcx: {
+    req: { obj: string; prog: string; ifname: string; netns?: string; direction: 'ingress' | 'egress'; before?: string; after?: string };
+    res: { link: number };
   };
   detach: { req: { link: number }; res: Record<string, never> };
   /** The guest is kept (--keep-on-fail): when the host's connection goes, hold everything. */
@@ -158,6 +197,49 @@ export interface Ops {
       priority: number;
     };
   };
+  /**
+   * Whether the kernel loads a program type (libbpf's names: "cgroup_sock_addr", "tracing", "lsm")
+   * and, when given, accepts an expected attach type for it (libbpf's names: "cgroup_inet4_connect").
+   */
+  probe: {
+    req: { progType: string; attachType?: string } | { mapType: string };
+    res: { progType?: boolean; progTypeErrno?: number; attachType?: boolean; attachTypeErrno?: number; mapType?: boolean; mapTypeErrno?: number };
+  };
+  /**
+   * An AF_XDP socket (copy mode) bound to a queue of a device, put into an XSKMAP of a loaded
+   * object at `key` (default: the queue).
+   */
+  xsk_open: { req: { netns?: string; ifname: string; queue?: number; obj: string; map: string; key?: number }; res: { sock: number } };
+  /** Frames the AF_XDP socket received since the last call (RX ring descriptors), with their lengths. */
+  xsk_stats: { req: { sock: number; waitMs?: number; expect?: number }; res: { frames: number; bytes: number; lengths: number[] } };
+  /** Registers a struct_ops map of a loaded object (e.g. a TCP congestion control) with the kernel. */
+  attach_struct_ops: { req: { obj: string; map: string }; res: { link: number } };
+  /** Opens a reader on a ringbuf or perf_event_array map (a perf event array must be open before programs write to it). */
+  events_open: { req: { obj: string; map: string }; res: Record<string, never> };
+  /** Records since the last read (hex; `cpu` for a perf event array), and how many the perf buffer lost. */
+  events_read: {
+    req: { obj: string; map: string; waitMs?: number; expect?: number };
+    res: { records: { data: Hex; cpu?: number }[]; lost: number };
+  };
+  /** A plain inet socket (in a cgroup when given), bound when addr or port is given; TCP may listen. */
+  inet_socket: {
+    req: { netns?: string; cgroup?: string; proto: 'udp' | 'tcp'; addr?: string; port?: number; listen?: boolean; reuseport?: boolean; congestion?: string };
+    /** congestionErrno: of setsockopt(TCP_CONGESTION), when `congestion` was given. */
+    res: { sock: number; bindErrno: number; congestionErrno?: number } & InetNames;
+  };
+  inet_connect: { req: { sock: number; dst: string; dport: number }; res: { connectErrno: number } & InetNames };
+  /** `count` datagrams (or writes) of `data`: to dst:dport with sendto when given, else with send. */
+  inet_send: {
+    req: { sock: number; data: string; count?: number; dst?: string; dport?: number };
+    res: { sent: number; bytes: number; sendErrno: number } & InetNames;
+  };
+  /** UDP: each datagram with recvfrom's source; a TCP listener: each accepted connection's peer and data. */
+  inet_recv: { req: { sock: number; waitMs?: number; expect?: number }; res: { messages: { addr: string; port: number; data: string }[] } };
+  inet_close: { req: { sock: number }; res: Record<string, never> };
+  /** An sk_reuseport program on the inet socket's reuseport group (SO_ATTACH_REUSEPORT_EBPF). */
+  inet_attach_reuseport: { req: { obj: string; prog: string; sock: number }; res: Record<string, never> };
+  /** Puts an inet socket into a sockmap/sockhash (or a reuseport_sockarray) of a loaded object. */
+  inet_sockmap_add: { req: { obj: string; map: string; key: number; sock: number }; res: Record<string, never> };
   /** Reads a socket's addresses, SO_MARK/SO_PRIORITY and, for TCP, TCP_INFO fields back. */
   sock_info: {
     req: { sock: number };

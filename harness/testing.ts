@@ -12,6 +12,7 @@ import { compileAll, GUEST_OBJECT_DIR } from './compile.js';
 import { atLeast, type Kernel } from './kernels.js';
 import { PROGRAM_TYPES, type ProgramTypeName } from './progtypes.js';
 import type { GuestCommands } from './commands.js';
+import { featureVerdict, typeNeeds } from './probe.js';
 import type { SshSession } from './ssh.js';
 import { VethPair, type VethPairOptions } from './topology.js';
 import { FATAL_FAULTS, type FaultRecord } from './console.js';
@@ -33,6 +34,11 @@ export interface GuestOptions {
    */
   type?: ProgramTypeName;
   memoryMiB?: number;
+  /**
+   * Added to the guest's kernel command line (after BPF_HARNESS_APPEND), e.g. `lsm=…,bpf`. Suite
+   * files share a guest only with files that ask for the same command line.
+   */
+  append?: string;
 }
 
 /** A suite's guest; its `run` and `exec` go through the agent (see harness/commands.ts). */
@@ -99,7 +105,7 @@ export function useGuest(opts: GuestOptions): Guest {
   const suiteDir = dirname(fileURLToPath(opts.from));
   // Every suite file of a run boots the same kernel (BPF_HARNESS_KERNEL, set by the CLI).
   const kernelName = () => process.env.BPF_HARNESS_KERNEL || 'default';
-  const poolKey = () => `${kernelName()}:${opts.memoryMiB ?? 1024}`;
+  const poolKey = () => `${kernelName()}:${opts.memoryMiB ?? 1024}:${opts.append ?? ''}`;
   const need = <T>(v: T | undefined, what: string): T => {
     if (v === undefined) throw new Error(`${what} is not available: the guest did not start (see the error of the suite's setup)`);
     return v;
@@ -143,7 +149,7 @@ export function useGuest(opts: GuestOptions): Guest {
     let booted: Vm;
     lap();
     try {
-      booted = await Vm.start({ kernel: inject('kernel'), label: opts.suite, memoryMiB: opts.memoryMiB, onEvent: printEvent });
+      booted = await Vm.start({ kernel: inject('kernel'), label: opts.suite, memoryMiB: opts.memoryMiB, append: opts.append, onEvent: printEvent });
     } catch (e) {
       if (e instanceof VmError && e.bootCause) {
         state.recordBootFailure({ kernel: kernelName(), suite: opts.suite, cause: e.bootCause, message: e.message });
@@ -240,7 +246,11 @@ export function useGuest(opts: GuestOptions): Guest {
     }
     if (type && vm) {
       const { since } = PROGRAM_TYPES[type];
-      if (!atLeast(vm.kernel.version, since)) ctx.skip(`needs ${since}: program type ${type} (kernel ${vm.kernel.release})`);
+      // Types with a probe (harness/probe.ts) are asked of the kernel, not judged by version.
+      if ('probe' in PROGRAM_TYPES[type] && agent) {
+        const reason = await featureVerdict({ ssh: vm.ssh, kernel: vm.kernel, agent }, typeNeeds(type));
+        if (reason) ctx.skip(reason);
+      } else if (!atLeast(vm.kernel.version, since)) ctx.skip(`needs ${since}: program type ${type} (kernel ${vm.kernel.release})`);
     }
     faultMark = vm?.console.faults.length ?? 0;
     takePhaseTimes(); // the test's own phases start now
@@ -303,7 +313,9 @@ export function useGuest(opts: GuestOptions): Guest {
   afterAll(async () => {
     if (staging) await rm(staging.dir, { recursive: true, force: true });
     const current = vm;
-    if (!current || !agent || !current.running || agent.exited || idleGuests.has(poolKey())) return tearDown();
+    // A guest booted with a suite's own command line (`append`) is not kept idle for a later
+    // file that is unlikely to ask for the same: it would hold its memory for the rest of the run.
+    if (!current || !agent || !current.running || agent.exited || idleGuests.has(poolKey()) || opts.append) return tearDown();
     const faults = current.console.faults.length;
     try {
       // Everything tests and the file left (namespaces, pins, cgroups, objects, probe events),

@@ -21,6 +21,8 @@ export const TOOLS = {
   setpriv: 'util-linux',
   ip: 'iproute2',
   tc: 'iproute2',
+  // vmlinux.h for CO-RE programs, from a guest's BTF (harness/btf.ts).
+  bpftool: 'bpftool',
   // Kernel source builds (harness/build.ts).
   flex: 'flex',
   bison: 'bison',

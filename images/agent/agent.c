@@ -328,6 +328,7 @@ struct alink {
 	struct aobj *owner;
 	int n;
 	struct bpf_link **l;
+	int rawfd;          /* a link made with BPF_LINK_CREATE directly (tcx), or -1 */
 	struct alink *next;
 };
 
@@ -417,6 +418,8 @@ static void link_free(struct alink *l)
 {
 	for (int i = 0; i < l->n; i++)
 		bpf_link__destroy(l->l[i]);
+	if (l->rawfd >= 0)
+		close(l->rawfd);
 	free(l->l);
 	free(l);
 }
@@ -438,6 +441,7 @@ static void cg_rec_free(struct cg_rec *c)
 /* Detaches what the agent attached from this object (XDP only if still ours), then closes it. */
 static void obj_release(struct aobj *o, bool detach_persistent)
 {
+	events_release_obj(o);
 	for (struct alink **pl = &g_links; *pl;) {
 		struct alink *l = *pl;
 		if (l->owner == o) {
@@ -1194,6 +1198,15 @@ static const struct {
 	{ "sk_skb_stream_verdict", BPF_SK_SKB_STREAM_VERDICT, true },
 	{ "sk_skb_stream_parser", BPF_SK_SKB_STREAM_PARSER, true },
 	{ "sk_msg_verdict", BPF_SK_MSG_VERDICT, true },
+	/* cgroup sock_addr hooks (4.17; recvmsg 5.2) */
+	{ "cgroup_inet4_bind", BPF_CGROUP_INET4_BIND, false },
+	{ "cgroup_inet6_bind", BPF_CGROUP_INET6_BIND, false },
+	{ "cgroup_inet4_connect", BPF_CGROUP_INET4_CONNECT, false },
+	{ "cgroup_inet6_connect", BPF_CGROUP_INET6_CONNECT, false },
+	{ "cgroup_udp4_sendmsg", BPF_CGROUP_UDP4_SENDMSG, false },
+	{ "cgroup_udp6_sendmsg", BPF_CGROUP_UDP6_SENDMSG, false },
+	{ "cgroup_udp4_recvmsg", BPF_CGROUP_UDP4_RECVMSG, false },
+	{ "cgroup_udp6_recvmsg", BPF_CGROUP_UDP6_RECVMSG, false },
 };
 
 struct cgctx {
@@ -1344,6 +1357,7 @@ static struct alink *link_new(struct aobj *o, int n)
 		return NULL;
 	}
 	l->owner = o;
+	l->rawfd = -1;
 	return l;
 }
 
@@ -1396,6 +1410,100 @@ static int op_attach_kprobe(struct req *r, struct jbuf *out)
 	return 0;
 }
 
+/*
+ * uprobes and uretprobes on a function of an ELF binary in the guest (symbol from its symbol
+ * table, resolved by libbpf), in every process (pid -1) or one: through the uprobe PMU (4.17), or
+ * tracefs uprobe_events where the kernel has none.
+ */
+static int op_attach_uprobe(struct req *r, struct jbuf *out)
+{
+	struct aobj *o;
+	struct bpf_program *p;
+	const char *binary, *func;
+	bool retprobe;
+	long long pid;
+	if (req_obj(r, &o) || req_prog(r, o, &p, NULL) || req_str(r, "binary", &binary, NULL) ||
+	    req_str(r, "func", &func, NULL) || req_bool(r, "retprobe", &retprobe, false) ||
+	    req_int(r, "pid", &pid, -1, false, -1, INT_MAX))
+		return -1;
+	bool legacy = access("/sys/bus/event_source/devices/uprobe/type", R_OK) != 0;
+	if (legacy)
+		ensure_tracefs();
+	struct alink *l = link_new(o, 1);
+	if (!l)
+		return fail(ENOMEM, "prog %s", bpf_program__name(p));
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = func, .retprobe = retprobe);
+	struct bpf_link *bl = bpf_program__attach_uprobe_opts(p, (pid_t)pid, binary, 0, &uo);
+	if (!bl) {
+		int e = errno;
+		link_free(l);
+		return fail(e, "prog %s: %s on %s:%s%s", bpf_program__name(p), retprobe ? "uretprobe" : "uprobe", binary, func,
+			    legacy ? " (legacy tracefs uprobe_events)" : "");
+	}
+	l->l[0] = bl;
+	l->n = 1;
+	link_register(l);
+	jb_kint(out, "link", l->id);
+	jb_kbool(out, "legacy", legacy);
+	return 0;
+}
+
+/*
+ * kprobe_multi (5.18): one link on many kernel functions (fprobe). `syms` is a comma-separated
+ * list; the i-th function gets BPF cookie i + 1, which the program reads with
+ * bpf_get_attach_cookie to tell the functions apart.
+ */
+#define MAX_MULTI 64
+static int op_attach_kprobe_multi(struct req *r, struct jbuf *out)
+{
+	struct aobj *o;
+	struct bpf_program *p;
+	const char *list;
+	bool retprobe;
+	if (req_obj(r, &o) || req_prog(r, o, &p, NULL) || req_str(r, "syms", &list, NULL) ||
+	    req_bool(r, "retprobe", &retprobe, false))
+		return -1;
+	char *copy = strdup(list);
+	if (!copy)
+		return fail(ENOMEM, "syms");
+	const char *syms[MAX_MULTI];
+	__u64 cookies[MAX_MULTI];
+	size_t n = 0;
+	for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (n == MAX_MULTI) {
+			free(copy);
+			return failx(E2BIG, "more than %d functions", MAX_MULTI);
+		}
+		syms[n] = t;
+		cookies[n] = n + 1;
+		n++;
+	}
+	if (!n) {
+		free(copy);
+		return failx(EINVAL, "syms: no function named");
+	}
+	struct alink *l = link_new(o, 1);
+	if (!l) {
+		free(copy);
+		return fail(ENOMEM, "prog %s", bpf_program__name(p));
+	}
+	LIBBPF_OPTS(bpf_kprobe_multi_opts, ko, .syms = syms, .cookies = cookies, .cnt = n, .retprobe = retprobe);
+	struct bpf_link *bl = bpf_program__attach_kprobe_multi_opts(p, NULL, &ko);
+	int e = errno;
+	free(copy);
+	if (!bl) {
+		link_free(l);
+		return fail(e, "prog %s: %s on %zu functions (%s)", bpf_program__name(p),
+			    retprobe ? "kretprobe.multi" : "kprobe.multi", n, list);
+	}
+	l->l[0] = bl;
+	l->n = 1;
+	link_register(l);
+	jb_kint(out, "link", l->id);
+	jb_kint(out, "functions", (long long)n);
+	return 0;
+}
+
 static int op_attach_tracepoint(struct req *r, struct jbuf *out)
 {
 	struct aobj *o;
@@ -1413,6 +1521,178 @@ static int op_attach_tracepoint(struct req *r, struct jbuf *out)
 		int e = errno;
 		link_free(l);
 		return fail(e, "prog %s: tracepoint %s/%s", bpf_program__name(p), cat, name);
+	}
+	l->l[0] = bl;
+	l->n = 1;
+	link_register(l);
+	jb_kint(out, "link", l->id);
+	return 0;
+}
+
+/*
+ * Raw tracepoints (4.17, BPF_RAW_TRACEPOINT_OPEN: no tracefs, no perf event) by name, or, without
+ * a name, the attachment the program's section names, through libbpf's bpf_program__attach:
+ * raw_tp/NAME, and the BTF-typed kinds (tp_btf/NAME, fentry/FUNC, fexit/FUNC, lsm/HOOK), whose
+ * target libbpf resolved in the kernel's BTF when the object was loaded. Objects without such
+ * programs never touch BTF, so the agent works on kernels without it.
+ */
+static int op_attach_prog(struct req *r, struct jbuf *out)
+{
+	struct aobj *o;
+	struct bpf_program *p;
+	const char *raw, *netns, *cgroup;
+	if (req_obj(r, &o) || req_prog(r, o, &p, NULL) || req_str_opt(r, "rawTracepoint", &raw) ||
+	    req_str_opt(r, "netns", &netns) || req_str_opt(r, "cgroup", &cgroup))
+		return -1;
+	if (cgroup && *cgroup) {
+		/* a cgroup program as a bpf_link (BPF_LINK_CREATE, 5.7) instead of BPF_PROG_ATTACH */
+		int cgfd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (cgfd < 0)
+			return fail(errno, "prog %s: open cgroup %s", bpf_program__name(p), cgroup);
+		struct alink *l = link_new(o, 1);
+		struct bpf_link *bl = l ? bpf_program__attach_cgroup(p, cgfd) : NULL;
+		int e = l ? errno : ENOMEM;
+		close(cgfd);
+		if (!bl) {
+			if (l)
+				link_free(l);
+			return fail(e, "prog %s: link to cgroup %s", bpf_program__name(p), cgroup);
+		}
+		l->l[0] = bl;
+		l->n = 1;
+		link_register(l);
+		jb_kint(out, "link", l->id);
+		return 0;
+	}
+	int nsfd = -1;
+	if (netns && *netns) {
+		/* sk_lookup (5.9): a bpf_link on a network namespace */
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "/var/run/netns/%s", netns);
+		if (strchr(netns, '/') || (nsfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			return fail(errno ? errno : EINVAL, "prog %s: netns %s", bpf_program__name(p), netns);
+	}
+	struct alink *l = link_new(o, 1);
+	if (!l) {
+		if (nsfd >= 0)
+			close(nsfd);
+		return fail(ENOMEM, "prog %s", bpf_program__name(p));
+	}
+	struct bpf_link *bl = nsfd >= 0 ? bpf_program__attach_netns(p, nsfd)
+			      : raw && *raw ? bpf_program__attach_raw_tracepoint(p, raw) : bpf_program__attach(p);
+	int e = errno;
+	if (nsfd >= 0)
+		close(nsfd);
+	if (!bl) {
+		link_free(l);
+		if (netns && *netns)
+			return fail(e, "prog %s: attach to netns %s", bpf_program__name(p), netns);
+		if (raw && *raw)
+			return fail(e, "prog %s: raw tracepoint %s", bpf_program__name(p), raw);
+		return fail(e, "prog %s: attach (section %s)", bpf_program__name(p), bpf_program__section_name(p));
+	}
+	l->l[0] = bl;
+	l->n = 1;
+	link_register(l);
+	jb_kint(out, "link", l->id);
+	return 0;
+}
+
+/*
+ * tcx (6.6): a sched_cls program on a device's ingress or egress through BPF_LINK_CREATE with
+ * BPF_TCX_INGRESS/BPF_TCX_EGRESS. Debian 12's libbpf (1.1) and headers predate tcx, so the
+ * attach types, the mprog flags and the link_create.tcx layout are spelled out here. `before` or
+ * `after` name another program of the same object, already attached there, to place this one
+ * relative to it (BPF_F_BEFORE/BPF_F_AFTER with its program fd); without either it goes last.
+ */
+#define AGENT_BPF_TCX_INGRESS 46
+#define AGENT_BPF_TCX_EGRESS 47
+#define AGENT_BPF_F_BEFORE (1U << 3)
+#define AGENT_BPF_F_AFTER (1U << 4)
+
+static int op_attach_tcx(struct req *r, struct jbuf *out)
+{
+	struct aobj *o;
+	struct bpf_program *p;
+	int pfd;
+	const char *ifname, *netns, *dir, *before, *after;
+	if (req_obj(r, &o) || req_prog(r, o, &p, &pfd) || req_str(r, "ifname", &ifname, NULL) ||
+	    req_str(r, "netns", &netns, "") || req_str(r, "direction", &dir, NULL) || req_str_opt(r, "before", &before) ||
+	    req_str_opt(r, "after", &after))
+		return -1;
+	uint32_t at;
+	if (strcmp(dir, "ingress") == 0)
+		at = AGENT_BPF_TCX_INGRESS;
+	else if (strcmp(dir, "egress") == 0)
+		at = AGENT_BPF_TCX_EGRESS;
+	else
+		return failx(EINVAL, "direction \"%s\": ingress or egress", dir);
+	if (before && after)
+		return failx(EINVAL, "give before or after, not both");
+	uint32_t flags = 0, relative_fd = 0;
+	const char *rel = before ? before : after;
+	if (rel) {
+		struct bpf_program *rp = bpf_object__find_program_by_name(o->obj, rel);
+		if (!rp || bpf_program__fd(rp) < 0)
+			return failx(ENOENT, "obj %s has no loaded program \"%s\"", o->name, rel);
+		relative_fd = (uint32_t)bpf_program__fd(rp);
+		flags = before ? AGENT_BPF_F_BEFORE : AGENT_BPF_F_AFTER;
+	}
+	if (ns_enter(netns))
+		return -1;
+	int rc = -1;
+	unsigned int ifindex = if_nametoindex(ifname);
+	if (!ifindex) {
+		fail(errno ? errno : ENODEV, "prog %s: ifindex for %s in %s", bpf_program__name(p), ifname, ns_label(netns));
+		goto out;
+	}
+	/* union bpf_attr's link_create: prog_fd @0, target_ifindex @4, attach_type @8, flags @12,
+	 * tcx.relative_fd @16, tcx.expected_revision @24 */
+	union bpf_attr attr;
+	memset(&attr, 0, sizeof(attr));
+	uint8_t *a = (uint8_t *)&attr;
+	uint32_t u = (uint32_t)pfd;
+	memcpy(a + 0, &u, 4);
+	memcpy(a + 4, &ifindex, 4);
+	memcpy(a + 8, &at, 4);
+	memcpy(a + 12, &flags, 4);
+	memcpy(a + 16, &relative_fd, 4);
+	int lfd = (int)syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
+	if (lfd < 0) {
+		fail(errno, "prog %s: tcx %s link on %s in %s", bpf_program__name(p), dir, ifname, ns_label(netns));
+		goto out;
+	}
+	struct alink *l = link_new(o, 1);
+	if (!l) {
+		close(lfd);
+		fail(ENOMEM, "prog %s", bpf_program__name(p));
+		goto out;
+	}
+	l->rawfd = lfd;
+	link_register(l);
+	jb_kint(out, "link", l->id);
+	rc = 0;
+out:
+	ns_leave();
+	return rc;
+}
+
+/* A struct_ops map of a loaded object (5.6; a TCP congestion control, …) registered with the
+ * kernel through libbpf's bpf_map__attach_struct_ops; detaching unregisters it. */
+static int op_attach_struct_ops(struct req *r, struct jbuf *out)
+{
+	struct aobj *o;
+	struct bpf_map *m;
+	if (req_obj(r, &o) || req_map(r, o, "map", &m))
+		return -1;
+	struct alink *l = link_new(o, 1);
+	if (!l)
+		return fail(ENOMEM, "map %s", bpf_map__name(m));
+	struct bpf_link *bl = bpf_map__attach_struct_ops(m);
+	if (!bl) {
+		int e = errno;
+		link_free(l);
+		return fail(e, "map %s: register struct_ops", bpf_map__name(m));
 	}
 	l->l[0] = bl;
 	l->n = 1;
@@ -1579,6 +1859,8 @@ static int op_detach(struct req *r, struct jbuf *out)
 static void release_all(bool detach_persistent)
 {
 	socks_close_all();
+	inet_socks_close_all();
+	xsk_close_all();
 	pinned_close_all();
 	while (g_links) {
 		struct alink *l = g_links;
@@ -1653,6 +1935,23 @@ static const struct {
 	{ "veth_pair", op_veth_pair },
 	{ "sysctl_snapshot", op_sysctl_snapshot },
 	{ "sysctl_restore", op_sysctl_restore },
+	{ "probe", op_probe },
+	{ "attach_prog", op_attach_prog },
+	{ "attach_tcx", op_attach_tcx },
+	{ "attach_uprobe", op_attach_uprobe },
+	{ "attach_kprobe_multi", op_attach_kprobe_multi },
+	{ "attach_struct_ops", op_attach_struct_ops },
+	{ "xsk_open", op_xsk_open },
+	{ "xsk_stats", op_xsk_stats },
+	{ "events_open", op_events_open },
+	{ "events_read", op_events_read },
+	{ "inet_socket", op_inet_socket },
+	{ "inet_connect", op_inet_connect },
+	{ "inet_send", op_inet_send },
+	{ "inet_recv", op_inet_recv },
+	{ "inet_close", op_inet_close },
+	{ "inet_sockmap_add", op_inet_sockmap_add },
+	{ "inet_attach_reuseport", op_inet_attach_reuseport },
 };
 
 static void write_all(int fd, const char *p, size_t n)

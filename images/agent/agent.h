@@ -102,6 +102,29 @@ typedef int (*child_fn)(void *arg, struct child_res *res, int *fds, int maxfds);
 int run_in_cgroup(const char *cgroup, child_fn fn, void *arg, struct child_res *res, int *fds, int maxfds,
 		  int64_t timeout_ns);
 
+/* probe.c: op "probe" (does a program type load, is an expected attach type accepted) */
+int op_probe(struct req *r, struct jbuf *out);
+
+/* inet.c: plain inet sockets that report the addresses the kernel decided */
+int op_inet_socket(struct req *r, struct jbuf *out);
+int op_inet_connect(struct req *r, struct jbuf *out);
+int op_inet_send(struct req *r, struct jbuf *out);
+int op_inet_recv(struct req *r, struct jbuf *out);
+int op_inet_close(struct req *r, struct jbuf *out);
+int op_inet_sockmap_add(struct req *r, struct jbuf *out);
+int op_inet_attach_reuseport(struct req *r, struct jbuf *out);
+void inet_socks_close_all(void);
+
+/* events.c: ring buffer and perf event array output */
+int op_events_open(struct req *r, struct jbuf *out);
+int op_events_read(struct req *r, struct jbuf *out);
+void events_release_obj(struct aobj *o);  /* NULL: every reader */
+
+/* xsk.c: AF_XDP sockets */
+int op_xsk_open(struct req *r, struct jbuf *out);
+int op_xsk_stats(struct req *r, struct jbuf *out);
+void xsk_close_all(void);
+
 /* entropy.c: bpf-agent --seed-entropy HEX (run by the guest's init before the SSH server) */
 int seed_entropy(const char *hex);
 

@@ -1,0 +1,76 @@
+/*
+ * kprobe_multi (5.18): one program on many kernel functions through one link. The agent gives
+ * the i-th function BPF cookie i + 1; the programs count hits per cookie (and, on return, sum the
+ * return values) for the tgid in `config` only.
+ */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <asm/ptrace.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} config SEC(".maps");
+
+struct stat {
+	__u64 hits;
+	__s64 ret_sum;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65);
+	__type(key, __u32);
+	__type(value, struct stat);
+} entries SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65);
+	__type(key, __u32);
+	__type(value, struct stat);
+} returns SEC(".maps");
+
+static __always_inline int from_target(void)
+{
+	__u32 zero = 0;
+	__u32 *tgid = bpf_map_lookup_elem(&config, &zero);
+
+	return tgid && *tgid && (__u32)(bpf_get_current_pid_tgid() >> 32) == *tgid;
+}
+
+SEC("kprobe.multi")
+int count_entry(struct pt_regs *ctx)
+{
+	__u32 cookie = (__u32)bpf_get_attach_cookie(ctx);
+	struct stat *s;
+
+	if (!from_target())
+		return 0;
+	s = bpf_map_lookup_elem(&entries, &cookie);
+	if (s)
+		__sync_fetch_and_add(&s->hits, 1);
+	return 0;
+}
+
+SEC("kretprobe.multi")
+int count_return(struct pt_regs *ctx)
+{
+	__u32 cookie = (__u32)bpf_get_attach_cookie(ctx);
+	struct stat *s;
+
+	if (!from_target())
+		return 0;
+	s = bpf_map_lookup_elem(&returns, &cookie);
+	if (s) {
+		__sync_fetch_and_add(&s->hits, 1);
+		__sync_fetch_and_add(&s->ret_sum, (long)PT_REGS_RC(ctx));
+	}
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,82 @@
+/*
+ * BTF-enabled raw tracepoints (tp_btf, 5.5), compiled CO-RE against the guest kernel's vmlinux.h:
+ * the arguments arrive typed (struct pt_regs *regs, long id / long ret), and the program
+ * dereferences regs directly, which the verifier allows because it knows the type from BTF.
+ * For the tgid and the system call number in `bh_config`, counts entries and exits, checks on each
+ * entry that regs->orig_ax equals id, and keeps the sum and the last of the return values.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+struct bh_config {
+	__u32 tgid;
+	__u32 nr;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bh_config);
+} bh_config SEC(".maps");
+
+/* vmlinux.h has every kernel enum: the slots carry a prefix */
+enum { BH_ENTRIES, BH_ORIG_AX_MATCHES, BH_EXITS, BH_RET_SUM, BH_LAST_RET, BH_NR_STATS };
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BH_NR_STATS);
+	__type(key, __u32);
+	__type(value, __s64);
+} stats SEC(".maps");
+
+static __always_inline struct bh_config *target(void)
+{
+	__u32 zero = 0;
+	struct bh_config *c = bpf_map_lookup_elem(&bh_config, &zero);
+
+	if (!c || !c->tgid || (__u32)(bpf_get_current_pid_tgid() >> 32) != c->tgid)
+		return NULL;
+	return c;
+}
+
+static __always_inline void add(__u32 slot, __s64 v)
+{
+	__s64 *p = bpf_map_lookup_elem(&stats, &slot);
+
+	if (p)
+		__sync_fetch_and_add(p, v);
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(typed_enter, struct pt_regs *regs, long id)
+{
+	struct bh_config *c = target();
+
+	if (!c || id != c->nr)
+		return 0;
+	add(BH_ENTRIES, 1);
+	if (regs->orig_ax == id)
+		add(BH_ORIG_AX_MATCHES, 1);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(typed_exit, struct pt_regs *regs, long ret)
+{
+	struct bh_config *c = target();
+	__u32 last = BH_LAST_RET;
+	__s64 *p;
+
+	if (!c || regs->orig_ax != c->nr)
+		return 0;
+	add(BH_EXITS, 1);
+	add(BH_RET_SUM, ret);
+	p = bpf_map_lookup_elem(&stats, &last);
+	if (p)
+		*p = ret;
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,32 @@
+/* tcx suite: UDP to port 9000 is the suite's traffic; everything else passes untouched. */
+#pragma once
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/in.h>
+#include <linux/udp.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define SUITE_PORT 9000
+
+/* tcx verdicts (6.6): TCX_NEXT hands the packet on (to the next tcx program, then to the legacy
+ * tc programs); TCX_PASS (TC_ACT_OK) and TCX_DROP end it. Debian 12's headers predate them. */
+#define TCX_NEXT -1
+#define TCX_PASS 0
+#define TCX_DROP 2
+
+static __always_inline int suite_packet(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + sizeof(*eth);
+	struct udphdr *udp = (void *)(ip + 1);
+
+	if ((void *)(udp + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5 ||
+	    ip->protocol != IPPROTO_UDP)
+		return 0;
+	return udp->dest == bpf_htons(SUITE_PORT);
+}
