@@ -48,7 +48,7 @@ function testBreakdown(ran: TestRecord[]): string[] {
     if (sum) lines.push(`    ${phase.padEnd(12)} ${s(sum).padStart(9)}  ${((100 * sum) / total).toFixed(0).padStart(3)}%  ${s(pct(xs, 0.5))}`);
   }
   const restSum = rest.reduce((a, b) => a + b, 0);
-  lines.push(`    ${'host, waits'.padEnd(12)} ${s(restSum).padStart(9)}  ${((100 * restSum) / total).toFixed(0).padStart(3)}%  ${s(pct(rest, 0.5))}   (the test's own code, fixed waits, vitest)`);
+  lines.push(`    ${'host, waits'.padEnd(12)} ${s(restSum).padStart(9)}  ${((100 * restSum) / total).toFixed(0).padStart(3)}%  ${s(pct(rest, 0.5))}   (the test's own code, fixed waits, vitest; below 0 when requests overlapped)`);
   return lines;
 }
 for (const name of values.kernels!.split(',')) {
