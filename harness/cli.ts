@@ -191,6 +191,9 @@ async function shell(kernelArg: string | undefined, suiteName: string | undefine
   if (suiteName && !listSuites().includes(suiteName)) throw new Error(`unknown suite "${suiteName}": known suites are ${listSuites().join(', ')}`);
   const k = await getKernel(kernelArg, { onProgress: say });
   const vm = await Vm.start({ kernel: k, label: `shell-${suiteName ?? 'guest'}`, onEvent: (e) => e.type === 'progress' && say(e.message) });
+  // With a suite, the agent that made the veth pair stays until the shell ends: closing its
+  // channel while dropbear set up the shell's pseudo-terminal made that request fail now and then.
+  let agent: Agent | undefined;
   try {
     if (suiteName) {
       const dir = join(SUITES_DIR, suiteName);
@@ -202,20 +205,16 @@ async function shell(kernelArg: string | undefined, suiteName: string | undefine
       } finally {
         await rm(staging, { recursive: true, force: true });
       }
-      // The agent makes the pair and goes; the namespaces stay (bind mounts under /run/netns).
-      const agent = await Agent.start(vm.ssh, join(vm.logDir, 'agent.log'), vm.timeouts.commandMs);
-      try {
-        const { a, b } = await VethPair.create(agent);
-        say(`veth pair: ${a.ifname} ${a.ip} (netns ${a.netns}) <-> ${b.ifname} ${b.ip} (netns ${b.netns})`);
-      } finally {
-        agent.close();
-      }
+      agent = await Agent.start(vm.ssh, join(vm.logDir, 'agent.log'), vm.timeouts.commandMs);
+      const { a, b } = await VethPair.create(agent);
+      say(`veth pair: ${a.ifname} ${a.ip} (netns ${a.netns}) <-> ${b.ifname} ${b.ip} (netns ${b.netns})`);
     }
     say(`guest up: kernel ${k.release} (${vm.accel}, ${(vm.bootMs / 1000).toFixed(1)} s), QEMU pid ${vm.pid}; console log ${vm.console.path}`);
     say(`from another terminal: ${(await sshAccess(vm.logDir, vm.sshPort, vm.image.clientKey, vm.image.hostKey)).command}`);
     say('exit (or Ctrl-D) ends the guest');
     return await interactiveShell(vm.ssh);
   } finally {
+    agent?.close();
     await vm.stop();
   }
 }

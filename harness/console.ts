@@ -111,7 +111,9 @@ export class ConsoleLog {
     this.lines.push(line);
     if (!line.startsWith('[qemu] ')) this.guestLines++;
     if (line.startsWith('bpf-harness: ')) {
-      const said = line.slice('bpf-harness: '.length).trim();
+      // A kernel message printed while init wrote its line can land before init's newline:
+      // "bpf-harness: starting sshd[    1.902900] GACT probability on". What init said ends there.
+      const said = line.slice('bpf-harness: '.length).replace(/\[\s*\d+\.\d+\].*$/, '').trim();
       this.guestSays.push(said);
       if (!this.saidAt.has(said)) this.saidAt.set(said, Date.now());
     }

@@ -53,6 +53,10 @@ test("ConsoleLog keeps what the image's init says, in order", async () => {
   log.write('[ 1.0] Run /init as init process\nbpf-harness: insmod veth.ko failed: x\nbpf-har');
   log.write('ness: starting sshd\n');
   expect(log.guestSays).toEqual(['insmod veth.ko failed: x', 'starting sshd']);
+  // A kernel message that lands before init's newline (modules load while init talks), as seen.
+  log.write('bpf-harness: ready for ssh[    1.902900] GACT probability on\n\n');
+  expect(log.guestSays).toEqual(['insmod veth.ko failed: x', 'starting sshd', 'ready for ssh']);
+  expect(log.saidAt.has('ready for ssh')).toBe(true);
   await log.close();
 });
 
