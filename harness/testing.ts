@@ -100,6 +100,8 @@ export function useGuest(opts: GuestOptions): Guest {
   let staging: { dir: string; files: string[] } | undefined;
   /** Faults on the console before the running test started. */
   let faultMark = 0;
+  /** The running test's finishTest has not run yet (it does not when the test skips itself). */
+  let unfinished = false;
   /** The last test's guest crashed and was torn down: the next test boots a fresh one. */
   let freshGuestFor: string | undefined;
   const suiteDir = dirname(fileURLToPath(opts.from));
@@ -238,6 +240,14 @@ export function useGuest(opts: GuestOptions): Guest {
 
   const type = opts.type ?? (opts.suite in PROGRAM_TYPES ? (opts.suite as ProgramTypeName) : undefined);
   beforeEach(async (ctx) => {
+    // A test that skipped itself (ctx.skip) gets no onTestFinished: what it set up goes now.
+    if (unfinished && vm?.running && agent && !agent.exited) await agent.call('reset', { scrub: 'test' });
+    unfinished = false;
+    // A guest that died without its test's clean-up noticing is torn down here.
+    if (vm && (!vm.running || !agent || agent.exited)) {
+      freshGuestFor ??= 'an earlier test';
+      await tearDown();
+    }
     // The guest of an earlier test crashed (and was torn down): this test gets a fresh one.
     if (!vm && freshGuestFor) {
       console.log(`[harness] ${opts.suite}: booting a fresh guest for "${ctx.task.name}": the guest of "${freshGuestFor}" faulted`);
@@ -254,13 +264,18 @@ export function useGuest(opts: GuestOptions): Guest {
     }
     faultMark = vm?.console.faults.length ?? 0;
     takePhaseTimes(); // the test's own phases start now
+    // After the suite's own afterEach hooks, and even when one of them throws (one that talks to a
+    // guest that crashed does): the reset, the fault check and the fresh guest for the next test.
+    unfinished = true;
+    ctx.onTestFinished(() => finishTest(ctx), SETUP_TIMEOUT_MS);
   }, SETUP_TIMEOUT_MS);
 
   // Every test leaves a clean guest: the agent detaches and closes what it holds, and namespaces,
   // pinned maps and the harness's cgroups go, so that tests can run in any order. A kernel fault
   // printed while the test ran, a guest that died or an agent that exited fails the test, and the
   // next test gets a fresh guest.
-  afterEach(async (ctx) => {
+  async function finishTest(ctx: TestContext): Promise<void> {
+    unfinished = false;
     if (!vm) return;
     const current = vm;
     // For the reports: where this test's guest logged.
@@ -306,7 +321,7 @@ export function useGuest(opts: GuestOptions): Guest {
       freshGuestFor = ctx.task.name;
       throw new Error(`${problems.join('\n')}\n(console: ${current.console.path})`);
     }
-  });
+  }
 
   // The guest goes to the next suite file of this worker, returned to how it booted; if that
   // fails, or the kernel faulted meanwhile, it is torn down instead.

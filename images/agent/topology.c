@@ -61,30 +61,44 @@ static void *put_struct(struct nlmsghdr *h, const void *s, size_t len)
 	return p;
 }
 
-/* Sends one request and waits for its ACK; returns 0 or the kernel's errno (set with fail()). */
-static int nl_do(int fd, struct nlmsghdr *h, const char *what)
+/* Sends one request and reads until the kernel answers it: an ACK or an error (NLMSG_ERROR), or,
+ * with `reply`, a message of type `want`, which is left in `rx`. Returns 0 or the kernel's errno
+ * (set with fail()). */
+static int nl_talk(int fd, struct nlmsghdr *h, const char *what, unsigned short want, struct nlmsghdr **reply, char *rx, size_t rxlen)
 {
 	static unsigned seq;
-	h->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+	h->nlmsg_flags |= NLM_F_REQUEST | (reply ? 0 : NLM_F_ACK);
 	h->nlmsg_seq = ++seq;
 	struct sockaddr_nl to = { .nl_family = AF_NETLINK };
 	if (sendto(fd, h, h->nlmsg_len, 0, (struct sockaddr *)&to, sizeof(to)) < 0)
 		return fail(errno, "%s: netlink send", what);
-	char rx[8192];
 	for (;;) {
-		ssize_t n = recv(fd, rx, sizeof(rx), 0);
+		ssize_t n = recv(fd, rx, rxlen, 0);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return fail(errno, "%s: netlink receive", what);
 		}
 		for (struct nlmsghdr *m = (struct nlmsghdr *)rx; NLMSG_OK(m, (unsigned)n); m = NLMSG_NEXT(m, n)) {
-			if (m->nlmsg_seq != h->nlmsg_seq || m->nlmsg_type != NLMSG_ERROR)
+			if (m->nlmsg_seq != h->nlmsg_seq)
 				continue;
-			int err = -((struct nlmsgerr *)NLMSG_DATA(m))->error;
-			return err ? fail(err, "%s", what) : 0;
+			if (m->nlmsg_type == NLMSG_ERROR) {
+				int err = -((struct nlmsgerr *)NLMSG_DATA(m))->error;
+				return err ? fail(err, "%s", what) : 0;
+			}
+			if (reply && m->nlmsg_type == want) {
+				*reply = m;
+				return 0;
+			}
 		}
 	}
+}
+
+/* Sends one request and waits for its ACK. */
+static int nl_do(int fd, struct nlmsghdr *h, const char *what)
+{
+	char rx[8192];
+	return nl_talk(fd, h, what, 0, NULL, rx, sizeof(rx));
 }
 
 static int nl_open(void)
@@ -236,42 +250,27 @@ out:
  * watch handles that event late, as not urgent). */
 static int link_ready(int nl, int ifindex, bool first, bool *ready, const char *what)
 {
-	static unsigned seq = 1u << 30;
-	struct nlmsg m = { .h = { .nlmsg_len = NLMSG_LENGTH(0), .nlmsg_type = RTM_GETLINK, .nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = ++seq } };
+	struct nlmsg m = { .h = { .nlmsg_len = NLMSG_LENGTH(0), .nlmsg_type = RTM_GETLINK } };
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex };
 	put_struct(&m.h, &ifi, sizeof(ifi));
-	struct sockaddr_nl to = { .nl_family = AF_NETLINK };
-	if (sendto(nl, &m, m.h.nlmsg_len, 0, (struct sockaddr *)&to, sizeof(to)) < 0)
-		return fail(errno, "%s: netlink send", what);
 	char rx[16384];
-	for (;;) {
-		ssize_t n = recv(nl, rx, sizeof(rx), 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return fail(errno, "%s: netlink receive", what);
-		}
-		for (struct nlmsghdr *h = (struct nlmsghdr *)rx; NLMSG_OK(h, (unsigned)n); h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_seq != m.h.nlmsg_seq)
-				continue;
-			if (h->nlmsg_type == NLMSG_ERROR)
-				return fail(-((struct nlmsgerr *)NLMSG_DATA(h))->error, "%s", what);
-			if (h->nlmsg_type != RTM_NEWLINK)
-				continue;
-			struct ifinfomsg *info = NLMSG_DATA(h);
-			int len = (int)IFLA_PAYLOAD(h);
-			bool up = false, queued = false;
-			for (struct rtattr *a = IFLA_RTA(info); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-				if (a->rta_type == IFLA_OPERSTATE)
-					up = *(uint8_t *)RTA_DATA(a) == 6 /* IF_OPER_UP (linux/if.h, which clashes with net/if.h) */;
-				else if (a->rta_type == IFLA_QDISC)
-					queued = strcmp((const char *)RTA_DATA(a), "noop") != 0;
-			}
-			/* not IFF_RUNNING for the second end: it also waits for the operational state */
-			*ready = (first ? up : (info->ifi_flags & LOWER_UP) != 0) && queued;
-			return 0;
-		}
+	struct nlmsghdr *h = NULL;
+	if (nl_talk(nl, &m.h, what, RTM_NEWLINK, &h, rx, sizeof(rx)))
+		return -1;
+	if (!h)
+		return failx(EIO, "%s: the kernel's answer has no link", what);
+	struct ifinfomsg *info = NLMSG_DATA(h);
+	int len = (int)IFLA_PAYLOAD(h);
+	bool up = false, queued = false;
+	for (struct rtattr *a = IFLA_RTA(info); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		if (a->rta_type == IFLA_OPERSTATE)
+			up = *(uint8_t *)RTA_DATA(a) == 6 /* IF_OPER_UP (linux/if.h, which clashes with net/if.h) */;
+		else if (a->rta_type == IFLA_QDISC)
+			queued = strcmp((const char *)RTA_DATA(a), "noop") != 0;
 	}
+	/* not IFF_RUNNING for the second end: it also waits for the operational state */
+	*ready = (first ? up : (info->ifi_flags & LOWER_UP) != 0) && queued;
+	return 0;
 }
 
 /* Waits (at most 5 s) until link_ready() holds for the side's end. */
