@@ -60,6 +60,8 @@ export interface Guest extends GuestCommands {
 }
 
 export { GUEST_OBJECT_DIR };
+/** How long a guest that hit a fatal fault may go on printing its report before it is killed. */
+const FATAL_REPORT_MS = 2_000;
 // Booting may include a first kernel download and image build.
 const SETUP_TIMEOUT_MS = 15 * 60_000;
 
@@ -163,9 +165,11 @@ export function useGuest(opts: GuestOptions): Guest {
     vm = booted;
     setup.bootMs = lap();
     // A fault that leaves the kernel untrustworthy (panic, lockup, stall, hung task) ends the
-    // guest at once, so that the running test fails in seconds instead of waiting on a dead kernel.
+    // guest within seconds, so that the running test fails instead of waiting on a dead kernel;
+    // not at once, so that the kernel can print the report's stack (an RCU stall's backtraces come
+    // after its first line) for the failure message.
     booted.console.onFault((kind) => {
-      if (FATAL_FAULTS.has(kind)) booted.kill();
+      if (FATAL_FAULTS.has(kind)) setTimeout(() => booted.kill(), FATAL_REPORT_MS).unref();
     });
     try {
       agent = await Agent.start(booted.ssh, join(booted.logDir, 'agent.log'), booted.timeouts.commandMs);

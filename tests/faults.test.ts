@@ -36,6 +36,8 @@ test('kernel faults fail their tests, with the kernel\'s lines, and the next tes
   expect(panic.status).toBe('failed');
   expect(panic.failureMessages.join('\n')).toMatch(/the guest died during this test/);
   expect(panic.failureMessages.join('\n')).toMatch(/kernel panic: .*Kernel panic - not syncing: sysrq triggered crash/);
+  // The report goes on past its first line: the kernel's stack is in the failure.
+  expect(panic.failureMessages.join('\n')).toMatch(/Call Trace:/);
   // Within seconds, not the agent's command timeout.
   expect(panic.duration).toBeLessThan(20_000);
   expect(tests.get('after-panic')!.status, tests.get('after-panic')!.failureMessages.join('\n')).toBe('passed');
