@@ -110,10 +110,13 @@ export class ConsoleLog {
   private line(line: string): void {
     this.lines.push(line);
     if (!line.startsWith('[qemu] ')) this.guestLines++;
-    if (line.startsWith('bpf-harness: ')) {
-      // A kernel message printed while init wrote its line can land before init's newline:
-      // "bpf-harness: starting sshd[    1.902900] GACT probability on". What init said ends there.
-      const said = line.slice('bpf-harness: '.length).replace(/\[\s*\d+\.\d+\].*$/, '').trim();
+    // init says its lines through /dev/kmsg ("[    1.9] bpf-harness: starting sshd"), or, before
+    // /dev is up or from a test's own init, on the console, where a kernel message printed
+    // meanwhile can land before the newline ("bpf-harness: starting sshd[    1.9] GACT probability
+    // on"): what init said ends there.
+    const says = /^(?:\[\s*\d+\.\d+\] )?bpf-harness: (.*)$/.exec(line);
+    if (says) {
+      const said = says[1].replace(/\[\s*\d+\.\d+\].*$/, '').trim();
       this.guestSays.push(said);
       if (!this.saidAt.has(said)) this.saidAt.set(said, Date.now());
     }

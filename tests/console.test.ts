@@ -57,6 +57,9 @@ test("ConsoleLog keeps what the image's init says, in order", async () => {
   log.write('bpf-harness: ready for ssh[    1.902900] GACT probability on\n\n');
   expect(log.guestSays).toEqual(['insmod veth.ko failed: x', 'starting sshd', 'ready for ssh']);
   expect(log.saidAt.has('ready for ssh')).toBe(true);
+  // Through /dev/kmsg, as the image's init says things: a kernel record, never cut.
+  log.write('[    2.000001] bpf-harness: entropy: credited 512 bits\n');
+  expect(log.guestSays.at(-1)).toBe('entropy: credited 512 bits');
   await log.close();
 });
 
