@@ -14,7 +14,7 @@ import {
   type ProgInfo,
   type XdpMode,
 } from './protocol.js';
-import { CommandError, type ExecResult, type GuestCommands } from './commands.js';
+import { type ExecResult, type GuestCommands, stdoutOrThrow } from './commands.js';
 import { agentOpPhase, inPhase } from './phases.js';
 import type { SshSession } from './ssh.js';
 
@@ -127,9 +127,7 @@ export class Agent implements GuestCommands {
   }
 
   async exec(command: string, opts: { stdin?: string; timeoutMs?: number } = {}): Promise<string> {
-    const r = await this.run(command, opts);
-    if (r.code !== 0) throw new CommandError(command, r);
-    return r.stdout;
+    return stdoutOrThrow(command, await this.run(command, opts));
   }
 
   /** Loads an object file that is already in the guest. */

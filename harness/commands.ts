@@ -25,3 +25,9 @@ export interface GuestCommands {
   /** Runs a command and throws a CommandError with its output when it exits non-zero. */
   exec(command: string, opts?: { stdin?: string; timeoutMs?: number }): Promise<string>;
 }
+
+/** A command's output, or a CommandError with it when the command exited non-zero. */
+export function stdoutOrThrow(command: string, r: ExecResult): string {
+  if (r.code !== 0) throw new CommandError(command, r);
+  return r.stdout;
+}

@@ -1,7 +1,7 @@
 // One SSH connection per VM (ssh2), reused for every command and file transfer.
 import { Client, type ClientChannel } from 'ssh2';
 import { create as tarCreate } from 'tar';
-import { CommandError, type ExecResult, type GuestCommands } from './commands.js';
+import { type ExecResult, type GuestCommands, stdoutOrThrow } from './commands.js';
 import { inPhase } from './phases.js';
 import { shq } from './quote.js';
 
@@ -140,9 +140,7 @@ export class SshSession implements GuestCommands {
 
   /** Runs a command and throws a CommandError with its output when it exits non-zero. */
   async exec(command: string, opts: { stdin?: NodeJS.ReadableStream | string; timeoutMs?: number } = {}): Promise<string> {
-    const r = await this.run(command, opts);
-    if (r.code !== 0) throw new CommandError(command, r);
-    return r.stdout;
+    return stdoutOrThrow(command, await this.run(command, opts));
   }
 
   /** Copies files (paths relative to `cwd`) into `destDir` in the guest as one tar stream. */

@@ -270,10 +270,10 @@ const char *ns_label(const char *name)
 	return buf;
 }
 
-int ns_enter(const char *name)
+/* An fd of a network namespace: an absolute path, or a name under /var/run/netns (or /run/netns);
+ * -1 with the error set when there is none. */
+int ns_open(const char *name)
 {
-	if (!name || !*name)
-		return 0;
 	char path[PATH_MAX];
 	if (name[0] == '/') {
 		snprintf(path, sizeof(path), "%s", name);
@@ -293,6 +293,16 @@ int ns_enter(const char *name)
 	}
 	if (fd < 0)
 		return fail(errno, "netns %s: open %s", name, path);
+	return fd;
+}
+
+int ns_enter(const char *name)
+{
+	if (!name || !*name)
+		return 0;
+	int fd = ns_open(name);
+	if (fd < 0)
+		return -1;
 	if (setns(fd, CLONE_NEWNET) < 0) {
 		int e = errno;
 		close(fd);

@@ -51,6 +51,7 @@ struct bpf_object *aobj_obj(struct aobj *o);
 const char *aobj_name(struct aobj *o);
 
 /* Network namespaces: enter for one operation, always leave. */
+int ns_open(const char *name);
 int ns_enter(const char *name);  /* NULL/"" = stay; -1 with failure recorded */
 void ns_leave(void);
 const char *ns_label(const char *name);  /* "netns X" or "own netns", for messages */

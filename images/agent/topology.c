@@ -143,16 +143,6 @@ static int netns_add(const char *name)
 	return rc;
 }
 
-static int ns_fd(const char *name)
-{
-	char path[256];
-	snprintf(path, sizeof(path), NETNS_DIR "/%s", name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fail(errno, "netns %s: open %s", name, path);
-	return fd;
-}
-
 static int parse_mac(const char *s, uint8_t mac[6])
 {
 	unsigned v[6];
@@ -338,7 +328,7 @@ int op_veth_pair(struct req *r, struct jbuf *out)
 		return -1;
 	if ((!existing_a && netns_add(a.netns)) || netns_add(b.netns))
 		return -1;
-	int fa = ns_fd(a.netns), fb = fa < 0 ? -1 : ns_fd(b.netns), nl = fb < 0 ? -1 : nl_open();
+	int fa = ns_open(a.netns), fb = fa < 0 ? -1 : ns_open(b.netns), nl = fb < 0 ? -1 : nl_open();
 	int rc = -1;
 	if (nl >= 0) {
 		/* the pair, each end created straight into its namespace with its MAC */
