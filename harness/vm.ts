@@ -38,7 +38,7 @@ export interface VmOptions {
   bootTimeoutMs?: number;
   /**
    * Where the guest's entropy comes from: a fresh seed on the command line that init credits,
-   * and QEMU's virtio-rng device. Both by default; turned off only by tests of either one.
+   * (by default), and QEMU's virtio-rng device (only when asked for: it costs boot time).
    */
   entropy?: { seed?: boolean; rng?: boolean };
   /**
@@ -260,6 +260,8 @@ export class Vm {
       }
     };
     const sshdAt = () => this.console.saidAt.get('starting sshd');
+    // Wakes as soon as init says something, or after 50 ms to look for faults and QEMU's exit.
+    const nextSay = () => this.console.waitForLine((l) => l.includes('bpf-harness: '), 50);
     // A connection made before the guest's network is up only sits in QEMU's port forward while
     // it retries with back-off, which costs seconds: the first attempt waits for init's word.
     while (sshdAt() === undefined) {
@@ -270,10 +272,17 @@ export class Vm {
           'no-sshd',
         );
       }
-      await sleep(50);
+      await nextSay();
     }
     // Once the server is started, a guest that can answer does so within seconds.
     const sshdDeadline = Math.min(deadline, sshdAt()! + t.sshdMs);
+    // init says "ready for ssh" once the server listens; a connection made before that is reset
+    // by the guest. An init that never says it (a test's own) is tried from 2 s on.
+    const tryFrom = sshdAt()! + 2_000;
+    while (!this.console.saidAt.has('ready for ssh') && Date.now() < Math.min(tryFrom, sshdDeadline)) {
+      check();
+      await nextSay();
+    }
     let lastErr = '';
     while (Date.now() < sshdDeadline) {
       check();
@@ -289,7 +298,7 @@ export class Vm {
         return;
       } catch (e) {
         lastErr = (e as Error).message;
-        await sleep(250);
+        await sleep(50);
       }
     }
     check();
