@@ -15,6 +15,7 @@ export type Accel = 'kvm' | 'tcg';
 export interface QemuConfig {
   qemu: string;
   accel: Accel;
+  /** The kernel QEMU boots: a bzImage, or the PVH vmlinux unpacked from one (harness/pvh.ts). */
   bzImage: string;
   initramfs?: string;
   /** Extra kernel command line. */

@@ -23,6 +23,11 @@ export const TOOLS = {
   tc: 'iproute2',
   // vmlinux.h for CO-RE programs, from a guest's BTF (harness/btf.ts).
   bpftool: 'bpftool',
+  // Unpacking a bzImage's kernel for a direct PVH boot (harness/pvh.ts).
+  gzip: 'gzip',
+  xz: 'xz-utils',
+  zstd: 'zstd',
+  lz4: 'lz4',
   // Kernel source builds (harness/build.ts).
   flex: 'flex',
   bison: 'bison',

@@ -17,6 +17,7 @@ import { type Accel, chooseAccel, formatCommand, qemuArgs, timeouts } from './qe
 import type { GuestCommands } from './commands.js';
 import { SshSession } from './ssh.js';
 import { which } from './tools.js';
+import { bootKernel } from './pvh.js';
 
 export type VmEvent =
   | { type: 'progress'; message: string }
@@ -178,12 +179,13 @@ export class Vm {
     const setpriv = which('setpriv');
     const t = timeouts(accel);
     const allow = loadAllowlist(kernel.name);
+    const bootImage = await bootKernel(kernel.bzImage, progress);
     for (let attempt = 1; ; attempt++) {
       const sshPort = await freePort();
       const args = qemuArgs({
         qemu,
         accel,
-        bzImage: kernel.bzImage,
+        bzImage: bootImage,
         initramfs: image.initramfs,
         memoryMiB: opts.memoryMiB ?? 1024,
         cpus: opts.cpus ?? 2,

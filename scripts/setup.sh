@@ -10,7 +10,7 @@ PACKAGES=(
   clang llvm        # BPF objects
   gcc make libc6-dev libbpf-dev libelf-dev zlib1g-dev libzstd-dev  # the static guest agent
   busybox-static dropbear-bin iproute2 bash dash bpftool  # programs copied into the guest image
-  cpio kmod xz-utils zstd  # initramfs archives; depmod and unpacking kernel modules
+  cpio kmod xz-utils zstd lz4 gzip  # initramfs archives; depmod and unpacking kernel modules; a kernel for direct (PVH) boot
   util-linux        # setpriv: QEMU dies with its parent
   jq                # the agent's host smoke test (tests/agent-host.test.ts)
   tmux              # tests/shell.test.ts drives npm run shell through a terminal multiplexer
