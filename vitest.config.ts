@@ -1,5 +1,5 @@
 import { defineConfig } from 'vitest/config';
-import { suiteFileOptions } from './harness/suites-config.js';
+import { suiteFileOptions, testFileWorkers } from './harness/suites-config.js';
 
 export default defineConfig({
   test: {
@@ -11,6 +11,10 @@ export default defineConfig({
           name: 'unit',
           include: ['tests/**/*.test.ts'],
           testTimeout: 60_000,
+          // The harness's own tests mostly wait (on guests that fail on purpose, on timeouts, on
+          // npm), so they run one file per core; the suites run after them, in their own group.
+          maxWorkers: testFileWorkers(),
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -19,6 +23,7 @@ export default defineConfig({
           include: ['suites/**/*.test.ts'],
           // One guest per two cores; a file hands its guest to the next (harness/suites-config.ts).
           ...suiteFileOptions(),
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -19,6 +19,11 @@ export function guestBudget(): number {
   return Math.max(1, Math.min(Math.floor(availableParallelism() / 2), Math.floor(totalmem() / 2 ** 31)));
 }
 
+/** How many of the harness's own test files run at once: one per core, and 2 GiB of memory each. */
+export function testFileWorkers(): number {
+  return Math.max(1, Math.min(availableParallelism(), Math.floor(totalmem() / 2 ** 31)));
+}
+
 /** vitest test options of suite files (everything but which files). */
 export function suiteFileOptions() {
   const workers = guestBudget();
