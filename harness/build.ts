@@ -14,7 +14,8 @@ import { COMPAT_FIXES, fixConfigText, fixMakeVars, selectFixes, type Toolchain, 
 import { checkConfig, kconfigDepends, parseConfig, treeSymbols } from './kconfig.js';
 import { type BuildOptions, resolveSource, unpack } from './kernel-source.js';
 import { type BuildSource, type Kernel, parseRelease } from './kernel-types.js';
-import { fileSafe, REPO_ROOT, resultsRoot, timestamp } from './paths.js';
+import { config, resultsRoot } from './config.js';
+import { fileSafe, REPO_ROOT, timestamp } from './paths.js';
 import { requireFiles, which } from './tools.js';
 
 export const FRAGMENT_PATH = join(REPO_ROOT, 'kernels', 'config', 'bpf.config');
@@ -73,7 +74,7 @@ export async function buildKernel(name: string, src: BuildSource, opts: BuildOpt
   const tc = await toolchain();
   const source = await resolveSource(name, src, opts);
   const key = buildKey(source.digest, fragmentText, tc);
-  const jobs = opts.jobs ?? (Number(process.env.BPF_HARNESS_BUILD_JOBS) || availableParallelism());
+  const jobs = opts.jobs ?? (config.buildJobs.get() ?? availableParallelism());
   const build = async (tmp: string): Promise<BuildMeta> => {
     requireBuildTools();
     const t0 = Date.now();

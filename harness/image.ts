@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import ssh2 from 'ssh2';
 import { cached, contentKey, sha256, sha256File } from './cache.js';
+import { config } from './config.js';
 import { type Kernel, REPO_ROOT, loadOrder, readModuleIndex } from './kernels.js';
 import { FILES, requireFiles, which } from './tools.js';
 
@@ -107,7 +108,8 @@ export async function buildBase(onProgress?: (m: string) => void): Promise<{ dir
   const parts: string[] = [await readFile(join(IMAGES_DIR, 'recipe.json'), 'utf8'), await readFile(join(IMAGES_DIR, 'init'), 'utf8')];
   for (const f of await sourceFiles(AGENT_DIR)) parts.push(f.slice(AGENT_DIR.length), await readFile(f, 'utf8'));
   for (const f of inputs) parts.push(f, await sha256File(f));
-  if (process.env.BPF_HARNESS_AGENT_BIN) parts.push('agent-bin', await sha256File(process.env.BPF_HARNESS_AGENT_BIN));
+  const prebuilt = config.agentBin.get();
+  if (prebuilt) parts.push('agent-bin', await sha256File(prebuilt));
   const key = contentKey('image-base-v1', ...parts);
   return cached<BaseMeta>({
     area: 'images',
@@ -115,7 +117,6 @@ export async function buildBase(onProgress?: (m: string) => void): Promise<{ dir
     onProgress,
     build: async (tmp) => {
       // BPF_HARNESS_AGENT_BIN: a prebuilt agent, for working on the agent itself.
-      const prebuilt = process.env.BPF_HARNESS_AGENT_BIN;
       onProgress?.(prebuilt ? `image: using the agent at ${prebuilt}` : 'image: building the guest agent');
       const agent = prebuilt ?? (await buildAgent(join(tmp, 'agent-build')));
       const root = join(tmp, 'root');

@@ -2,6 +2,7 @@
 // tool is one line that says what to install.
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { system } from './config.js';
 
 export const TOOLS = {
   'qemu-system-x86_64': 'qemu-system-x86',
@@ -53,7 +54,7 @@ const SEARCH_EXTRA = ['/usr/sbin', '/sbin'];
 
 /** Absolute path of a tool, or a MissingToolError naming the package to install. */
 export function which(tool: Tool): string {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), ...SEARCH_EXTRA];
+  const dirs = [...system.path().split(delimiter), ...SEARCH_EXTRA];
   for (const d of dirs) {
     if (!d) continue;
     const p = join(d, tool);
