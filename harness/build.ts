@@ -16,7 +16,7 @@ import { type BuildOptions, resolveSource, unpack } from './kernel-source.js';
 import { type BuildSource, type Kernel, parseRelease } from './kernel-types.js';
 import { config, resultsRoot } from './config.js';
 import { fileSafe, REPO_ROOT, timestamp } from './paths.js';
-import { requireFiles, which } from './tools.js';
+import { requireFiles, requireTools, which } from './tools.js';
 
 export const FRAGMENT_PATH = join(REPO_ROOT, 'kernels', 'config', 'bpf.config');
 /** Bump when the build steps change what comes out for the same inputs. */
@@ -26,17 +26,15 @@ const BUILD_RECIPE = 'kernel-build-v1';
 // The build
 
 export async function toolchain(): Promise<Toolchain> {
-  which('cc');
-  which('make');
-  const cc = (await execa('gcc', ['-dumpfullversion', '-dumpversion'])).stdout.trim();
-  const ld = (await execa('ld', ['--version'])).stdout.split('\n')[0];
+  const cc = (await execa(which('gcc'), ['-dumpfullversion', '-dumpversion'])).stdout.trim();
+  const ld = (await execa(which('ld'), ['--version'])).stdout.split('\n')[0];
   const make = (await execa(which('make'), ['--version'])).stdout.split('\n')[0];
   return { ccMajor: Number(cc.split('.')[0]), id: `gcc ${cc}; ${ld}; ${make}` };
 }
 
 /** Host tools and headers a kernel build needs, checked before anything is downloaded. */
 export function requireBuildTools(): void {
-  for (const t of ['make', 'cc', 'flex', 'bison', 'bc', 'perl'] as const) which(t);
+  requireTools('make', 'gcc', 'ld', 'flex', 'bison', 'bc', 'perl', 'tar', 'bash', 'df');
   requireFiles({ '/usr/include/libelf.h': 'libelf-dev', '/usr/include/openssl/ssl.h': 'libssl-dev' });
 }
 
