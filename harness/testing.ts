@@ -56,8 +56,6 @@ export interface Guest extends GuestCommands {
   attach(spec: AttachSpec): Promise<Attached>;
   /** Skips the running test, with the reason, when the guest's kernel is older than `version`. */
   requireKernel(ctx: TestContext, version: string, feature: string): void;
-  /** Skips the running test when the kernel predates the program type. */
-  requireProgramType(ctx: TestContext, type: ProgramTypeName): void;
 }
 
 export { GUEST_OBJECT_DIR };
@@ -377,9 +375,6 @@ export function useGuest(opts: GuestOptions): Guest {
     requireKernel(ctx, version, feature) {
       const k = need(vm, 'the VM').kernel;
       if (!atLeast(k.version, version)) ctx.skip(`needs ${version}: ${feature} (kernel ${k.release})`);
-    },
-    requireProgramType(ctx, type) {
-      this.requireKernel(ctx, PROGRAM_TYPES[type].since, `program type ${type}`);
     },
   };
 }
