@@ -11,7 +11,7 @@ import { timestamp } from './paths.js';
 import { writeReports } from './report.js';
 import { boot, image, shell } from './cli/guest.js';
 import { kernelsBuild, kernelsFetch, kernelsList, kernelsLock } from './cli/kernels.js';
-import { parseCommandLine, USAGE, UsageError } from './cli/options.js';
+import { COMMANDS, parseCommandLine, USAGE, UsageError } from './cli/options.js';
 import { suite } from './cli/suite.js';
 
 export { listSuites } from './cli/suite.js';
@@ -21,7 +21,7 @@ const SHA256 = /^[0-9a-f]{64}$/i;
 export async function main(argv: string[]): Promise<number> {
   const { command, args, values } = parseCommandLine(argv);
   if (command === 'help' || values.help) {
-    console.log(USAGE);
+    console.log(command === 'help' ? USAGE : `usage:\n${COMMANDS[command].usage}`);
     return 0;
   }
   // Every variable is read once, so that a bad value stops the run here, before any guest boots.
