@@ -1,5 +1,5 @@
 import { defineConfig } from 'vitest/config';
-import { suiteFileOptions, testFileWorkers } from './harness/suites-config.js';
+import { suiteFileOptions, testFileOptions } from './harness/suites-config.js';
 
 export default defineConfig({
   test: {
@@ -11,10 +11,8 @@ export default defineConfig({
           name: 'unit',
           include: ['tests/**/*.test.ts'],
           testTimeout: 60_000,
-          // The harness's own tests mostly wait (on guests that fail on purpose, on timeouts, on
-          // npm), so they run one file per core; the suites run after them, in their own group.
-          maxWorkers: testFileWorkers(),
-          sequence: { groupOrder: 0 },
+          // One file per core: they mostly wait (harness/suites-config.ts).
+          ...testFileOptions(),
         },
       },
       {

@@ -4,4 +4,5 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../harness/cli.ts');
+const { runCli } = await import('../harness/cli.ts');
+runCli(process.argv.slice(2));

@@ -2,6 +2,7 @@
 // the file BPF_HARNESS_ALLOWLIST names.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { config } from './config.js';
 import { type AllowRule, parseAllowlist } from './console.js';
 import { fileSafe, REPO_ROOT } from './paths.js';
 
@@ -14,7 +15,7 @@ export function loadAllowlist(kernelName: string, dir = ALLOWLIST_DIR): AllowRul
     const path = join(dir, file);
     if (existsSync(path)) rules.push(...parseAllowlist(readFileSync(path, 'utf8'), `kernels/allowlist/${file}`));
   }
-  const own = process.env.BPF_HARNESS_ALLOWLIST;
+  const own = config.allowlist.get();
   if (own) rules.push(...parseAllowlist(readFileSync(own, 'utf8'), own));
   return rules;
 }

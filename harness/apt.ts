@@ -6,6 +6,7 @@ import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { cacheRoot, sha256File, withLock } from './cache.js';
+import { config, DEFAULT_DEBIAN_KEYRING, system } from './config.js';
 import type { DebianSource, Progress } from './kernel-types.js';
 import { type Pin, readLock } from './lock.js';
 import { which } from './tools.js';
@@ -15,7 +16,7 @@ export interface Mirror {
   keyring: string;
 }
 
-const DEFAULT_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+const DEFAULT_KEYRING = DEFAULT_DEBIAN_KEYRING;
 const DEBIAN_SUITES = /^(buster|bullseye|bookworm|trixie|forky|sid|unstable|testing|stable|oldstable)(-updates|-backports)?$/;
 
 interface SourceEntry {
@@ -66,8 +67,8 @@ export function parseOneLine(text: string): SourceEntry[] {
 
 /** The Debian mirror this machine's apt uses for its main archive (not security). */
 export function systemMirror(etc = '/etc/apt'): Mirror {
-  const env = process.env.BPF_HARNESS_DEBIAN_MIRROR;
-  if (env) return { uri: env.replace(/\/+$/, ''), keyring: process.env.BPF_HARNESS_DEBIAN_KEYRING ?? DEFAULT_KEYRING };
+  const env = config.debianMirror.get();
+  if (env) return { uri: env, keyring: config.debianKeyring.get() };
   const entries: SourceEntry[] = [];
   const list = join(etc, 'sources.list');
   if (existsSync(list)) entries.push(...parseOneLine(readFileSync(list, 'utf8')));
@@ -112,7 +113,7 @@ export class AptSuite {
       `-o`, `Dir::Etc::Preferences=${r}/preferences`,
       `-o`, `Dir::Etc::PreferencesParts=${r}/preferences.d`,
       // Downloads run as the current user: no privilege drop to _apt.
-      `-o`, `APT::Sandbox::User=${process.getuid?.() === 0 ? 'root' : (process.env.USER ?? 'nobody')}`,
+      `-o`, `APT::Sandbox::User=${process.getuid?.() === 0 ? 'root' : system.user()}`,
       `-o`, `Debug::NoLocking=1`,
       `-o`, `APT::Architecture=amd64`,
       `-o`, `APT::Architectures::=amd64`,

@@ -31,8 +31,7 @@ export function vmlinuxHeaderDir(guest: GuestLike): Promise<string> {
     p = (async () => {
       const sum = (await guest.ssh.exec('sha256sum /sys/kernel/btf/vmlinux')).split(/\s+/)[0];
       if (!/^[0-9a-f]{64}$/.test(sum)) throw new Error(`the guest has no readable /sys/kernel/btf/vmlinux (sha256sum said "${sum}")`);
-      const bpftool = which('bpftool');
-      const { stdout: version } = await execa(bpftool, ['version']);
+      const { stdout: version } = await execa(which('bpftool'), ['version']);
       const { dir } = await cached({
         area: 'vmlinux-h',
         key: contentKey('vmlinux-h-v1', sum, version),
@@ -40,7 +39,7 @@ export function vmlinuxHeaderDir(guest: GuestLike): Promise<string> {
           const blob = Buffer.from((await guest.ssh.exec('base64 /sys/kernel/btf/vmlinux', { timeoutMs: 120_000 })).replace(/\s+/g, ''), 'base64');
           const btf = join(tmp, 'vmlinux.btf');
           await writeFile(btf, blob);
-          const { stdout } = await execa(bpftool, ['btf', 'dump', 'file', btf, 'format', 'c'], { maxBuffer: 1 << 30 });
+          const { stdout } = await execa(which('bpftool'), ['btf', 'dump', 'file', btf, 'format', 'c'], { maxBuffer: 1 << 30 });
           await writeFile(join(tmp, 'vmlinux.h'), stdout);
           return { btfSha256: sum };
         },

@@ -14,8 +14,9 @@ import { COMPAT_FIXES, fixConfigText, fixMakeVars, selectFixes, type Toolchain, 
 import { checkConfig, kconfigDepends, parseConfig, treeSymbols } from './kconfig.js';
 import { type BuildOptions, resolveSource, unpack } from './kernel-source.js';
 import { type BuildSource, type Kernel, parseRelease } from './kernel-types.js';
-import { fileSafe, REPO_ROOT, resultsRoot, timestamp } from './paths.js';
-import { requireFiles, which } from './tools.js';
+import { config, resultsRoot } from './config.js';
+import { fileSafe, REPO_ROOT, timestamp } from './paths.js';
+import { requireFiles, requireTools, which } from './tools.js';
 
 export const FRAGMENT_PATH = join(REPO_ROOT, 'kernels', 'config', 'bpf.config');
 /** Bump when the build steps change what comes out for the same inputs. */
@@ -25,17 +26,15 @@ const BUILD_RECIPE = 'kernel-build-v1';
 // The build
 
 export async function toolchain(): Promise<Toolchain> {
-  which('cc');
-  which('make');
-  const cc = (await execa('gcc', ['-dumpfullversion', '-dumpversion'])).stdout.trim();
-  const ld = (await execa('ld', ['--version'])).stdout.split('\n')[0];
+  const cc = (await execa(which('gcc'), ['-dumpfullversion', '-dumpversion'])).stdout.trim();
+  const ld = (await execa(which('ld'), ['--version'])).stdout.split('\n')[0];
   const make = (await execa(which('make'), ['--version'])).stdout.split('\n')[0];
   return { ccMajor: Number(cc.split('.')[0]), id: `gcc ${cc}; ${ld}; ${make}` };
 }
 
 /** Host tools and headers a kernel build needs, checked before anything is downloaded. */
 export function requireBuildTools(): void {
-  for (const t of ['make', 'cc', 'flex', 'bison', 'bc', 'perl'] as const) which(t);
+  requireTools('make', 'gcc', 'ld', 'flex', 'bison', 'bc', 'perl', 'tar', 'bash', 'df');
   requireFiles({ '/usr/include/libelf.h': 'libelf-dev', '/usr/include/openssl/ssl.h': 'libssl-dev' });
 }
 
@@ -73,7 +72,7 @@ export async function buildKernel(name: string, src: BuildSource, opts: BuildOpt
   const tc = await toolchain();
   const source = await resolveSource(name, src, opts);
   const key = buildKey(source.digest, fragmentText, tc);
-  const jobs = opts.jobs ?? (Number(process.env.BPF_HARNESS_BUILD_JOBS) || availableParallelism());
+  const jobs = opts.jobs ?? (config.buildJobs.get() ?? availableParallelism());
   const build = async (tmp: string): Promise<BuildMeta> => {
     requireBuildTools();
     const t0 = Date.now();

@@ -4,15 +4,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { chmod, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { cacheRoot, config } from './config.js';
 import { bootId, pidAlive, procStat } from './procs.js';
 
-export function cacheRoot(): string {
-  if (process.env.BPF_HARNESS_CACHE) return process.env.BPF_HARNESS_CACHE;
-  const xdg = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  return join(xdg, 'bpf-harness');
-}
+export { cacheRoot };
 
 export function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
@@ -99,7 +95,7 @@ export function holderAlive(identity: string): boolean {
 }
 
 /** How long a run waits for another to finish building an entry before it gives up. */
-const LOCK_WAIT_MS = () => (Number(process.env.BPF_HARNESS_LOCK_WAIT_SECONDS) || 3600) * 1000;
+const LOCK_WAIT_MS = () => config.lockWaitSeconds.get() * 1000;
 
 async function lock(path: string, waitingFor: string, onWait?: (msg: string) => void): Promise<() => Promise<void>> {
   let told = false;

@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { checkEnvironment, config } from './config.js';
 import { buildImage } from './image.js';
 import { getKernel, type Kernel } from './kernels.js';
 import { chooseAccel } from './qemu.js';
@@ -24,8 +25,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const stateDir = await mkdtemp(join(tmpdir(), 'bpf-harness-run-'));
   project.provide('runStateDir', stateDir);
   // The CLI resolves the kernel before vitest starts and hands it over; vitest run alone resolves it here.
-  const handed = process.env.BPF_HARNESS_KERNEL_RESOLVED;
-  const kernel = handed ? (JSON.parse(handed) as Kernel) : await getKernel(undefined, { onProgress: say });
+  checkEnvironment();
+  const handed = config.kernelResolved.get() as Kernel | undefined;
+  const kernel = handed ?? await getKernel(undefined, { onProgress: say });
   project.provide('kernel', kernel);
   const image = await buildImage(kernel, say);
   const { accel, reason } = await chooseAccel(kernel.bzImage, say);

@@ -1,14 +1,15 @@
 // Guest image: a small initramfs built without root from the host's Debian packages (busybox,
 // dropbear, iproute2 and their libraries), the harness's guest agent, and fresh SSH keys; the
 // kernel's modules go in a second archive appended per kernel.
-import { chmod, copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync, realpathSync, createWriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import ssh2 from 'ssh2';
 import { cached, contentKey, sha256, sha256File } from './cache.js';
+import { config } from './config.js';
 import { type Kernel, REPO_ROOT, loadOrder, readModuleIndex } from './kernels.js';
-import { FILES, requireFiles, which } from './tools.js';
+import { FILES, requireFiles, requireTools, type Tool, which } from './tools.js';
 
 export const IMAGES_DIR = join(REPO_ROOT, 'images');
 const AGENT_DIR = join(IMAGES_DIR, 'agent');
@@ -58,6 +59,9 @@ async function sourceFiles(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+/** How a compressed module is unpacked, by its file name's ending. */
+const DECOMPRESS: Record<string, { tool: Tool; args: string[] }> = { xz: { tool: 'xz', args: ['-dc'] }, zst: { tool: 'zstd', args: ['-dcq'] }, gz: { tool: 'gzip', args: ['-dc'] } };
+
 async function copyWithParents(src: string, root: string, dest: string): Promise<void> {
   const target = join(root, dest);
   await mkdir(dirname(target), { recursive: true });
@@ -67,7 +71,7 @@ async function copyWithParents(src: string, root: string, dest: string): Promise
 
 /** Writes a newc cpio of a directory, every file owned by root. */
 async function cpio(dir: string, out: string): Promise<void> {
-  const { stdout } = await execa('find', ['.', '-mindepth', '1'], { cwd: dir });
+  const { stdout } = await execa(which('find'), ['.', '-mindepth', '1'], { cwd: dir });
   const list = stdout.split('\n').filter(Boolean).sort().join('\n') + '\n';
   const sink = createWriteStream(out);
   const p = execa(which('cpio'), ['--quiet', '-o', '-H', 'newc', '-R', '0:0'], { cwd: dir, input: list, stdout: 'pipe' });
@@ -95,8 +99,7 @@ interface BaseMeta {
 export async function buildBase(onProgress?: (m: string) => void): Promise<{ dir: string; meta: BaseMeta }> {
   const recipe = readRecipe();
   requireFiles(FILES);
-  which('cc');
-  which('dropbearkey');
+  requireTools('make', 'cc', 'ldd', 'dropbearkey', 'find', 'cpio');
   const programs = Object.entries(recipe.programs).map(([dest, src]) => {
     if (!existsSync(src)) throw new Error(`${src} not found: run scripts/setup.sh (it installs the guest's programs)`);
     return [dest, src] as const;
@@ -107,7 +110,8 @@ export async function buildBase(onProgress?: (m: string) => void): Promise<{ dir
   const parts: string[] = [await readFile(join(IMAGES_DIR, 'recipe.json'), 'utf8'), await readFile(join(IMAGES_DIR, 'init'), 'utf8')];
   for (const f of await sourceFiles(AGENT_DIR)) parts.push(f.slice(AGENT_DIR.length), await readFile(f, 'utf8'));
   for (const f of inputs) parts.push(f, await sha256File(f));
-  if (process.env.BPF_HARNESS_AGENT_BIN) parts.push('agent-bin', await sha256File(process.env.BPF_HARNESS_AGENT_BIN));
+  const prebuilt = config.agentBin.get();
+  if (prebuilt) parts.push('agent-bin', await sha256File(prebuilt));
   const key = contentKey('image-base-v1', ...parts);
   return cached<BaseMeta>({
     area: 'images',
@@ -115,7 +119,6 @@ export async function buildBase(onProgress?: (m: string) => void): Promise<{ dir
     onProgress,
     build: async (tmp) => {
       // BPF_HARNESS_AGENT_BIN: a prebuilt agent, for working on the agent itself.
-      const prebuilt = process.env.BPF_HARNESS_AGENT_BIN;
       onProgress?.(prebuilt ? `image: using the agent at ${prebuilt}` : 'image: building the guest agent');
       const agent = prebuilt ?? (await buildAgent(join(tmp, 'agent-build')));
       const root = join(tmp, 'root');
@@ -144,7 +147,7 @@ export async function buildBase(onProgress?: (m: string) => void): Promise<{ dir
       if (!hostKey) throw new Error(`dropbearkey -y printed no public key:\n${stdout}`);
       onProgress?.('image: packing the base initramfs');
       await cpio(root, join(tmp, 'base.cpio'));
-      await execa('rm', ['-rf', root, join(tmp, 'agent-build')]);
+      for (const d of [root, join(tmp, 'agent-build')]) await rm(d, { recursive: true, force: true });
       return { hostKey };
     },
   });
@@ -176,9 +179,9 @@ export async function buildImage(kernel: Kernel, onProgress?: (m: string) => voi
         // Compressed modules are unpacked here: busybox's insmod takes plain .ko files only.
         const plain = rel.replace(/\.(xz|zst|gz)$/, '');
         await mkdir(dirname(join(modRoot, plain)), { recursive: true });
-        const decompress = { xz: ['xz', '-dc'], zst: ['zstd', '-dcq'], gz: ['gzip', '-dc'] }[rel.split('.').pop() ?? ''];
+        const decompress = DECOMPRESS[rel.split('.').pop() ?? ''];
         if (decompress) {
-          await execa(decompress[0], [...decompress.slice(1), join(kernel.modulesDir!, rel)], { stdout: { file: join(modRoot, plain) } });
+          await execa(which(decompress.tool), [...decompress.args, join(kernel.modulesDir!, rel)], { stdout: { file: join(modRoot, plain) } });
         } else {
           await copyFile(join(kernel.modulesDir!, rel), join(modRoot, plain));
         }
@@ -195,7 +198,7 @@ export async function buildImage(kernel: Kernel, onProgress?: (m: string) => voi
         });
       }
       await new Promise<void>((res) => out.end(res));
-      await execa('rm', ['-rf', root, join(tmp, 'modules.cpio')]);
+      for (const d of [root, join(tmp, 'modules.cpio')]) await rm(d, { recursive: true, force: true });
       return {};
     },
   });

@@ -9,6 +9,8 @@ export { Agent, BpfObject, BpfMap } from './agent.js';
 export { AgentError, readU64s, readU32, u32, u64, type Hex, type Ops } from './protocol.js';
 export { atLeast, getKernel, type Kernel } from './kernels.js';
 export { Vm, VmError, type VmOptions, type BootCause } from './vm.js';
+// The environment variables the harness reads (e.g. config.lsmAppend.get() for a suite's own command line).
+export { config } from './config.js';
 export { SshSession } from './ssh.js';
 export { CommandError, type ExecResult, type GuestCommands } from './commands.js';
 export { compileAll, CompileError } from './compile.js';

@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { which } from './tools.js';
 
 /**
  * Reads .config syntax: `CONFIG_X=value` and `# CONFIG_X is not set` (value "n"). Strict mode
@@ -73,7 +74,7 @@ export function checkConfig(fragment: Map<string, string>, final: Map<string, st
 
 /** Every Kconfig symbol the tree defines, and the file that defines it. */
 export async function treeSymbols(root: string): Promise<{ known: Set<string>; defined: Map<string, string> }> {
-  const { stdout } = await execa('find', ['.', '-name', 'Kconfig*', '-type', 'f', '-not', '-path', './Documentation/*'], { cwd: root, maxBuffer: 1 << 28 });
+  const { stdout } = await execa(which('find'), ['.', '-name', 'Kconfig*', '-type', 'f', '-not', '-path', './Documentation/*'], { cwd: root, maxBuffer: 1 << 28 });
   const defined = new Map<string, string>();
   for (const rel of stdout.split('\n').filter(Boolean)) {
     const file = rel.replace(/^\.\//, '');

@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { AptSuite, debianPin } from './apt.js';
 import { cached, contentKey, sha256File } from './cache.js';
 import type { BuildSource } from './kernel-types.js';
-import { which } from './tools.js';
+import { type Tool, which } from './tools.js';
 
 export interface BuildOptions {
   onProgress?: (m: string) => void;
@@ -36,7 +36,7 @@ export interface ResolvedSource {
 /** Files of a source tree: git's list (tracked and untracked, not ignored) in a git tree, else all but .git. */
 async function treeFiles(dir: string): Promise<string[]> {
   if (existsSync(join(dir, '.git'))) {
-    const { stdout } = await execa('git', ['-C', dir, 'ls-files', '-z', '-c', '-o', '--exclude-standard'], { stripFinalNewline: false, maxBuffer: 1 << 30 });
+    const { stdout } = await execa(which('git'), ['-C', dir, 'ls-files', '-z', '-c', '-o', '--exclude-standard'], { stripFinalNewline: false, maxBuffer: 1 << 30 });
     // Only what is there: a tracked file deleted in the work tree, or a submodule, is left out.
     const listed = [...new Set(stdout.split('\0').filter(Boolean))].sort();
     const present = await Promise.all(listed.map((f) => lstat(join(dir, f)).then((st) => st.isFile() || st.isSymbolicLink(), () => false)));
@@ -179,18 +179,23 @@ export async function resolveSource(name: string, src: BuildSource, opts: BuildO
 export async function unpack(from: { tarball: string } | { dir: string }, work: string, say: (m: string) => void): Promise<string> {
   // tar says "No space left on device" once per file it could not write: one message instead,
   // with the place and the space.
-  const run = async (what: string, cmd: string, args: string[], size: number) => {
-    const r = await execa(cmd, args, { reject: false, all: true });
+  const run = async (what: string, tool: Tool, args: string[], size: number) => {
+    const r = await execa(which(tool), args, { reject: false, all: true });
     if (r.exitCode === 0) return;
     const out = r.all ?? '';
     if (/No space left on device/.test(out)) {
-      const free = await execa('df', ['-Pk', work], { reject: false }).then((d) => Number(d.stdout.split('\n')[1]?.split(/\s+/)[3]) * 1024, () => NaN);
+      const free = await execa(which('df'), ['-Pk', work], { reject: false }).then((d) => Number(d.stdout.split('\n')[1]?.split(/\s+/)[3]) * 1024, () => NaN);
       throw new Error(`${what}: no space left on the device of ${work} (${(free / 2 ** 20).toFixed(0)} MiB free; the source needs about ${(size / 2 ** 20).toFixed(0)} MiB, a build several times that); free some, or set BPF_HARNESS_CACHE to a larger disk`);
     }
     throw new Error(`${what} failed (exit ${r.exitCode}):\n${out.split('\n').slice(-10).join('\n')}`);
   };
   if ('tarball' in from) {
     say(`source: unpacking ${basename(from.tarball)}`);
+    // tar runs the decompressor itself: it must be there too.
+    const ext = from.tarball.split('.').pop();
+    if (ext === 'xz') which('xz');
+    if (ext === 'zst') which('zstd');
+    if (ext === 'gz') which('gzip');
     await run(`unpacking ${from.tarball}`, 'tar', ['-xf', from.tarball, '-C', work], statSync(from.tarball).size * 6);
   } else {
     say(`source: copying the tree at ${from.dir} (the build never writes to it)`);
@@ -200,7 +205,7 @@ export async function unpack(from: { tarball: string } | { dir: string }, work: 
     const list = join(work, '.files');
     await writeFile(list, files.join('\0'));
     const size = files.reduce((n, f) => n + (lstatSync(join(from.dir, f), { throwIfNoEntry: false })?.size ?? 0), 0);
-    await run(`copying ${from.dir}`, 'bash', ['-c', 'set -o pipefail; tar -C "$1" --null -T "$2" -cf - | tar -C "$3" -xf -', 'copy', from.dir, list, dest], size);
+    await run(`copying ${from.dir}`, 'bash', ['-c', 'set -o pipefail; "$4" -C "$1" --null -T "$2" -cf - | "$4" -C "$3" -xf -', 'copy', from.dir, list, dest, which('tar')], size);
     await rm(list);
   }
   const entries = (await readdir(work, { withFileTypes: true })).filter((e) => e.isDirectory());

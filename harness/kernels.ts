@@ -8,6 +8,7 @@ import { execa } from 'execa';
 import { AptSuite, debianPin } from './apt.js';
 import { buildKernel } from './build.js';
 import { cached, contentKey, sha256File } from './cache.js';
+import { config } from './config.js';
 import type { Catalog, DebianSource, Kernel, KernelSource, LocalSource, Progress } from './kernel-types.js';
 import { parseRelease } from './kernel-types.js';
 import { isObject, readJsonFile } from './json-file.js';
@@ -179,15 +180,15 @@ export async function getKernel(
   opts: { modules?: string; onProgress?: Progress; sourcePath?: string; sha256?: string } = {},
 ): Promise<Kernel> {
   const catalog = loadCatalog();
-  const n = name || process.env.BPF_HARNESS_KERNEL || catalog.default;
-  const src = lookupKernel(n, catalog, opts.modules ?? process.env.BPF_HARNESS_MODULES);
+  const n = name || config.kernel.get() || catalog.default;
+  const src = lookupKernel(n, catalog, opts.modules ?? config.modules.get());
   if (src.source === 'debian') return fetchDebian(n, src, opts.onProgress);
   if (src.source === 'tarball' || src.source === 'debian-source' || src.source === 'tree') {
     // Built from source on first use, then cached.
     return buildKernel(n, src, {
       onProgress: opts.onProgress,
-      sourcePath: opts.sourcePath ?? process.env.BPF_HARNESS_KERNEL_SOURCE,
-      sha256: opts.sha256 ?? process.env.BPF_HARNESS_KERNEL_SHA256,
+      sourcePath: opts.sourcePath ?? config.kernelSource.get(),
+      sha256: opts.sha256 ?? config.kernelSha256.get(),
     });
   }
   return useLocal(n, src);

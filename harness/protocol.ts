@@ -264,7 +264,6 @@ export interface Ops {
 }
 
 export type OpName = keyof Ops;
-export type Request<K extends OpName> = { id: number; op: K } & Ops[K]['req'];
 export type Success<K extends OpName> = { id: number; ok: true } & Ops[K]['res'];
 export interface Failure {
   id: number;

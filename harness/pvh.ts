@@ -6,7 +6,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { cached, contentKey } from './cache.js';
-import { which } from './tools.js';
+import { type Tool, which } from './tools.js';
 
 /** The compressed payload of a bzImage (boot protocol 2.08+), with its format. */
 export interface Payload {
@@ -61,7 +61,13 @@ export function hasPvhNote(elf: Buffer): boolean {
   return false;
 }
 
-const DECOMPRESSORS = { gzip: 'gzip', xz: 'xz', zstd: 'zstd', lz4: 'lz4' } as const;
+/** The tool that unpacks each format. */
+const UNPACKERS: { format: Payload['format']; tool: Tool }[] = [
+  { tool: 'gzip', format: 'gzip' },
+  { tool: 'xz', format: 'xz' },
+  { tool: 'zstd', format: 'zstd' },
+  { tool: 'lz4', format: 'lz4' },
+];
 
 interface PvhMeta {
   /** Why the bzImage boots as it is; absent when vmlinux is there. */
@@ -92,10 +98,10 @@ export async function bootKernel(bzImage: string, say?: (m: string) => void): Pr
 async function resolve(bzImage: string, say?: (m: string) => void): Promise<string> {
   const image = await readFile(bzImage);
   const payload = bzImagePayload(image);
-  if (!payload || payload.format === 'other') return bzImage;
-  let tool: string;
+  const tool = UNPACKERS.find((u) => u.format === payload?.format)?.tool;
+  if (!payload || !tool) return bzImage;
   try {
-    tool = which(DECOMPRESSORS[payload.format]);
+    which(tool);
   } catch (e) {
     say?.(`${(e as Error).message}; until then the guest boots its bzImage, which takes longer`);
     return bzImage;
@@ -105,7 +111,7 @@ async function resolve(bzImage: string, say?: (m: string) => void): Promise<stri
     key: contentKey(image),
     onProgress: say,
     build: async (dir) => {
-      const r = await execa(tool, ['-dc'], { input: payload.data, encoding: 'buffer', stripFinalNewline: false, maxBuffer: 1 << 30, reject: false });
+      const r = await execa(which(tool), ['-dc'], { input: payload.data, encoding: 'buffer', stripFinalNewline: false, maxBuffer: 1 << 30, reject: false });
       if (r.exitCode !== 0) throw new Error(`${bzImage}: ${tool} -dc of its ${payload.format} payload failed: ${Buffer.from(r.stderr).toString().trim()}`);
       const elf = Buffer.from(r.stdout);
       if (elf.length !== payload.size) throw new Error(`${bzImage}: ${tool} unpacked ${elf.length} bytes where the image says ${payload.size}`);

@@ -5,7 +5,7 @@ import { existsSync, constants, accessSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { cacheRoot } from './cache.js';
+import { cacheRoot, config } from './config.js';
 import { bootId } from './procs.js';
 import { shq } from './quote.js';
 import { which } from './tools.js';
@@ -13,7 +13,6 @@ import { which } from './tools.js';
 export type Accel = 'kvm' | 'tcg';
 
 export interface QemuConfig {
-  qemu: string;
   accel: Accel;
   /** The kernel QEMU boots: a bzImage, or the PVH vmlinux unpacked from one (harness/pvh.ts). */
   bzImage: string;
@@ -106,11 +105,7 @@ export function formatCommand(bin: string, args: string[]): string {
  * than a guest under TCG on two cores, less where a test wants a failure to come sooner.
  */
 export function timeoutScale(): number {
-  const v = process.env.BPF_HARNESS_TIMEOUT_SCALE;
-  if (v === undefined || v === '') return 1;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`BPF_HARNESS_TIMEOUT_SCALE must be a number above 0, not "${v}"`);
-  return n;
+  return config.timeoutScale.get();
 }
 
 /** Seconds the harness waits for each stage, scaled by how fast the accelerator runs a guest. */
@@ -168,9 +163,8 @@ export async function probeKvm(bzImage: string, deadlineMs = 8_000): Promise<Pro
  * once per host boot.
  */
 export async function chooseAccel(bzImage: string, onProgress?: (m: string) => void): Promise<ProbeResult> {
-  const forced = process.env.BPF_HARNESS_ACCEL;
-  if (forced === 'kvm' || forced === 'tcg') return { accel: forced, reason: 'set by BPF_HARNESS_ACCEL' };
-  if (forced) throw new Error(`BPF_HARNESS_ACCEL must be kvm or tcg, not "${forced}"`);
+  const forced = config.accel.get();
+  if (forced) return { accel: forced, reason: `set by ${config.accel.name}` };
   const file = accelCacheFile();
   try {
     const cached = JSON.parse(await readFile(file, 'utf8')) as Partial<ProbeResult>;

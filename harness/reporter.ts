@@ -3,7 +3,8 @@
 import { basename, dirname, join } from 'node:path';
 import type { Reporter, TestModule } from 'vitest/node';
 import { loadCatalog } from './kernels.js';
-import { resultsRoot, timestamp } from './paths.js';
+import { config, resultsRoot } from './config.js';
+import { timestamp } from './paths.js';
 import type { PhaseTimes, SetupTimes } from './phases.js';
 import { writeReports } from './report.js';
 import { type KernelRun, rerunCommand, writeKernelRun } from './run-record.js';
@@ -11,7 +12,7 @@ import { type KernelRun, rerunCommand, writeKernelRun } from './run-record.js';
 const suiteOf = (moduleId: string) => basename(dirname(moduleId));
 /** A suite file: under BPF_HARNESS_SUITES_DIR (a project's own, --dir) or a suites/ folder. */
 const isSuite = (m: TestModule) => {
-  const own = process.env.BPF_HARNESS_SUITES_DIR;
+  const own = config.suitesDir.get();
   return own ? m.moduleId.startsWith(`${own}/`) : m.moduleId.includes('/suites/');
 };
 
@@ -32,9 +33,10 @@ export default class RunRecorder implements Reporter {
   private recordKernel(modules: ReadonlyArray<TestModule>): void {
     if (!modules.some(isSuite)) return;
     // A run of its own (not one kernel of a matrix, which the CLI reports): its own directory.
-    const own = !process.env.BPF_HARNESS_RUN_DIR;
-    const dir = process.env.BPF_HARNESS_RUN_DIR ?? join(resultsRoot(), `run-${timestamp()}-${process.pid}`);
-    const run: KernelRun = { kernel: process.env.BPF_HARNESS_KERNEL || loadCatalog().default, tests: [], suiteErrors: [], wallMs: Date.now() - this.started, suiteMs: {}, setupMs: {} };
+    const runDir = config.runDir.get();
+    const own = !runDir;
+    const dir = runDir ?? join(resultsRoot(), `run-${timestamp()}-${process.pid}`);
+    const run: KernelRun = { kernel: config.kernel.get() ?? loadCatalog().default, tests: [], suiteErrors: [], wallMs: Date.now() - this.started, suiteMs: {}, setupMs: {} };
     for (const mod of modules) {
       if (!isSuite(mod)) continue;
       const suite = suiteOf(mod.moduleId);

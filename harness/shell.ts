@@ -3,12 +3,13 @@
 // another terminal with OpenSSH (the key and a known_hosts line are written next to the logs).
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { system } from './config.js';
 import type { SshSession } from './ssh.js';
 
 /** Runs the shell until it exits; resolves with its exit status. */
 export async function interactiveShell(ssh: SshSession, stdin: NodeJS.ReadStream = process.stdin, stdout: NodeJS.WriteStream = process.stdout): Promise<number> {
   const size = () => ({ rows: stdout.rows || 24, cols: stdout.columns || 80 });
-  const ch = await ssh.shell({ ...size(), term: process.env.TERM || 'xterm-256color' });
+  const ch = await ssh.shell({ ...size(), term: system.term() });
   const resize = () => ch.setWindow(size().rows, size().cols, 0, 0);
   const raw = stdin.isTTY;
   if (raw) stdin.setRawMode(true);

@@ -4,24 +4,23 @@
 // that a file hands its guest to the next (harness/testing.ts), and the harness's global setup.
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { config, positiveInt } from './config.js';
 import { REPO_ROOT } from './paths.js';
 
-/** A whole number of at least 1, or an error that names where it came from. */
-export function positiveInt(value: string, what: string): number {
-  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new Error(`${what} must be a whole number of at least 1, not "${value}"`);
-  return Number(value);
-}
+export { positiveInt };
 
 /** How many guests may run at once: BPF_HARNESS_PARALLEL, else one per two cores and 2 GiB of memory each. */
 export function guestBudget(): number {
-  const env = process.env.BPF_HARNESS_PARALLEL;
-  if (env !== undefined && env !== '') return positiveInt(env, 'BPF_HARNESS_PARALLEL');
-  return Math.max(1, Math.min(Math.floor(availableParallelism() / 2), Math.floor(totalmem() / 2 ** 31)));
+  return config.parallel.get() ?? Math.max(1, Math.min(Math.floor(availableParallelism() / 2), Math.floor(totalmem() / 2 ** 31)));
 }
 
-/** How many of the harness's own test files run at once: one per core, and 2 GiB of memory each. */
-export function testFileWorkers(): number {
-  return Math.max(1, Math.min(availableParallelism(), Math.floor(totalmem() / 2 ** 31)));
+/**
+ * vitest options of the harness's own test files: they mostly wait (on guests that fail on
+ * purpose, on timeouts, on npm), so one file runs per core (and 2 GiB of memory each). vitest
+ * runs projects with different worker counts as separate groups: these go first, the suites after.
+ */
+export function testFileOptions() {
+  return { maxWorkers: Math.max(1, Math.min(availableParallelism(), Math.floor(totalmem() / 2 ** 31))), sequence: { groupOrder: 0 } };
 }
 
 /** vitest test options of suite files (everything but which files). */

@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, inject, type TestContext } 
 import { Agent, type BpfObject } from './agent.js';
 import { attach, type Attached, type AttachSpec } from './attach.js';
 import { compileAll, GUEST_OBJECT_DIR } from './compile.js';
+import { config } from './config.js';
 import { atLeast, type Kernel } from './kernels.js';
 import { PROGRAM_TYPES, type ProgramTypeName } from './progtypes.js';
 import type { GuestCommands } from './commands.js';
@@ -55,8 +56,6 @@ export interface Guest extends GuestCommands {
   attach(spec: AttachSpec): Promise<Attached>;
   /** Skips the running test, with the reason, when the guest's kernel is older than `version`. */
   requireKernel(ctx: TestContext, version: string, feature: string): void;
-  /** Skips the running test when the kernel predates the program type. */
-  requireProgramType(ctx: TestContext, type: ProgramTypeName): void;
 }
 
 export { GUEST_OBJECT_DIR };
@@ -108,7 +107,7 @@ export function useGuest(opts: GuestOptions): Guest {
   let freshGuestFor: string | undefined;
   const suiteDir = dirname(fileURLToPath(opts.from));
   // Every suite file of a run boots the same kernel (BPF_HARNESS_KERNEL, set by the CLI).
-  const kernelName = () => process.env.BPF_HARNESS_KERNEL || 'default';
+  const kernelName = () => config.kernel.get() ?? 'default';
   const poolKey = () => `${kernelName()}:${opts.memoryMiB ?? 1024}:${opts.append ?? ''}`;
   const need = <T>(v: T | undefined, what: string): T => {
     if (v === undefined) throw new Error(`${what} is not available: the guest did not start (see the error of the suite's setup)`);
@@ -199,7 +198,7 @@ export function useGuest(opts: GuestOptions): Guest {
     console.error(`--- guest console (${current.console.path}), last lines ---\n${current.console.tail(30)}`);
     const id = `${opts.suite}-${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
     const { keyPath, knownHosts, command: ssh } = await sshAccess(current.logDir, current.sshPort, current.image.clientKey, current.image.hostKey);
-    const maxSeconds = Number(process.env.BPF_HARNESS_KEEP_SECONDS) || 4 * 3600;
+    const maxSeconds = config.keepSeconds.get();
     // The agent holds the test's programs, links and sockets after this process is gone.
     await agent?.call('keep', {});
     await current.keep({
@@ -287,7 +286,7 @@ export function useGuest(opts: GuestOptions): Guest {
     const problems: string[] = [];
     // --keep-on-fail: the first failing test's guest stays as the test left it (no reset). A test
     // that made the kernel fault counts as failing, so the console is read up to now first.
-    if (process.env.BPF_HARNESS_KEEP_ON_FAIL === '1' && current.running && agent && !agent.exited) {
+    if (config.keepOnFail.get() && current.running && agent && !agent.exited) {
       await current.syncConsole('true', undefined, agent).catch(() => false);
       const faulted = current.console.faults.slice(faultMark);
       if ((ctx.task.result?.state === 'fail' || faulted.length) && current.running && new RunState(inject('runStateDir')).claimKeep()) {
@@ -376,9 +375,6 @@ export function useGuest(opts: GuestOptions): Guest {
     requireKernel(ctx, version, feature) {
       const k = need(vm, 'the VM').kernel;
       if (!atLeast(k.version, version)) ctx.skip(`needs ${version}: ${feature} (kernel ${k.release})`);
-    },
-    requireProgramType(ctx, type) {
-      this.requireKernel(ctx, PROGRAM_TYPES[type].since, `program type ${type}`);
     },
   };
 }

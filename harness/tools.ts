@@ -1,34 +1,42 @@
 // Host tools the harness runs, each with the Debian package that provides it, so that a missing
-// tool is one line that says what to install.
+// tool is one line that says what to install. Every program the harness spawns is found through
+// which() (tests/tools.test.ts scans harness/ for spawns and keeps this table exact).
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { system } from './config.js';
 
 export const TOOLS = {
+  // Guests (harness/vm.ts, harness/qemu.ts).
   'qemu-system-x86_64': 'qemu-system-x86',
+  setpriv: 'util-linux',
+  // BPF objects (harness/compile.ts), and vmlinux.h for CO-RE programs from a guest's BTF (harness/btf.ts).
   clang: 'clang',
-  'llvm-strip': 'llvm',
-  cc: 'gcc',
-  make: 'make',
-  cpio: 'cpio',
-  depmod: 'kmod',
-  'dpkg-deb': 'dpkg',
+  bpftool: 'bpftool',
+  // Debian kernels (harness/apt.ts, harness/kernels.ts).
   'apt-get': 'apt',
   'apt-cache': 'apt',
-  dropbearkey: 'dropbear-bin',
-  dropbear: 'dropbear-bin',
-  busybox: 'busybox-static',
+  'dpkg-deb': 'dpkg',
+  depmod: 'kmod',
+  // The guest image (harness/image.ts): the agent's build, its libraries, SSH keys, modules, the cpio.
+  make: 'make',
+  cc: 'gcc',
   ldd: 'libc-bin',
-  setpriv: 'util-linux',
-  ip: 'iproute2',
-  tc: 'iproute2',
-  // vmlinux.h for CO-RE programs, from a guest's BTF (harness/btf.ts).
-  bpftool: 'bpftool',
-  // Unpacking a bzImage's kernel for a direct PVH boot (harness/pvh.ts).
-  gzip: 'gzip',
+  dropbearkey: 'dropbear-bin',
+  find: 'findutils',
+  cpio: 'cpio',
   xz: 'xz-utils',
   zstd: 'zstd',
+  gzip: 'gzip',
+  // (xz, zstd, gzip and lz4 also unpack a bzImage's kernel for a direct PVH boot: harness/pvh.ts)
   lz4: 'lz4',
-  // Kernel source builds (harness/build.ts).
+  // Kernel source builds (harness/build.ts, harness/kernel-source.ts, harness/kconfig.ts); flex,
+  // bison, bc and perl are run by the kernel's make, and checked before a build starts.
+  gcc: 'gcc',
+  ld: 'binutils',
+  tar: 'tar',
+  bash: 'bash',
+  df: 'coreutils',
+  git: 'git',
   flex: 'flex',
   bison: 'bison',
   bc: 'bc',
@@ -58,7 +66,7 @@ const SEARCH_EXTRA = ['/usr/sbin', '/sbin'];
 
 /** Absolute path of a tool, or a MissingToolError naming the package to install. */
 export function which(tool: Tool): string {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), ...SEARCH_EXTRA];
+  const dirs = [...system.path().split(delimiter), ...SEARCH_EXTRA];
   for (const d of dirs) {
     if (!d) continue;
     const p = join(d, tool);
@@ -70,6 +78,11 @@ export function which(tool: Tool): string {
     }
   }
   throw new MissingToolError(tool, TOOLS[tool]);
+}
+
+/** Checks that every tool is there (the first missing one is the error). */
+export function requireTools(...tools: Tool[]): void {
+  for (const t of tools) which(t);
 }
 
 /** Checks that files exist; `files` maps each to the Debian package that provides it. */

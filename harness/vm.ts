@@ -4,19 +4,19 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { loadAllowlist } from './allowlist.js';
 import { keptDir, type KeptGuest } from './kept.js';
 import { ConsoleLog, FATAL_FAULTS, type Fault } from './console.js';
 import { buildImage, type Image } from './image.js';
 import { getKernel, type Kernel } from './kernels.js';
-import { fileSafe, resultsRoot } from './paths.js';
-import { type Accel, chooseAccel, formatCommand, qemuArgs, timeouts } from './qemu.js';
+import { resultsRoot } from './config.js';
+import { fileSafe } from './paths.js';
+import { bootCommand } from './boot-command.js';
+import { type Accel, chooseAccel, formatCommand, timeouts } from './qemu.js';
 import type { GuestCommands } from './commands.js';
 import { SshSession } from './ssh.js';
-import { which } from './tools.js';
 import { bootKernel } from './pvh.js';
 
 export type VmEvent =
@@ -75,7 +75,6 @@ export class VmError extends Error {
 
 export { resultsRoot };
 
-const KEEPER = join(dirname(fileURLToPath(import.meta.url)), 'keeper.mjs');
 const live = new Set<Vm>();
 let hooksInstalled = false;
 function installExitHooks(): void {
@@ -102,7 +101,7 @@ function installExitHooks(): void {
   }
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
@@ -175,37 +174,32 @@ export class Vm {
     const { accel } = probe;
     const logDir = join(resultsRoot(), `${opts.label ?? 'vm'}-${fileSafe(kernel.name)}-${process.pid}-${++counter}`);
     await mkdir(logDir, { recursive: true });
-    const qemu = which('qemu-system-x86_64');
-    const setpriv = which('setpriv');
     const t = timeouts(accel);
     const allow = loadAllowlist(kernel.name);
     const bootImage = await bootKernel(kernel.bzImage, progress);
     for (let attempt = 1; ; attempt++) {
       const sshPort = await freePort();
-      const args = qemuArgs({
-        qemu,
+      const { argv, keepable } = bootCommand({
         accel,
         bzImage: bootImage,
         initramfs: image.initramfs,
-        memoryMiB: opts.memoryMiB ?? 1024,
-        cpus: opts.cpus ?? 2,
+        memoryMiB: opts.memoryMiB,
+        cpus: opts.cpus,
         sshPort,
-        // BPF_HARNESS_APPEND: the user's own additions to every guest's command line.
-        append: [process.env.BPF_HARNESS_APPEND, opts.append].filter(Boolean).join(' ') || undefined,
+        append: opts.append,
         seed: opts.entropy?.seed === false ? undefined : randomBytes(64).toString('hex'),
         rng: opts.entropy?.rng,
+        keepable: opts.keepable,
       });
       const con = new ConsoleLog(join(logDir, 'console.log'), allow);
-      emit({ type: 'booting', kernel: kernel.name, accel, command: formatCommand(qemu, args) });
+      emit({ type: 'booting', kernel: kernel.name, accel, command: formatCommand(argv[0], argv.slice(1)) });
       const started = Date.now();
-      const command = [setpriv, '--pdeathsig', 'SIGKILL', '--', qemu, ...args];
       // A keepable guest's QEMU dies with its keeper, and the keeper with this process (its
       // stdin closes) unless it was told to keep the guest; in its own process group, so that a
       // Ctrl-C of the run does not reach a guest that was kept.
-      const keepable = opts.keepable ?? process.env.BPF_HARNESS_KEEP_ON_FAIL === '1';
       const proc = keepable
-        ? execa(process.execPath, [KEEPER, ...command], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false, detached: true })
-        : execa(command[0], command.slice(1), { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });
+        ? execa(argv[0], argv.slice(1), { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false, detached: true })
+        : execa(argv[0], argv.slice(1), { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });
       const vm = new Vm(kernel, image, accel, logDir, con, proc, sshPort, emit);
       live.add(vm);
       proc.stdout!.on('data', (d: Buffer) => con.write(d));

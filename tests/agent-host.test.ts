@@ -3,13 +3,14 @@
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, test } from 'vitest';
+import { system } from '../harness/config.js';
 import { REPO_ROOT } from '../harness/paths.js';
 
 const root = process.getuid?.() === 0;
 
 test('the agent answers every operation correctly on the host kernel (needs root: namespaces and BPF)', async (ctx) => {
   // In CI it must run: there, not being root is a failure, not a skip.
-  if (!root && process.env.CI) expect.fail('the agent smoke test needs root (namespaces, BPF), and CI must run it');
+  if (!root && system.ci()) expect.fail('the agent smoke test needs root (namespaces, BPF), and CI must run it');
   if (!root) ctx.skip('needs root: the smoke test makes namespaces and loads BPF programs');
   const r = await execa('bash', [join(REPO_ROOT, 'images/agent/test/agent-smoke.sh')], { reject: false, all: true });
   const summary = /^(\d+) passed, (\d+) failed$/m.exec(r.all ?? '');

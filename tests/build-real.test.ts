@@ -4,11 +4,12 @@
 //   BPF_HARNESS_SOURCE_BUILD=1 BPF_HARNESS_SOURCE_KERNEL=/path/to/linux-4.14 npx vitest run tests/build-real.test.ts
 // Without the variable the tests are reported as skipped, with the reason in their name.
 import { beforeAll, describe, expect, test } from 'vitest';
+import { config } from '../harness/config.js';
 import { atLeast, getKernel, type Kernel } from '../harness/kernels.js';
 import { Vm, VmError } from '../harness/vm.js';
 
-const enabled = process.env.BPF_HARNESS_SOURCE_BUILD === '1';
-const name = process.env.BPF_HARNESS_SOURCE_KERNEL || '5.10-src';
+const enabled = config.sourceBuild.get();
+const name = config.sourceKernel.get();
 const say = (m: string) => console.log(`[build] ${m}`);
 
 describe.skipIf(!enabled)(`real source build of ${name} (opt-in: set BPF_HARNESS_SOURCE_BUILD=1)`, () => {

@@ -1,8 +1,11 @@
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { expect, test } from 'vitest';
+import { expect, test, vi } from 'vitest';
+import { parseCommandLine } from '../harness/cli/options.js';
+import { system } from '../harness/config.js';
 import { REPO_ROOT } from '../harness/kernels.js';
 import { MissingToolError, which } from '../harness/tools.js';
+import { Vm } from '../harness/vm.js';
 
 const cli = (...args: string[]) => execa(join(REPO_ROOT, 'node_modules/.bin/tsx'), [join(REPO_ROOT, 'harness/cli.ts'), ...args], { reject: false, cwd: REPO_ROOT });
 
@@ -26,14 +29,14 @@ test('kernels list shows the catalog with the default marked', async () => {
 });
 
 test('a missing tool is one line that says what to install', () => {
-  const path = process.env.PATH;
-  process.env.PATH = '/nonexistent';
+  const path = system.path();
+  system.setPath('/nonexistent');
   try {
     expect(() => which('qemu-system-x86_64')).toThrow(MissingToolError);
     expect(() => which('qemu-system-x86_64')).toThrow('qemu-system-x86_64 not found: install it with `apt-get install qemu-system-x86` (or run scripts/setup.sh)');
     expect(() => which('clang')).toThrow(/apt-get install clang/);
   } finally {
-    process.env.PATH = path;
+    system.setPath(path);
   }
 });
 
@@ -68,4 +71,63 @@ test('bad input is refused with a message, before vitest or a guest starts', asy
   });
   expect(unwritable.exitCode).toBe(1);
   expect(unwritable.stderr).toMatch(/the results directory \/etc\/hostname\/results cannot be written \(ENOTDIR\)/);
+}, 120_000);
+
+test.each([
+  [['suite', 'xdp', '--dry-run'], 'suite does not take --dry-run'],
+  [['suite', 'xdp', '--jobs', '3'], 'suite does not take --jobs'],
+  [['kernels', 'list', '--suite', 'x'], 'kernels list does not take --suite'],
+  [['kernels', 'build', '5.10-src', '--kernels', 'all'], 'kernels build does not take --kernels'],
+  [['report', 'dir', '--kernel', '6.1'], 'report does not take --kernel'],
+  [['boot', '--keep-on-fail'], 'boot does not take --keep-on-fail'],
+  [['image', '--suite', 'xdp'], 'image does not take --suite'],
+  [['shell', '--bogus'], 'shell does not take --bogus'],
+])('%j: an option of another subcommand is refused, naming both', (argv, message) => {
+  expect(() => parseCommandLine(argv)).toThrow(message);
+});
+
+test('a subcommand\'s own options are taken; a refused one stops the CLI with its usage line, before anything runs', async () => {
+  expect(parseCommandLine(['kernels', 'build', '5.10-src', '--jobs', '3', '--config-only'])).toMatchObject({ command: 'kernels build', args: ['5.10-src'], values: { jobs: '3', 'config-only': true } });
+  expect(parseCommandLine(['suite', 'xdp', 'tc', '-k', '5.10', '--keep-on-fail'])).toMatchObject({ command: 'suite', args: ['xdp', 'tc'], values: { kernel: '5.10', 'keep-on-fail': true } });
+  expect(parseCommandLine(['kernels'])).toMatchObject({ command: 'kernels list' });
+  const r = await cli('suite', 'xdp', '--dry-run');
+  expect(r.exitCode).toBe(2);
+  expect(r.stderr).toMatch(/^bpf-harness: suite does not take --dry-run\nusage:\n {2}npm run suite <type\.\.\.\|all>/);
+  expect(r.stdout).toBe('');
+});
+
+test('importing cli.ts runs nothing (no usage, no exit): main() runs only when cli.ts is the program', async () => {
+  const r = await execa(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `await import(${JSON.stringify(join(REPO_ROOT, 'harness/cli.ts'))}); console.log('imported')`], { reject: false, cwd: REPO_ROOT, all: true });
+  expect(r.all).toBe('imported');
+  expect(r.exitCode).toBe(0);
+  // In this process too: nothing is printed and nothing exits.
+  const exit = vi.spyOn(process, 'exit').mockImplementation((() => undefined) as never);
+  const log = vi.spyOn(console, 'log');
+  try {
+    const mod = await import('../harness/cli.js');
+    expect(typeof mod.main).toBe('function');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(exit).not.toHaveBeenCalled();
+    expect(log).not.toHaveBeenCalled();
+  } finally {
+    exit.mockRestore();
+    log.mockRestore();
+  }
+});
+
+test('boot --dry-run prints the command line Vm.start runs: the same wrapper, memory, CPUs, network and kernel command line', async () => {
+  const dry = await cli('boot', '--dry-run');
+  expect(dry.exitCode, dry.stderr).toBe(0);
+  const printed = dry.stdout.trim();
+  expect(dry.stderr).toMatch(/the SSH port \((\d+), free now\) and the bpf_harness\.seed= entropy seed are chosen afresh by every boot/);
+  // What a real boot runs: Vm.start's own 'booting' event, from a boot cut short at once.
+  let ran: string | undefined;
+  await expect(Vm.start({ label: 'dry-run-check', bootTimeoutMs: 1, keepable: false, onEvent: (e) => e.type === 'booting' && (ran = e.command) })).rejects.toThrow();
+  expect(ran).toBeDefined();
+  // The port and the seed are chosen by each boot; everything else is the same, character for character.
+  const fixed = (line: string) => line.replace(/hostfwd=tcp:127\.0\.0\.1:\d+-:22/, 'hostfwd=tcp:127.0.0.1:PORT-:22').replace(/bpf_harness\.seed=[0-9a-f]{128}/, 'bpf_harness.seed=SEED');
+  expect(fixed(printed)).toBe(fixed(ran!));
+  expect(printed).toMatch(/^\S*setpriv --pdeathsig SIGKILL -- \S*qemu-system-x86_64 /);
+  expect(printed).toContain(' -m 1024 -smp 2 ');
+  expect(printed).toMatch(/ -netdev user,id=net0,restrict=on,hostfwd=tcp:127\.0\.0\.1:\d+-:22 /);
 }, 120_000);

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { formatCommand, qemuArgs, timeouts } from '../harness/qemu.js';
 
-const base = { qemu: 'qemu-system-x86_64', bzImage: '/k/bzImage', initramfs: '/i/initramfs.cpio', memoryMiB: 512, cpus: 2, sshPort: 40022 };
+const base = { bzImage: '/k/bzImage', initramfs: '/i/initramfs.cpio', memoryMiB: 512, cpus: 2, sshPort: 40022 };
 
 describe('qemuArgs', () => {
   test('a dead guest ends the run: panic=-1 on the kernel command line and -no-reboot', () => {

@@ -1,0 +1,58 @@
+// The command line of a guest boot, in one place: Vm.start runs it, and `boot --dry-run` prints
+// it. QEMU runs under `setpriv --pdeathsig SIGKILL`, so that it dies with the process that started
+// it even when that process is killed outright; a keepable guest (--keep-on-fail) runs under the
+// keeper (harness/keeper.mjs), which can leave it up after the run ends.
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { config } from './config.js';
+import { type Accel, qemuArgs } from './qemu.js';
+import { which } from './tools.js';
+
+export const KEEPER = join(dirname(fileURLToPath(import.meta.url)), 'keeper.mjs');
+
+/** A guest's memory and CPUs unless a suite asks for others. */
+export const DEFAULT_MEMORY_MIB = 1024;
+export const DEFAULT_CPUS = 2;
+
+export interface BootPlan {
+  accel: Accel;
+  bzImage: string;
+  initramfs: string;
+  /** Host port forwarded to the guest's SSH server. */
+  sshPort: number;
+  memoryMiB?: number;
+  cpus?: number;
+  /** Extra kernel command line, after BPF_HARNESS_APPEND's. */
+  append?: string;
+  /** The entropy seed on the kernel command line (hex), if any. */
+  seed?: string;
+  rng?: boolean;
+  /** Under the keeper; default: BPF_HARNESS_KEEP_ON_FAIL. */
+  keepable?: boolean;
+}
+
+export interface BootCommand {
+  /** The whole argument vector to spawn: argv[0] is the program. */
+  argv: string[];
+  keepable: boolean;
+}
+
+/** The argv a boot runs: [node keeper.mjs] setpriv --pdeathsig SIGKILL -- qemu-system-x86_64 ARGS. */
+export function bootCommand(p: BootPlan): BootCommand {
+  const qemu = which('qemu-system-x86_64');
+  const args = qemuArgs({
+    accel: p.accel,
+    bzImage: p.bzImage,
+    initramfs: p.initramfs,
+    memoryMiB: p.memoryMiB ?? DEFAULT_MEMORY_MIB,
+    cpus: p.cpus ?? DEFAULT_CPUS,
+    sshPort: p.sshPort,
+    // BPF_HARNESS_APPEND: the user's own additions to every guest's command line.
+    append: [config.append.get(), p.append].filter(Boolean).join(' ') || undefined,
+    seed: p.seed,
+    rng: p.rng,
+  });
+  const guarded = [which('setpriv'), '--pdeathsig', 'SIGKILL', '--', qemu, ...args];
+  const keepable = p.keepable ?? config.keepOnFail.get();
+  return { argv: keepable ? [process.execPath, KEEPER, ...guarded] : guarded, keepable };
+}

@@ -1,0 +1,149 @@
+// `suite`: suites in guests on one kernel (vitest in this process), or a kernel matrix (one child
+// per kernel, up to the guest budget at once) with a report.
+import { accessSync, constants, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { childEnv, config, resultsRoot } from '../config.js';
+import { getKernel, loadCatalog, lookupKernel, REPO_ROOT } from '../kernels.js';
+import { timestamp } from '../paths.js';
+import { writeReports } from '../report.js';
+import { kernelRunPath, writeKernelRun } from '../run-record.js';
+import { guestBudget, suiteFileOptions } from '../suites-config.js';
+
+export const SUITES_DIR = join(REPO_ROOT, 'suites');
+
+export const say = (m: string) => console.log(`[harness] ${m}`);
+
+/** Suites: the folders of `dir` (this repository's suites/, or a project's own) with a test file. */
+export function listSuites(dir = SUITES_DIR): string[] {
+  if (!existsSync(dir)) throw new Error(`no suites folder at ${dir}`);
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && readdirSync(join(dir, e.name)).some((f) => f.endsWith('.test.ts')))
+    .map((e) => e.name)
+    .sort();
+}
+
+/** The kernels a run names: --kernel/--kernels (a list, or "all" packaged ones), else the default. */
+function kernelList(arg: string | undefined): string[] {
+  const catalog = loadCatalog();
+  if (arg === undefined) return [config.kernel.get() ?? catalog.default];
+  if (!arg.split(',').some((k) => k.trim())) throw new Error('--kernel needs a kernel: a catalog name (npm run kernels -- list), a bzImage, or kernel source');
+  // "all": the packaged kernels; kernels built from source (tens of minutes each) are named one by one.
+  const packaged = Object.entries(catalog.kernels).filter(([, s]) => s.source === 'debian' || s.source === 'local');
+  return arg === 'all' ? packaged.map(([n]) => n) : arg.split(',').map((k) => k.trim()).filter(Boolean);
+}
+
+export interface RunOptions {
+  /** A project's own suites folder (--dir) instead of this repository's suites/. */
+  dir?: string;
+  modules?: string;
+  /** vitest's --shard i/n. */
+  shard?: string;
+  /** Only tests whose name matches this pattern (vitest's -t). */
+  test?: string;
+}
+
+async function runVitest(suites: string[], o: RunOptions): Promise<number> {
+  const { startVitest } = await import('vitest/node');
+  const filter = { run: true, shard: o.shard, testNamePattern: o.test };
+  const dir = o.dir;
+  const vitest = dir
+    ? // A project's own suites: the same settings as this repository's suites project, with the
+      // harness's files named by absolute path, and the harness (TypeScript) transformed by vitest
+      // when it sits in the project's node_modules.
+      await startVitest('test', suites.map((n) => `${join(dir, n)}/`), {
+        ...filter,
+        config: false,
+        root: dir,
+        include: ['**/*.test.ts'],
+        ...suiteFileOptions(),
+        reporters: ['verbose', join(REPO_ROOT, 'harness/reporter.ts')],
+        server: { deps: { inline: [/bpf-harness/] } },
+      })
+    : await startVitest('test', suites.map((n) => `suites/${n}/`), { ...filter, project: 'suites', root: REPO_ROOT });
+  await vitest?.close();
+  return process.exitCode === undefined || process.exitCode === 0 ? 0 : Number(process.exitCode);
+}
+
+/** Runs one child per kernel (up to the guest budget at once), each line prefixed by its kernel. */
+async function runMatrix(suites: string[], kernels: string[], o: RunOptions): Promise<number> {
+  const dir = join(resultsRoot(), `run-${timestamp()}-${process.pid}`);
+  await mkdir(dir, { recursive: true });
+  const budget = guestBudget();
+  say(`matrix: ${suites.join(', ')} on kernels ${kernels.join(', ')}, ${budget} at a time; results in ${dir}`);
+  const queue = [...kernels];
+  const codes: number[] = [];
+  const worker = async () => {
+    for (let k = queue.shift(); k !== undefined; k = queue.shift()) {
+      const t = Date.now();
+      const args = ['--import', 'tsx', join(REPO_ROOT, 'harness/cli.ts'), 'suite', ...suites, '--kernel', k];
+      if (o.modules) args.push('--modules', o.modules);
+      if (o.shard) args.push('--shard', o.shard);
+      if (o.test) args.push('--test', o.test);
+      if (o.dir) args.push('--dir', o.dir);
+      const child = execa(process.execPath, args, {
+        cwd: REPO_ROOT,
+        reject: false,
+        all: true,
+        buffer: false,
+        env: { ...childEnv({ runDir: dir, parallel: '1' }), FORCE_COLOR: '0' },
+      });
+      let partial = '';
+      child.all!.on('data', (d: Buffer) => {
+        const lines = (partial + d.toString()).split('\n');
+        partial = lines.pop() ?? '';
+        for (const l of lines) if (l.trim()) console.log(`[${k}] ${l}`);
+      });
+      const r = await child;
+      if (partial.trim()) console.log(`[${k}] ${partial}`);
+      codes.push(r.exitCode ?? 1);
+      say(`kernel ${k}: ${r.exitCode === 0 ? 'passed' : `FAILED (exit ${r.exitCode})`} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+      if (!existsSync(kernelRunPath(dir, k))) {
+        // The child died before its reporter ran (e.g. the kernel could not be fetched): record the column as failed.
+        const error = `the run on kernel ${k} ended before any test (exit ${r.exitCode}); see its output above`;
+        writeKernelRun(dir, { kernel: k, tests: [], suiteErrors: suites.map((suite) => ({ suite, error })), wallMs: Date.now() - t });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(budget, kernels.length) }, worker));
+  const report = writeReports(dir, kernels);
+  console.log(`\n${report.table}\n\nreport: ${report.markdown}\njunit:  ${report.junit}`);
+  return report.failed || codes.some((c) => c !== 0) ? 1 : 0;
+}
+
+export async function suite(names: string[], kernelArg: string | undefined, o: RunOptions): Promise<number> {
+  const { modules } = o;
+  if (o.dir) {
+    o.dir = resolve(o.dir);
+    // The reporter records the suites of this folder; logs and reports go where the user is.
+    config.suitesDir.set(o.dir);
+    if (!config.results.isSet()) config.results.set(join(process.cwd(), 'results'));
+  }
+  const known = listSuites(o.dir);
+  if (!names.length) throw new Error(`name a suite: ${known.join(', ')} or all`);
+  const chosen = names.includes('all') ? known : names;
+  for (const n of chosen) if (!known.includes(n)) throw new Error(`unknown suite "${n}": known suites are ${known.join(', ')}`);
+  const kernels = kernelList(kernelArg);
+  for (const k of kernels) lookupKernel(k, loadCatalog(), modules); // fails early on an unknown name
+  if (modules) config.modules.set(modules);
+  checkResultsDir();
+  if (kernels.length > 1) return runMatrix(chosen, kernels, o);
+  config.kernel.set(kernels[0]);
+  // Resolved (fetched, built, checked) before vitest starts, so that a kernel that is not one
+  // fails here with its own message; the run's global setup takes it from here.
+  const kernel = await getKernel(kernels[0], { onProgress: say });
+  config.kernelResolved.set(JSON.stringify(kernel));
+  return runVitest(chosen, o);
+}
+
+/** The results directory must be writable before anything runs. */
+function checkResultsDir(): void {
+  const dir = resultsRoot();
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    throw new Error(`the results directory ${dir} cannot be written (${(e as NodeJS.ErrnoException).code}); set ${config.results.name} to another`);
+  }
+}

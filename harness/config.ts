@@ -1,0 +1,159 @@
+// The harness's configuration from the environment, in one place: every variable the harness
+// reads, with its default, its check and a one-line description (the README's environment table
+// is checked against this list by tests/config.test.ts). Other modules read and set variables
+// only through `config` below; a bad value is one error naming the variable and the value, and
+// checkEnvironment() raises it before anything boots.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from './paths.js';
+
+/** A whole number of at least 1, or an error that names where it came from. */
+export function positiveInt(value: string, what: string): number {
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new Error(`${what} must be a whole number of at least 1, not "${value}"`);
+  return Number(value);
+}
+
+/** One environment variable: its name, what it means, and how its value is read. */
+export interface Variable<T> {
+  readonly name: string;
+  /** One line for the README's table (Markdown). */
+  readonly description: string;
+  /** Who sets it: the user, or the CLI for the processes it starts (still documented). */
+  readonly setBy: 'user' | 'cli' | 'tests';
+  /** The value, or its default; throws on a bad value. */
+  get(): T;
+  /** Sets it in this process's environment (and so for the processes it starts); undefined unsets it. */
+  set(value: string | undefined): void;
+  /** Whether it is set to something (not empty). */
+  isSet(): boolean;
+}
+
+function variable<T>(name: string, description: string, parse: (raw: string | undefined, name: string) => T, setBy: Variable<T>['setBy'] = 'user'): Variable<T> {
+  return {
+    name,
+    description,
+    setBy,
+    get: () => parse(process.env[name], name),
+    isSet: () => Boolean(process.env[name]),
+    set: (value) => {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    },
+  };
+}
+
+// Parsers: unset and empty are the same (the default), except where an empty value means something.
+const text = (raw: string | undefined): string | undefined => raw || undefined;
+const textOr = (fallback: () => string) => (raw: string | undefined) => raw || fallback();
+const intOr = (fallback: () => number) => (raw: string | undefined, name: string) => (raw ? positiveInt(raw, name) : fallback());
+function positiveNumberOr(fallback: number) {
+  return (raw: string | undefined, name: string): number => {
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a number above 0, not "${raw}"`);
+    return n;
+  };
+}
+function oneOf<T extends string>(...values: T[]) {
+  return (raw: string | undefined, name: string): T | undefined => {
+    if (raw === undefined || raw === '') return undefined;
+    if (!(values as string[]).includes(raw)) throw new Error(`${name} must be ${values.join(' or ')}, not "${raw}"`);
+    return raw as T;
+  };
+}
+function flag(raw: string | undefined, name: string): boolean {
+  if (raw === undefined || raw === '' || raw === '0') return false;
+  if (raw === '1') return true;
+  throw new Error(`${name} must be 1 or 0, not "${raw}"`);
+}
+function sha256Hex(raw: string | undefined, name: string): string | undefined {
+  if (!raw) return undefined;
+  if (!/^[0-9a-f]{64}$/i.test(raw)) throw new Error(`${name} must be a sha256 sum (64 hex digits), not "${raw}"`);
+  return raw.toLowerCase();
+}
+function json<T>(raw: string | undefined, name: string): T | undefined {
+  if (!raw) return undefined;
+  try {
+    return JSON.parse(raw) as T;
+  } catch {
+    throw new Error(`${name} must be JSON (the CLI sets it), not "${raw.slice(0, 80)}"`);
+  }
+}
+
+export const DEFAULT_LSM_APPEND = 'lsm=lockdown,capability,landlock,yama,apparmor,bpf';
+export const DEFAULT_DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+
+const xdgCacheHome = variable('XDG_CACHE_HOME', 'where the cache directory goes when `BPF_HARNESS_CACHE` is not set (default `~/.cache`)', textOr(() => join(homedir(), '.cache')));
+
+/** Every variable the harness reads, in the README's order. */
+export const config = {
+  // What runs.
+  kernel: variable('BPF_HARNESS_KERNEL', 'default kernel (catalog name or bzImage path; default: the catalog\'s default); the CLI sets it for the run\'s suite files', text),
+  append: variable('BPF_HARNESS_APPEND', 'added to every guest\'s kernel command line', text),
+  lsmAppend: variable('BPF_HARNESS_LSM_APPEND', `the lsm suite's own command line (default \`${DEFAULT_LSM_APPEND}\`; empty: ask for nothing)`, (raw) => raw ?? DEFAULT_LSM_APPEND),
+  allowlist: variable('BPF_HARNESS_ALLOWLIST', 'a console allowlist file of your own, used besides `kernels/allowlist/`', text),
+  keepSeconds: variable('BPF_HARNESS_KEEP_SECONDS', 'how long a guest kept by `--keep-on-fail` lives at most, in seconds (default 14400: 4 hours)', intOr(() => 4 * 3600)),
+  accel: variable('BPF_HARNESS_ACCEL', '`kvm` or `tcg`: skip the accelerator probe', oneOf('kvm', 'tcg')),
+  timeoutScale: variable('BPF_HARNESS_TIMEOUT_SCALE', 'a factor on every wait for a guest (boot, SSH server, commands, keepalives; default 1): more on a slow machine', positiveNumberOr(1)),
+  parallel: variable('BPF_HARNESS_PARALLEL', 'guests at once (default: one per two cores, 2 GiB of memory each)', (raw, name) => (raw ? positiveInt(raw, name) : undefined)),
+  // Where things go.
+  cache: variable('BPF_HARNESS_CACHE', 'cache directory (default `$XDG_CACHE_HOME/bpf-harness`, i.e. `~/.cache/bpf-harness`)', textOr(() => join(xdgCacheHome.get(), 'bpf-harness'))),
+  xdgCacheHome,
+  results: variable('BPF_HARNESS_RESULTS', 'logs and reports (default `results/` in the checkout)', textOr(() => join(REPO_ROOT, 'results'))),
+  runDir: variable('BPF_HARNESS_RUN_DIR', 'where a suite run writes its per-kernel record (`kernel-<name>.json`); a kernel matrix sets it for each kernel, and CI shards set it to merge their runs with `report`', text),
+  lockWaitSeconds: variable('BPF_HARNESS_LOCK_WAIT_SECONDS', 'how long a run waits for another to finish building a cache entry, in seconds (default 3600)', intOr(() => 3600)),
+  // Kernels and images.
+  debianMirror: variable('BPF_HARNESS_DEBIAN_MIRROR', 'Debian mirror URL, if the system\'s apt configuration has none', (raw) => raw?.replace(/\/+$/, '') || undefined),
+  debianKeyring: variable('BPF_HARNESS_DEBIAN_KEYRING', `the keyring that signs \`BPF_HARNESS_DEBIAN_MIRROR\` (default \`${DEFAULT_DEBIAN_KEYRING}\`)`, textOr(() => DEFAULT_DEBIAN_KEYRING)),
+  buildJobs: variable('BPF_HARNESS_BUILD_JOBS', '`make -j` of kernel source builds (default: all cores)', (raw, name) => (raw ? positiveInt(raw, name) : undefined)),
+  agentBin: variable('BPF_HARNESS_AGENT_BIN', 'a prebuilt guest agent to put in the image instead of building `images/agent/` (for work on the agent)', text),
+  kernelSource: variable('BPF_HARNESS_KERNEL_SOURCE', 'a source kernel\'s tarball or tree, as `--source` sets it', text, 'cli'),
+  kernelSha256: variable('BPF_HARNESS_KERNEL_SHA256', 'a source kernel\'s tarball sha256, as `--sha256` sets it', sha256Hex, 'cli'),
+  modules: variable('BPF_HARNESS_MODULES', 'the modules directory of a bzImage kernel, as `--modules` sets it', text, 'cli'),
+  // Handed by the CLI to the suite files it runs.
+  keepOnFail: variable('BPF_HARNESS_KEEP_ON_FAIL', '`1`: the first failing test\'s guest stays up, as `--keep-on-fail` sets it', flag, 'cli'),
+  suitesDir: variable('BPF_HARNESS_SUITES_DIR', 'a project\'s own suites folder, as `--dir` sets it (for the reporter)', text, 'cli'),
+  kernelResolved: variable('BPF_HARNESS_KERNEL_RESOLVED', 'the run\'s kernel, resolved by the CLI before vitest starts (JSON; set by the CLI only)', json<unknown>, 'cli'),
+  // The harness's own tests.
+  sourceBuild: variable('BPF_HARNESS_SOURCE_BUILD', '`1`: run the real kernel source build test (`tests/build-real.test.ts`)', flag, 'tests'),
+  sourceKernel: variable('BPF_HARNESS_SOURCE_KERNEL', 'the kernel that test builds (default `5.10-src`)', textOr(() => '5.10-src'), 'tests'),
+} as const;
+
+/**
+ * Variables of the system that the harness reads but does not define (not in the README's table):
+ * the search path for host tools, the terminal type for a shell, the user for apt's sandbox, and
+ * whether this is CI.
+ */
+export const system = {
+  path: (): string => process.env.PATH ?? '',
+  setPath: (value: string | undefined): void => {
+    if (value === undefined) delete process.env.PATH;
+    else process.env.PATH = value;
+  },
+  term: (): string => process.env.TERM || 'xterm-256color',
+  user: (): string => process.env.USER ?? 'nobody',
+  ci: (): boolean => Boolean(process.env.CI),
+};
+
+export type VariableName = (typeof config)[keyof typeof config]['name'];
+
+/** Every variable, for the README check. */
+export const VARIABLES: readonly Variable<unknown>[] = Object.values(config);
+
+/** Reads every variable once: the first bad value throws, before anything boots. */
+export function checkEnvironment(): void {
+  for (const v of VARIABLES) v.get();
+}
+
+/** An environment for a child process: the given variables by their accessor (names stay here). */
+export function childEnv(values: Partial<Record<keyof typeof config, string>>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(values)) if (value !== undefined) env[config[key as keyof typeof config].name] = value;
+  return env;
+}
+
+/** Logs and reports: BPF_HARNESS_RESULTS, or results/ in the checkout. */
+export const resultsRoot = (): string => config.results.get();
+
+/** The cache directory: BPF_HARNESS_CACHE, or bpf-harness under XDG_CACHE_HOME or ~/.cache. */
+export const cacheRoot = (): string => config.cache.get();
