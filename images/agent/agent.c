@@ -112,7 +112,7 @@ static int op_reset(struct req *r, struct jbuf *out)
 
 static const struct {
 	const char *name;
-	int (*fn)(struct req *, struct jbuf *);
+	op_fn *fn;
 } g_ops[] = {
 	{ "hello", op_hello },
 	{ "load", op_load },

@@ -15,6 +15,10 @@
 
 /* ---------- the request loop (agent.c) ---------- */
 
+struct req;
+/* An op: serves one request, adding its result fields to out; 0, or -1 with the failure recorded. */
+typedef int op_fn(struct req *r, struct jbuf *out);
+
 extern pid_t g_agent_pid;       /* pid of the agent process (children inherit it) */
 extern bool g_in_child;         /* true in a forked helper child */
 /* What libbpf printed while the current request was served ("" if nothing). */
@@ -75,33 +79,23 @@ int req_prog(const struct req *r, struct aobj *o, struct bpf_program **out, int 
 int req_map(const struct req *r, struct aobj *o, const char *key, struct bpf_map **out);
 struct bpf_object *aobj_obj(struct aobj *o);
 const char *aobj_name(struct aobj *o);
-int op_load(struct req *r, struct jbuf *out);
-int op_unload(struct req *r, struct jbuf *out);
+op_fn op_load, op_unload;
 /* Unloads every object, detaching what stays attached without a link if detach_persistent. */
 void objs_release_all(bool detach_persistent);
 
 /* ---------- maps (maps.c) ---------- */
-int op_map_lookup(struct req *r, struct jbuf *out);
-int op_map_update(struct req *r, struct jbuf *out);
-int op_map_delete(struct req *r, struct jbuf *out);
-int op_map_dump(struct req *r, struct jbuf *out);
+op_fn op_map_lookup, op_map_update, op_map_delete, op_map_dump;
 void pinned_close_all(void);
+/* Puts socket fd at key of a sockmap or sockhash of 4- or 8-byte keys and values; the result of
+ * bpf_map_update_elem (errno set). */
+int map_put_sock(struct bpf_map *m, long long key, int fd);
 
 /* ---------- attachments (attach.c, attach_trace.c, attach_dev.c, attach_cgroup.c; attach.h) ---------- */
-int op_detach(struct req *r, struct jbuf *out);
-int op_attach_prog(struct req *r, struct jbuf *out);
-int op_attach_struct_ops(struct req *r, struct jbuf *out);
-int op_attach_kprobe(struct req *r, struct jbuf *out);
-int op_attach_uprobe(struct req *r, struct jbuf *out);
-int op_attach_kprobe_multi(struct req *r, struct jbuf *out);
-int op_attach_tracepoint(struct req *r, struct jbuf *out);
-int op_attach_perf_event(struct req *r, struct jbuf *out);
-int op_syscalls(struct req *r, struct jbuf *out);
-int op_attach_xdp(struct req *r, struct jbuf *out);
-int op_detach_xdp(struct req *r, struct jbuf *out);
-int op_attach_tcx(struct req *r, struct jbuf *out);
-int op_attach_cgroup(struct req *r, struct jbuf *out);
-int op_detach_cgroup(struct req *r, struct jbuf *out);
+op_fn op_detach, op_attach_prog, op_attach_struct_ops;                               /* attach.c */
+op_fn op_attach_kprobe, op_attach_uprobe, op_attach_kprobe_multi, op_attach_tracepoint,
+      op_attach_perf_event, op_syscalls;                                             /* attach_trace.c */
+op_fn op_attach_xdp, op_detach_xdp, op_attach_tcx;                                   /* attach_dev.c */
+op_fn op_attach_cgroup, op_detach_cgroup;                                            /* attach_cgroup.c */
 /* What an object leaves attached goes with it (o NULL: every link). */
 void links_release_obj(struct aobj *o);
 void xdp_release_obj(struct aobj *o, bool detach_persistent);
@@ -115,33 +109,34 @@ int pump(int extra_fd, int64_t timeout_ns);
 int stat_fds_count(void);
 void socks_close_all(void);
 void set_rcvbuf(int fd, int bytes);  /* SO_RCVBUFFORCE, else as much as SO_RCVBUF gives */
+/* What a socket received since it was last read: the count, the bytes, the first lengths. */
+#define MAX_LENGTHS 1000
+struct rx_count {
+	uint64_t n, bytes;
+	uint32_t lengths[MAX_LENGTHS];
+	int nlen;
+};
+void rx_count_add(struct rx_count *c, uint32_t len);
+/* Puts the count as `what` (packets, frames), "bytes" and "lengths" into the reply; starts anew. */
+void rx_count_put(struct jbuf *out, struct rx_count *c, const char *what);
 /* One receive buffer for every packet read; nothing keeps its contents across a pump(). */
 #define RX_BUF_SIZE (65536 + 256)
 extern uint8_t g_rx[RX_BUF_SIZE];
 
-int op_udp_listen(struct req *r, struct jbuf *out);
-int op_sock_stats(struct req *r, struct jbuf *out);
-int op_sock_close(struct req *r, struct jbuf *out);
-int op_send(struct req *r, struct jbuf *out);
-int op_sock_open(struct req *r, struct jbuf *out);
-int op_tcp_pair(struct req *r, struct jbuf *out);
-int op_sockmap_add(struct req *r, struct jbuf *out);
-int op_sock_write(struct req *r, struct jbuf *out);
-int op_sock_read(struct req *r, struct jbuf *out);
-int op_sock_create_test(struct req *r, struct jbuf *out);
-int op_sock_info(struct req *r, struct jbuf *out);
+op_fn op_sock_stats, op_sock_close, op_sock_write, op_sock_read, op_sock_info;         /* socks.c */
+op_fn op_udp_listen, op_sock_open, op_tcp_pair, op_sockmap_add, op_sock_create_test;  /* sock_make.c */
+op_fn op_send;                                                                        /* send.c */
 
 /* ---------- shell commands (run.c) ---------- */
-int op_run(struct req *r, struct jbuf *out);
+op_fn op_run;
 
 /* ---------- between tests (scrub.c) ---------- */
 int guest_scrub(bool all);
 int kmsg_mark(const char *mark);
-int op_sysctl_snapshot(struct req *r, struct jbuf *out);
-int op_sysctl_restore(struct req *r, struct jbuf *out);
+op_fn op_sysctl_snapshot, op_sysctl_restore;
 
 /* ---------- namespaces and veth pairs over rtnetlink (topology.c) ---------- */
-int op_veth_pair(struct req *r, struct jbuf *out);
+op_fn op_veth_pair;
 
 /* ---------- helper children in a cgroup (child.c) ---------- */
 
@@ -161,26 +156,19 @@ int run_in_cgroup(const char *cgroup, child_fn fn, void *arg, struct child_res *
 		  int64_t timeout_ns);
 
 /* probe.c: op "probe" (does a program type load, is an expected attach type accepted) */
-int op_probe(struct req *r, struct jbuf *out);
+op_fn op_probe;
 
 /* inet.c: plain inet sockets that report the addresses the kernel decided */
-int op_inet_socket(struct req *r, struct jbuf *out);
-int op_inet_connect(struct req *r, struct jbuf *out);
-int op_inet_send(struct req *r, struct jbuf *out);
-int op_inet_recv(struct req *r, struct jbuf *out);
-int op_inet_close(struct req *r, struct jbuf *out);
-int op_inet_sockmap_add(struct req *r, struct jbuf *out);
-int op_inet_attach_reuseport(struct req *r, struct jbuf *out);
+op_fn op_inet_socket, op_inet_connect, op_inet_send, op_inet_recv, op_inet_close,
+      op_inet_sockmap_add, op_inet_attach_reuseport;
 void inet_socks_close_all(void);
 
 /* events.c: ring buffer and perf event array output */
-int op_events_open(struct req *r, struct jbuf *out);
-int op_events_read(struct req *r, struct jbuf *out);
+op_fn op_events_open, op_events_read;
 void events_release_obj(struct aobj *o);  /* NULL: every reader */
 
 /* xsk.c: AF_XDP sockets */
-int op_xsk_open(struct req *r, struct jbuf *out);
-int op_xsk_stats(struct req *r, struct jbuf *out);
+op_fn op_xsk_open, op_xsk_stats;
 void xsk_close_all(void);
 
 /* entropy.c: bpf-agent --seed-entropy HEX (run by the guest's init before the SSH server) */

@@ -367,13 +367,7 @@ int op_inet_sockmap_add(struct req *r, struct jbuf *out)
 	struct bpf_map *m = bpf_object__find_map_by_name(aobj_obj(o), name);
 	if (!m || bpf_map__fd(m) < 0)
 		return failx(ENOENT, "obj %s has no map \"%s\"", aobj_name(o), name);
-	uint32_t k = (uint32_t)key;
-	uint64_t v = (uint64_t)s->fd;
-	uint64_t k8 = (uint64_t)key;
-	const void *kp = bpf_map__key_size(m) == 8 ? (const void *)&k8 : (const void *)&k;
-	uint32_t v4 = (uint32_t)s->fd;
-	const void *vp = bpf_map__value_size(m) == 8 ? (const void *)&v : (const void *)&v4;
-	if (bpf_map_update_elem(bpf_map__fd(m), kp, vp, BPF_ANY))
+	if (map_put_sock(m, key, s->fd))
 		return fail(errno, "map %s: add inet sock %d at key %lld", name, s->id, key);
 	return 0;
 }

@@ -306,3 +306,13 @@ out:
 	return rc;
 }
 
+
+int map_put_sock(struct bpf_map *m, long long key, int fd)
+{
+	/* little endian: the low bytes first */
+	uint64_t kv = (uint64_t)key, fv = (uint64_t)(unsigned int)fd;
+	uint8_t k[8] = { 0 }, v[8] = { 0 };
+	memcpy(k, &kv, bpf_map__key_size(m) == 8 ? 8 : 4);
+	memcpy(v, &fv, bpf_map__value_size(m) == 8 ? 8 : 4);
+	return bpf_map_update_elem(bpf_map__fd(m), k, v, BPF_ANY);
+}

@@ -210,6 +210,14 @@ static uint32_t vdso_linux_version(void)
 	return 0;
 }
 
+/* Opens an entry of a list in the reply: {"name":NAME (a comma before all but the first). */
+static void list_entry(struct jbuf *out, bool *first, const char *name)
+{
+	jb_puts(out, *first ? "{\"name\":" : ",{\"name\":");
+	*first = false;
+	jb_cstr(out, name);
+}
+
 int op_load(struct req *r, struct jbuf *out)
 {
 	const char *path, *name;
@@ -275,14 +283,9 @@ int op_load(struct req *r, struct jbuf *out)
 	bool first = true;
 	bpf_object__for_each_program(p, obj) {
 		const char *t = libbpf_bpf_prog_type_str(bpf_program__type(p));
-		jb_puts(out, first ? "{" : ",{");
-		first = false;
-		jb_puts(out, "\"name\":");
-		jb_cstr(out, bpf_program__name(p));
-		jb_puts(out, ",\"section\":");
-		jb_cstr(out, bpf_program__section_name(p));
-		jb_puts(out, ",\"type\":");
-		jb_cstr(out, t ? t : "unknown");
+		list_entry(out, &first, bpf_program__name(p));
+		jb_kstr(out, "section", bpf_program__section_name(p));
+		jb_kstr(out, "type", t ? t : "unknown");
 		/* the id the kernel gave the loaded program (bpftool and netlink report it) */
 		struct bpf_prog_info info;
 		uint32_t ilen = sizeof(info);
@@ -298,12 +301,8 @@ int op_load(struct req *r, struct jbuf *out)
 	first = true;
 	bpf_object__for_each_map(m, obj) {
 		const char *t = libbpf_bpf_map_type_str(bpf_map__type(m));
-		jb_puts(out, first ? "{" : ",{");
-		first = false;
-		jb_puts(out, "\"name\":");
-		jb_cstr(out, bpf_map__name(m));
-		jb_puts(out, ",\"type\":");
-		jb_cstr(out, t ? t : "unknown");
+		list_entry(out, &first, bpf_map__name(m));
+		jb_kstr(out, "type", t ? t : "unknown");
 		jb_printf(out, ",\"keySize\":%u,\"valueSize\":%u,\"maxEntries\":%u}", bpf_map__key_size(m),
 			  bpf_map__value_size(m), bpf_map__max_entries(m));
 	}

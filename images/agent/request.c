@@ -107,47 +107,52 @@ static const struct jfield *field(const struct req *r, const char *key)
 	return f;
 }
 
+/* The string field `key` in *f (NULL if absent); fails if it is not a string or, unless nul_ok,
+ * holds a NUL character. */
+static int str_field(const struct req *r, const char *key, bool nul_ok, const struct jfield **f)
+{
+	*f = field(r, key);
+	if (!*f)
+		return 0;
+	if ((*f)->type != J_STR)
+		return failx(EINVAL, "field \"%s\" must be a string", key);
+	if (!nul_ok && strlen((*f)->s) != (*f)->slen)
+		return failx(EINVAL, "field \"%s\" must not contain NUL characters", key);
+	return 0;
+}
+
 int req_str(const struct req *r, const char *key, const char **out, const char *def)
 {
+	const struct jfield *f;
 	*out = def ? def : "";
-	const struct jfield *f = field(r, key);
-	if (!f) {
-		if (!def)
-			return failx(EINVAL, "missing field \"%s\"", key);
-		*out = def;
-		return 0;
-	}
-	if (f->type != J_STR)
-		return failx(EINVAL, "field \"%s\" must be a string", key);
-	if (strlen(f->s) != f->slen)
-		return failx(EINVAL, "field \"%s\" must not contain NUL characters", key);
-	*out = f->s;
+	if (str_field(r, key, false, &f))
+		return -1;
+	if (f)
+		*out = f->s;
+	else if (!def)
+		return failx(EINVAL, "missing field \"%s\"", key);
 	return 0;
 }
 
 int req_str_opt(const struct req *r, const char *key, const char **out)
 {
-	const struct jfield *f = field(r, key);
+	const struct jfield *f;
 	*out = NULL;
-	if (!f)
-		return 0;
-	if (f->type != J_STR)
-		return failx(EINVAL, "field \"%s\" must be a string", key);
-	if (strlen(f->s) != f->slen)
-		return failx(EINVAL, "field \"%s\" must not contain NUL characters", key);
-	*out = f->s;
+	if (str_field(r, key, false, &f))
+		return -1;
+	*out = f ? f->s : NULL;
 	return 0;
 }
 
 int req_bytes(const struct req *r, const char *key, const char **out, size_t *len)
 {
+	const struct jfield *f;
 	*out = "";
 	*len = 0;
-	const struct jfield *f = field(r, key);
+	if (str_field(r, key, true, &f))
+		return -1;
 	if (!f)
 		return failx(EINVAL, "missing field \"%s\"", key);
-	if (f->type != J_STR)
-		return failx(EINVAL, "field \"%s\" must be a string", key);
 	*out = f->s;
 	*len = f->slen;
 	return 0;

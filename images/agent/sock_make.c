@@ -1,5 +1,6 @@
 /* bpf-agent: making sockets (statistics sockets, TCP pairs, a test creation) in a netns, or in a cgroup through a helper child. */
 #define _GNU_SOURCE
+#include "attach.h"
 #include "socks.h"
 
 #include <arpa/inet.h>
@@ -39,54 +40,48 @@ struct sockspec {
 
 static int make_sock(const struct sockspec *sp, int *out)
 {
-	int fd = -1;
 	const char *ns = ns_label(sp->netns);
-	if (sp->kind == SK_PACKET) {
-		unsigned int ifindex = if_nametoindex(sp->ifname);
-		if (!ifindex)
-			return fail(errno ? errno : ENODEV, "ifindex for %s in %s", sp->ifname, ns);
+	bool packet = sp->kind == SK_PACKET;
+	union {
+		struct sockaddr_ll ll;
+		struct sockaddr_in in;
+	} sa;
+	memset(&sa, 0, sizeof(sa));
+	socklen_t salen;
+	int fd;
+	if (packet) {
+		unsigned int ifindex;
+		if (ifindex_of(sp->ifname, sp->netns, NULL, &ifindex))
+			return -1;
+		sa.ll.sll_family = AF_PACKET;
+		sa.ll.sll_protocol = htons(ETH_P_ALL);
+		sa.ll.sll_ifindex = (int)ifindex;
+		salen = sizeof(sa.ll);
 		/* protocol 0: receive nothing until bound, so the filter sees every counted packet */
 		fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return fail(errno, "socket(AF_PACKET) in %s", ns);
-		set_rcvbuf(fd, STAT_RCVBUF);
-		if (sp->prog_fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_ATTACH_BPF, &sp->prog_fd, sizeof(sp->prog_fd)) < 0) {
-			int e = errno;
-			close(fd);
-			return fail(e, "SO_ATTACH_BPF prog %s", sp->prog_name);
-		}
-		struct sockaddr_ll sll;
-		memset(&sll, 0, sizeof(sll));
-		sll.sll_family = AF_PACKET;
-		sll.sll_protocol = htons(ETH_P_ALL);
-		sll.sll_ifindex = (int)ifindex;
-		if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
-			int e = errno;
-			close(fd);
-			return fail(e, "bind packet socket to %s in %s", sp->ifname, ns);
-		}
 	} else {
+		sa.in.sin_family = AF_INET;
+		sa.in.sin_addr = sp->addr;
+		sa.in.sin_port = htons((uint16_t)sp->port);
+		salen = sizeof(sa.in);
 		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return fail(errno, "socket(AF_INET, SOCK_DGRAM) in %s", ns);
-		set_rcvbuf(fd, STAT_RCVBUF);
-		if (sp->prog_fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_ATTACH_BPF, &sp->prog_fd, sizeof(sp->prog_fd)) < 0) {
-			int e = errno;
-			close(fd);
-			return fail(e, "SO_ATTACH_BPF prog %s", sp->prog_name);
-		}
-		struct sockaddr_in sin;
-		memset(&sin, 0, sizeof(sin));
-		sin.sin_family = AF_INET;
-		sin.sin_addr = sp->addr;
-		sin.sin_port = htons((uint16_t)sp->port);
-		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
-			int e = errno;
-			char a[INET_ADDRSTRLEN];
-			inet_ntop(AF_INET, &sp->addr, a, sizeof(a));
-			close(fd);
-			return fail(e, "bind %s:%d in %s", a, sp->port, ns);
-		}
+	}
+	if (fd < 0)
+		return fail(errno, "socket(%s) in %s", packet ? "AF_PACKET" : "AF_INET, SOCK_DGRAM", ns);
+	set_rcvbuf(fd, STAT_RCVBUF);
+	if (sp->prog_fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_ATTACH_BPF, &sp->prog_fd, sizeof(sp->prog_fd)) < 0) {
+		int e = errno;
+		close(fd);
+		return fail(e, "SO_ATTACH_BPF prog %s", sp->prog_name);
+	}
+	if (bind(fd, (struct sockaddr *)&sa, salen) < 0) {
+		int e = errno;
+		close(fd);
+		if (packet)
+			return fail(e, "bind packet socket to %s in %s", sp->ifname, ns);
+		char a[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &sp->addr, a, sizeof(a));
+		return fail(e, "bind %s:%d in %s", a, sp->port, ns);
 	}
 	*out = fd;
 	return 0;
@@ -169,11 +164,11 @@ int op_sock_open(struct req *r, struct jbuf *out)
 		return failx(EINVAL, "unknown kind \"%s\" (packet or udp)", kind);
 	}
 	if (objname) {
-		struct aobj *o;
-		struct bpf_program *p;
-		if (req_obj(r, &o) || req_prog(r, o, &p, &sp.prog_fd))
+		struct attach a;
+		if (req_attach(r, &a))
 			return -1;
-		sp.prog_name = bpf_program__name(p);
+		sp.prog_fd = a.fd;
+		sp.prog_name = a.prog;
 	}
 	return create_stat_sock(r, out, &sp);
 }
@@ -333,26 +328,17 @@ int op_sockmap_add(struct req *r, struct jbuf *out)
 {
 	(void)out;
 	struct aobj *o;
+	struct bpf_map *m;
 	struct asock *s;
-	const char *mname;
 	long long key;
-	if (req_obj(r, &o) || req_str(r, "map", &mname, NULL) || req_int(r, "key", &key, 0, true, 0, 0xffffffffll) ||
+	if (req_obj(r, &o) || req_map(r, o, "map", &m) || req_int(r, "key", &key, 0, true, 0, 0xffffffffll) ||
 	    req_sock(r, "sock", &s))
 		return -1;
-	struct bpf_map *m = bpf_object__find_map_by_name(aobj_obj(o), mname);
-	if (!m)
-		return failx(ENOENT, "obj %s has no map \"%s\"", aobj_name(o), mname);
-	int mfd = bpf_map__fd(m);
-	if (mfd < 0)
-		return failx(EBADF, "obj %s: map %s was not created", aobj_name(o), mname);
+	const char *mname = bpf_map__name(m);
 	uint32_t ks = bpf_map__key_size(m), vs = bpf_map__value_size(m);
-	uint8_t k[8] = { 0 }, v[8] = { 0 };
 	if ((ks != 4 && ks != 8) || (vs != 4 && vs != 8))
 		return failx(EINVAL, "map %s: key_size %u / value_size %u, expected 4 or 8", mname, ks, vs);
-	uint64_t kv = (uint64_t)key, fv = (uint64_t)(unsigned int)s->fd;
-	memcpy(k, &kv, ks);   /* little endian: low bytes first */
-	memcpy(v, &fv, vs);
-	if (bpf_map_update_elem(mfd, k, v, BPF_ANY))
+	if (map_put_sock(m, key, s->fd))
 		return fail(errno, "map %s: add sock %d (fd %d) at key %lld", mname, s->id, s->fd, key);
 	return 0;
 }

@@ -87,6 +87,23 @@ int stat_fds_count(void)
 	return n;
 }
 
+void rx_count_add(struct rx_count *c, uint32_t len)
+{
+	c->n++;
+	c->bytes += len;
+	if (c->nlen < MAX_LENGTHS)
+		c->lengths[c->nlen++] = len;
+}
+
+void rx_count_put(struct jbuf *out, struct rx_count *c, const char *what)
+{
+	jb_kint(out, what, (long long)c->n);
+	jb_kint(out, "bytes", (long long)c->bytes);
+	jb_ku32s(out, "lengths", c->lengths, c->nlen);
+	c->n = c->bytes = 0;
+	c->nlen = 0;
+}
+
 /* Reads everything queued on a statistics socket. */
 static void drain(struct asock *s)
 {
@@ -97,10 +114,7 @@ static void drain(struct asock *s)
 				continue;
 			return; /* EAGAIN, or a pending socket error which recv has now cleared */
 		}
-		s->packets++;
-		s->bytes += (uint64_t)n;
-		if (s->nlen < MAX_LENGTHS)
-			s->lengths[s->nlen++] = (uint32_t)n;
+		rx_count_add(&s->rx, (uint32_t)n);
 	}
 }
 
@@ -192,23 +206,15 @@ int op_sock_stats(struct req *r, struct jbuf *out)
 	drain(s);
 	for (;;) {
 		uint64_t now = now_ns();
-		uint64_t quiet = expect > 0 && (long long)s->packets >= expect && wait_ns > SETTLE_NS ? SETTLE_NS : wait_ns;
+		uint64_t quiet = expect > 0 && (long long)s->rx.n >= expect && wait_ns > SETTLE_NS ? SETTLE_NS : wait_ns;
 		if (now - last >= quiet || now >= hard)
 			break;
-		uint64_t before = s->packets;
+		uint64_t before = s->rx.n;
 		pump(-1, (int64_t)(last + quiet - now));
-		if (s->packets != before)
+		if (s->rx.n != before)
 			last = now_ns();
 	}
-	jb_kint(out, "packets", (long long)s->packets);
-	jb_kint(out, "bytes", (long long)s->bytes);
-	jb_key(out, "lengths");
-	jb_putc(out, '[');
-	for (int i = 0; i < s->nlen; i++)
-		jb_printf(out, i ? ",%u" : "%u", s->lengths[i]);
-	jb_putc(out, ']');
-	s->packets = s->bytes = 0;
-	s->nlen = 0;
+	rx_count_put(out, &s->rx, "packets");
 	return 0;
 }
 

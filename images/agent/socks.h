@@ -4,7 +4,6 @@
 
 #include "agent.h"
 
-#define MAX_LENGTHS 1000
 #define STAT_RCVBUF (32 << 20)
 
 enum skind { SK_UDP_LISTEN, SK_UDP, SK_PACKET, SK_TCP };
@@ -14,9 +13,7 @@ struct asock {
 	int fd;
 	enum skind kind;
 	bool stat;            /* counted in the background; read with sock_stats */
-	uint64_t packets, bytes;
-	uint32_t lengths[MAX_LENGTHS];
-	int nlen;
+	struct rx_count rx;
 	struct asock *next;
 };
 
