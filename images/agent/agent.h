@@ -54,6 +54,9 @@ int req_int(const struct req *r, const char *key, long long *out, long long def,
 int req_bool(const struct req *r, const char *key, bool *out, bool def);
 /* A required even-length hex string, decoded into a malloc'd *buf (the caller frees it). */
 int req_hex(const struct req *r, const char *key, uint8_t **buf, size_t *n);
+/* The value that goes with s: values[i] where names[i] (NULL-terminated) is s; -1 if s is none of
+ * them, with no failure recorded (the caller says which names it takes). */
+int str_pick(const char *s, const char *const *names, const int *values, int *out);
 /* s, the value of field `field`, as an IPv4 address. */
 struct in_addr;
 int parse_ip4(const char *field, const char *s, struct in_addr *a);

@@ -218,12 +218,10 @@ int op_attach_tcx(struct req *r, struct jbuf *out)
 	if (req_attach_dev(r, &a) || req_str(r, "direction", &dir, NULL) || req_str_opt(r, "before", &before) ||
 	    req_str_opt(r, "after", &after))
 		return -1;
-	uint32_t at;
-	if (strcmp(dir, "ingress") == 0)
-		at = AGENT_BPF_TCX_INGRESS;
-	else if (strcmp(dir, "egress") == 0)
-		at = AGENT_BPF_TCX_EGRESS;
-	else
+	static const char *const dirs[] = { "ingress", "egress", NULL };
+	static const int types[] = { AGENT_BPF_TCX_INGRESS, AGENT_BPF_TCX_EGRESS };
+	int at;
+	if (str_pick(dir, dirs, types, &at))
 		return failx(EINVAL, "direction \"%s\": ingress or egress", dir);
 	if (before && after)
 		return failx(EINVAL, "give before or after, not both");

@@ -205,12 +205,10 @@ int op_attach_perf_event(struct req *r, struct jbuf *out)
 	if (req_attach(r, &a) || req_int(r, "freq", &freq, 0, true, 1, 100000000) ||
 	    req_str(r, "event", &event, "cpu-clock"))
 		return -1;
-	uint64_t config;
-	if (strcmp(event, "cpu-clock") == 0)
-		config = PERF_COUNT_SW_CPU_CLOCK;
-	else if (strcmp(event, "task-clock") == 0)
-		config = PERF_COUNT_SW_TASK_CLOCK;
-	else
+	static const char *const events[] = { "cpu-clock", "task-clock", NULL };
+	static const int configs[] = { PERF_COUNT_SW_CPU_CLOCK, PERF_COUNT_SW_TASK_CLOCK };
+	int config;
+	if (str_pick(event, events, configs, &config))
 		return failx(EINVAL, "unsupported event \"%s\" (cpu-clock)", event);
 	static int cpus[1024];
 	static struct bpf_link *bls[1024];
@@ -222,7 +220,7 @@ int op_attach_perf_event(struct req *r, struct jbuf *out)
 		memset(&attr, 0, sizeof(attr));
 		attr.size = sizeof(attr);
 		attr.type = PERF_TYPE_SOFTWARE;
-		attr.config = config;
+		attr.config = (uint64_t)config;
 		attr.freq = 1;
 		attr.sample_freq = (uint64_t)freq;
 		int pfd = (int)syscall(__NR_perf_event_open, &attr, -1, cpus[i], -1, PERF_FLAG_FD_CLOEXEC);

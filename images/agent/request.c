@@ -226,6 +226,17 @@ int req_hex(const struct req *r, const char *key, uint8_t **buf, size_t *n)
 	return 0;
 }
 
+int str_pick(const char *s, const char *const *names, const int *values, int *out)
+{
+	for (int i = 0; names[i]; i++) {
+		if (strcmp(names[i], s) == 0) {
+			*out = values[i];
+			return 0;
+		}
+	}
+	return -1;
+}
+
 int parse_ip4(const char *field, const char *s, struct in_addr *a)
 {
 	if (inet_pton(AF_INET, s, a) != 1)

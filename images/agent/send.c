@@ -355,14 +355,12 @@ int op_send(struct req *r, struct jbuf *out)
 	    req_int(r, "sport", &sp.sport, 40000, false, 0, 65535) || req_int(r, "dport", &sp.dport, 9, false, 0, 65535) ||
 	    req_int(r, "intervalUs", &sp.interval_us, 0, false, 0, 60000000))
 		return -1;
-	if (strcmp(proto, "icmp") == 0)
-		sp.proto = P_ICMP;
-	else if (strcmp(proto, "udp") == 0)
-		sp.proto = P_UDP;
-	else if (strcmp(proto, "tcp") == 0)
-		sp.proto = P_TCP;
-	else
+	static const char *const protos[] = { "icmp", "udp", "tcp", NULL };
+	static const int values[] = { P_ICMP, P_UDP, P_TCP };
+	int pv;
+	if (str_pick(proto, protos, values, &pv))
 		return failx(EINVAL, "unknown proto \"%s\" (icmp, udp or tcp)", proto);
+	sp.proto = (enum sproto)pv;
 	/* UDP has no replies unless a program echoes the datagrams: collect them only when asked */
 	if (req_int(r, "waitMs", &sp.wait_ms, sp.proto == P_UDP ? 0 : 300, false, 0, 3600000))
 		return -1;

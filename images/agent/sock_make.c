@@ -396,19 +396,11 @@ int op_sock_create_test(struct req *r, struct jbuf *out)
 	if (req_str(r, "cgroup", &cgroup, "") || req_str(r, "netns", &netns, "") || req_str(r, "family", &fam, "inet") ||
 	    req_str(r, "type", &type, "dgram") || req_int(r, "protocol", &proto, 0, false, 0, 255))
 		return -1;
-	if (strcmp(fam, "inet") == 0)
-		cs.family = AF_INET;
-	else if (strcmp(fam, "inet6") == 0)
-		cs.family = AF_INET6;
-	else
+	static const char *const families[] = { "inet", "inet6", NULL }, *const types[] = { "stream", "dgram", "raw", NULL };
+	static const int family_values[] = { AF_INET, AF_INET6 }, type_values[] = { SOCK_STREAM, SOCK_DGRAM, SOCK_RAW };
+	if (str_pick(fam, families, family_values, &cs.family))
 		return failx(EINVAL, "unknown family \"%s\" (inet or inet6)", fam);
-	if (strcmp(type, "stream") == 0)
-		cs.type = SOCK_STREAM;
-	else if (strcmp(type, "dgram") == 0)
-		cs.type = SOCK_DGRAM;
-	else if (strcmp(type, "raw") == 0)
-		cs.type = SOCK_RAW;
-	else
+	if (str_pick(type, types, type_values, &cs.type))
 		return failx(EINVAL, "unknown type \"%s\" (stream, dgram or raw)", type);
 	cs.protocol = (int)proto;
 	if (cs.type == SOCK_RAW && cs.protocol == 0)
