@@ -60,6 +60,8 @@ int str_pick(const char *s, const char *const *names, const int *values, int *ou
 /* s, the value of field `field`, as an IPv4 address. */
 struct in_addr;
 int parse_ip4(const char *field, const char *s, struct in_addr *a);
+/* The field `key` (default def; NULL: required) as an IPv4 address. */
+int req_ip4(const struct req *r, const char *key, struct in_addr *a, const char *def);
 
 /* Network namespaces: enter for one operation, always leave. */
 int ns_init(void);               /* once, at start: remembers the agent's own netns */

@@ -210,8 +210,8 @@ int op_attach_perf_event(struct req *r, struct jbuf *out)
 	int config;
 	if (str_pick(event, events, configs, &config))
 		return failx(EINVAL, "unsupported event \"%s\" (cpu-clock)", event);
-	static int cpus[1024];
-	static struct bpf_link *bls[1024];
+	int cpus[1024];
+	struct bpf_link *bls[1024];
 	int n = online_cpus(cpus, 1024), i;
 	if (n <= 0)
 		return fail(errno ? errno : EINVAL, "read /sys/devices/system/cpu/online");

@@ -58,16 +58,6 @@ static int req_isock(const struct req *r, struct isock **out)
 	return failx(ENOENT, "unknown inet sock %lld", id);
 }
 
-static int req_ip4(const struct req *r, const char *key, struct in_addr *a, const char *def)
-{
-	const char *s;
-	if (req_str(r, key, &s, def))
-		return -1;
-	if (inet_pton(AF_INET, s, a) != 1)
-		return failx(EINVAL, "field \"%s\": \"%s\" is not an IPv4 address", key, s);
-	return 0;
-}
-
 static void put_sockaddr(struct jbuf *out, const char *akey, const char *pkey, const struct sockaddr_in *sin)
 {
 	char a[INET_ADDRSTRLEN] = "";

@@ -244,6 +244,14 @@ int parse_ip4(const char *field, const char *s, struct in_addr *a)
 	return 0;
 }
 
+int req_ip4(const struct req *r, const char *key, struct in_addr *a, const char *def)
+{
+	const char *s;
+	if (req_str(r, key, &s, def))
+		return -1;
+	return parse_ip4(key, s, a);
+}
+
 /* ---------- network namespaces ---------- */
 
 static int g_orig_netns = -1;

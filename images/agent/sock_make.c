@@ -131,10 +131,8 @@ int op_udp_listen(struct req *r, struct jbuf *out)
 	memset(&sp, 0, sizeof(sp));
 	sp.kind = SK_UDP_LISTEN;
 	sp.prog_fd = -1;
-	const char *addr;
 	long long port;
-	if (req_str(r, "addr", &addr, "0.0.0.0") || parse_ip4("addr", addr, &sp.addr) ||
-	    req_int(r, "port", &port, 0, true, 0, 65535))
+	if (req_ip4(r, "addr", &sp.addr, "0.0.0.0") || req_int(r, "port", &port, 0, true, 0, 65535))
 		return -1;
 	sp.port = (int)port;
 	return create_stat_sock(r, out, &sp);
@@ -153,11 +151,9 @@ int op_sock_open(struct req *r, struct jbuf *out)
 		if (req_str(r, "ifname", &sp.ifname, NULL))
 			return -1;
 	} else if (strcmp(kind, "udp") == 0) {
-		const char *addr;
 		long long port;
 		sp.kind = SK_UDP;
-		if (req_str(r, "addr", &addr, "0.0.0.0") || parse_ip4("addr", addr, &sp.addr) ||
-		    req_int(r, "port", &port, 0, true, 0, 65535))
+		if (req_ip4(r, "addr", &sp.addr, "0.0.0.0") || req_int(r, "port", &port, 0, true, 0, 65535))
 			return -1;
 		sp.port = (int)port;
 	} else {
@@ -280,10 +276,9 @@ int op_tcp_pair(struct req *r, struct jbuf *out)
 {
 	struct pairspec ps;
 	memset(&ps, 0, sizeof(ps));
-	const char *addr, *cgroup;
+	const char *cgroup;
 	long long port, count;
-	if (req_str(r, "netns", &ps.netns, "") || req_str(r, "addr", &addr, "127.0.0.1") ||
-	    parse_ip4("addr", addr, &ps.addr) || req_int(r, "port", &port, 0, false, 0, 65535) ||
+	if (req_str(r, "netns", &ps.netns, "") || req_ip4(r, "addr", &ps.addr, "127.0.0.1") || req_int(r, "port", &port, 0, false, 0, 65535) ||
 	    req_int(r, "count", &count, 1, false, 1, MAX_PAIRS) || req_str_opt(r, "cgroup", &cgroup))
 		return -1;
 	ps.port = (int)port;

@@ -162,11 +162,9 @@ int op_xsk_open(struct req *r, struct jbuf *out)
 		goto out;
 	}
 	x->fd = -1;
-	unsigned int ifindex = if_nametoindex(ifname);
-	if (!ifindex) {
-		fail(errno ? errno : ENODEV, "ifindex for %s in %s", ifname, ns_label(netns));
+	unsigned int ifindex;
+	if (ifindex_of(ifname, netns, NULL, &ifindex))
 		goto bad;
-	}
 	x->fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
 	if (x->fd < 0) {
 		fail(errno, "socket(AF_XDP)");
