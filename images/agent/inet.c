@@ -58,16 +58,6 @@ static int req_isock(const struct req *r, struct isock **out)
 	return failx(ENOENT, "unknown inet sock %lld", id);
 }
 
-static int req_ip4(const struct req *r, const char *key, struct in_addr *a, const char *def)
-{
-	const char *s;
-	if (req_str(r, key, &s, def))
-		return -1;
-	if (inet_pton(AF_INET, s, a) != 1)
-		return failx(EINVAL, "field \"%s\": \"%s\" is not an IPv4 address", key, s);
-	return 0;
-}
-
 static void put_sockaddr(struct jbuf *out, const char *akey, const char *pkey, const struct sockaddr_in *sin)
 {
 	char a[INET_ADDRSTRLEN] = "";
@@ -367,13 +357,7 @@ int op_inet_sockmap_add(struct req *r, struct jbuf *out)
 	struct bpf_map *m = bpf_object__find_map_by_name(aobj_obj(o), name);
 	if (!m || bpf_map__fd(m) < 0)
 		return failx(ENOENT, "obj %s has no map \"%s\"", aobj_name(o), name);
-	uint32_t k = (uint32_t)key;
-	uint64_t v = (uint64_t)s->fd;
-	uint64_t k8 = (uint64_t)key;
-	const void *kp = bpf_map__key_size(m) == 8 ? (const void *)&k8 : (const void *)&k;
-	uint32_t v4 = (uint32_t)s->fd;
-	const void *vp = bpf_map__value_size(m) == 8 ? (const void *)&v : (const void *)&v4;
-	if (bpf_map_update_elem(bpf_map__fd(m), kp, vp, BPF_ANY))
+	if (map_put_sock(m, key, s->fd))
 		return fail(errno, "map %s: add inet sock %d at key %lld", name, s->id, key);
 	return 0;
 }

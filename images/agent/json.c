@@ -204,6 +204,15 @@ void jb_kbool(struct jbuf *b, const char *key, int val)
 	jb_puts(b, val ? "true" : "false");
 }
 
+void jb_ku32s(struct jbuf *b, const char *key, const uint32_t *v, int n)
+{
+	jb_key(b, key);
+	jb_putc(b, '[');
+	for (int i = 0; i < n; i++)
+		jb_printf(b, i ? ",%u" : "%u", v[i]);
+	jb_putc(b, ']');
+}
+
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')

@@ -53,6 +53,8 @@ void jb_key(struct jbuf *b, const char *key);
 void jb_kstr(struct jbuf *b, const char *key, const char *val);
 void jb_kint(struct jbuf *b, const char *key, long long val);
 void jb_kbool(struct jbuf *b, const char *key, int val);
+/* ,"key":[v0,v1,...] */
+void jb_ku32s(struct jbuf *b, const char *key, const uint32_t *v, int n);
 
 /* Hex decoding: returns number of bytes, or -1 on bad input. out must hold len/2 bytes. */
 long hex_decode(const char *s, size_t len, uint8_t *out);

@@ -32,7 +32,6 @@
 #define XSK_FRAMES 256
 #define XSK_FRAME_SIZE 2048
 #define XSK_RING 256
-#define XSK_MAX_LENGTHS 1000
 
 struct ring {
 	uint32_t *producer, *consumer;
@@ -45,9 +44,7 @@ struct xsk {
 	int id, fd;
 	void *umem;
 	struct ring fill, rx;
-	uint64_t frames, bytes;
-	uint32_t lengths[XSK_MAX_LENGTHS];
-	int nlen;
+	struct rx_count got;   /* frames received */
 	struct xsk *next;
 };
 
@@ -134,10 +131,7 @@ static int rx_drain(struct xsk *x)
 	int n = 0;
 	for (; cons != prod && n < XSK_RING; cons++, n++) {
 		struct xdp_desc *d = &ring[cons & (XSK_RING - 1)];
-		x->frames++;
-		x->bytes += d->len;
-		if (x->nlen < XSK_MAX_LENGTHS)
-			x->lengths[x->nlen++] = d->len;
+		rx_count_add(&x->got, d->len);
 		/* copy mode hands back the chunk's base plus headroom: keep the chunk */
 		back[n] = d->addr - d->addr % XSK_FRAME_SIZE;
 	}
@@ -168,11 +162,9 @@ int op_xsk_open(struct req *r, struct jbuf *out)
 		goto out;
 	}
 	x->fd = -1;
-	unsigned int ifindex = if_nametoindex(ifname);
-	if (!ifindex) {
-		fail(errno ? errno : ENODEV, "ifindex for %s in %s", ifname, ns_label(netns));
+	unsigned int ifindex;
+	if (ifindex_of(ifname, netns, NULL, &ifindex))
 		goto bad;
-	}
 	x->fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
 	if (x->fd < 0) {
 		fail(errno, "socket(AF_XDP)");
@@ -269,19 +261,11 @@ int op_xsk_stats(struct req *r, struct jbuf *out)
 		return -1;
 	for (;;) {
 		rx_drain(x);
-		uint64_t quiet = expect >= 0 && x->frames >= (uint64_t)expect ? SETTLE_NS : (uint64_t)wait_ms * 1000000ull;
+		uint64_t quiet = expect >= 0 && x->got.n >= (uint64_t)expect ? SETTLE_NS : (uint64_t)wait_ms * 1000000ull;
 		if (!pump(x->fd, (int64_t)quiet))
 			break;
 	}
 	rx_drain(x);
-	jb_kint(out, "frames", (long long)x->frames);
-	jb_kint(out, "bytes", (long long)x->bytes);
-	jb_key(out, "lengths");
-	jb_putc(out, '[');
-	for (int i = 0; i < x->nlen; i++)
-		jb_printf(out, i ? ",%u" : "%u", x->lengths[i]);
-	jb_putc(out, ']');
-	x->frames = x->bytes = 0;
-	x->nlen = 0;
+	rx_count_put(out, &x->got, "frames");
 	return 0;
 }
