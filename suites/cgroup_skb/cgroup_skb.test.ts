@@ -8,8 +8,9 @@ import { AgentError, readU64s } from '../../harness/protocol.js';
 import { VethPair } from '../../harness/topology.js';
 import { IP_PROTO, ipLength, send, UdpSink, type Proto } from '../../harness/traffic.js';
 import { useGuest } from '../../harness/testing.js';
+import { describe } from 'vitest';
 
-const guest = useGuest({ suite: 'cgroup_skb', from: import.meta.url, sources: ['cgroup_skb.bpf.c'] });
+const guest = useGuest({ suite: 'cgroup_skb', from: import.meta.url, sources: ['cgroup_skb.bpf.c', 'cgroup_skb_inherit.bpf.c'] });
 
 // Must match cgroup_skb.bpf.c.
 const DENY_PORT = 7777;
@@ -145,4 +146,93 @@ test('attaching to a directory that is not a cgroup fails with the kernel\'s err
   expect(err).toBeInstanceOf(AgentError);
   expect((err as AgentError).errno).toBe(9); // EBADF: the fd is not a cgroup's
   await obj.unload();
+});
+
+// Issue 11: a program on a cgroup applies to the sockets of its descendants; a descendant's own
+// program replaces it only when the ancestor's was attached with BPF_F_ALLOW_OVERRIDE, and
+// without that flag the kernel refuses the descendant's attach with EPERM. Each program counts in
+// a map of its own which packets it ran for; the senders are the agent's children, one in each
+// cgroup.
+describe('cgroup inheritance and BPF_F_ALLOW_OVERRIDE', () => {
+  const BPF_F_ALLOW_OVERRIDE = 1;
+  const PORT = ALLOW_PORT;
+  const SIZE = 64;
+  let parent: Cgroup;
+  let child: string;
+  beforeEach(async () => {
+    parent = await Cgroup.create(guest, 'inherit');
+    child = `${parent.path}/child`;
+    await guest.exec(`mkdir ${child}`);
+  });
+  afterEach(async () => {
+    await guest.exec(`rmdir ${child} 2>/dev/null || true`);
+    await parent?.remove();
+  });
+
+  const attachTo = (obj: BpfObject, prog: string, cgroup: string, flags: number) =>
+    guest.agent.call('attach_cgroup', { obj: obj.handle, prog, attachType: 'cgroup_inet_egress', cgroup, flags });
+
+  /** {packets, bytes} a program counted. */
+  async function countedBy(obj: BpfObject, map: 'parent_seen' | 'child_seen') {
+    const [packets, bytes] = readU64s((await obj.map(map).lookup('00000000'))!);
+    return { packets, bytes };
+  }
+
+  /** `count` datagrams to B from a process in `cgroup` (or outside any of ours); all must leave. */
+  async function sendFrom(cgroup: string | undefined, count: number) {
+    const r = await guest.agent.call('send', { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: PORT, count, size: SIZE, cgroup });
+    expect(r).toMatchObject({ sent: count });
+    expect(r.sendErrors ?? 0).toBe(0);
+  }
+
+  test('a program on the parent runs for the sockets of a process in the child cgroup', async () => {
+    const obj = await guest.load('cgroup_skb_inherit.bpf.c');
+    await attachTo(obj, 'parent_count', parent.path, 0);
+    const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: PORT });
+
+    await sendFrom(child, 6);
+    await sendFrom(undefined, 4); // outside the parent: not its program's business
+    expect(await sink.stats({ expect: 10 })).toMatchObject({ packets: 10 });
+    expect(await countedBy(obj, 'parent_seen')).toEqual(seen(6, 'udp', SIZE));
+    expect(await countedBy(obj, 'child_seen')).toEqual(seen(0, 'udp', SIZE));
+  });
+
+  test('with BPF_F_ALLOW_OVERRIDE on the parent, the child\'s own program replaces the parent\'s for the child, and the parent\'s returns when it goes', async () => {
+    const obj = await guest.load('cgroup_skb_inherit.bpf.c');
+    await attachTo(obj, 'parent_count', parent.path, BPF_F_ALLOW_OVERRIDE);
+    // 4.14 wants an overridable program below an overridable one; later kernels take either.
+    await attachTo(obj, 'child_count', child, BPF_F_ALLOW_OVERRIDE);
+    const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: PORT });
+
+    await sendFrom(child, 5);
+    await sendFrom(parent.path, 3); // a process in the parent itself: the parent's program
+    expect(await sink.stats({ expect: 8 })).toMatchObject({ packets: 8 });
+    expect(await countedBy(obj, 'child_seen')).toEqual(seen(5, 'udp', SIZE));
+    expect(await countedBy(obj, 'parent_seen')).toEqual(seen(3, 'udp', SIZE));
+
+    // The child's program detached: the parent's applies to the child again.
+    await guest.agent.call('detach_cgroup', { obj: obj.handle, prog: 'child_count', attachType: 'cgroup_inet_egress', cgroup: child });
+    await sendFrom(child, 2);
+    expect(await sink.stats({ expect: 2 })).toMatchObject({ packets: 2 });
+    expect(await countedBy(obj, 'child_seen')).toEqual(seen(5, 'udp', SIZE));
+    expect(await countedBy(obj, 'parent_seen')).toEqual(seen(5, 'udp', SIZE));
+  });
+
+  test('without BPF_F_ALLOW_OVERRIDE on the parent, attaching to the child is refused with EPERM and the parent\'s program keeps running for it', async () => {
+    const obj = await guest.load('cgroup_skb_inherit.bpf.c');
+    await attachTo(obj, 'parent_count', parent.path, 0);
+    for (const flags of [0, BPF_F_ALLOW_OVERRIDE]) {
+      const err = await attachTo(obj, 'child_count', child, flags).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err, `attach to the child with flags ${flags}`).toBeInstanceOf(AgentError);
+      expect((err as AgentError).errno).toBe(EPERM);
+    }
+    const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: PORT });
+    await sendFrom(child, 4);
+    expect(await sink.stats({ expect: 4 })).toMatchObject({ packets: 4 });
+    expect(await countedBy(obj, 'parent_seen')).toEqual(seen(4, 'udp', SIZE));
+    expect(await countedBy(obj, 'child_seen')).toEqual(seen(0, 'udp', SIZE));
+  });
 });

@@ -7,11 +7,14 @@ import type { Ops } from '../../harness/protocol.js';
 import { readU64s, u32 } from '../../harness/protocol.js';
 import { atLeast } from '../../harness/kernels.js';
 import { useGuest } from '../../harness/testing.js';
+import { describe } from 'vitest';
+import { VethPair } from '../../harness/topology.js';
+import { frameLength, linkStats, UdpSink } from '../../harness/traffic.js';
 
 const guest = useGuest({
   suite: 'cgroup_sock',
   from: import.meta.url,
-  sources: ['cgroup_sock_deny.bpf.c', 'cgroup_sock_bind.bpf.c', 'cgroup_sock_mark.bpf.c'],
+  sources: ['cgroup_sock_deny.bpf.c', 'cgroup_sock_bind.bpf.c', 'cgroup_sock_mark.bpf.c', 'cgroup_sock_bind_dev.bpf.c'],
 });
 
 const EPERM = 1;
@@ -101,4 +104,58 @@ test('mark and priority written at creation are the socket\'s SO_MARK and SO_PRI
   expect(readU64s((await obj.map('seen_before').lookup(u32(0)))!)[0]).toBe(2n);
   expect(readU64s((await obj.map('seen_before').lookup(u32(1)))!)[0]).toBe(0n);
   await obj.unload();
+});
+
+// Issue 11: bound_dev_if set at creation decides which device the socket's traffic leaves
+// through. Namespace A has two veth pairs, to B and to C; both hold DEST, and A's preferred route
+// to DEST goes to B (a second one, through C, has a higher metric). Datagrams from a socket made
+// in the cgroup, bound by the program to A's end of the pair to C, arrive at C; the same
+// datagrams from outside the cgroup go the preferred way, to B.
+describe('bound_dev_if steering traffic', () => {
+  const DEST = '10.200.247.9';
+  const PORT = 6401;
+
+  test('a socket bound to a device at creation sends through it: C receives the cgroup\'s datagrams, B the others', async () => {
+    const toB = await VethPair.create(guest.agent);
+    const toC = await VethPair.create(guest.agent, { aNetns: toB.a.netns });
+    try {
+      const A = toB.a.netns;
+      await guest.exec(
+        [
+          'set -e',
+          `ip -n ${toB.b.netns} addr add ${DEST}/32 dev lo`,
+          `ip -n ${toC.b.netns} addr add ${DEST}/32 dev lo`,
+          `ip -n ${A} route add ${DEST}/32 via ${toB.b.ip} dev ${toB.a.ifname}`,
+          `ip -n ${A} route add ${DEST}/32 via ${toC.b.ip} dev ${toC.a.ifname} metric 100`,
+        ].join('\n'),
+      );
+      const obj = await guest.load('cgroup_sock_bind_dev.bpf.c');
+      await obj.map('bind_dev').update(u32(0), u32(toC.a.ifindex));
+      await guest.attach({ type: 'cgroup_sock', obj, prog: 'bind_to_dev', cgroup: cg.path });
+      const atB = await UdpSink.open(guest.agent, { netns: toB.b.netns, port: PORT });
+      const atC = await UdpSink.open(guest.agent, { netns: toC.b.netns, port: PORT });
+      const before = { b: await linkStats(guest, toB.b.ifname, toB.b.netns), c: await linkStats(guest, toC.b.ifname, toC.b.netns) };
+
+      const inside = await guest.agent.call('send', { netns: A, proto: 'udp', dst: DEST, dport: PORT, count: 12, size: 40, cgroup: cg.path });
+      expect(inside.sent).toBe(12);
+      expect(await atC.stats({ expect: 12 })).toMatchObject({ packets: 12, bytes: 12 * 40 });
+      expect((await atB.stats({ waitMs: 20 })).packets).toBe(0);
+
+      const outside = await guest.agent.call('send', { netns: A, proto: 'udp', dst: DEST, dport: PORT, count: 7, size: 40 });
+      expect(outside.sent).toBe(7);
+      expect(await atB.stats({ expect: 7 })).toMatchObject({ packets: 7, bytes: 7 * 40 });
+      expect((await atC.stats({ waitMs: 20 })).packets).toBe(0);
+
+      // The devices' own counters: each datagram crossed the wire it was steered to, once.
+      const after = { b: await linkStats(guest, toB.b.ifname, toB.b.netns), c: await linkStats(guest, toC.b.ifname, toC.b.netns) };
+      expect(after.c.rxPackets - before.c.rxPackets).toBe(12);
+      expect(after.c.rxBytes - before.c.rxBytes).toBe(12 * frameLength('udp', 40));
+      expect(after.b.rxPackets - before.b.rxPackets).toBe(7);
+      // The program bound exactly the one socket made in the cgroup.
+      expect(Buffer.from((await obj.map('bind_dev').lookup(u32(1)))!, 'hex').readUInt32LE(0)).toBe(1);
+    } finally {
+      await toC.destroy();
+      await toB.destroy();
+    }
+  });
 });

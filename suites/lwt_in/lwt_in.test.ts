@@ -10,11 +10,13 @@ import { readU64s, u32 } from '../../harness/protocol.js';
 import { VethPair } from '../../harness/topology.js';
 import { ipLength, IP_PROTO, linkStats, send, UdpSink, type Proto } from '../../harness/traffic.js';
 import { useGuest } from '../../harness/testing.js';
+import { describe } from 'vitest';
+import { AgentError } from '../../harness/protocol.js';
 
 const guest = useGuest({
   suite: 'lwt_in',
   from: import.meta.url,
-  sources: ['lwt_in_pass.bpf.c', 'lwt_in_drop_udp.bpf.c'],
+  sources: ['lwt_in_pass.bpf.c', 'lwt_in_drop_udp.bpf.c', 'lwt_in_write_direct.bpf.c', 'lwt_in_write_helper.bpf.c', 'lwt_in_writes_as_xmit.bpf.c'],
 });
 
 const STATS_PIN = `${IP_PIN_DIR}/lwt_in_stats`;
@@ -146,4 +148,48 @@ test('on a local route, the program runs for locally delivered packets and its d
   expect(await counted('udp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('udp', 64)) });
   expect(await counted('icmp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('icmp', 56)) });
   expect(await protocolsSeen()).toEqual([IP_PROTO.icmp, IP_PROTO.udp]);
+});
+
+// Issue 11: lwt_in may read the packet but not write it (dst_input() cannot take a changed
+// packet): the verifier refuses a direct store into the packet (EACCES, "cannot write into
+// packet") and bpf_skb_store_bytes, a helper the type is not given (EINVAL). The same writes in an
+// lwt_xmit program load: the refusal is the hook's, not the code's.
+describe('lwt_in refuses packet writes at load time', () => {
+  const EACCES = 13;
+  const EINVAL = 22;
+
+  async function loadError(source: string): Promise<AgentError> {
+    const err = await guest.load(source).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err, `${source} loaded`).toBeInstanceOf(AgentError);
+    return err as AgentError;
+  }
+
+  test('a direct store into the packet is refused by the verifier with EACCES', async () => {
+    const e = await loadError('lwt_in_write_direct.bpf.c');
+    expect(e.op).toBe('load');
+    expect(e.errno).toBe(EACCES);
+    expect(e.log).toMatch(/cannot write into packet/);
+    expect(e.log).toMatch(/in_write_direct/);
+  });
+
+  test('bpf_skb_store_bytes is not offered to lwt_in: EINVAL, naming the helper', async () => {
+    const e = await loadError('lwt_in_write_helper.bpf.c');
+    expect(e.op).toBe('load');
+    expect(e.errno).toBe(EINVAL);
+    // 4.14-5.x: "unknown func"; later kernels: "program of this type cannot use helper".
+    expect(e.log).toMatch(/(unknown func|program of this type cannot use helper) bpf_skb_store_bytes#9/);
+    expect(e.log).toMatch(/in_write_helper/);
+  });
+
+  test('the same writes in lwt_xmit programs load', async () => {
+    const obj = await guest.load('lwt_in_writes_as_xmit.bpf.c');
+    expect(obj.programs.map((p) => [p.name, p.type])).toEqual([
+      ['xmit_write_direct', 'lwt_xmit'],
+      ['xmit_write_helper', 'lwt_xmit'],
+    ]);
+    expect(obj.programs.every((p) => (p.id ?? 0) > 0)).toBe(true);
+  });
 });

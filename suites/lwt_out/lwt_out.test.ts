@@ -7,11 +7,13 @@ import { IP_PIN_DIR } from '../../harness/attach.js';
 import { readU64s, u32 } from '../../harness/protocol.js';
 import { ipLength, IP_PROTO, linkStats, send, UdpSink, type Proto } from '../../harness/traffic.js';
 import { useGuest, useVethPair } from '../../harness/testing.js';
+import { describe } from 'vitest';
+import { AgentError } from '../../harness/protocol.js';
 
 const guest = useGuest({
   suite: 'lwt_out',
   from: import.meta.url,
-  sources: ['lwt_out_drop_udp.bpf.c'],
+  sources: ['lwt_out_drop_udp.bpf.c', 'lwt_out_write_direct.bpf.c', 'lwt_out_write_helper.bpf.c', 'lwt_out_writes_as_xmit.bpf.c'],
 });
 
 const STATS_PIN = `${IP_PIN_DIR}/lwt_out_stats`;
@@ -109,4 +111,48 @@ test('deleting the route detaches the program: UDP flows again and the counters 
   expect(arrived.packets).toBe(N);
   // The map outlives the program through its pin; it counted the 5 dropped ones and nothing since.
   expect(await counted('udp')).toEqual({ packets: 5n, bytes: BigInt(5 * ipLength('udp', 32)) });
+});
+
+// Issue 11: lwt_out may read the packet but not write it (dst_output() cannot take a changed
+// packet): the verifier refuses a direct store into the packet (EACCES, "cannot write into
+// packet") and bpf_skb_store_bytes, a helper the type is not given (EINVAL). The same writes in an
+// lwt_xmit program load: the refusal is the hook's, not the code's.
+describe('lwt_out refuses packet writes at load time', () => {
+  const EACCES = 13;
+  const EINVAL = 22;
+
+  async function loadError(source: string): Promise<AgentError> {
+    const err = await guest.load(source).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err, `${source} loaded`).toBeInstanceOf(AgentError);
+    return err as AgentError;
+  }
+
+  test('a direct store into the packet is refused by the verifier with EACCES', async () => {
+    const e = await loadError('lwt_out_write_direct.bpf.c');
+    expect(e.op).toBe('load');
+    expect(e.errno).toBe(EACCES);
+    expect(e.log).toMatch(/cannot write into packet/);
+    expect(e.log).toMatch(/out_write_direct/);
+  });
+
+  test('bpf_skb_store_bytes is not offered to lwt_out: EINVAL, naming the helper', async () => {
+    const e = await loadError('lwt_out_write_helper.bpf.c');
+    expect(e.op).toBe('load');
+    expect(e.errno).toBe(EINVAL);
+    // 4.14-5.x: "unknown func"; later kernels: "program of this type cannot use helper".
+    expect(e.log).toMatch(/(unknown func|program of this type cannot use helper) bpf_skb_store_bytes#9/);
+    expect(e.log).toMatch(/out_write_helper/);
+  });
+
+  test('the same writes in lwt_xmit programs load', async () => {
+    const obj = await guest.load('lwt_out_writes_as_xmit.bpf.c');
+    expect(obj.programs.map((p) => [p.name, p.type])).toEqual([
+      ['xmit_write_direct', 'lwt_xmit'],
+      ['xmit_write_helper', 'lwt_xmit'],
+    ]);
+    expect(obj.programs.every((p) => (p.id ?? 0) > 0)).toBe(true);
+  });
 });

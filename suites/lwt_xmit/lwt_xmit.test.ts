@@ -8,11 +8,14 @@ import { IP_PIN_DIR } from '../../harness/attach.js';
 import { readU64s, u32 } from '../../harness/protocol.js';
 import { ETH_HLEN, ipLength, IP_PROTO, linkStats, send, UdpSink, type Proto } from '../../harness/traffic.js';
 import { useGuest, useVethPair } from '../../harness/testing.js';
+import { describe } from 'vitest';
+import { VethPair } from '../../harness/topology.js';
+import { frameLength } from '../../harness/traffic.js';
 
 const guest = useGuest({
   suite: 'lwt_xmit',
   from: import.meta.url,
-  sources: ['lwt_xmit_rewrite.bpf.c', 'lwt_xmit_ipip.bpf.c', 'lwt_xmit_drop_udp.bpf.c'],
+  sources: ['lwt_xmit_rewrite.bpf.c', 'lwt_xmit_ipip.bpf.c', 'lwt_xmit_drop_udp.bpf.c', 'lwt_xmit_redirect.bpf.c'],
 });
 
 const EPERM = 1;
@@ -180,4 +183,61 @@ test('a BPF_DROP verdict on the transmit path fails the send with EPERM and noth
   expect((await linkStats(guest, net.b.ifname, net.b.netns)).rxPackets).toBe(vethBefore.rxPackets);
   expect(await encapResults()).toEqual([0n, BigInt(2 * N), 0n]);
   expect(await counted('udp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('udp', 64)) });
+});
+
+// Issue 11: BPF_REDIRECT from an lwt_xmit program. A's route to ALIAS points at B; the program
+// gives each packet an Ethernet header and redirects it out of a second veth pair, to namespace C.
+// B and C both hold ALIAS, so where the datagrams arrive shows which way they left.
+describe('bpf_redirect from lwt_xmit', () => {
+  const ALIAS = '10.200.248.9';
+  const PORT = 6301;
+
+  test('the route\'s packets leave through the device the program redirects to: C receives all of them, B none; unconfigured, they go to B as routed', async () => {
+    const side = await VethPair.create(guest.agent, { aNetns: net.a.netns });
+    try {
+      await guest.exec(
+        [
+          'set -e',
+          `ip -n ${net.b.netns} addr add ${ALIAS}/32 dev lo`,
+          `ip -n ${side.b.netns} addr add ${ALIAS}/32 dev lo`,
+          `ip -n ${side.b.netns} route add ${net.a.ip}/32 dev ${side.b.ifname}`,
+        ].join('\n'),
+      );
+      await guest.attach({
+        type: 'lwt_xmit',
+        object: guest.objectPath('lwt_xmit_redirect.bpf.c'),
+        section: 'lwt_xmit',
+        prefix: `${ALIAS}/32 via ${net.b.ip}`,
+        dev: net.a.ifname,
+        netns: net.a.netns,
+        headroom: ETH_HLEN,
+      });
+      const atB = await UdpSink.open(guest.agent, { netns: net.b.netns, port: PORT });
+      const atC = await UdpSink.open(guest.agent, { netns: side.b.netns, port: PORT });
+
+      // Not configured yet: the program lets the packets go as routed, to B.
+      await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: ALIAS, dport: PORT, count: 5, size: 64 });
+      expect(await atB.stats({ expect: 5 })).toMatchObject({ packets: 5 });
+      expect((await atC.stats({ waitMs: 20 })).packets).toBe(0);
+
+      const mac = (m: string) => m.split(':').join('');
+      await guest.agent.call('map_update', { pin: `${IP_PIN_DIR}/lwt_redir_cfg`, key: u32(0), value: u32(side.a.ifindex) + mac(side.b.mac) + mac(side.a.mac) });
+      const cBefore = await linkStats(guest, side.b.ifname, side.b.netns);
+      const bBefore = await linkStats(guest, net.b.ifname, net.b.netns);
+      await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: ALIAS, dport: PORT, count: N, size: 64 });
+
+      expect(await atC.stats({ expect: N })).toMatchObject({ packets: N, bytes: N * 64 });
+      expect((await atB.stats()).packets).toBe(0);
+      const cAfter = await linkStats(guest, side.b.ifname, side.b.netns);
+      const bAfter = await linkStats(guest, net.b.ifname, net.b.netns);
+      // On C's wire: each datagram once, with the Ethernet header the program wrote.
+      expect(cAfter.rxPackets - cBefore.rxPackets).toBe(N);
+      expect(cAfter.rxBytes - cBefore.rxBytes).toBe(N * frameLength('udp', 64));
+      expect(bAfter.rxPackets - bBefore.rxPackets).toBe(0);
+      const results = await Promise.all([0, 1, 2].map(async (k) => (await lookupPinned('lwt_redir_count', k))[0]));
+      expect(results).toEqual([BigInt(N), 5n, 0n]);
+    } finally {
+      await side.destroy();
+    }
+  });
 });

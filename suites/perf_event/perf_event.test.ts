@@ -5,11 +5,12 @@ import { expect, test } from 'vitest';
 import type { BpfObject } from '../../harness/agent.js';
 import { AgentError, readU64s, u32 } from '../../harness/protocol.js';
 import { useGuest } from '../../harness/testing.js';
+import { describe } from 'vitest';
 
 const guest = useGuest({
   suite: 'perf_event',
   from: import.meta.url,
-  sources: ['perf_samples.bpf.c'],
+  sources: ['perf_samples.bpf.c', 'perf_ip.bpf.c'],
 });
 
 const FREQ = 100;
@@ -145,4 +146,79 @@ test('a frequency above kernel.perf_event_max_sample_rate is refused with EINVAL
   } finally {
     await obj.unload();
   }
+});
+
+// Issue 11: the sampled instruction pointer (bpf_perf_event_data's regs.ip). A shell loop spends
+// its time in user space and a `dd` from /dev/zero in the kernel (clearing its buffer): every IP
+// sampled from either lies in an executable mapping of that process (/proc/PID/maps, read while
+// it runs) or in the kernel's text (_stext.._etext in /proc/kallsyms), and most of the loop's are
+// in user space, most of dd's in the kernel.
+describe('the sampled instruction pointer', () => {
+  const KERNEL_HALF = 0xffff800000000000n;
+
+  interface Range {
+    lo: bigint;
+    hi: bigint;
+  }
+  /** Executable mappings in /proc/PID/maps text. */
+  const execRanges = (maps: string): Range[] =>
+    maps
+      .split('\n')
+      .map((l) => /^([0-9a-f]+)-([0-9a-f]+) r-xp /.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ lo: BigInt(`0x${m[1]}`), hi: BigInt(`0x${m[2]}`) }));
+  const within = (ip: bigint, r: Range) => ip >= r.lo && ip < r.hi;
+
+  test('each sample\'s IP is in the sampled process\'s executable mappings or the kernel\'s text: a user-space loop is sampled in user space, a dd from /dev/zero in the kernel', async () => {
+    const obj = await guest.load('perf_ip.bpf.c');
+    try {
+      await guest.attach({ type: 'perf_event', obj, prog: 'on_sample_ip', freq: FREQ });
+      const out = await guest.exec(
+        [
+          `taskset -p -c ${BUSY_CPU} $$ >/dev/null`,
+          `sh -c 'while :; do :; done' & u=$!`,
+          'dd if=/dev/zero of=/dev/null bs=4M count=1000000 2>/dev/null & k=$!',
+          'sleep 2',
+          // Read while both still run: the mappings of the processes that were sampled.
+          'echo "@pids $u $k"',
+          'echo "@maps-user"; cat /proc/$u/maps',
+          'echo "@maps-kernel"; cat /proc/$k/maps',
+          'kill $u $k; wait $u $k 2>/dev/null',
+          'echo "@kallsyms"; grep -E " (_stext|_etext)$" /proc/kallsyms',
+        ].join('\n'),
+      );
+      const section = (tag: string) => out.split(`@${tag}`)[1].split('\n@')[0];
+      const [userPid, kernelPid] = /@pids (\d+) (\d+)/.exec(out)!.slice(1).map(Number);
+      const sym = (name: string) => BigInt(`0x${new RegExp(`^([0-9a-f]+) \\S+ ${name}$`, 'm').exec(section('kallsyms'))![1]}`);
+      const text: Range = { lo: sym('_stext'), hi: sym('_etext') };
+      expect(text.lo, 'kallsyms shows addresses').toBeGreaterThanOrEqual(KERNEL_HALF);
+      const maps = { [userPid]: execRanges(section('maps-user')), [kernelPid]: execRanges(section('maps-kernel')) };
+
+      const where: Record<number, { user: number; kernel: number; outside: string[] }> = {
+        [userPid]: { user: 0, kernel: 0, outside: [] },
+        [kernelPid]: { user: 0, kernel: 0, outside: [] },
+      };
+      for (const e of await obj.map('ip_samples').dump()) {
+        const k = Buffer.from(e.key, 'hex');
+        const ip = k.readBigUInt64LE(0);
+        const w = where[k.readUInt32LE(8)];
+        if (!w) continue;
+        const n = Number(readU64s(e.value!)[0]);
+        if (within(ip, text)) w.kernel += n;
+        else if (maps[k.readUInt32LE(8)].some((r) => within(ip, r))) w.user += n;
+        else w.outside.push(ip.toString(16));
+      }
+      const seen = JSON.stringify(where);
+      // Nothing outside the two places an IP can be.
+      expect(where[userPid].outside, seen).toEqual([]);
+      expect(where[kernelPid].outside, seen).toEqual([]);
+      // Enough samples to tell (a quarter of the rate: TCG under load loses ticks), and each
+      // process mostly where it spends its time.
+      for (const pid of [userPid, kernelPid]) expect(where[pid].user + where[pid].kernel, seen).toBeGreaterThanOrEqual(Math.floor(0.25 * FREQ * 2));
+      expect(where[userPid].user, seen).toBeGreaterThan(3 * where[userPid].kernel);
+      expect(where[kernelPid].kernel, seen).toBeGreaterThan(3 * where[kernelPid].user);
+    } finally {
+      await obj.unload();
+    }
+  });
 });

@@ -9,11 +9,13 @@ import { readU64s, u32, type Hex } from '../../harness/protocol.js';
 import { VethPair, type Endpoint } from '../../harness/topology.js';
 import { frameLength, IP_PROTO, send, UdpSink, type Proto } from '../../harness/traffic.js';
 import { useGuest } from '../../harness/testing.js';
+import { requireFeature } from '../../harness/probe.js';
+import { linkStats } from '../../harness/traffic.js';
 
 const guest = useGuest({
   suite: 'sched_cls',
   from: import.meta.url,
-  sources: ['tc_filter.bpf.c', 'tc_rewrite.bpf.c', 'tc_redirect.bpf.c', 'tc_bad_access.bpf.c'],
+  sources: ['tc_filter.bpf.c', 'tc_rewrite.bpf.c', 'tc_redirect.bpf.c', 'tc_bad_access.bpf.c', 'tc_classid.bpf.c', 'tc_redirect_ingress.bpf.c', 'tc_ingress_count.bpf.c'],
 });
 
 let net: VethPair;
@@ -230,4 +232,87 @@ test('a classifier the verifier rejects makes tc fail, and no filter is installe
   const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 5001 });
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: 5001, count: N, size: 32 });
   expect((await sink.stats({ expect: N })).packets).toBe(N);
+});
+
+// Issue 11: a classifier without direct-action, whose return value is the class id (the packet
+// lands in that class of a prio qdisc, whose per-class counters the kernel keeps), and
+// bpf_redirect to another device's ingress (BPF_F_INGRESS: the packet goes up that device's
+// receive path, through its own ingress hook, to a socket).
+describe('classid mode, and bpf_redirect to ingress', () => {
+  /** tc in a namespace, with maps pinned in the guest's bpffs (as attach() runs it). */
+  const tcIn = (netns: string) => `nsenter --net=/var/run/netns/${netns} /usr/bin/tc`;
+
+  test('classid mode: each packet lands in the prio class the program returned, and 0 leaves it to the qdisc', async (ctx) => {
+    await requireFeature(ctx, guest, { feature: 'a prio qdisc for the classes', since: '2.6.12', config: ['CONFIG_NET_SCH_PRIO'] });
+    const { a, b } = net;
+    await guest.exec(
+      [
+        'set -e',
+        // veth has no queue of its own (txqueuelen 0), which the prio bands' fifos take as their limit.
+        `ip -n ${a.netns} link set dev ${a.ifname} txqueuelen 1000`,
+        `${tcIn(a.netns)} qdisc add dev ${a.ifname} root handle 1: prio`,
+        `${tcIn(a.netns)} filter add dev ${a.ifname} parent 1: bpf obj ${guest.objectPath('tc_classid.bpf.c')} sec tc`,
+      ].join('\n'),
+    );
+    expect(await guest.exec(`${tcIn(a.netns)} filter show dev ${a.ifname} parent 1:`)).not.toMatch(/direct-action/);
+    const sinks = await Promise.all([6201, 6202, 6203].map((port) => UdpSink.open(guest.agent, { netns: b.netns, port })));
+    const sent = { 6201: 7, 6202: 3, 6203: 5 };
+    for (const [port, count] of Object.entries(sent)) {
+      await send(guest.agent, { netns: a.netns, proto: 'udp', dst: b.ip, dport: Number(port), count, size: 32 });
+    }
+    for (const [i, count] of Object.values(sent).entries()) expect((await sinks[i].stats({ expect: count })).packets).toBe(count);
+
+    // The kernel's per-class counters ("class prio 1:1 parent 1: leaf 8001:\n Sent 518 bytes 7 pkt ..."; tc has no JSON for classes).
+    const text = await guest.exec(`${tcIn(a.netns)} -s class show dev ${a.ifname}`);
+    const byClass = Object.fromEntries(
+      [...text.matchAll(/^class prio (\S+) [^\n]*\n\s*Sent (\d+) bytes (\d+) pkt/gm)].map((m) => [m[1], { packets: Number(m[3]), bytes: Number(m[2]) }]),
+    );
+    const frames = (n: number) => ({ packets: n, bytes: n * frameLength('udp', 32) });
+    // 6201 -> 1:1 and 6203 -> 1:3 by the program; 6202 (0: no class) -> the priomap's band, 1:2.
+    expect(byClass).toEqual({ '1:1': frames(7), '1:2': frames(3), '1:3': frames(5) });
+  });
+
+  test('bpf_redirect with BPF_F_INGRESS hands UDP to another device\'s receive path: its ingress hook sees it and the socket gets it; without the flag it leaves through that device instead', async () => {
+    const { a, b } = net;
+    const BPF_F_INGRESS = 1;
+    // A dummy device in B with B's MAC address, so that frames received on it are for this host.
+    await guest.exec(
+      [
+        'set -e',
+        `ip -n ${b.netns} link add rd0 type dummy`,
+        `ip -n ${b.netns} link set dev rd0 address ${b.mac} up`,
+        // Datagrams from A arriving on rd0 are not dropped by reverse-path filtering.
+        `ip netns exec ${b.netns} sh -c 'for f in all default rd0; do echo 0 > /proc/sys/net/ipv4/conf/$f/rp_filter; done'`,
+      ].join('\n'),
+    );
+    const [{ ifindex }] = JSON.parse(await guest.exec(`ip -n ${b.netns} -j link show dev rd0`)) as { ifindex: number }[];
+    await guest.attach({ type: 'sched_cls', ifname: 'rd0', netns: b.netns, direction: 'ingress', object: guest.objectPath('tc_ingress_count.bpf.c'), section: 'tc' });
+    await guest.attach(at(b, 'ingress', 'tc_redirect_ingress.bpf.c'));
+    await guest.agent.call('map_update', { pin: pin('redir_in_cfg'), key: u32(0), value: u32(ifindex) + u32(BPF_F_INGRESS) });
+    const redirected = await UdpSink.open(guest.agent, { netns: b.netns, port: 6101 });
+    const other = await UdpSink.open(guest.agent, { netns: b.netns, port: 6102 });
+    const rdBefore = await linkStats(guest, 'rd0', b.netns);
+
+    await send(guest.agent, { netns: a.netns, proto: 'udp', dst: b.ip, dport: 6101, count: N, size: 48 });
+    await send(guest.agent, { netns: a.netns, proto: 'udp', dst: b.ip, dport: 6102, count: 4, size: 48 });
+
+    expect(await redirected.stats({ expect: N })).toMatchObject({ packets: N, bytes: N * 48 });
+    expect(await other.stats({ expect: 4 })).toMatchObject({ packets: 4, bytes: 4 * 48 });
+    // rd0's ingress hook saw exactly the redirected ones; nothing left through rd0.
+    expect(await counter('arrived_in', 6101)).toEqual(expected('udp', N, 48));
+    const { value: otherOnRd0 } = await guest.agent.call('map_lookup', { pin: pin('arrived_in'), key: u32(6102) });
+    expect(otherOnRd0).toBeNull();
+    expect(await u64s('redir_in_count', [0])).toEqual([BigInt(N)]);
+    let rd = await linkStats(guest, 'rd0', b.netns);
+    expect(rd.txPackets - rdBefore.txPackets).toBe(0);
+
+    // The control: the same redirect without BPF_F_INGRESS sends them out of rd0 (a dummy
+    // device's transmit counts and discards them); the socket and rd0's ingress get nothing.
+    await guest.agent.call('map_update', { pin: pin('redir_in_cfg'), key: u32(0), value: u32(ifindex) + u32(0) });
+    await send(guest.agent, { netns: a.netns, proto: 'udp', dst: b.ip, dport: 6101, count: 6, size: 48 });
+    expect((await redirected.stats()).packets).toBe(0);
+    rd = await linkStats(guest, 'rd0', b.netns);
+    expect(rd.txPackets - rdBefore.txPackets).toBe(6);
+    expect(await counter('arrived_in', 6101)).toEqual(expected('udp', N, 48));
+  });
 });

@@ -13,11 +13,12 @@ import { Cgroup } from '../../harness/attach.js';
 import { atLeast } from '../../harness/kernels.js';
 import { readU64s, u32 } from '../../harness/protocol.js';
 import { useGuest } from '../../harness/testing.js';
+import { describe } from 'vitest';
 
 const guest = useGuest({
   suite: 'sk_skb',
   from: import.meta.url,
-  sources: ['sk_skb_redirect.bpf.c'],
+  sources: ['sk_skb_redirect.bpf.c', 'sk_skb_framing.bpf.c'],
 });
 
 const NETNS = 'skskb';
@@ -224,4 +225,72 @@ test('sockets added by a sock_ops program: SK_DROP swallows both directions of t
   expect((await stat(obj, STAT_PARSER)).bytes).toBe(total);
   await expectNothing(p.server);
   await expectNothing(p.client);
+});
+
+// Issue 11: the stream parser decides where messages end. A parser that returns a fixed length
+// makes the verdict see messages of exactly that length (two out of one write), and a parser
+// that returns 0 holds the data back, verdict not run, until the rest of the message arrives.
+// The verdict redirects each message out of the other pair's server, so what it passed on is read
+// at that pair's client, on every kernel (SK_PASS to the socket itself needs 4.20, and soft-locks
+// Debian's 5.10 under a parser).
+describe('stream parser framing', () => {
+  const MSG_LEN = 16;
+
+  /** Messages the verdict was given. */
+  const verdictCalls = async (obj: BpfObject) => Number(readU64s((await obj.map('verdict_calls').lookup(u32(0)))!)[0]);
+  /** [parser calls, of them answered 0]. */
+  const parserCalls = async (obj: BpfObject) =>
+    Promise.all([0, 1].map(async (k) => Number(readU64s((await obj.map('parser_calls').lookup(u32(k)))!)[0])));
+
+  async function framingSetup() {
+    const obj = await guest.load('sk_skb_framing.bpf.c');
+    await guest.attach({ type: 'sk_skb', obj, prog: 'parse_fixed', map: 'framing_map', kind: 'stream_parser' });
+    await guest.attach({ type: 'sk_skb', obj, prog: 'verdict_count', map: 'framing_map', kind: 'stream_verdict' });
+    const { pairs } = await guest.agent.call('tcp_pair', { netns: NETNS, count: 2 });
+    for (const key of [0, 1]) await guest.agent.call('sockmap_add', { obj: obj.handle, map: 'framing_map', key, sock: pairs[key].server });
+    return { obj, judged: pairs[0], out: pairs[1] };
+  }
+
+  // What a redirected message carries. 6.1 sends exactly the message's bytes. 4.14.67 and Debian's
+  // 5.10.223 (measured) send, for each message, the whole skb the message starts in (their
+  // redirect ignores the parser's offset and length): one 40-byte write cut into two messages
+  // goes out twice, whole. The parser's framing itself, the verdict run once per message, is the
+  // same on all of them.
+  const redirectsWholeSkb = () => !atLeast(guest.kernel.version, '6.1');
+
+  test('a parser returning a fixed length frames the stream in 16-byte messages: one 40-byte write gives the verdict two, and the last 8 bytes wait for the rest of theirs', async () => {
+    const { obj, judged, out } = await framingSetup();
+    const two = 'ABCDEFGHIJKLMNOP' + 'abcdefghijklmnop';
+    const write = `${two}01234567`;
+    expect((await guest.agent.call('sock_write', { sock: judged.client, data: write })).written).toBe(40);
+
+    // The two whole messages are passed on (what each carries: see above), each through its own
+    // verdict call, and nothing of the third.
+    const first = redirectsWholeSkb() ? write + write : two;
+    expect(await readExactly(out.client, Buffer.byteLength(first))).toBe(first);
+    expect(await verdictCalls(obj)).toBe(2);
+    await expectNothing(out.client);
+    // The third message completes with 8 more bytes, and only then goes on.
+    await guest.agent.call('sock_write', { sock: judged.client, data: '89abcdef' });
+    const third = redirectsWholeSkb() ? `${write}89abcdef` : '0123456789abcdef';
+    expect(await readExactly(out.client, Buffer.byteLength(third))).toBe(third);
+    expect(await verdictCalls(obj)).toBe(3);
+    for (const s of [judged.server, judged.client, out.server, out.client]) await expectNothing(s);
+  });
+
+  test('a parser returning 0 holds a short message back: the verdict runs only once the rest has arrived', async () => {
+    const { obj, judged, out } = await framingSetup();
+    await guest.agent.call('sock_write', { sock: judged.client, data: 'first ten!' });
+    // The parser has seen the 10 bytes and asked for more; the verdict has not run.
+    expect(await until(async () => (await parserCalls(obj))[1] >= 1), 'the parser was asked').toBe(true);
+    await expectNothing(out.client);
+    expect(await verdictCalls(obj)).toBe(0);
+
+    await guest.agent.call('sock_write', { sock: judged.client, data: 'six!!!' });
+    expect(await readExactly(out.client, MSG_LEN)).toBe('first ten!six!!!');
+    expect(await verdictCalls(obj)).toBe(1);
+    // Asked twice: once with the 10 bytes (0: more), once with all 16.
+    expect(await parserCalls(obj)).toEqual([2, 1]);
+    for (const s of [judged.server, out.server]) await expectNothing(s);
+  });
 });

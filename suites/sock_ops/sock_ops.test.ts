@@ -8,8 +8,11 @@ import { Cgroup } from '../../harness/attach.js';
 import type { BpfObject } from '../../harness/agent.js';
 import { readU64s, u32 } from '../../harness/protocol.js';
 import { useGuest } from '../../harness/testing.js';
+import { describe } from 'vitest';
+import { kernelFacts } from '../../harness/probe.js';
+import { linkStats } from '../../harness/traffic.js';
 
-const guest = useGuest({ suite: 'sock_ops', from: import.meta.url, sources: ['sock_ops.bpf.c'] });
+const guest = useGuest({ suite: 'sock_ops', from: import.meta.url, sources: ['sock_ops.bpf.c', 'sock_ops_timeout.bpf.c'] });
 
 // enum bpf_sock_ops_cb (uapi linux/bpf.h)
 const OP = { TIMEOUT_INIT: 1, RWND_INIT: 2, TCP_CONNECT_CB: 3, ACTIVE_ESTABLISHED_CB: 4, PASSIVE_ESTABLISHED_CB: 5 } as const;
@@ -112,4 +115,69 @@ test('the RWND_INIT reply sets the initial receive window and bpf_setsockopt set
     expect([client.priority, server.priority]).toEqual([0, 0]);
   }
   await obj.unload();
+});
+
+// Issue 11: BPF_SOCK_OPS_TIMEOUT_INIT sets the initial RTO, and the kernel uses it. Connections go
+// to an address behind a dummy device, which drops every packet it transmits (and counts it), so
+// the SYN is never answered. The agent's connect gives up waiting after 3 s (its SO_SNDTIMEO:
+// EINPROGRESS) and leaves the socket in SYN_SENT, where /proc/net/tcp shows the kernel's RTO and
+// retransmission count for it. With a 10 s initial RTO from the program, the RTO is 10 s and the
+// SYN went out once; without the program's answer (outside the cgroup), the 1 s default has fired:
+// retransmitted, the RTO backed off.
+describe('TIMEOUT_INIT', () => {
+  const TCP_SYN_SENT = 2;
+  const EINPROGRESS = 115;
+  const RTO_SECONDS = 10;
+  const USER_HZ = 100; // /proc/net/tcp's unit of the RTO (clock_t)
+  const DEST = '10.201.0.2';
+
+  /** The /proc/net/tcp line of the one socket connecting to DEST:80: state, retransmissions, RTO in seconds. */
+  async function procNetTcp() {
+    const hexDest = Buffer.from(DEST.split('.').map(Number)).readUInt32LE(0).toString(16).toUpperCase().padStart(8, '0');
+    const lines = (await guest.exec(`ip netns exec ${NETNS} cat /proc/net/tcp`)).split('\n').map((l) => l.trim().split(/\s+/));
+    const mine = lines.filter((f) => f[2] === `${hexDest}:0050`);
+    expect(mine, `/proc/net/tcp lines to ${DEST}:80`).toHaveLength(1);
+    const f = mine[0];
+    return { state: parseInt(f[3], 16), retransmits: parseInt(f[6], 16), rtoSeconds: Number(f[12]) / USER_HZ };
+  }
+
+  test('the reply becomes the SYN\'s retransmission timeout: 10 s as the kernel reports it, and no retransmission within 3 s, where the default retransmits', async () => {
+    const hz = Number((await kernelFacts(guest)).config?.get('CONFIG_HZ'));
+    expect(hz, 'CONFIG_HZ from the kernel config').toBeGreaterThan(0);
+    // IPv6 off on it first: its router solicitations and MLD reports would count as sent packets.
+    await guest.exec(
+      [
+        `ip -n ${NETNS} link add bh0 type dummy`,
+        `ip netns exec ${NETNS} sh -c 'echo 1 > /proc/sys/net/ipv6/conf/bh0/disable_ipv6' 2>/dev/null || true`,
+        `ip -n ${NETNS} addr add 10.201.0.1/24 dev bh0`,
+        `ip -n ${NETNS} link set bh0 up`,
+      ].join('\n'),
+    );
+    const obj = await guest.load('sock_ops_timeout.bpf.c');
+    await obj.map('timeout_cfg').update(u32(0), u32(RTO_SECONDS * hz));
+    await guest.attach({ type: 'sock_ops', obj, prog: 'set_timeout_init', cgroup: cg.path });
+
+    /** A connect from a socket made inside or outside the cgroup: what the kernel says of it, and the SYNs the dummy got. */
+    async function blackholed(inCgroup: boolean) {
+      const before = await linkStats(guest, 'bh0', NETNS);
+      const { sock } = await guest.agent.call('inet_socket', { netns: NETNS, proto: 'tcp', cgroup: inCgroup ? cg.path : undefined });
+      const c = await guest.agent.call('inet_connect', { sock, dst: DEST, dport: 80 });
+      const tcp = await procNetTcp();
+      const after = await linkStats(guest, 'bh0', NETNS);
+      await guest.agent.call('inet_close', { sock });
+      return { connectErrno: c.connectErrno, ...tcp, syns: after.txPackets - before.txPackets };
+    }
+
+    const inside = await blackholed(true);
+    expect(inside, JSON.stringify(inside)).toEqual({ connectErrno: EINPROGRESS, state: TCP_SYN_SENT, retransmits: 0, rtoSeconds: RTO_SECONDS, syns: 1 });
+    expect(Buffer.from((await obj.map('timeout_cfg').lookup(u32(1)))!, 'hex').readUInt32LE(0)).toBe(1);
+
+    const outside = await blackholed(false);
+    const seen = JSON.stringify(outside);
+    expect(outside, seen).toMatchObject({ connectErrno: EINPROGRESS, state: TCP_SYN_SENT });
+    // Retransmitted at 1 s (and perhaps at 3 s): the RTO doubled each time, one more SYN each time.
+    expect(outside.retransmits, seen).toBeGreaterThanOrEqual(1);
+    expect(outside.rtoSeconds, seen).toBe(2 ** outside.retransmits);
+    expect(outside.syns, seen).toBe(1 + outside.retransmits);
+  });
 });

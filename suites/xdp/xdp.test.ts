@@ -9,7 +9,7 @@ import { useGuest, useVethPair } from '../../harness/testing.js';
 const guest = useGuest({
   suite: 'xdp',
   from: import.meta.url,
-  sources: ['xdp_verdicts.bpf.c', 'xdp_tx.bpf.c', 'xdp_bad_access.bpf.c', 'xdp_redirect_map.bpf.c'],
+  sources: ['xdp_verdicts.bpf.c', 'xdp_tx.bpf.c', 'xdp_bad_access.bpf.c', 'xdp_redirect_map.bpf.c', 'xdp_abort.bpf.c', 'xdp_adjust_head.bpf.c'],
 });
 
 const net = useVethPair(guest);
@@ -181,4 +181,68 @@ test('XDP_REDIRECT through a devmap sends UDP out of a second veth pair into a t
   } finally {
     await side.destroy();
   }
+});
+
+// Issue 11: XDP_ABORTED as the kernel reports it, through the xdp:xdp_exception tracepoint, and
+// bpf_xdp_adjust_head changing the frame the stack receives.
+describe('XDP_ABORTED and bpf_xdp_adjust_head', () => {
+  const ABORT_PORT = 6000;
+  const PASS_PORT = 6001;
+  const DROP_PORT = 6002;
+  const XDP_ABORTED = 0;
+
+  test('XDP_ABORTED drops the frame and fires xdp:xdp_exception once per frame, naming the program and device; XDP_DROP fires nothing', async () => {
+    // The record layout the program reads (struct xdp_exception_rec), from the running kernel.
+    const text = await guest.exec(
+      `[ -d /sys/kernel/tracing/events ] || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true\n` +
+        `for d in /sys/kernel/tracing /sys/kernel/debug/tracing; do f=$d/events/xdp/xdp_exception/format; [ -r $f ] && { cat $f; exit 0; }; done; exit 1`,
+    );
+    const offsets = Object.fromEntries([...text.matchAll(/field:[^;]*?(\w+);\s*offset:(\d+);/g)].map((m) => [m[1], Number(m[2])]));
+    expect(offsets).toMatchObject({ prog_id: 8, act: 12, ifindex: 16 });
+
+    const obj = await guest.load('xdp_abort.bpf.c');
+    await guest.attach({ type: 'tracepoint', obj, prog: 'on_xdp_exception', category: 'xdp', name: 'xdp_exception' });
+    await guest.attach({ type: 'xdp', obj, prog: 'xdp_abort_udp', ifname: net.b.ifname, netns: net.b.netns });
+    const xdpId = obj.programs.find((p) => p.name === 'xdp_abort_udp')!.id!;
+    const sinks = await Promise.all([ABORT_PORT, PASS_PORT, DROP_PORT].map((port) => UdpSink.open(guest.agent, { netns: net.b.netns, port })));
+
+    await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: ABORT_PORT, count: N, size: 32 });
+    await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: DROP_PORT, count: 7, size: 32 });
+    await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: PASS_PORT, count: 5, size: 32 });
+
+    expect((await sinks[1].stats({ expect: 5 })).packets).toBe(5);
+    expect((await sinks[0].stats()).packets).toBe(0);
+    expect((await sinks[2].stats({ waitMs: 20 })).packets).toBe(0);
+    const entries = await obj.map('exceptions').dump();
+    const seen = entries
+      .map((e) => ({ act: Buffer.from(e.key, 'hex').readUInt32LE(0), v: readU64s(e.value!) }))
+      .filter((e) => e.v[0] !== 0n)
+      .map((e) => ({ act: e.act, events: e.v[0], progId: Number(e.v[1]), ifindex: Number(e.v[2]) }));
+    expect(seen).toEqual([{ act: XDP_ABORTED, events: BigInt(N), progId: xdpId, ifindex: net.b.ifindex }]);
+  });
+
+  test('bpf_xdp_adjust_head takes 8 bytes off the front of the payload: B receives each datagram without them', async () => {
+    const POP = 8;
+    const obj = await guest.load('xdp_adjust_head.bpf.c');
+    await guest.attach({ type: 'xdp', obj, prog: 'xdp_pop_payload', ifname: net.b.ifname, netns: net.b.netns });
+    const popped = await guest.agent.call('inet_socket', { netns: net.b.netns, proto: 'udp', addr: net.b.ip, port: PASS_PORT });
+    const other = await guest.agent.call('inet_socket', { netns: net.b.netns, proto: 'udp', addr: net.b.ip, port: DROP_PORT });
+    const sender = await guest.agent.call('inet_socket', { netns: net.a.netns, proto: 'udp', addr: net.a.ip, port: 40000 });
+    const data = 'HEAD8BYTpayload that stays';
+
+    await guest.agent.call('inet_send', { sock: sender.sock, data, count: N, dst: net.b.ip, dport: PASS_PORT });
+    await guest.agent.call('inet_send', { sock: sender.sock, data, count: 5, dst: net.b.ip, dport: DROP_PORT });
+
+    const got = (await guest.agent.call('inet_recv', { sock: popped.sock, expect: N })).messages;
+    expect(got).toEqual(Array(N).fill({ addr: net.a.ip, port: 40000, data: data.slice(POP) }));
+    const untouched = (await guest.agent.call('inet_recv', { sock: other.sock, expect: 5 })).messages;
+    expect(untouched).toEqual(Array(5).fill({ addr: net.a.ip, port: 40000, data }));
+    // B's UDP layer took every shortened datagram: no length or checksum errors.
+    const snmp = await guest.exec(`ip netns exec ${net.b.netns} cat /proc/net/snmp`);
+    const [names, values] = snmp.split('\n').filter((l) => l.startsWith('Udp: ')).map((l) => l.split(/\s+/).slice(1));
+    const udpMib = Object.fromEntries(names.map((n, i) => [n, Number(values[i])]));
+    expect(udpMib).toMatchObject({ InDatagrams: N + 5, InErrors: 0, InCsumErrors: 0 });
+    const counts = await Promise.all([0, 1, 2].map(async (k) => readU64s((await obj.map('pops').lookup(u32(k)))!)[0]));
+    expect(counts).toEqual([BigInt(N), BigInt(N * POP), 0n]);
+  });
 });

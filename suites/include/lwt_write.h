@@ -1,0 +1,30 @@
+/* Packet writes that the verifier allows in lwt_xmit programs and refuses in lwt_in and lwt_out
+ * (dst_input() and dst_output() cannot take a changed packet): a direct store into the packet,
+ * and bpf_skb_store_bytes, a helper lwt_in and lwt_out are not given. The suites load each from
+ * an object of its own, under each section, and check what the verifier says. */
+#pragma once
+#include <linux/bpf.h>
+#include <linux/ip.h>
+#include <bpf/bpf_helpers.h>
+
+/* Sets the IPv4 header's TOS byte by a direct, bounds-checked store. */
+static __always_inline int write_direct(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data;
+
+	if ((void *)(ip + 1) > data_end)
+		return BPF_OK;
+	ip->tos = 0x10;
+	return BPF_OK;
+}
+
+/* The same byte through bpf_skb_store_bytes. */
+static __always_inline int write_helper(struct __sk_buff *skb)
+{
+	__u8 tos = 0x10;
+
+	bpf_skb_store_bytes(skb, 1, &tos, sizeof(tos), 0);
+	return BPF_OK;
+}

@@ -1,0 +1,68 @@
+/*
+ * bpf_redirect to another device's ingress: UDP to port 6101 arriving on the device this program
+ * sits on is handed to the receive path of the device in redir_in_cfg (BPF_F_INGRESS; the flags
+ * come from the map too, so that the test can show the egress case beside it).
+ * tc_ingress_count.bpf.c, on the target's own ingress hook, counts what arrives there.
+ */
+#include "tc_common.h"
+
+#define REDIRECT_PORT 6101
+
+struct redir_in_cfg {
+	__u32 ifindex;
+	__u32 flags;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct redir_in_cfg);
+	PIN_BY_NAME;
+} redir_in_cfg SEC(".maps");
+
+/* [0] redirected, [1] passed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+	PIN_BY_NAME;
+} redir_in_count SEC(".maps");
+
+static __always_inline int udp_dport(struct __sk_buff *skb)
+{
+	struct iphdr *ip = ipv4_header(skb);
+	void *data_end = (void *)(long)skb->data_end;
+	struct udphdr *udp;
+
+	if (!ip || ip->ihl != 5 || ip->protocol != IPPROTO_UDP)
+		return -1;
+	udp = (void *)(ip + 1);
+	if ((void *)(udp + 1) > data_end)
+		return -1;
+	return bpf_ntohs(udp->dest);
+}
+
+SEC("tc")
+int cls_redirect_ingress(struct __sk_buff *skb)
+{
+	struct redir_in_cfg *cfg;
+	__u32 key = 0;
+	__u64 *n;
+
+	cfg = bpf_map_lookup_elem(&redir_in_cfg, &key);
+	if (!cfg || !cfg->ifindex || udp_dport(skb) != REDIRECT_PORT) {
+		key = 1;
+		n = bpf_map_lookup_elem(&redir_in_count, &key);
+		if (n)
+			__sync_fetch_and_add(n, 1);
+		return TC_ACT_OK;
+	}
+	n = bpf_map_lookup_elem(&redir_in_count, &key);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	return bpf_redirect(cfg->ifindex, cfg->flags);
+}
+
+char LICENSE[] SEC("license") = "GPL";
