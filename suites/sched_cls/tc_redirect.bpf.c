@@ -36,10 +36,9 @@ int cls_redirect(struct __sk_buff *skb)
 
 	if (!ip)
 		return TC_ACT_OK;
-	udp = (void *)(ip + 1);
+	udp = ipv4_udp(ip, data_end);
 	cfg = bpf_map_lookup_elem(&redir_cfg, &key);
-	if (!cfg || !cfg->ifindex || ip->ihl != 5 || ip->protocol != IPPROTO_UDP ||
-	    (void *)(udp + 1) > data_end || udp->dest != bpf_htons(REDIRECT_PORT)) {
+	if (!cfg || !cfg->ifindex || !udp || udp->dest != bpf_htons(REDIRECT_PORT)) {
 		count_one(&redir_count, 1);
 		return TC_ACT_OK;
 	}
