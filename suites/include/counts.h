@@ -8,22 +8,18 @@
  * The host reads each value as a little-endian u64 (readU64s in harness/protocol.ts). */
 #pragma once
 
-#define COUNTS_MAP(name, entries)                  \
+/* `more`: further map attributes, e.g. its pinning. */
+#define COUNTS_MAP_WITH(name, entries, more)       \
 	struct {                                   \
 		__uint(type, BPF_MAP_TYPE_ARRAY);  \
 		__uint(max_entries, entries);      \
 		__type(key, __u32);                \
 		__type(value, __u64);              \
+		more                               \
 	} name SEC(".maps")
 
-#define PINNED_COUNTS_MAP(name, entries)              \
-	struct {                                      \
-		__uint(type, BPF_MAP_TYPE_ARRAY);     \
-		__uint(max_entries, entries);         \
-		__type(key, __u32);                   \
-		__type(value, __u64);                 \
-		__uint(pinning, LIBBPF_PIN_BY_NAME);  \
-	} name SEC(".maps")
+#define COUNTS_MAP(name, entries) COUNTS_MAP_WITH(name, entries, )
+#define PINNED_COUNTS_MAP(name, entries) COUNTS_MAP_WITH(name, entries, __uint(pinning, LIBBPF_PIN_BY_NAME);)
 
 static __always_inline void count_add(void *map, __u32 slot, __u64 n)
 {
