@@ -9,6 +9,7 @@ import {
   type Hex,
   type MapEntry,
   type MapInfo,
+  type MapRef,
   type OpName,
   type Ops,
   type ProgInfo,
@@ -136,6 +137,14 @@ export class Agent implements GuestCommands {
     return new BpfObject(this, r.obj, r.programs, r.maps);
   }
 
+  /**
+   * A map pinned in bpffs by another loader (iproute2's tc and ip pin maps that ask for it in
+   * TC_PIN_DIR / IP_PIN_DIR): the agent opens the pin on first use and holds it until the reset.
+   */
+  pinnedMap(path: string): BpfMap {
+    return new BpfMap(this, { pin: path }, path);
+  }
+
   close(): void {
     this.ch.end();
     this.log.end();
@@ -154,7 +163,7 @@ export class BpfObject {
   map(name: string): BpfMap {
     const info = this.maps.find((m) => m.name === name);
     if (!info) throw new Error(`object ${this.handle} has no map "${name}" (it has: ${this.maps.map((m) => m.name).join(', ') || 'none'})`);
-    return new BpfMap(this, info);
+    return new BpfMap(this.agent, { obj: this.handle, map: info.name }, info.name, info);
   }
 
   program(name: string): ProgInfo {
@@ -174,36 +183,38 @@ export class BpfObject {
   }
 }
 
+/** A map of a loaded object (BpfObject.map) or one pinned by another loader (Agent.pinnedMap). */
 export class BpfMap {
   constructor(
-    readonly obj: BpfObject,
-    readonly info: MapInfo,
+    readonly agent: Agent,
+    readonly ref: MapRef,
+    /** The map's name, or its pin's path. */
+    readonly name: string,
+    /** What the loader said of it (an object's maps only). */
+    readonly info?: MapInfo,
   ) {}
 
-  private get ref() {
-    return { obj: this.obj.handle, map: this.info.name };
-  }
-
   async lookup(key: Hex): Promise<Hex | null> {
-    const r = await this.obj.agent.call('map_lookup', { ...this.ref, key });
+    const r = await this.agent.call('map_lookup', { ...this.ref, key });
     return r.value;
   }
 
   /** Per-CPU maps: one value per possible CPU. */
   async lookupPerCpu(key: Hex): Promise<Hex[] | null> {
-    const r = await this.obj.agent.call('map_lookup', { ...this.ref, key });
+    const r = await this.agent.call('map_lookup', { ...this.ref, key });
     return r.values ?? null;
   }
 
-  async update(key: Hex, value: Hex, flags?: number): Promise<void> {
-    await this.obj.agent.call('map_update', { ...this.ref, key, value, flags });
+  /** `netns`: updated from inside that namespace (a devmap resolves its ifindex values there). */
+  async update(key: Hex, value: Hex, opts: { flags?: number; netns?: string } = {}): Promise<void> {
+    await this.agent.call('map_update', { ...this.ref, key, value, ...opts });
   }
 
   async delete(key: Hex): Promise<void> {
-    await this.obj.agent.call('map_delete', { ...this.ref, key });
+    await this.agent.call('map_delete', { ...this.ref, key });
   }
 
   async dump(): Promise<MapEntry[]> {
-    return (await this.obj.agent.call('map_dump', this.ref)).entries;
+    return (await this.agent.call('map_dump', this.ref)).entries;
   }
 }

@@ -1,12 +1,31 @@
 // bpf-harness's public surface: what suite files and other programs use. Suites in this repository
 // and in projects that depend on the harness import from here (`import { useGuest } from
 // 'bpf-harness'`); everything else in harness/ is the implementation behind it.
-export { useGuest, useVethPair, GUEST_OBJECT_DIR, type Guest, type GuestOptions } from './testing.js';
-export { attach, Cgroup, syscallSymbol, IP_PIN_DIR, TC_PIN_DIR, type Attached, type AttachSpec } from './attach.js';
+export { useGuest, GUEST_OBJECT_DIR, type Guest, type GuestOptions } from './testing.js';
+export { useVethPair, useCgroup } from './fixtures.js';
+export { expectVerifierRejects } from './verifier.js';
+export {
+  attach,
+  Cgroup,
+  syscallSymbol,
+  iproute2,
+  IP_PIN_DIR,
+  TC_PIN_DIR,
+  SOCK_ADDR_HOOKS,
+  type Attached,
+  type AttachSpec,
+  type AttachResult,
+  type AttachTarget,
+  type XdpAttached,
+  type ProbeAttached,
+  type PerfEventAttached,
+  type SocketAttached,
+  type SockAddrHook,
+} from './attach.js';
 export { send, UdpSink, linkStats, ipLength, frameLength, ETH_HLEN, IP_PROTO, type Proto, type SendOptions, type SendResult } from './traffic.js';
 export { VethPair, type Endpoint, type VethPairOptions } from './topology.js';
 export { Agent, BpfObject, BpfMap } from './agent.js';
-export { AgentError, readU64s, readU32, u32, u64, type Hex, type Ops } from './protocol.js';
+export { AgentError, readU64s, readU32, u32, u64, type Hex, type Ops, type MapEntry, type MapInfo, type MapRef } from './protocol.js';
 export { atLeast, getKernel, type Kernel } from './kernels.js';
 export { Vm, VmError, type VmOptions, type BootCause } from './vm.js';
 // The environment variables the harness reads (e.g. config.lsmAppend.get() for a suite's own command line).

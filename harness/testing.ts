@@ -5,9 +5,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, beforeEach, inject, type TestContext } from 'vitest';
-import { Agent, type BpfObject } from './agent.js';
-import { attach, type Attached, type AttachSpec } from './attach.js';
+import { afterAll, beforeAll, beforeEach, inject, type TestContext } from 'vitest';
+import { Agent, type BpfMap, type BpfObject } from './agent.js';
+import { attach, type AttachResult, type AttachSpec } from './attach.js';
 import { compileAll, GUEST_OBJECT_DIR } from './compile.js';
 import { config } from './config.js';
 import { atLeast, type Kernel } from './kernels.js';
@@ -15,7 +15,6 @@ import { PROGRAM_TYPES, type ProgramTypeName } from './progtypes.js';
 import type { GuestCommands } from './commands.js';
 import { featureVerdict, typeNeeds } from './probe.js';
 import type { SshSession } from './ssh.js';
-import { VethPair, type VethPairOptions } from './topology.js';
 import { FATAL_FAULTS, type FaultRecord } from './console.js';
 import { inPhase, type SetupTimes, takePhaseTimes } from './phases.js';
 import { RunState } from './run-state.js';
@@ -52,13 +51,16 @@ export interface Guest extends GuestCommands {
   objectPath(source: string): string;
   /** Loads a compiled source's object through the agent. */
   load(source: string): Promise<BpfObject>;
-  /** Attaches a program the way users do (see harness/attach.ts). */
-  attach(spec: AttachSpec): Promise<Attached>;
+  /** Attaches a program the way users do (see harness/attach.ts); the result is typed by spec.type. */
+  attach<S extends AttachSpec>(spec: S): Promise<AttachResult<S>>;
+  /** A map pinned in bpffs by another loader, e.g. pinnedMap(`${TC_PIN_DIR}/cls_drop`) for a map tc pinned. */
+  pinnedMap(path: string): BpfMap;
   /** Skips the running test, with the reason, when the guest's kernel is older than `version`. */
   requireKernel(ctx: TestContext, version: string, feature: string): void;
 }
 
 export { GUEST_OBJECT_DIR };
+export { useVethPair, useCgroup } from './fixtures.js';
 /** How long a guest that hit a fatal fault may go on printing its report before it is killed. */
 const FATAL_REPORT_MS = 2_000;
 // Booting may include a first kernel download and image build.
@@ -370,6 +372,7 @@ export function useGuest(opts: GuestOptions): Guest {
     objectPath,
     load: (source) => need(agent, 'the agent').load(objectPath(source)),
     attach: (spec) => attach({ agent: need(agent, 'the agent') }, spec),
+    pinnedMap: (path) => need(agent, 'the agent').pinnedMap(path),
     run: (command, o) => need(agent, 'the agent').run(command, o),
     exec: (command, o) => need(agent, 'the agent').exec(command, o),
     requireKernel(ctx, version, feature) {
@@ -377,27 +380,4 @@ export function useGuest(opts: GuestOptions): Guest {
       if (!atLeast(k.version, version)) ctx.skip(`needs ${version}: ${feature} (kernel ${k.release})`);
     },
   };
-}
-
-/**
- * A fresh veth pair between two namespaces for each test of the file (the guest's reset removes it
- * after the test). Use it inside tests as the pair itself: `net.a.netns`, `net.b.ip`.
- */
-export function useVethPair(guest: Guest, opts?: VethPairOptions): VethPair {
-  let pair: VethPair | undefined;
-  beforeEach(async () => {
-    pair = await VethPair.create(guest.agent, opts);
-  });
-  // Not destroyed here: useGuest's reset after each test deletes every namespace (one round trip
-  // less), and a guest kept by --keep-on-fail keeps the pair as the test left it.
-  afterEach(() => {
-    pair = undefined;
-  });
-  return new Proxy({} as VethPair, {
-    get(_, key) {
-      if (!pair) throw new Error('the veth pair exists only while a test runs');
-      const v = Reflect.get(pair, key, pair) as unknown;
-      return typeof v === 'function' ? v.bind(pair) : v;
-    },
-  });
 }

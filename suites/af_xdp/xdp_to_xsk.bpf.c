@@ -4,12 +4,9 @@
  * stack. Redirected frames are counted.
  */
 #include <linux/bpf.h>
-#include <linux/if_ether.h>
-#include <linux/ip.h>
-#include <linux/in.h>
-#include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
+#include "counts.h"
+#include "packet.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
@@ -18,30 +15,16 @@ struct {
 	__type(value, __u32);
 } xsks SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} redirected SEC(".maps");
+COUNTS_MAP(redirected, 1);
 
 SEC("xdp")
 int to_xsk(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *ip = data + sizeof(*eth);
-	struct udphdr *udp = (void *)(ip + 1);
-	__u32 zero = 0;
-	__u64 *n;
+	struct udphdr *udp = eth_ipv4_udp((void *)(long)ctx->data, (void *)(long)ctx->data_end);
 
-	if ((void *)(udp + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5 ||
-	    ip->protocol != IPPROTO_UDP || udp->dest != bpf_htons(9000))
+	if (!udp || udp->dest != bpf_htons(9000))
 		return XDP_PASS;
-	n = bpf_map_lookup_elem(&redirected, &zero);
-	if (n)
-		__sync_fetch_and_add(n, 1);
+	count_one(&redirected, 0);
 	return bpf_redirect_map(&xsks, ctx->rx_queue_index, 0);
 }
 

@@ -1,14 +1,12 @@
 // cgroup v2 skb filters (BPF_CGROUP_INET_EGRESS / BPF_CGROUP_INET_INGRESS): sockets of processes
 // inside a cgroup are filtered, sockets outside it are not. Traffic goes from namespace A to
 // namespace B over a veth pair; the agent does the cgroup's work in a forked child that joins it.
-import { afterEach, beforeEach, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { Cgroup } from '../../harness/attach.js';
 import type { BpfObject } from '../../harness/agent.js';
 import { AgentError, readU64s } from '../../harness/protocol.js';
-import { VethPair } from '../../harness/topology.js';
 import { IP_PROTO, ipLength, send, UdpSink, type Proto } from '../../harness/traffic.js';
-import { useGuest } from '../../harness/testing.js';
-import { describe } from 'vitest';
+import { useCgroup, useGuest, useVethPair } from '../../harness/testing.js';
 
 const guest = useGuest({ suite: 'cgroup_skb', from: import.meta.url, sources: ['cgroup_skb.bpf.c', 'cgroup_skb_inherit.bpf.c'] });
 
@@ -19,16 +17,8 @@ const OTHER_PORT = 7779;
 const EPERM = 1;
 const REFUSED = 0x100;
 
-let net: VethPair;
-let cg: Cgroup;
-beforeEach(async () => {
-  net = await VethPair.create(guest.agent);
-  cg = await Cgroup.create(guest, 'skb');
-});
-afterEach(async () => {
-  await net?.destroy();
-  await cg?.remove();
-});
+const net = useVethPair(guest);
+const cg = useCgroup(guest, 'skb');
 
 /** The whole counter map: "proto" or "proto refused" -> {packets, bytes}. */
 async function counters(obj: BpfObject, map: string) {

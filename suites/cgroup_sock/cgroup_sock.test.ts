@@ -1,12 +1,11 @@
 // cgroup v2 socket-creation programs (BPF_CGROUP_INET_SOCK_CREATE, section cgroup/sock): the
 // agent creates sockets from a child that joined the cgroup (and from itself, outside it) and
 // reports socket()'s errno and the socket's SO_MARK, SO_PRIORITY and SO_BINDTODEVICE.
-import { afterEach, beforeEach, expect, test } from 'vitest';
-import { Cgroup } from '../../harness/attach.js';
+import { expect, test } from 'vitest';
 import type { Ops } from '../../harness/protocol.js';
 import { readU64s, u32 } from '../../harness/protocol.js';
 import { atLeast } from '../../harness/kernels.js';
-import { useGuest } from '../../harness/testing.js';
+import { useCgroup, useGuest } from '../../harness/testing.js';
 import { describe } from 'vitest';
 import { VethPair } from '../../harness/topology.js';
 import { frameLength, linkStats, UdpSink } from '../../harness/traffic.js';
@@ -21,13 +20,7 @@ const EPERM = 1;
 const AF = { inet: 2, inet6: 10 } as const;
 const SOCK = { stream: 1, dgram: 2, raw: 3 } as const;
 
-let cg: Cgroup;
-beforeEach(async () => {
-  cg = await Cgroup.create(guest, 'sock');
-});
-afterEach(async () => {
-  await cg?.remove();
-});
+const cg = useCgroup(guest, 'sock');
 
 type Kind = Pick<Ops['sock_create_test']['req'], 'family' | 'type' | 'protocol'>;
 const create = (kind: Kind, inCgroup: boolean) => guest.agent.call('sock_create_test', { ...kind, cgroup: inCgroup ? cg.path : undefined });

@@ -3,6 +3,7 @@
 #include <linux/bpf.h>
 #include <linux/in.h>
 #include <bpf/bpf_helpers.h>
+#include "counts.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -33,11 +34,7 @@ int deny_inet6_raw_icmp(struct bpf_sock *sk)
 		.protocol = protocol,
 		.allowed = !refuse,
 	};
-	__u64 one = 1, *n = bpf_map_lookup_elem(&created, &k);
-	if (n)
-		__sync_fetch_and_add(n, 1);
-	else
-		bpf_map_update_elem(&created, &k, &one, BPF_NOEXIST);
+	count_key(&created, &k);
 	if (refuse)
 		return 0;  // socket() fails with EPERM
 	return 1;

@@ -4,12 +4,11 @@
 // service address nothing), a bind() to port 7000 gets 7001 (getsockname says what the kernel
 // gave), and recvmsg4 (5.2) reports the backend's replies as coming from the service address.
 // Sockets created outside the cgroup are untouched. The programs count every call they see.
-import { afterEach, beforeEach, expect, test } from 'vitest';
+import { beforeEach, expect, test } from 'vitest';
 import type { BpfObject } from '../../harness/agent.js';
-import { Cgroup } from '../../harness/attach.js';
 import { requireFeature } from '../../harness/probe.js';
 import { type Ops, readU64s } from '../../harness/protocol.js';
-import { useGuest } from '../../harness/testing.js';
+import { useCgroup, useGuest } from '../../harness/testing.js';
 
 const guest = useGuest({
   suite: 'cgroup_sock_addr',
@@ -26,16 +25,12 @@ const [TCP, UDP] = [6, 17];
 const ECONNREFUSED = 111;
 const NETNS = 'bh-sockaddr';
 
-let cg: Cgroup;
+const cg = useCgroup(guest, 'sockaddr');
 beforeEach(async () => {
-  cg = await Cgroup.create(guest.ssh, 'sockaddr');
   // One namespace with both addresses on its loopback: every packet stays in the guest's kernel.
   await guest.ssh.exec(
     `ip netns add ${NETNS} && ip -n ${NETNS} link set lo up && ip -n ${NETNS} addr add ${SERVICE.addr}/32 dev lo && ip -n ${NETNS} addr add ${BACKEND.addr}/32 dev lo`,
   );
-});
-afterEach(async () => {
-  await cg?.remove();
 });
 
 /** The programs' counters: calls per [hook, protocol, rewritten], only the non-zero ones. */

@@ -8,6 +8,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "counts.h"
 
 struct bh_target {
 	__u32 tgid;
@@ -50,21 +51,13 @@ static __always_inline int ours(struct sock *sk)
 	return sk->__sk_common.skc_num == t->port;
 }
 
-static __always_inline void add(__u32 slot, __s64 v)
-{
-	__s64 *p = bpf_map_lookup_elem(&bh_stats, &slot);
-
-	if (p)
-		__sync_fetch_and_add(p, v);
-}
-
 SEC("fentry/udp_sendmsg")
 int BPF_PROG(on_entry, struct sock *sk, struct msghdr *msg, size_t len)
 {
 	if (!ours(sk))
 		return 0;
-	add(BH_ENTRY_CALLS, 1);
-	add(BH_ENTRY_LEN_SUM, len);
+	count_one(&bh_stats, BH_ENTRY_CALLS);
+	count_add(&bh_stats, BH_ENTRY_LEN_SUM, len);
 	return 0;
 }
 
@@ -76,14 +69,14 @@ int BPF_PROG(on_exit, struct sock *sk, struct msghdr *msg, size_t len, int ret)
 
 	if (!ours(sk))
 		return 0;
-	add(BH_EXIT_CALLS, 1);
+	count_one(&bh_stats, BH_EXIT_CALLS);
 	if (ret >= 0) {
-		add(BH_EXIT_SENT_SUM, ret);
+		count_add(&bh_stats, BH_EXIT_SENT_SUM, ret);
 		if (ret == len)
-			add(BH_EXIT_RET_IS_LEN, 1);
+			count_one(&bh_stats, BH_EXIT_RET_IS_LEN);
 		return 0;
 	}
-	add(BH_EXIT_ERRORS, 1);
+	count_one(&bh_stats, BH_EXIT_ERRORS);
 	p = bpf_map_lookup_elem(&bh_stats, &last);
 	if (p)
 		*p = ret;

@@ -13,6 +13,7 @@
 #include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "counts.h"
 
 #define REAL_PORT 5000
 #define REPORTED_PORT 6000
@@ -31,7 +32,6 @@ int dissect(struct __sk_buff *skb)
 	struct iphdr ip;
 	struct udphdr udp;
 	__u32 port;
-	__u64 one = 1, *n;
 
 	if (keys->n_proto != bpf_htons(ETH_P_IP))
 		return BPF_DROP;
@@ -49,11 +49,7 @@ int dissect(struct __sk_buff *skb)
 	port = bpf_ntohs(udp.dest);
 	keys->sport = udp.source;
 	keys->dport = port == REAL_PORT ? bpf_htons(REPORTED_PORT) : udp.dest;
-	n = bpf_map_lookup_elem(&dissected, &port);
-	if (n)
-		__sync_fetch_and_add(n, 1);
-	else
-		bpf_map_update_elem(&dissected, &port, &one, BPF_NOEXIST);
+	count_key(&dissected, &port);
 	return BPF_OK;
 }
 

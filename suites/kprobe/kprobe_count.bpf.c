@@ -8,6 +8,7 @@
 #include <asm/ptrace.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "counts.h"
 
 /* config[0]: tgid to count (0 = nothing is counted). */
 struct {
@@ -25,12 +26,7 @@ enum {
 	NR_COUNTS = 4,
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NR_COUNTS);
-	__type(key, __u32);
-	__type(value, __u64);
-} counts SEC(".maps");
+COUNTS_MAP(counts, NR_COUNTS);
 
 static __always_inline int from_target(void)
 {
@@ -40,19 +36,11 @@ static __always_inline int from_target(void)
 	return tgid && *tgid && (__u32)(bpf_get_current_pid_tgid() >> 32) == *tgid;
 }
 
-static __always_inline void add(__u32 slot, __u64 n)
-{
-	__u64 *v = bpf_map_lookup_elem(&counts, &slot);
-
-	if (v)
-		__sync_fetch_and_add(v, n);
-}
-
 SEC("kprobe")
 int count_entry(struct pt_regs *ctx)
 {
 	if (from_target())
-		add(ENTRIES, 1);
+		count_one(&counts, ENTRIES);
 	return 0;
 }
 
@@ -68,9 +56,9 @@ int count_return(struct pt_regs *ctx)
 	if (!tgid || !*tgid || (__u32)(bpf_get_current_pid_tgid() >> 32) != *tgid)
 		return 0;
 	rc = PT_REGS_RC(ctx);
-	add(RETURNS, 1);
+	count_one(&counts, RETURNS);
 	if (rc == (long)*tgid)
-		add(RET_IS_TGID, 1);
+		count_one(&counts, RET_IS_TGID);
 	v = bpf_map_lookup_elem(&counts, &last);
 	if (v)
 		*v = (__u64)rc;

@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import type { BpfObject } from '../../harness/agent.js';
-import { Cgroup } from '../../harness/attach.js';
 import { loadCore } from '../../harness/btf.js';
 import { readU64s, u32 } from '../../harness/protocol.js';
-import { useGuest } from '../../harness/testing.js';
+import { useCgroup, useGuest } from '../../harness/testing.js';
+import { config } from '../../harness/config.js';
 
 /** The command line the suite asks for: Debian's own LSMs, and bpf. */
-const LSM_APPEND = process.env.BPF_HARNESS_LSM_APPEND ?? 'lsm=lockdown,capability,landlock,yama,apparmor,bpf';
+const LSM_APPEND = config.lsmAppend.get();
 const guest = useGuest({ suite: 'lsm', from: import.meta.url, append: LSM_APPEND || undefined });
 const source = join(fileURLToPath(new URL('.', import.meta.url)), 'lsm_deny.bpf.c');
 
@@ -25,16 +25,14 @@ const DIR = '/run/bh-lsm';
 // Slots of bh_counts (lsm_deny.bpf.c).
 const C = { bindPortSeen: 0, bindDenied: 1, openSeen: 2, openDenied: 3 } as const;
 
-let cg: Cgroup;
+const cg = useCgroup(guest, 'lsm');
 let cgroupId: bigint;
 beforeEach(async () => {
-  cg = await Cgroup.create(guest.ssh, 'lsm');
   // A cgroup v2 id (bpf_get_current_cgroup_id) is its directory's inode number.
   cgroupId = BigInt((await guest.ssh.exec(`stat -c %i ${cg.path}`)).trim());
 });
 afterEach(async () => {
   await guest.ssh.exec(`rm -rf ${DIR}`).catch(() => undefined);
-  await cg?.remove();
 });
 
 function config(c: { cgroupId: bigint; inode?: bigint; dev?: number; port?: number }): string {

@@ -12,6 +12,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "counts.h"
 
 #define BH_EPERM 1
 #define BH_AF_INET 2
@@ -33,20 +34,7 @@ struct {
 
 enum { BH_BIND_PORT_SEEN, BH_BIND_DENIED, BH_OPEN_SEEN, BH_OPEN_DENIED, BH_NR_COUNTS };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, BH_NR_COUNTS);
-	__type(key, __u32);
-	__type(value, __u64);
-} bh_counts SEC(".maps");
-
-static __always_inline void bump(__u32 slot)
-{
-	__u64 *v = bpf_map_lookup_elem(&bh_counts, &slot);
-
-	if (v)
-		__sync_fetch_and_add(v, 1);
-}
+COUNTS_MAP(bh_counts, BH_NR_COUNTS);
 
 static __always_inline struct bh_config *bh_get_config(void)
 {
@@ -68,10 +56,10 @@ int BPF_PROG(deny_bind, struct socket *sock, struct sockaddr *address, int addrl
 	bpf_probe_read_kernel(&sin, sizeof(sin), address);
 	if (sin.sin_family != BH_AF_INET || __builtin_bswap16(sin.sin_port) != c->port)
 		return 0;
-	bump(BH_BIND_PORT_SEEN);
+	count_one(&bh_counts, BH_BIND_PORT_SEEN);
 	if (c->cgroup_id && bpf_get_current_cgroup_id() != c->cgroup_id)
 		return 0;
-	bump(BH_BIND_DENIED);
+	count_one(&bh_counts, BH_BIND_DENIED);
 	return -BH_EPERM;
 }
 
@@ -88,10 +76,10 @@ int BPF_PROG(deny_open, struct file *file, int ret)
 	inode = file->f_inode;
 	if (inode->i_ino != c->inode || inode->i_sb->s_dev != c->dev)
 		return 0;
-	bump(BH_OPEN_SEEN);
+	count_one(&bh_counts, BH_OPEN_SEEN);
 	if (c->cgroup_id && bpf_get_current_cgroup_id() != c->cgroup_id)
 		return 0;
-	bump(BH_OPEN_DENIED);
+	count_one(&bh_counts, BH_OPEN_DENIED);
 	return -BH_EPERM;
 }
 

@@ -7,9 +7,8 @@
 import { beforeEach, expect, test } from 'vitest';
 import { IP_PIN_DIR } from '../../harness/attach.js';
 import { readU64s, u32 } from '../../harness/protocol.js';
-import { VethPair } from '../../harness/topology.js';
 import { ipLength, IP_PROTO, linkStats, send, UdpSink, type Proto } from '../../harness/traffic.js';
-import { useGuest } from '../../harness/testing.js';
+import { useGuest, useVethPair } from '../../harness/testing.js';
 import { describe } from 'vitest';
 import { AgentError } from '../../harness/protocol.js';
 
@@ -23,13 +22,11 @@ const STATS_PIN = `${IP_PIN_DIR}/lwt_in_stats`;
 const N = 20;
 const PORT = 7001;
 
-let net: VethPair;
+const net = useVethPair(guest);
 /** The link between B and C: end `a` in B, end `b` in C's namespace. */
-let bc: VethPair;
+const bc = useVethPair(guest, () => ({ aNetns: net.b.netns, subnet: 250 }));
+// A third namespace C behind B, with B forwarding between A and C; A reaches C through B.
 beforeEach(async () => {
-  net = await VethPair.create(guest.agent);
-  // A third namespace C behind B, with B forwarding between A and C; A reaches C through B.
-  bc = await VethPair.create(guest.agent, { aNetns: net.b.netns, subnet: 250 });
   await guest.exec(
     [
       'set -e',
@@ -42,14 +39,13 @@ beforeEach(async () => {
 
 /** {packets, bytes} the program counted for a protocol (bytes: IPv4 length). */
 async function counted(proto: Proto) {
-  const { value } = await guest.agent.call('map_lookup', { pin: STATS_PIN, key: u32(IP_PROTO[proto]) });
-  const [packets, bytes] = readU64s(value!);
+  const [packets, bytes] = readU64s((await guest.pinnedMap(STATS_PIN).lookup(u32(IP_PROTO[proto])))!);
   return { packets, bytes };
 }
 
 /** Protocol numbers with a non-zero count, ascending. */
 async function protocolsSeen(): Promise<number[]> {
-  const { entries } = await guest.agent.call('map_dump', { pin: STATS_PIN });
+  const entries = await guest.pinnedMap(STATS_PIN).dump();
   return entries
     .filter((e) => readU64s(e.value!)[0] !== 0n)
     .map((e) => Buffer.from(e.key, 'hex').readUInt32LE(0))

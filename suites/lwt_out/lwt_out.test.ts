@@ -25,14 +25,13 @@ const net = useVethPair(guest);
 
 /** {packets, bytes} the program counted for a protocol (bytes: IPv4 length, no L2 header). */
 async function counted(proto: Proto) {
-  const { value } = await guest.agent.call('map_lookup', { pin: STATS_PIN, key: u32(IP_PROTO[proto]) });
-  const [packets, bytes] = readU64s(value!);
+  const [packets, bytes] = readU64s((await guest.pinnedMap(STATS_PIN).lookup(u32(IP_PROTO[proto])))!);
   return { packets, bytes };
 }
 
 /** Protocol numbers with a non-zero count. */
 async function protocolsSeen(): Promise<number[]> {
-  const { entries } = await guest.agent.call('map_dump', { pin: STATS_PIN });
+  const entries = await guest.pinnedMap(STATS_PIN).dump();
   return entries.filter((e) => readU64s(e.value!)[0] !== 0n).map((e) => Buffer.from(e.key, 'hex').readUInt32LE(0));
 }
 

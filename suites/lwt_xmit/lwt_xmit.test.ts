@@ -31,8 +31,7 @@ const IPV4_HLEN = 20;
 const net = useVethPair(guest);
 
 async function lookupPinned(map: string, key: number): Promise<bigint[]> {
-  const { value } = await guest.agent.call('map_lookup', { pin: `${IP_PIN_DIR}/${map}`, key: u32(key) });
-  return readU64s(value!);
+  return readU64s((await guest.pinnedMap(`${IP_PIN_DIR}/${map}`).lookup(u32(key)))!);
 }
 
 /** {packets, bytes} the program counted for a protocol (bytes: IPv4 length as the program saw it). */
@@ -136,11 +135,7 @@ test('bpf_lwt_push_encap wraps packets in IPIP and B\'s ipip tunnel receives exa
   guest.requireKernel(ctx, '5.2', 'bpf_lwt_push_encap with BPF_LWT_ENCAP_IP and BPF_LWT_REROUTE');
   await ipipSetup();
   // Outer header: A -> B, written into the program's configuration through its pin.
-  await guest.agent.call('map_update', {
-    pin: `${IP_PIN_DIR}/lwt_xmit_encap_cfg`,
-    key: u32(0),
-    value: Buffer.concat([ipv4Bytes(net.a.ip), ipv4Bytes(net.b.ip)]).toString('hex'),
-  });
+  await guest.pinnedMap(`${IP_PIN_DIR}/lwt_xmit_encap_cfg`).update(u32(0), Buffer.concat([ipv4Bytes(net.a.ip), ipv4Bytes(net.b.ip)]).toString('hex'));
   const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 6001 });
   const tunBefore = await linkStats(guest, 'bhtun', net.b.netns);
   const vethBefore = await linkStats(guest, net.b.ifname, net.b.netns);

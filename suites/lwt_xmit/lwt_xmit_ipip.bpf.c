@@ -4,6 +4,7 @@
  * through the map's pin; until then every packet is dropped. Needs Linux 5.2. */
 #define LWT_STATS_MAP lwt_xmit_stats
 #include "lwt_common.h"
+#include "counts.h"
 
 struct encap_cfg {
 	__be32 saddr;
@@ -19,21 +20,7 @@ struct {
 } lwt_xmit_encap_cfg SEC(".maps");
 
 /* [0]: packets encapsulated, [1]: packets dropped for want of a configuration, [2]: push failures. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 3);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} lwt_xmit_encap_result SEC(".maps");
-
-static __always_inline void bump(__u32 key)
-{
-	__u64 *n = bpf_map_lookup_elem(&lwt_xmit_encap_result, &key);
-
-	if (n)
-		__sync_fetch_and_add(n, 1);
-}
+PINNED_COUNTS_MAP(lwt_xmit_encap_result, 3);
 
 SEC("lwt_xmit")
 int xmit_ipip(struct __sk_buff *skb)
@@ -46,7 +33,7 @@ int xmit_ipip(struct __sk_buff *skb)
 		return BPF_OK;
 	cfg = bpf_map_lookup_elem(&lwt_xmit_encap_cfg, &key);
 	if (!cfg || !cfg->daddr) {
-		bump(1);
+		count_one(&lwt_xmit_encap_result, 1);
 		return BPF_DROP;
 	}
 	outer.version = 4;
@@ -58,10 +45,10 @@ int xmit_ipip(struct __sk_buff *skb)
 	outer.daddr = cfg->daddr;
 	/* check stays 0: the kernel computes the outer header's checksum. */
 	if (bpf_lwt_push_encap(skb, BPF_LWT_ENCAP_IP, &outer, sizeof(outer)) < 0) {
-		bump(2);
+		count_one(&lwt_xmit_encap_result, 2);
 		return BPF_DROP;
 	}
-	bump(0);
+	count_one(&lwt_xmit_encap_result, 0);
 	return BPF_LWT_REROUTE;
 }
 

@@ -74,11 +74,11 @@ test('a busy process collects samples on its CPU in proportion to its run time; 
 
   const obj = await guest.load('perf_samples.bpf.c');
   try {
-    const a = await guest.agent.call('attach_perf_event', { obj: obj.handle, prog: 'on_sample', freq: FREQ, event: 'cpu-clock' });
-    expect(a.cpus).toBe(ncpus);
+    const a = await guest.attach({ type: 'perf_event', obj, prog: 'on_sample', freq: FREQ });
+    expect(a.cpus, 'perf events the attach opened').toBe(ncpus);
     const SECONDS = 2;
     const run = await busyAndIdle(SECONDS);
-    await guest.agent.call('detach', { link: a.link });
+    await a.detach();
 
     const m = await samplesByTask(obj);
     const busy = samplesOf(m, run.busy);

@@ -6,6 +6,7 @@
 #include <linux/bpf.h>
 #include <linux/bpf_perf_event.h>
 #include <bpf/bpf_helpers.h>
+#include "counts.h"
 
 struct sample_key {
 	__u32 tgid;
@@ -43,13 +44,9 @@ int on_sample(struct bpf_perf_event_data *ctx)
 		.cpu = bpf_get_smp_processor_id(),
 	};
 	__u32 zero = 0;
-	__u64 one = 1, *v;
+	__u64 *v;
 
-	v = bpf_map_lookup_elem(&samples, &k);
-	if (v)
-		__sync_fetch_and_add(v, 1);
-	else
-		bpf_map_update_elem(&samples, &k, &one, BPF_NOEXIST);
+	count_key(&samples, &k);
 	v = bpf_map_lookup_elem(&per_cpu, &zero);
 	if (v)
 		*v += 1;

@@ -11,6 +11,7 @@
 #include <linux/bpf.h>
 #include <asm/ptrace.h>
 #include <bpf/bpf_helpers.h>
+#include "counts.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -51,15 +52,10 @@ SEC("raw_tracepoint/sys_enter")
 int count_enter(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u32 nr = (__u32)ctx->args[1];
-	__u64 one = 1, *n;
 
 	if (!from_target())
 		return 0;
-	n = bpf_map_lookup_elem(&entries, &nr);
-	if (n)
-		__sync_fetch_and_add(n, 1);
-	else
-		bpf_map_update_elem(&entries, &nr, &one, BPF_NOEXIST);
+	count_key(&entries, &nr);
 	return 0;
 }
 

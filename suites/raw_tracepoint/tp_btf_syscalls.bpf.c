@@ -8,6 +8,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "counts.h"
 
 struct bh_config {
 	__u32 tgid;
@@ -41,14 +42,6 @@ static __always_inline struct bh_config *target(void)
 	return c;
 }
 
-static __always_inline void add(__u32 slot, __s64 v)
-{
-	__s64 *p = bpf_map_lookup_elem(&stats, &slot);
-
-	if (p)
-		__sync_fetch_and_add(p, v);
-}
-
 SEC("tp_btf/sys_enter")
 int BPF_PROG(typed_enter, struct pt_regs *regs, long id)
 {
@@ -56,9 +49,9 @@ int BPF_PROG(typed_enter, struct pt_regs *regs, long id)
 
 	if (!c || id != c->nr)
 		return 0;
-	add(BH_ENTRIES, 1);
+	count_one(&stats, BH_ENTRIES);
 	if (regs->orig_ax == id)
-		add(BH_ORIG_AX_MATCHES, 1);
+		count_one(&stats, BH_ORIG_AX_MATCHES);
 	return 0;
 }
 
@@ -71,8 +64,8 @@ int BPF_PROG(typed_exit, struct pt_regs *regs, long ret)
 
 	if (!c || regs->orig_ax != c->nr)
 		return 0;
-	add(BH_EXITS, 1);
-	add(BH_RET_SUM, ret);
+	count_one(&stats, BH_EXITS);
+	count_add(&stats, BH_RET_SUM, ret);
 	p = bpf_map_lookup_elem(&stats, &last);
 	if (p)
 		*p = ret;

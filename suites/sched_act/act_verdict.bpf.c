@@ -5,12 +5,10 @@
  * The maps are pinned by iproute2 in /sys/fs/bpf/tc/globals.
  */
 #include <linux/bpf.h>
-#include <linux/if_ether.h>
-#include <linux/ip.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
 #include "counter.h"
+#include "packet.h"
 
 /* Per IP protocol: the verdict to return. */
 struct {
@@ -41,16 +39,13 @@ struct {
 SEC("action")
 int act_verdict(struct __sk_buff *skb)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *ip = data + sizeof(*eth);
+	struct iphdr *ip = eth_ipv4((void *)(long)skb->data, (void *)(long)skb->data_end);
 	struct counter *c;
 	__u32 proto, key;
 	__s32 *cfg, verdict = TC_ACT_OK;
 	__u64 *n, one = 1;
 
-	if ((void *)(ip + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+	if (!ip)
 		return TC_ACT_OK;
 	proto = ip->protocol;
 	c = bpf_map_lookup_elem(&act_proto_count, &proto);

@@ -4,7 +4,7 @@
 // through the pins iproute2 makes in /sys/fs/bpf/tc/globals.
 import { expect, test } from 'vitest';
 import { TC_PIN_DIR } from '../../harness/attach.js';
-import { readU64s, u32, type Hex } from '../../harness/protocol.js';
+import { readU64s, u32 } from '../../harness/protocol.js';
 import { type Endpoint } from '../../harness/topology.js';
 import { frameLength, IP_PROTO, ipLength, send, UdpSink, type Proto } from '../../harness/traffic.js';
 import { useGuest, useVethPair } from '../../harness/testing.js';
@@ -23,25 +23,25 @@ const TC_ACT_UNSPEC = -1;
 const TC_ACT_OK = 0;
 const TC_ACT_SHOT = 2;
 
-const pin = (map: string) => `${TC_PIN_DIR}/${map}`;
+/** A map of the action, pinned by tc. */
+const pinned = (map: string) => guest.pinnedMap(`${TC_PIN_DIR}/${map}`);
 
 async function attachAction(ep: Endpoint, direction: 'ingress' | 'egress') {
   await guest.attach({ type: 'sched_act', ifname: ep.ifname, netns: ep.netns, direction, object: guest.objectPath('act_verdict.bpf.c'), section: 'action' });
 }
 
 async function setVerdict(proto: Proto, verdict: number): Promise<void> {
-  await guest.agent.call('map_update', { pin: pin('act_cfg'), key: u32(IP_PROTO[proto]), value: u32(verdict >>> 0) });
+  await pinned('act_cfg').update(u32(IP_PROTO[proto]), u32(verdict >>> 0));
 }
 
 async function protoCount(proto: Proto) {
-  const { value } = await guest.agent.call('map_lookup', { pin: pin('act_proto_count'), key: u32(IP_PROTO[proto]) });
-  const [packets, bytes] = readU64s(value as Hex);
+  const [packets, bytes] = readU64s((await pinned('act_proto_count').lookup(u32(IP_PROTO[proto])))!);
   return { packets, bytes };
 }
 
 /** Returned verdict -> packets, from the program's own hash. */
 async function verdictCounts(): Promise<Record<number, bigint>> {
-  const { entries } = await guest.agent.call('map_dump', { pin: pin('act_verdict_count') });
+  const entries = await pinned('act_verdict_count').dump();
   return Object.fromEntries(entries.map((e) => [Buffer.from(e.key, 'hex').readInt32LE(0), readU64s(e.value!)[0]]));
 }
 

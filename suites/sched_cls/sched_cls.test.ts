@@ -2,15 +2,14 @@
 // `tc filter add ... bpf da obj ... sec tc` on the ingress and egress hooks of a veth pair.
 // Traffic goes from namespace A to namespace B. tc loads the objects itself, so the tests read
 // and write the programs' maps through the pins iproute2 makes in /sys/fs/bpf/tc/globals.
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { TC_PIN_DIR } from '../../harness/attach.js';
-import { CommandError } from '../../harness/commands.js';
 import { readU64s, u32, type Hex } from '../../harness/protocol.js';
-import { VethPair, type Endpoint } from '../../harness/topology.js';
-import { frameLength, IP_PROTO, send, UdpSink, type Proto } from '../../harness/traffic.js';
-import { useGuest } from '../../harness/testing.js';
+import type { Endpoint, VethPair } from '../../harness/topology.js';
+import { frameLength, IP_PROTO, linkStats, send, UdpSink, type Proto } from '../../harness/traffic.js';
+import { useGuest, useVethPair } from '../../harness/testing.js';
+import { expectVerifierRejects } from '../../harness/verifier.js';
 import { requireFeature } from '../../harness/probe.js';
-import { linkStats } from '../../harness/traffic.js';
 
 const guest = useGuest({
   suite: 'sched_cls',
@@ -18,23 +17,14 @@ const guest = useGuest({
   sources: ['tc_filter.bpf.c', 'tc_rewrite.bpf.c', 'tc_redirect.bpf.c', 'tc_bad_access.bpf.c', 'tc_classid.bpf.c', 'tc_redirect_ingress.bpf.c', 'tc_ingress_count.bpf.c'],
 });
 
-let net: VethPair;
-let extra: VethPair | undefined;
-beforeEach(async () => {
-  net = await VethPair.create(guest.agent);
-});
-afterEach(async () => {
-  await extra?.destroy();
-  extra = undefined;
-  await net?.destroy();
-});
+const net = useVethPair(guest);
 
 const N = 20;
 
 // Maps pinned by iproute2.
-const pin = (map: string) => `${TC_PIN_DIR}/${map}`;
+const pinned = (map: string) => guest.pinnedMap(`${TC_PIN_DIR}/${map}`);
 async function lookup(map: string, key: number): Promise<Hex> {
-  const { value } = await guest.agent.call('map_lookup', { pin: pin(map), key: u32(key) });
+  const value = await pinned(map).lookup(u32(key));
   if (value === null) throw new Error(`${map}[${key}] is absent`);
   return value;
 }
@@ -48,7 +38,7 @@ async function u64s(map: string, keys: number[]): Promise<bigint[]> {
   return out;
 }
 async function setDrop(proto: Proto, drop: boolean): Promise<void> {
-  await guest.agent.call('map_update', { pin: pin('cls_drop'), key: u32(IP_PROTO[proto]), value: u32(drop ? 1 : 0) });
+  await pinned('cls_drop').update(u32(IP_PROTO[proto]), u32(drop ? 1 : 0));
 }
 const expected = (proto: Proto, count: number, size: number) => ({ packets: BigInt(count), bytes: BigInt(count * frameLength(proto, size)) });
 
@@ -167,12 +157,11 @@ for (const hook of ['egress', 'ingress'] as const) {
 }
 
 /**
- * A third namespace C behind a second veth pair whose near end is in `into` (where the
- * redirecting program runs). C also owns `alias` on lo, so datagrams addressed to B's address that
- * are redirected to C are delivered there.
+ * A third namespace C behind a second veth pair (`extra`) whose near end is where the redirecting
+ * program runs. C also owns `alias` on lo, so datagrams addressed to B's address that are
+ * redirected to C are delivered there.
  */
-async function sideLink(into: string, alias: string, from: string) {
-  extra = await VethPair.create(guest.agent, { aNetns: into });
+async function sideLink(extra: VethPair, alias: string, from: string) {
   const { a, b } = extra;
   await guest.exec(`ip -n ${b.netns} addr add ${alias}/32 dev lo && ip -n ${b.netns} route add ${from}/32 dev ${b.ifname}`);
   return { near: a, far: b, ifindex: a.ifindex };
@@ -184,28 +173,31 @@ function redirCfg(ifindex: number, dmac: string, smac: string): Hex {
 }
 
 for (const hook of ['ingress', 'egress'] as const) {
-  test(`${hook}: bpf_redirect sends UDP to port 6001 out of another interface, into a third namespace`, async () => {
+  describe(`${hook} redirect`, () => {
     // Ingress: on B's end, redirected out of an interface in B. Egress: on A's end, out of an interface in A.
-    const here = hook === 'ingress' ? net.b : net.a;
-    const side = await sideLink(here.netns, net.b.ip, net.a.ip);
-    await guest.attach(at(here, hook, 'tc_redirect.bpf.c'));
-    await guest.agent.call('map_update', { pin: pin('redir_cfg'), key: u32(0), value: redirCfg(side.ifindex, side.far.mac, side.near.mac) });
+    const extra = useVethPair(guest, () => ({ aNetns: (hook === 'ingress' ? net.b : net.a).netns }));
+    test(`${hook}: bpf_redirect sends UDP to port 6001 out of another interface, into a third namespace`, async () => {
+      const here = hook === 'ingress' ? net.b : net.a;
+      const side = await sideLink(extra, net.b.ip, net.a.ip);
+      await guest.attach(at(here, hook, 'tc_redirect.bpf.c'));
+      await pinned('redir_cfg').update(u32(0), redirCfg(side.ifindex, side.far.mac, side.near.mac));
 
-    const atB = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 6001 });
-    const atC = await UdpSink.open(guest.agent, { netns: side.far.netns, port: 6001 });
-    const otherAtB = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 6002 });
-    await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: 6001, count: N, size: 48 });
-    await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: 6002, count: N, size: 48 });
-    const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
+      const atB = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 6001 });
+      const atC = await UdpSink.open(guest.agent, { netns: side.far.netns, port: 6001 });
+      const otherAtB = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 6002 });
+      await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: 6001, count: N, size: 48 });
+      await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: 6002, count: N, size: 48 });
+      const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
 
-    const c = await atC.stats({ expect: N });
-    expect(c.packets).toBe(N);
-    expect(c.bytes).toBe(N * 48);
-    expect((await atB.stats()).packets).toBe(0);
-    // What the program does not redirect still reaches B.
-    expect((await otherAtB.stats({ expect: N })).packets).toBe(N);
-    expect(icmp.replies).toBe(N);
-    expect(await u64s('redir_count', [0, 1, 2])).toEqual([BigInt(N), BigInt(2 * N), 0n]);
+      const c = await atC.stats({ expect: N });
+      expect(c.packets).toBe(N);
+      expect(c.bytes).toBe(N * 48);
+      expect((await atB.stats()).packets).toBe(0);
+      // What the program does not redirect still reaches B.
+      expect((await otherAtB.stats({ expect: N })).packets).toBe(N);
+      expect(icmp.replies).toBe(N);
+      expect(await u64s('redir_count', [0, 1, 2])).toEqual([BigInt(N), BigInt(2 * N), 0n]);
+    });
   });
 }
 
@@ -218,14 +210,7 @@ test('without a configured target nothing is redirected', async () => {
 });
 
 test('a classifier the verifier rejects makes tc fail, and no filter is installed', async () => {
-  const err = await guest.attach(at(net.b, 'ingress', 'tc_bad_access.bpf.c')).then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CommandError);
-  const stderr = (err as CommandError).result.stderr;
-  expect(stderr).toMatch(/invalid access to packet/);
-  expect(stderr).toMatch(/cls_unchecked/);
+  await expectVerifierRejects(guest.attach(at(net.b, 'ingress', 'tc_bad_access.bpf.c')), 'cls_unchecked', /invalid access to packet/);
   const filters = await guest.exec(`nsenter --net=/var/run/netns/${net.b.netns} /usr/bin/tc filter show dev ${net.b.ifname} ingress`);
   expect(filters.trim()).toBe('');
   // Traffic is untouched.
@@ -288,7 +273,7 @@ describe('classid mode, and bpf_redirect to ingress', () => {
     const [{ ifindex }] = JSON.parse(await guest.exec(`ip -n ${b.netns} -j link show dev rd0`)) as { ifindex: number }[];
     await guest.attach({ type: 'sched_cls', ifname: 'rd0', netns: b.netns, direction: 'ingress', object: guest.objectPath('tc_ingress_count.bpf.c'), section: 'tc' });
     await guest.attach(at(b, 'ingress', 'tc_redirect_ingress.bpf.c'));
-    await guest.agent.call('map_update', { pin: pin('redir_in_cfg'), key: u32(0), value: u32(ifindex) + u32(BPF_F_INGRESS) });
+    await pinned('redir_in_cfg').update(u32(0), u32(ifindex) + u32(BPF_F_INGRESS));
     const redirected = await UdpSink.open(guest.agent, { netns: b.netns, port: 6101 });
     const other = await UdpSink.open(guest.agent, { netns: b.netns, port: 6102 });
     const rdBefore = await linkStats(guest, 'rd0', b.netns);
@@ -300,7 +285,7 @@ describe('classid mode, and bpf_redirect to ingress', () => {
     expect(await other.stats({ expect: 4 })).toMatchObject({ packets: 4, bytes: 4 * 48 });
     // rd0's ingress hook saw exactly the redirected ones; nothing left through rd0.
     expect(await counter('arrived_in', 6101)).toEqual(expected('udp', N, 48));
-    const { value: otherOnRd0 } = await guest.agent.call('map_lookup', { pin: pin('arrived_in'), key: u32(6102) });
+    const otherOnRd0 = await pinned('arrived_in').lookup(u32(6102));
     expect(otherOnRd0).toBeNull();
     expect(await u64s('redir_in_count', [0])).toEqual([BigInt(N)]);
     let rd = await linkStats(guest, 'rd0', b.netns);
@@ -308,7 +293,7 @@ describe('classid mode, and bpf_redirect to ingress', () => {
 
     // The control: the same redirect without BPF_F_INGRESS sends them out of rd0 (a dummy
     // device's transmit counts and discards them); the socket and rd0's ingress get nothing.
-    await guest.agent.call('map_update', { pin: pin('redir_in_cfg'), key: u32(0), value: u32(ifindex) + u32(0) });
+    await pinned('redir_in_cfg').update(u32(0), u32(ifindex) + u32(0));
     await send(guest.agent, { netns: a.netns, proto: 'udp', dst: b.ip, dport: 6101, count: 6, size: 48 });
     expect((await redirected.stats()).packets).toBe(0);
     rd = await linkStats(guest, 'rd0', b.netns);

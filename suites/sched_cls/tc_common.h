@@ -1,14 +1,10 @@
 /* Shared by the sched_cls programs: IPv4 parsing on a __sk_buff and a packets/bytes counter. */
 #pragma once
 #include <linux/bpf.h>
-#include <linux/if_ether.h>
-#include <linux/ip.h>
-#include <linux/in.h>
-#include <linux/udp.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
 #include "counter.h"
+#include "packet.h"
 
 /* iproute2's libbpf loader pins these in /sys/fs/bpf/tc/globals/<name>. */
 #define PIN_BY_NAME __uint(pinning, LIBBPF_PIN_BY_NAME)
@@ -24,14 +20,5 @@ static __always_inline void count(void *map, __u32 key, __u64 len)
 /* The IPv4 header of an Ethernet frame (tc sees the frame from its MAC header on both hooks), or NULL. */
 static __always_inline struct iphdr *ipv4_header(struct __sk_buff *skb)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *ip = data + sizeof(*eth);
-
-	if ((void *)(ip + 1) > data_end)
-		return 0;
-	if (eth->h_proto != bpf_htons(ETH_P_IP))
-		return 0;
-	return ip;
+	return eth_ipv4((void *)(long)skb->data, (void *)(long)skb->data_end);
 }

@@ -4,6 +4,7 @@
  * the test fills after tc loaded the object; until then (ifindex 0) everything passes.
  */
 #include "tc_common.h"
+#include "counts.h"
 
 #define REDIRECT_PORT 6001
 
@@ -22,21 +23,7 @@ struct {
 } redir_cfg SEC(".maps");
 
 /* [0] redirected, [1] passed (IPv4, not for the redirect port), [2] MAC rewrite failed. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 3);
-	__type(key, __u32);
-	__type(value, __u64);
-	PIN_BY_NAME;
-} redir_count SEC(".maps");
-
-static __always_inline void bump(__u32 key)
-{
-	__u64 *n = bpf_map_lookup_elem(&redir_count, &key);
-
-	if (n)
-		__sync_fetch_and_add(n, 1);
-}
+PINNED_COUNTS_MAP(redir_count, 3);
 
 SEC("tc")
 int cls_redirect(struct __sk_buff *skb)
@@ -49,19 +36,18 @@ int cls_redirect(struct __sk_buff *skb)
 
 	if (!ip)
 		return TC_ACT_OK;
-	udp = (void *)(ip + 1);
+	udp = ipv4_udp(ip, data_end);
 	cfg = bpf_map_lookup_elem(&redir_cfg, &key);
-	if (!cfg || !cfg->ifindex || ip->ihl != 5 || ip->protocol != IPPROTO_UDP ||
-	    (void *)(udp + 1) > data_end || udp->dest != bpf_htons(REDIRECT_PORT)) {
-		bump(1);
+	if (!cfg || !cfg->ifindex || !udp || udp->dest != bpf_htons(REDIRECT_PORT)) {
+		count_one(&redir_count, 1);
 		return TC_ACT_OK;
 	}
 	/* dmac and smac are adjacent, as in the Ethernet header. */
 	if (bpf_skb_store_bytes(skb, 0, cfg->dmac, 2 * ETH_ALEN, 0)) {
-		bump(2);
+		count_one(&redir_count, 2);
 		return TC_ACT_SHOT;
 	}
-	bump(0);
+	count_one(&redir_count, 0);
 	return bpf_redirect(cfg->ifindex, 0);
 }
 

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <linux/tcp.h>
 #include "tc_common.h"
+#include "counts.h"
 
 #define FROM_PORT 5001
 #define TO_PORT 5002
@@ -24,21 +25,7 @@
 enum { RW_UDP, RW_TCP, RW_FAILED, RW_MAX };
 
 /* Rewritten UDP datagrams, rewritten TCP segments, rewrites that failed. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, RW_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-	PIN_BY_NAME;
-} rw_count SEC(".maps");
-
-static __always_inline void bump(__u32 key)
-{
-	__u64 *n = bpf_map_lookup_elem(&rw_count, &key);
-
-	if (n)
-		__sync_fetch_and_add(n, 1);
-}
+PINNED_COUNTS_MAP(rw_count, RW_MAX);
 
 SEC("tc")
 int cls_rewrite(struct __sk_buff *skb)
@@ -79,10 +66,10 @@ int cls_rewrite(struct __sk_buff *skb)
 	    bpf_skb_store_bytes(skb, DPORT_OFF, &new_port, sizeof(new_port), 0) ||
 	    bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_word, new_word, sizeof(new_word)) ||
 	    bpf_skb_store_bytes(skb, IP_OFF, &new_word, sizeof(new_word), 0)) {
-		bump(RW_FAILED);
+		count_one(&rw_count, RW_FAILED);
 		return TC_ACT_SHOT;
 	}
-	bump(kind);
+	count_one(&rw_count, kind);
 	return TC_ACT_OK;
 }
 

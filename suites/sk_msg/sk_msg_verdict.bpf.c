@@ -8,6 +8,7 @@
 #include <linux/types.h>
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include "counts.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKMAP);
@@ -18,20 +19,7 @@ struct {
 
 enum { RUNS = 0, BYTES = 1, PASSED = 2, DROPPED = 3, REDIRECTED = 4, CORKED = 5, NR_STATS };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NR_STATS);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
-
-static __always_inline void add(__u32 slot, __u64 v)
-{
-	__u64 *p = bpf_map_lookup_elem(&stats, &slot);
-
-	if (p)
-		__sync_fetch_and_add(p, v);
-}
+COUNTS_MAP(stats, NR_STATS);
 
 SEC("sk_msg")
 int verdict(struct sk_msg_md *msg)
@@ -43,17 +31,17 @@ int verdict(struct sk_msg_md *msg)
 	if (data + 1 > end)
 		return SK_PASS;
 	first = *(char *)data;
-	add(RUNS, 1);
-	add(BYTES, end - data);
+	count_one(&stats, RUNS);
+	count_add(&stats, BYTES, end - data);
 	if (first == 'd') {
-		add(DROPPED, 1);
+		count_one(&stats, DROPPED);
 		return SK_DROP;
 	}
 	if (first == 'r') {
-		add(REDIRECTED, 1);
+		count_one(&stats, REDIRECTED);
 		return bpf_msg_redirect_map(msg, &socks, 1, 0);
 	}
-	add(PASSED, 1);
+	count_one(&stats, PASSED);
 	return SK_PASS;
 }
 
@@ -63,14 +51,14 @@ int cork(struct sk_msg_md *msg)
 	__u32 corked = CORKED;
 	__u64 *done = bpf_map_lookup_elem(&stats, &corked);
 
-	add(RUNS, 1);
+	count_one(&stats, RUNS);
 	/* The first message asks for 10 bytes: the kernel holds the data and runs the program again
 	 * on all of it once the writes add up to 10; that run lets it through. */
 	if (done && !*done) {
 		*done = 1;
 		bpf_msg_cork_bytes(msg, 10);
 	}
-	add(PASSED, 1);
+	count_one(&stats, PASSED);
 	return SK_PASS;
 }
 

@@ -4,6 +4,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "counts.h"
 
 #define AF_INET 2
 #define SOL_SOCKET 1
@@ -44,15 +45,6 @@ static __always_inline __u32 cfg(__u32 i)
 	return v ? *v : 0;
 }
 
-static __always_inline void inc(void *map, void *key)
-{
-	__u64 one = 1, *n = bpf_map_lookup_elem(map, key);
-	if (n)
-		__sync_fetch_and_add(n, 1);
-	else
-		bpf_map_update_elem(map, key, &one, BPF_NOEXIST);
-}
-
 SEC("sockops")
 int record_ops(struct bpf_sock_ops *skops)
 {
@@ -60,7 +52,7 @@ int record_ops(struct bpf_sock_ops *skops)
 	if (skops->family != AF_INET)
 		return 1;
 	if (op < 32)
-		inc(&op_count, &op);
+		count_key(&op_count, &op);
 
 	switch (op) {
 	case BPF_SOCK_OPS_RWND_INIT: {
@@ -77,7 +69,7 @@ int record_ops(struct bpf_sock_ops *skops)
 			.local_port = skops->local_port,
 			.remote_port = bpf_ntohl(skops->remote_port),
 		};
-		inc(&conns, &k);
+		count_key(&conns, &k);
 		if (op != BPF_SOCK_OPS_TCP_CONNECT_CB) {
 			int prio = (int)cfg(op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB ? 1 : 2);
 			if (prio)

@@ -4,10 +4,9 @@
 // are made by the agent itself, outside it. Each test uses its own namespace with lo's MTU at 1500,
 // so that the MSS is 1460 and a window of a few MSS is far below the default.
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import { Cgroup } from '../../harness/attach.js';
 import type { BpfObject } from '../../harness/agent.js';
 import { readU64s, u32 } from '../../harness/protocol.js';
-import { useGuest } from '../../harness/testing.js';
+import { useCgroup, useGuest } from '../../harness/testing.js';
 import { describe } from 'vitest';
 import { kernelFacts } from '../../harness/probe.js';
 import { linkStats } from '../../harness/traffic.js';
@@ -21,14 +20,12 @@ const TCP_ESTABLISHED = 1;
 const MSS = 1500 - 40;
 const TCPOLEN_TSTAMP_ALIGNED = 12;
 
-let cg: Cgroup;
+const cg = useCgroup(guest, 'sockops');
 beforeEach(async () => {
-  cg = await Cgroup.create(guest, 'sockops');
   await guest.exec(`ip netns add ${NETNS}\nip -n ${NETNS} link set lo mtu 1500 up`);
 });
 afterEach(async () => {
   await guest.exec(`ip netns del ${NETNS} 2>/dev/null; true`);
-  await cg?.remove();
 });
 
 async function pairs(count: number, inCgroup: boolean) {

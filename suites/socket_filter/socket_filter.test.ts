@@ -14,6 +14,7 @@ import type { BpfObject } from '../../harness/agent.js';
 import { AgentError, readU64s, u32 } from '../../harness/protocol.js';
 import { ETH_HLEN, frameLength, IP_PROTO, send, UdpSink, type Proto } from '../../harness/traffic.js';
 import { useGuest, useVethPair } from '../../harness/testing.js';
+import { expectVerifierRejects } from '../../harness/verifier.js';
 
 const guest = useGuest({
   suite: 'socket_filter',
@@ -53,7 +54,7 @@ describe('AF_PACKET raw socket on a veth', () => {
     const obj = await guest.load('sockfilter_packet.bpf.c');
     // A UDP socket in B so that the datagrams are not answered with ICMP port unreachables.
     const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 5001 });
-    const { sock } = await guest.agent.call('sock_open', { netns: net.b.netns, kind: 'packet', ifname: net.b.ifname, obj: obj.handle, prog: 'keep_l4_headers' });
+    const { sock } = await guest.attach({ type: 'socket_filter', obj, prog: 'keep_l4_headers', netns: net.b.netns, socket: { kind: 'packet', ifname: net.b.ifname } });
 
     const plan = { udp: { count: 9, size: 100 }, icmp: { count: 7, size: 56 }, tcp: { count: 5, size: 0 } } as const;
     await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: 5001, ...plan.udp });
@@ -91,7 +92,7 @@ describe('UDP socket', () => {
 
   test('the filter sees the datagram from the UDP header on and trims what recv returns', async () => {
     const obj = await guest.load('sockfilter_udp.bpf.c');
-    const { sock } = await guest.agent.call('sock_open', { netns: net.b.netns, kind: 'udp', port: PORT, obj: obj.handle, prog: 'udp_head4' });
+    const { sock } = await guest.attach({ type: 'socket_filter', obj, prog: 'udp_head4', netns: net.b.netns, socket: { kind: 'udp', port: PORT } });
     const N = 12;
     const SIZE = 300;
     await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, sport: SPORT, dport: PORT, count: N, size: SIZE });
@@ -108,7 +109,7 @@ describe('UDP socket', () => {
 
   test('a filter that returns 0 drops every datagram: nothing arrives, the map counts them all', async () => {
     const obj = await guest.load('sockfilter_udp.bpf.c');
-    const { sock } = await guest.agent.call('sock_open', { netns: net.b.netns, kind: 'udp', port: PORT, obj: obj.handle, prog: 'udp_drop_all' });
+    const { sock } = await guest.attach({ type: 'socket_filter', obj, prog: 'udp_drop_all', netns: net.b.netns, socket: { kind: 'udp', port: PORT } });
     const N = 15;
     const SIZE = 64;
     const r = await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, sport: SPORT, dport: PORT, count: N, size: SIZE });
@@ -125,7 +126,7 @@ describe('UDP socket', () => {
   test('SO_ATTACH_BPF refuses a program that is not a socket filter', async () => {
     const obj = await guest.load('sockfilter_udp.bpf.c');
     expect(obj.program('not_a_filter').type).toBe('xdp');
-    const err = await guest.agent.call('sock_open', { netns: net.b.netns, kind: 'udp', port: PORT, obj: obj.handle, prog: 'not_a_filter' }).then(
+    const err = await guest.attach({ type: 'socket_filter', obj, prog: 'not_a_filter', netns: net.b.netns, socket: { kind: 'udp', port: PORT } }).then(
       () => null,
       (e: unknown) => e,
     );
@@ -136,14 +137,5 @@ describe('UDP socket', () => {
 });
 
 test('direct packet access in a socket filter is rejected by the verifier', async () => {
-  const err = await guest.load('sockfilter_direct_access.bpf.c').then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AgentError);
-  const e = err as AgentError;
-  expect(e.op).toBe('load');
-  expect(e.errno).toBe(13); // EACCES: the verifier said no
-  expect(e.log).toMatch(/invalid bpf_context access/);
-  expect(e.log).toMatch(/direct_access/);
+  await expectVerifierRejects(guest.load('sockfilter_direct_access.bpf.c'), 'direct_access', /invalid bpf_context access/);
 });

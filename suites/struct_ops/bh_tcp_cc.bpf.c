@@ -7,26 +7,14 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "counts.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 /* vmlinux.h has every kernel enumerator: the slots carry a prefix */
 enum { BH_INIT, BH_SSTHRESH, BH_CONG_AVOID, BH_UNDO_CWND, BH_RELEASE, BH_NR };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, BH_NR);
-	__type(key, __u32);
-	__type(value, __u64);
-} bh_calls SEC(".maps");
-
-static __always_inline void called(__u32 slot)
-{
-	__u64 *n = bpf_map_lookup_elem(&bh_calls, &slot);
-
-	if (n)
-		__sync_fetch_and_add(n, 1);
-}
+COUNTS_MAP(bh_calls, BH_NR);
 
 /* The kernel hands tcp_congestion_ops callbacks a struct sock that is a tcp_sock. */
 static __always_inline struct tcp_sock *bh_tcp_sk(struct sock *sk)
@@ -37,7 +25,7 @@ static __always_inline struct tcp_sock *bh_tcp_sk(struct sock *sk)
 SEC("struct_ops/bh_init")
 void BPF_PROG(bh_init, struct sock *sk)
 {
-	called(BH_INIT);
+	count_one(&bh_calls, BH_INIT);
 }
 
 SEC("struct_ops/bh_ssthresh")
@@ -45,7 +33,7 @@ __u32 BPF_PROG(bh_ssthresh, struct sock *sk)
 {
 	__u32 half = bh_tcp_sk(sk)->snd_cwnd >> 1;
 
-	called(BH_SSTHRESH);
+	count_one(&bh_calls, BH_SSTHRESH);
 	return half < 2 ? 2 : half;
 }
 
@@ -54,7 +42,7 @@ void BPF_PROG(bh_cong_avoid, struct sock *sk, __u32 ack, __u32 acked)
 {
 	struct tcp_sock *tp = bh_tcp_sk(sk);
 
-	called(BH_CONG_AVOID);
+	count_one(&bh_calls, BH_CONG_AVOID);
 	if (tp->snd_cwnd < tp->snd_cwnd_clamp)
 		tp->snd_cwnd = tp->snd_cwnd + 1;
 }
@@ -62,14 +50,14 @@ void BPF_PROG(bh_cong_avoid, struct sock *sk, __u32 ack, __u32 acked)
 SEC("struct_ops/bh_undo_cwnd")
 __u32 BPF_PROG(bh_undo_cwnd, struct sock *sk)
 {
-	called(BH_UNDO_CWND);
+	count_one(&bh_calls, BH_UNDO_CWND);
 	return bh_tcp_sk(sk)->snd_cwnd;
 }
 
 SEC("struct_ops/bh_release")
 void BPF_PROG(bh_release, struct sock *sk)
 {
-	called(BH_RELEASE);
+	count_one(&bh_calls, BH_RELEASE);
 }
 
 SEC(".struct_ops")

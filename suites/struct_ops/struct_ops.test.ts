@@ -41,7 +41,7 @@ async function until(cond: () => Promise<boolean>): Promise<boolean> {
 test('registered, bh_cc is offered and chosen by the connections that ask for it: init once per connection, release once each is gone', async () => {
   expect(await available(), 'before registering').not.toContain('bh_cc');
   const obj = await loadCore(guest, source);
-  await guest.agent.call('attach_struct_ops', { obj: obj.handle, map: 'bh_cc' });
+  await guest.attach({ type: 'struct_ops', obj, map: 'bh_cc' });
   expect(await available(), 'registered').toContain('bh_cc');
 
   const listener = await guest.agent.call('inet_socket', { netns: NETNS, proto: 'tcp', addr: LO, port: 7000, listen: true });
@@ -69,9 +69,9 @@ test('registered, bh_cc is offered and chosen by the connections that ask for it
 
 test('unregistered, bh_cc is no longer offered, and asking for it fails with ENOENT', async () => {
   const obj = await loadCore(guest, source);
-  const { link } = await guest.agent.call('attach_struct_ops', { obj: obj.handle, map: 'bh_cc' });
+  const cc = await guest.attach({ type: 'struct_ops', obj, map: 'bh_cc' });
   expect(await available()).toContain('bh_cc');
-  await guest.agent.call('detach', { link });
+  await cc.detach();
   expect(await available(), 'unregistered').not.toContain('bh_cc');
   const c = await guest.agent.call('inet_socket', { netns: NETNS, proto: 'tcp', congestion: 'bh_cc' });
   expect(c, 'asking for bh_cc').toMatchObject({ congestionErrno: ENOENT });

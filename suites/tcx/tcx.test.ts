@@ -30,7 +30,7 @@ async function setVerdict(obj: BpfObject, v: number) {
   b.writeInt32LE(v);
   await obj.map('verdict').update(u32(0), b.toString('hex'));
 }
-const legacySeen = async () => readU64s((await guest.agent.call('map_lookup', { pin: `${TC_PIN_DIR}/legacy_seen`, key: u32(0) })).value!)[0];
+const legacySeen = async () => readU64s((await guest.pinnedMap(`${TC_PIN_DIR}/legacy_seen`).lookup(u32(0)))!)[0];
 const tcxAt = (obj: BpfObject, prog: string, place: { before?: string; after?: string } = {}) =>
   guest.attach({ type: 'tcx', obj, prog, ifname: net.b.ifname, netns: net.b.netns, direction: 'ingress', ...place });
 const traffic = () => send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: PORT, count: N, size: 40 });

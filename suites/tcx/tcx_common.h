@@ -1,13 +1,9 @@
 /* tcx suite: UDP to port 9000 is the suite's traffic; everything else passes untouched. */
 #pragma once
 #include <linux/bpf.h>
-#include <linux/if_ether.h>
-#include <linux/ip.h>
-#include <linux/in.h>
-#include <linux/udp.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
+#include "packet.h"
 
 #define SUITE_PORT 9000
 
@@ -19,14 +15,7 @@
 
 static __always_inline int suite_packet(struct __sk_buff *skb)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *ip = data + sizeof(*eth);
-	struct udphdr *udp = (void *)(ip + 1);
+	struct udphdr *udp = eth_ipv4_udp((void *)(long)skb->data, (void *)(long)skb->data_end);
 
-	if ((void *)(udp + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5 ||
-	    ip->protocol != IPPROTO_UDP)
-		return 0;
-	return udp->dest == bpf_htons(SUITE_PORT);
+	return udp && udp->dest == bpf_htons(SUITE_PORT);
 }

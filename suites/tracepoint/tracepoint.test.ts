@@ -2,12 +2,11 @@
 // plus net/netif_receive_skb read `len` (and the device name) from the record for traffic with
 // exact counts through a veth pair. The C structs follow the tracepoints' format files; each test
 // first checks those offsets on the running kernel.
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { BpfObject } from '../../harness/agent.js';
 import { AgentError, readU64s, u32, type Hex } from '../../harness/protocol.js';
-import { VethPair } from '../../harness/topology.js';
 import { frameLength, ipLength, send, UdpSink } from '../../harness/traffic.js';
-import { useGuest } from '../../harness/testing.js';
+import { useGuest, useVethPair } from '../../harness/testing.js';
 
 const guest = useGuest({
   suite: 'tracepoint',
@@ -61,13 +60,7 @@ test('syscalls/sys_enter_getppid fires exactly once per getppid call of the agen
 });
 
 describe('net tracepoints on a veth pair', () => {
-  let net: VethPair;
-  beforeEach(async () => {
-    net = await VethPair.create(guest.agent);
-  });
-  afterEach(async () => {
-    await net?.destroy();
-  });
+  const net = useVethPair(guest);
 
   const ifnameHex = (name: string): Hex => {
     const b = Buffer.alloc(16);

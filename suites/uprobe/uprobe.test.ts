@@ -57,7 +57,9 @@ test('a uprobe and a uretprobe count every call of bh_target with its argument a
   const entry = await guest.attach({ type: 'uprobe', obj, prog: 'on_call', binary: TARGET, func: FUNC });
   const ret = await guest.attach({ type: 'uprobe', obj, prog: 'on_return', binary: TARGET, func: FUNC, retprobe: true });
   // Through the PMU the kernel makes no uprobe_events entry; on the legacy path it does.
-  expect((await uprobeEvents()).includes(TARGET), 'uprobe_events names the binary').toBe(!(await pmu()));
+  const viaPmu = await pmu();
+  expect([entry.legacy, ret.legacy], 'events made in uprobe_events').toEqual([!viaPmu, !viaPmu]);
+  expect((await uprobeEvents()).includes(TARGET), 'uprobe_events names the binary').toBe(!viaPmu);
 
   await run(25, 7);
   const a = sums(25, 7);
@@ -81,8 +83,8 @@ test('the legacy tracefs path (kernels before 4.17 have no uprobe PMU) counts ex
   if (hadPmu) await guest.ssh.exec(`mkdir -p /run/no-uprobe-pmu && mount --bind /run/no-uprobe-pmu ${pmuDir}`);
   try {
     const obj = await guest.load('uprobe_count.bpf.c');
-    const entry = await guest.agent.call('attach_uprobe', { obj: obj.handle, prog: 'on_call', binary: TARGET, func: FUNC });
-    const ret = await guest.agent.call('attach_uprobe', { obj: obj.handle, prog: 'on_return', binary: TARGET, func: FUNC, retprobe: true });
+    const entry = await guest.attach({ type: 'uprobe', obj, prog: 'on_call', binary: TARGET, func: FUNC });
+    const ret = await guest.attach({ type: 'uprobe', obj, prog: 'on_return', binary: TARGET, func: FUNC, retprobe: true });
     expect([entry.legacy, ret.legacy], 'both attached through tracefs').toEqual([true, true]);
     // libbpf made a p: and an r: event at the function's offset in the binary.
     const events = await uprobeEvents();
@@ -92,8 +94,8 @@ test('the legacy tracefs path (kernels before 4.17 have no uprobe PMU) counts ex
     await run(41, 5);
     const s = sums(41, 5);
     expect(await counts(obj), 'after 41 calls, step 5').toEqual({ calls: 41n, argSum: s.argSum, returns: 41n, retSum: s.retSum });
-    await guest.agent.call('detach', { link: entry.link });
-    await guest.agent.call('detach', { link: ret.link });
+    await entry.detach();
+    await ret.detach();
     await run(5, 1);
     expect((await counts(obj)).calls, 'after detach').toBe(41n);
     expect(await uprobeEvents(), 'uprobe_events after detach').not.toContain(TARGET);

@@ -7,6 +7,7 @@
 #include <asm/ptrace.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "counts.h"
 
 enum { CALLS = 0, ARG_SUM = 1, RETURNS = 2, RET_SUM = 3, NR_COUNTS = 4 };
 
@@ -17,27 +18,19 @@ struct {
 	__type(value, __s64);
 } counts SEC(".maps");
 
-static __always_inline void add(__u32 slot, __s64 v)
-{
-	__s64 *p = bpf_map_lookup_elem(&counts, &slot);
-
-	if (p)
-		__sync_fetch_and_add(p, v);
-}
-
 SEC("uprobe")
 int on_call(struct pt_regs *ctx)
 {
-	add(CALLS, 1);
-	add(ARG_SUM, (int)PT_REGS_PARM1(ctx));
+	count_one(&counts, CALLS);
+	count_add(&counts, ARG_SUM, (int)PT_REGS_PARM1(ctx));
 	return 0;
 }
 
 SEC("uretprobe")
 int on_return(struct pt_regs *ctx)
 {
-	add(RETURNS, 1);
-	add(RET_SUM, (int)PT_REGS_RC(ctx));
+	count_one(&counts, RETURNS);
+	count_add(&counts, RET_SUM, (int)PT_REGS_RC(ctx));
 	return 0;
 }
 

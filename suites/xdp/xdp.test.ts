@@ -1,10 +1,11 @@
 // XDP on a veth pair: verdicts, per-protocol counters, XDP_TX, verifier rejection.
 // Traffic goes from namespace A to namespace B; the program sits on B's end of the pair.
 import { describe, expect, test } from 'vitest';
-import { AgentError, readU64s, u32 } from '../../harness/protocol.js';
-import { VethPair } from '../../harness/topology.js';
+import type { BpfObject } from '../../harness/agent.js';
+import { readU64s, u32 } from '../../harness/protocol.js';
 import { frameLength, IP_PROTO, send, UdpSink, type Proto } from '../../harness/traffic.js';
 import { useGuest, useVethPair } from '../../harness/testing.js';
+import { expectVerifierRejects } from '../../harness/verifier.js';
 
 const guest = useGuest({
   suite: 'xdp',
@@ -17,17 +18,15 @@ const net = useVethPair(guest);
 const N = 20;
 const UDP_PORT = 5001;
 
-/** What the kernel reports attached to B's end of the pair (netlink, through ip): XDP mode and program id. */
-async function attachedXdp(): Promise<{ mode: string; id?: number }> {
-  const [link] = JSON.parse(await guest.exec(`ip -j -n ${net.b.netns} link show dev ${net.b.ifname}`)) as { xdp?: { mode: number; prog?: { id: number } } }[];
-  return { mode: { 1: 'native', 2: 'generic', 3: 'offload' }[link.xdp?.mode ?? 0] ?? 'none', id: link.xdp?.prog?.id };
-}
+/** XDP on B's end of the pair. */
+const onB = (obj: BpfObject, prog: string, mode: 'generic' | 'native' = 'generic') =>
+  guest.attach({ type: 'xdp', obj, prog, ifname: net.b.ifname, netns: net.b.netns, mode });
 
 /** The kernel's id of a program of a loaded object. */
-const progId = (obj: Awaited<ReturnType<typeof guest.load>>, name: string) => obj.programs.find((p) => p.name === name)?.id;
+const progId = (obj: BpfObject, name: string) => obj.programs.find((p) => p.name === name)?.id;
 
 /** Reads {packets, bytes} for an IP protocol from a counter map. */
-async function counter(obj: Awaited<ReturnType<typeof guest.load>>, map: string, proto: Proto) {
+async function counter(obj: BpfObject, map: string, proto: Proto) {
   const hex = await obj.map(map).lookup(u32(IP_PROTO[proto]));
   if (hex === null) return { packets: 0n, bytes: 0n };
   const [packets, bytes] = readU64s(hex);
@@ -40,8 +39,8 @@ for (const mode of ['generic', 'native'] as const) {
       if (mode === 'native') guest.requireKernel(ctx, '4.19', 'native XDP on veth');
       const obj = await guest.load('xdp_verdicts.bpf.c');
       try {
-        await obj.attachXdp('xdp_drop', net.b.ifname, { netns: net.b.netns, mode });
-        expect(await attachedXdp(), 'what the kernel reports attached').toEqual({ mode, id: progId(obj, 'xdp_drop') });
+        const xdp = await onB(obj, 'xdp_drop', mode);
+        expect({ mode: xdp.mode, id: xdp.progId }, 'what the kernel reports attached').toEqual({ mode, id: progId(obj, 'xdp_drop') });
         expect(progId(obj, 'xdp_drop')).toBeGreaterThan(0);
         const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: UDP_PORT });
         await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: UDP_PORT, count: N, size: 64 });
@@ -62,8 +61,8 @@ for (const mode of ['generic', 'native'] as const) {
       if (mode === 'native') guest.requireKernel(ctx, '4.19', 'native XDP on veth');
       const obj = await guest.load('xdp_verdicts.bpf.c');
       try {
-        await obj.attachXdp('xdp_pass', net.b.ifname, { netns: net.b.netns, mode });
-        expect(await attachedXdp(), 'what the kernel reports attached').toEqual({ mode, id: progId(obj, 'xdp_pass') });
+        const xdp = await onB(obj, 'xdp_pass', mode);
+        expect({ mode: xdp.mode, id: xdp.progId }, 'what the kernel reports attached').toEqual({ mode, id: progId(obj, 'xdp_pass') });
         expect(progId(obj, 'xdp_pass')).toBeGreaterThan(0);
         const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: UDP_PORT });
         await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: UDP_PORT, count: N, size: 100 });
@@ -86,7 +85,7 @@ for (const mode of ['generic', 'native'] as const) {
 test('per-protocol counters in an array and a hash match ICMP, UDP and TCP traffic exactly', async () => {
   const obj = await guest.load('xdp_verdicts.bpf.c');
   try {
-    await obj.attachXdp('xdp_pass', net.b.ifname, { netns: net.b.netns, mode: 'generic' });
+    await onB(obj, 'xdp_pass');
     const plan = { icmp: { count: 7, size: 40 }, udp: { count: 11, size: 200 }, tcp: { count: 5, size: 0 } } as const;
     const results: Record<string, number> = {};
     for (const [proto, p] of Object.entries(plan) as [Proto, { count: number; size: number }][]) {
@@ -115,7 +114,7 @@ test('per-protocol counters in an array and a hash match ICMP, UDP and TCP traff
 test('XDP_TX sends UDP datagrams back to the sender instead of up the stack', async () => {
   const obj = await guest.load('xdp_tx.bpf.c');
   try {
-    await obj.attachXdp('xdp_udp_echo', net.b.ifname, { netns: net.b.netns, mode: 'generic' });
+    await onB(obj, 'xdp_udp_echo');
     const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 7 });
     const r = await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, sport: 40007, dport: 7, count: N, size: 32, waitMs: 300 });
     const atB = await sink.stats();
@@ -132,33 +131,25 @@ test('XDP_TX sends UDP datagrams back to the sender instead of up the stack', as
 });
 
 test('a program the verifier rejects fails to load with the verifier\'s own message', async () => {
-  const err = await guest.load('xdp_bad_access.bpf.c').then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AgentError);
-  const e = err as AgentError;
-  expect(e.op).toBe('load');
-  expect(e.errno).toBe(13); // EACCES: the verifier said no
-  expect(e.log).toMatch(/invalid access to packet/);
-  expect(e.log).toMatch(/xdp_unchecked/);
+  await expectVerifierRejects(guest.load('xdp_bad_access.bpf.c'), 'xdp_unchecked', /invalid access to packet/);
 });
 
-test('XDP_REDIRECT through a devmap sends UDP out of a second veth pair into a third namespace', async (ctx) => {
-  guest.requireKernel(ctx, '4.14', 'BPF_MAP_TYPE_DEVMAP and generic XDP_REDIRECT through it');
+describe('XDP_REDIRECT', () => {
   // A second pair: its near end in B, next to the XDP program; its far end in a namespace of its
   // own, C, which also owns B's address (on lo) so that datagrams for B are delivered there.
-  const side = await VethPair.create(guest.agent, { aNetns: net.b.netns });
-  try {
+  const side = useVethPair(guest, () => ({ aNetns: net.b.netns }));
+
+  test('XDP_REDIRECT through a devmap sends UDP out of a second veth pair into a third namespace', async (ctx) => {
+    guest.requireKernel(ctx, '4.14', 'BPF_MAP_TYPE_DEVMAP and generic XDP_REDIRECT through it');
     await guest.exec(`ip -n ${side.b.netns} addr add ${net.b.ip}/32 dev lo && ip -n ${side.b.netns} route add ${net.a.ip}/32 dev ${side.b.ifname}`);
     const link = side.a;
     const obj = await guest.load('xdp_redirect_map.bpf.c');
     try {
       const mac = (m: string) => m.split(':').join('');
       // The kernel resolves a devmap's ifindex in the namespace of whoever updates it: update from B.
-      await guest.agent.call('map_update', { obj: obj.handle, map: 'tx_port', key: u32(0), value: u32(link.ifindex), netns: net.b.netns });
+      await obj.map('tx_port').update(u32(0), u32(link.ifindex), { netns: net.b.netns });
       await obj.map('redirect_macs').update(u32(0), mac(side.b.mac) + mac(side.a.mac));
-      await obj.attachXdp('xdp_redirect_devmap', net.b.ifname, { netns: net.b.netns, mode: 'generic' });
+      await onB(obj, 'xdp_redirect_devmap');
 
       const atB = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 6001 });
       const atC = await UdpSink.open(guest.agent, { netns: side.b.netns, port: 6001 });
@@ -178,9 +169,7 @@ test('XDP_REDIRECT through a devmap sends UDP out of a second veth pair into a t
     } finally {
       await obj.unload();
     }
-  } finally {
-    await side.destroy();
-  }
+  });
 });
 
 // Issue 11: XDP_ABORTED as the kernel reports it, through the xdp:xdp_exception tracepoint, and

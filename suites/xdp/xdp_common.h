@@ -1,13 +1,9 @@
 /* Shared by the XDP suite's programs: packet parsing and the per-protocol counters. */
 #pragma once
 #include <linux/bpf.h>
-#include <linux/if_ether.h>
-#include <linux/ip.h>
-#include <linux/in.h>
-#include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
 #include "counter.h"
+#include "packet.h"
 
 /* Per IP protocol number: an array and a hash with the same contents. */
 struct {
@@ -27,16 +23,9 @@ struct {
 /* IPv4 protocol number of the frame, or -1 when it is not IPv4. */
 static __always_inline int ipv4_proto(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *ip = data + sizeof(*eth);
+	struct iphdr *ip = eth_ipv4((void *)(long)ctx->data, (void *)(long)ctx->data_end);
 
-	if ((void *)(ip + 1) > data_end)
-		return -1;
-	if (eth->h_proto != bpf_htons(ETH_P_IP))
-		return -1;
-	return ip->protocol;
+	return ip ? ip->protocol : -1;
 }
 
 static __always_inline void count_packet(struct xdp_md *ctx)

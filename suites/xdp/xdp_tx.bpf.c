@@ -4,15 +4,11 @@
  * UDP socket receives them. Everything else passes.
  */
 #include "xdp_common.h"
+#include "counts.h"
 
 #define ECHO_PORT 7
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} tx_count SEC(".maps");
+COUNTS_MAP(tx_count, 1);
 
 SEC("xdp")
 int xdp_udp_echo(struct xdp_md *ctx)
@@ -21,17 +17,12 @@ int xdp_udp_echo(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct iphdr *ip = data + sizeof(*eth);
-	struct udphdr *udp = (void *)(ip + 1);
+	struct udphdr *udp = eth_ipv4_udp(data, data_end);
 	unsigned char mac[ETH_ALEN];
-	__u32 key = 0, addr;
+	__u32 addr;
 	__u16 port;
-	__u64 *n;
 
-	if ((void *)(udp + 1) > data_end)
-		return XDP_PASS;
-	if (eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5 || ip->protocol != IPPROTO_UDP)
-		return XDP_PASS;
-	if (udp->dest != bpf_htons(ECHO_PORT))
+	if (!udp || udp->dest != bpf_htons(ECHO_PORT))
 		return XDP_PASS;
 
 	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
@@ -44,9 +35,7 @@ int xdp_udp_echo(struct xdp_md *ctx)
 	udp->source = udp->dest;
 	udp->dest = port;
 
-	n = bpf_map_lookup_elem(&tx_count, &key);
-	if (n)
-		__sync_fetch_and_add(n, 1);
+	count_one(&tx_count, 0);
 	return XDP_TX;
 }
 
