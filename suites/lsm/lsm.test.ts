@@ -11,10 +11,10 @@ import type { BpfObject } from '../../harness/agent.js';
 import { loadCore } from '../../harness/btf.js';
 import { readU64s, u32 } from '../../harness/protocol.js';
 import { useCgroup, useGuest } from '../../harness/testing.js';
-import { config } from '../../harness/config.js';
+import { config as harnessConfig } from '../../harness/config.js';
 
 /** The command line the suite asks for: Debian's own LSMs, and bpf. */
-const LSM_APPEND = config.lsmAppend.get();
+const LSM_APPEND = harnessConfig.lsmAppend.get();
 const guest = useGuest({ suite: 'lsm', from: import.meta.url, append: LSM_APPEND || undefined });
 const source = join(fileURLToPath(new URL('.', import.meta.url)), 'lsm_deny.bpf.c');
 
