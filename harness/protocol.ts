@@ -227,7 +227,7 @@ export interface Ops {
     /** congestionErrno: of setsockopt(TCP_CONGESTION), when `congestion` was given. */
     res: { sock: number; bindErrno: number; congestionErrno?: number } & InetNames;
   };
-  inet_connect: { req: { sock: number; dst: string; dport: number }; res: { connectErrno: number } & InetNames };
+  inet_connect: { req: { sock: number; dst: string; dport: number; timeoutMs?: number }; res: { connectErrno: number } & InetNames };
   /** `count` datagrams (or writes) of `data`: to dst:dport with sendto when given, else with send. */
   inet_send: {
     req: { sock: number; data: string; count?: number; dst?: string; dport?: number };

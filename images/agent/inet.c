@@ -197,12 +197,16 @@ int op_inet_connect(struct req *r, struct jbuf *out)
 {
 	struct isock *s;
 	struct sockaddr_in to;
-	long long port;
+	long long port, timeout_ms;
 	memset(&to, 0, sizeof(to));
 	to.sin_family = AF_INET;
-	if (req_isock(r, &s) || req_ip4(r, "dst", &to.sin_addr, NULL) || req_int(r, "dport", &port, 0, true, 0, 65535))
+	if (req_isock(r, &s) || req_ip4(r, "dst", &to.sin_addr, NULL) || req_int(r, "dport", &port, 0, true, 0, 65535) ||
+	    req_int(r, "timeoutMs", &timeout_ms, 3000, false, 1, 60000))
 		return -1;
 	to.sin_port = htons((uint16_t)port);
+	/* A blocking connect gives up after timeoutMs (SO_SNDTIMEO) with EINPROGRESS, the SYN still out. */
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+	setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	int e = connect(s->fd, (struct sockaddr *)&to, sizeof(to)) < 0 ? errno : 0;
 	jb_kint(out, "connectErrno", e);
 	put_names(out, s->fd);
