@@ -1,15 +1,12 @@
-// The VM lifecycle against real QEMU guests: failures end fast with the console, and no QEMU
-// outlives the process that started it.
-import { spawn } from 'node:child_process';
+// The VM lifecycle against real QEMU guests: failures end fast with the console, entropy, two
+// guests at once, a user's own bzImage. (No QEMU outliving its process: vm-lifetime.test.ts.)
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { REPO_ROOT } from '../harness/kernels.js';
 import { chooseAccel, timeouts } from '../harness/qemu.js';
 import { getKernel } from '../harness/kernels.js';
 import { Vm, VmError } from '../harness/vm.js';
-import { alive, waitGone } from './helpers/processes.js';
 
 let accelTimeouts: ReturnType<typeof timeouts> | undefined;
 const timeoutsFor = () => accelTimeouts!;
@@ -27,21 +24,6 @@ async function withTimeoutScale<T>(scale: number, f: () => Promise<T>): Promise<
     if (was === undefined) delete process.env.BPF_HARNESS_TIMEOUT_SCALE;
     else process.env.BPF_HARNESS_TIMEOUT_SCALE = was;
   }
-}
-
-/** Runs tests/fixtures/boot-and-wait.ts under `argv`; resolves with the pid it prints once its guest is up. */
-function bootAndWait(argv: string[], env: NodeJS.ProcessEnv = process.env) {
-  const child = spawn(argv[0], [...argv.slice(1), join(REPO_ROOT, 'tests/fixtures/boot-and-wait.ts')], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'], env });
-  const ready = new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.on('exit', (code) => reject(new Error(`boot-and-wait exited with ${code} before the guest was up:\n${out}`)));
-  });
-  return { child, ready };
 }
 
 describe('a guest that cannot come up fails fast, with its console', () => {
@@ -165,37 +147,6 @@ test('two guests at once get their own ports and consoles and both answer', asyn
   expect(a.running).toBe(false);
   expect(b.running).toBe(false);
 }, 240_000);
-
-describe('no QEMU outlives the process that started it', () => {
-  const launchers = {
-    // One node process: QEMU is its child (setpriv --pdeathsig covers SIGKILL).
-    node: [process.execPath, '--import', 'tsx'],
-    // A wrapper process in between, as with npm or the tsx binary: the orphan watch covers SIGKILL.
-    'tsx wrapper': [join(REPO_ROOT, 'node_modules/.bin/tsx')],
-  };
-  for (const [launcher, argv] of Object.entries(launchers)) {
-    for (const signal of ['SIGKILL', 'SIGINT', 'SIGTERM'] as const) {
-      test(`${signal} to the harness process (${launcher})`, async () => {
-        const { child, ready } = bootAndWait(argv);
-        const qemuPid = await ready;
-        expect(alive(qemuPid)).toBe(true);
-        process.kill(child.pid!, signal);
-        expect(await waitGone(qemuPid, 10_000)).toBe(true);
-      }, 180_000);
-    }
-  }
-});
-
-test('SIGKILL to the harness process of a keepable guest (--keep-on-fail) that was not kept: its keeper ends QEMU', async () => {
-  const { child, ready } = bootAndWait([process.execPath, '--import', 'tsx'], { ...process.env, BPF_HARNESS_KEEP_ON_FAIL: '1' });
-  const keeperPid = await ready;
-  const qemuPid = Number((await readFile(`/proc/${keeperPid}/task/${keeperPid}/children`, 'utf8')).trim().split(/\s+/)[0]);
-  expect(qemuPid).toBeGreaterThan(0);
-  expect(alive(qemuPid)).toBe(true);
-  process.kill(child.pid!, 'SIGKILL');
-  expect(await waitGone(keeperPid, 10_000)).toBe(true);
-  expect(await waitGone(qemuPid, 10_000)).toBe(true);
-}, 180_000);
 
 test("a user's own bzImage boots as is, with its modules directory", async () => {
   const { getKernel } = await import('../harness/kernels.js');
