@@ -8,20 +8,23 @@ import { CommandError } from './commands.js';
 import { AgentError } from './protocol.js';
 
 const EACCES = 13;
+const ERRNO_NAMES: Record<number, string> = { 13: 'EACCES: the verifier said no', 22: 'EINVAL' };
 
-export async function expectVerifierRejects(attempt: Promise<unknown>, program: string, log: RegExp): Promise<void> {
+/** `errno`: what the load fails with (default EACCES; EINVAL for a helper the type is not given). */
+export async function expectVerifierRejects(attempt: Promise<unknown>, program: string, log: RegExp, errno = EACCES): Promise<void> {
   const err = await attempt.then(
     () => null,
     (e: unknown) => e,
   );
   if (err instanceof AgentError) {
     expect(err.op, `${program}: the request that failed`).toBe('load');
-    expect(err.errno, `${program}: errno of the load (EACCES: the verifier said no)`).toBe(EACCES);
+    expect(err.errno, `${program}: errno of the load (${ERRNO_NAMES[errno] ?? errno})`).toBe(errno);
     expect(err.log, `${program}: verifier log`).toMatch(log);
     expect(err.log, `${program}: the log names the program`).toContain(program);
   } else if (err instanceof CommandError) {
     const stderr = err.result.stderr;
-    expect(stderr, `${program}: the loader's errno (EACCES: the verifier said no)`).toMatch(/Permission denied|-13\b|errno 13\b/);
+    const text = errno === EACCES ? 'Permission denied' : errno === 22 ? 'Invalid argument' : `errno ${errno}`;
+    expect(stderr, `${program}: the loader's errno (${ERRNO_NAMES[errno] ?? errno})`).toMatch(new RegExp(`${text}|-${errno}\\b|errno ${errno}\\b`));
     expect(stderr, `${program}: verifier log`).toMatch(log);
     expect(stderr, `${program}: the log names the program`).toContain(program);
   } else {
