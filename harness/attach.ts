@@ -326,28 +326,6 @@ export function iproute2(tool: 'ip' | 'tc', netns?: string): string {
 export const TC_PIN_DIR = '/sys/fs/bpf/tc/globals';
 export const IP_PIN_DIR = '/sys/fs/bpf/ip/globals';
 
-/** A cgroup v2 directory the harness made; removed (after its processes left) by remove(). useCgroup makes one per test. */
-export class Cgroup {
-  static readonly ROOT = '/sys/fs/cgroup';
-  private constructor(
-    private readonly commands: GuestCommands,
-    readonly path: string,
-  ) {}
-
-  static async create(commands: GuestCommands, name: string): Promise<Cgroup> {
-    if (!/^[\w.-]+$/.test(name)) throw new Error(`cgroup name "${name}": letters, digits, '.', '_' and '-' only`);
-    const path = `${Cgroup.ROOT}/bh-${name}`;
-    await commands.exec(`mkdir -p ${shq(path)}`);
-    return new Cgroup(commands, path);
-  }
-
-  /** Removes the directory (gone already is fine); fails, with the processes in it, when the kernel keeps it. */
-  async remove(): Promise<void> {
-    const p = shq(this.path);
-    await this.commands.exec(`rmdir ${p} 2>/dev/null; test ! -d ${p} || { echo "cgroup ${this.path} could not be removed; processes in it: $(cat ${p}/cgroup.procs | tr '\\n' ' ')" >&2; exit 1; }`);
-  }
-}
-
 /**
  * Kernel symbol of a system call's entry, which differs between kernels: __x64_sys_NAME since
  * 4.17 (syscall wrappers), sys_NAME / SyS_NAME before.

@@ -3,7 +3,7 @@
 //   const net = useVethPair(guest);          // net.a.netns, net.b.ip ...
 //   const cg = useCgroup(guest, 'skb');      // cg.path
 import { beforeEach, type TestContext } from 'vitest';
-import { Cgroup } from './attach.js';
+import { Cgroup } from './cgroup.js';
 import type { Guest } from './testing.js';
 import { VethPair, type VethPairOptions } from './topology.js';
 import { config } from './config.js';

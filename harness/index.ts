@@ -4,9 +4,9 @@
 export { useGuest, GUEST_OBJECT_DIR, type Guest, type GuestOptions } from './testing.js';
 export { useVethPair, useCgroup } from './fixtures.js';
 export { expectVerifierRejects } from './verifier.js';
+export { Cgroup } from './cgroup.js';
 export {
   attach,
-  Cgroup,
   syscallSymbol,
   iproute2,
   IP_PIN_DIR,

@@ -1,7 +1,8 @@
 // What reaches a guest's shell is quoted or refused: names a test passes in cannot run commands.
 import { readFile } from 'node:fs/promises';
 import { expect, test } from 'vitest';
-import { attach, Cgroup } from '../harness/attach.js';
+import { attach } from '../harness/attach.js';
+import { Cgroup } from '../harness/cgroup.js';
 import { linkStats } from '../harness/traffic.js';
 import { Vm } from '../harness/vm.js';
 
