@@ -151,7 +151,7 @@ test('a frequency above kernel.perf_event_max_sample_rate is refused with EINVAL
 // Issue 11: the sampled instruction pointer (bpf_perf_event_data's regs.ip). A shell loop spends
 // its time in user space and a `dd` from /dev/zero in the kernel (clearing its buffer): every IP
 // sampled from either lies in an executable mapping of that process (/proc/PID/maps, read while
-// it runs) or in the kernel's text (_stext.._etext in /proc/kallsyms), and most of the loop's are
+// it runs; or, sampled between its fork and its exec, in the shell's) or in the kernel's text (_stext.._etext in /proc/kallsyms), and most of the loop's are
 // in user space, most of dd's in the kernel.
 describe('the sampled instruction pointer', () => {
   const KERNEL_HALF = 0xffff800000000000n;
@@ -184,6 +184,8 @@ describe('the sampled instruction pointer', () => {
           'echo "@pids $u $k"',
           'echo "@maps-user"; cat /proc/$u/maps',
           'echo "@maps-kernel"; cat /proc/$k/maps',
+          // A child sampled between its fork and its exec still runs this shell's image.
+          'echo "@maps-shell"; cat /proc/$$/maps',
           'kill $u $k; wait $u $k 2>/dev/null',
           'echo "@kallsyms"; grep -E " (_stext|_etext)$" /proc/kallsyms',
         ].join('\n'),
@@ -195,9 +197,10 @@ describe('the sampled instruction pointer', () => {
       expect(text.lo, 'kallsyms shows addresses').toBeGreaterThanOrEqual(KERNEL_HALF);
       const maps = { [userPid]: execRanges(section('maps-user')), [kernelPid]: execRanges(section('maps-kernel')) };
 
-      const where: Record<number, { user: number; kernel: number; outside: string[] }> = {
-        [userPid]: { user: 0, kernel: 0, outside: [] },
-        [kernelPid]: { user: 0, kernel: 0, outside: [] },
+      const shellMaps = execRanges(section('maps-shell'));
+      const where: Record<number, { user: number; kernel: number; beforeExec: number; outside: string[] }> = {
+        [userPid]: { user: 0, kernel: 0, beforeExec: 0, outside: [] },
+        [kernelPid]: { user: 0, kernel: 0, beforeExec: 0, outside: [] },
       };
       for (const e of await obj.map('ip_samples').dump()) {
         const k = Buffer.from(e.key, 'hex');
@@ -207,12 +210,15 @@ describe('the sampled instruction pointer', () => {
         const n = Number(readU64s(e.value!)[0]);
         if (within(ip, text)) w.kernel += n;
         else if (maps[k.readUInt32LE(8)].some((r) => within(ip, r))) w.user += n;
+        else if (shellMaps.some((r) => within(ip, r))) w.beforeExec += n;
         else w.outside.push(ip.toString(16));
       }
       const seen = JSON.stringify(where);
-      // Nothing outside the two places an IP can be.
+      // Nothing outside the places an IP can be (a sample between fork and exec, in the shell's
+      // image, is rare: a tick or two at most).
       expect(where[userPid].outside, seen).toEqual([]);
       expect(where[kernelPid].outside, seen).toEqual([]);
+      for (const pid of [userPid, kernelPid]) expect(where[pid].beforeExec, seen).toBeLessThanOrEqual(2);
       // Enough samples to tell (each has half the CPU; a quarter of the rate allows for ticks TCG
       // under load loses), and each process mostly where it spends its time.
       for (const pid of [userPid, kernelPid]) expect(where[pid].user + where[pid].kernel, seen).toBeGreaterThanOrEqual(Math.floor(0.25 * FREQ * SAMPLE_SECONDS));
