@@ -87,10 +87,11 @@ async function fetchDebian(name: string, src: DebianSource, onProgress?: Progres
       const dl = join(tmp, 'dl');
       const root = join(tmp, 'root');
       const deb = await apt.unpack(pkg, version, debSha, dl, root);
-      // Newer Debian kernels split the image package: the kernel and the modules come in
-      // linux-binary-* and linux-modules-* packages of the same version.
+      // Newer Debian kernels split the image package: the kernel, the modules and the base files
+      // (its config) come in linux-binary-*, linux-modules-* and linux-base-* packages of the
+      // same version.
       const depends = (await apt.show(`${pkg}=${version}`)).Depends ?? '';
-      for (const m of depends.matchAll(/(linux-(?:binary|modules)-[^\s,(]+)\s*\(=\s*([^)]+)\)/g)) {
+      for (const m of depends.matchAll(/(linux-(?:binary|modules|base)-[^\s,(]+)\s*\(=\s*([^)]+)\)/g)) {
         onProgress?.(`kernel ${name}: downloading ${m[1]} ${m[2]}`);
         await apt.unpack(m[1], m[2], undefined, dl, root);
       }
