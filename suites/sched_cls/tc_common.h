@@ -22,3 +22,11 @@ static __always_inline struct iphdr *ipv4_header(struct __sk_buff *skb)
 {
 	return eth_ipv4((void *)(long)skb->data, (void *)(long)skb->data_end);
 }
+
+/* The UDP destination port of an Ethernet frame with IPv4 (no options) and UDP, or -1. */
+static __always_inline int udp_dport(struct __sk_buff *skb)
+{
+	struct udphdr *udp = eth_ipv4_udp((void *)(long)skb->data, (void *)(long)skb->data_end);
+
+	return udp ? bpf_ntohs(udp->dest) : -1;
+}

@@ -14,20 +14,6 @@ struct {
 	PIN_BY_NAME;
 } arrived_in SEC(".maps");
 
-static __always_inline int udp_dport(struct __sk_buff *skb)
-{
-	struct iphdr *ip = ipv4_header(skb);
-	void *data_end = (void *)(long)skb->data_end;
-	struct udphdr *udp;
-
-	if (!ip || ip->ihl != 5 || ip->protocol != IPPROTO_UDP)
-		return -1;
-	udp = (void *)(ip + 1);
-	if ((void *)(udp + 1) > data_end)
-		return -1;
-	return bpf_ntohs(udp->dest);
-}
-
 SEC("tc")
 int cls_ingress_count(struct __sk_buff *skb)
 {
