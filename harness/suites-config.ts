@@ -2,6 +2,8 @@
 // (vitest.config.ts) and a project's own suites folder (npm run suite -- --dir): one guest per two
 // cores and 2 GiB, files one after another in a worker process of their own (isolate: false) so
 // that a file hands its guest to the next (harness/testing.ts), and the harness's global setup.
+// Also how many of the harness's own test files run at once (testFileOptions), from the same cores
+// and memory.
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { config, positiveInt } from './config.js';

@@ -8,23 +8,27 @@ import { CommandError } from './commands.js';
 import { AgentError } from './protocol.js';
 
 const EACCES = 13;
-const ERRNO_NAMES: Record<number, string> = { 13: 'EACCES: the verifier said no', 22: 'EINVAL' };
+/** Each errno a refused load can carry: how the assertion names it, and how a loader (strerror) prints it. */
+const ERRNOS: Record<number, { name: string; text: string }> = {
+  13: { name: 'EACCES: the verifier said no', text: 'Permission denied' },
+  22: { name: 'EINVAL', text: 'Invalid argument' },
+};
 
 /** `errno`: what the load fails with (default EACCES; EINVAL for a helper the type is not given). */
 export async function expectVerifierRejects(attempt: Promise<unknown>, program: string, log: RegExp, errno = EACCES): Promise<void> {
+  const { name, text } = ERRNOS[errno] ?? { name: String(errno), text: `errno ${errno}` };
   const err = await attempt.then(
     () => null,
     (e: unknown) => e,
   );
   if (err instanceof AgentError) {
     expect(err.op, `${program}: the request that failed`).toBe('load');
-    expect(err.errno, `${program}: errno of the load (${ERRNO_NAMES[errno] ?? errno})`).toBe(errno);
+    expect(err.errno, `${program}: errno of the load (${name})`).toBe(errno);
     expect(err.log, `${program}: verifier log`).toMatch(log);
     expect(err.log, `${program}: the log names the program`).toContain(program);
   } else if (err instanceof CommandError) {
     const stderr = err.result.stderr;
-    const text = errno === EACCES ? 'Permission denied' : errno === 22 ? 'Invalid argument' : `errno ${errno}`;
-    expect(stderr, `${program}: the loader's errno (${ERRNO_NAMES[errno] ?? errno})`).toMatch(new RegExp(`${text}|-${errno}\\b|errno ${errno}\\b`));
+    expect(stderr, `${program}: the loader's errno (${name})`).toMatch(new RegExp(`${text}|-${errno}\\b|errno ${errno}\\b`));
     expect(stderr, `${program}: verifier log`).toMatch(log);
     expect(stderr, `${program}: the log names the program`).toContain(program);
   } else {
