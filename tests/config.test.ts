@@ -83,9 +83,9 @@ test('defaults: unset and empty mean the default; BPF_HARNESS_LSM_APPEND= (empty
   expect(process.env.BPF_HARNESS_KEEP_ON_FAIL).toBe('1');
 });
 
-test('the guest budget is computed one way: one guest per two cores and 2 GiB each, or BPF_HARNESS_PARALLEL; vitest.config.ts uses it', () => {
+test('the guest budget is computed one way: one guest per core and 2 GiB each, or BPF_HARNESS_PARALLEL; vitest.config.ts uses it', () => {
   delete process.env.BPF_HARNESS_PARALLEL;
-  const expected = Math.max(1, Math.min(Math.floor(availableParallelism() / 2), Math.floor(totalmem() / 2 ** 31)));
+  const expected = Math.max(1, Math.min(availableParallelism(), Math.floor(totalmem() / 2 ** 31)));
   expect(guestBudget()).toBe(expected);
   process.env.BPF_HARNESS_PARALLEL = '3';
   expect(guestBudget()).toBe(3);
