@@ -117,7 +117,7 @@ export class Agent implements GuestCommands {
   }
 
   /**
-   * A shell command run by the agent with dash (fork and exec, no SSH round trips):
+   * A shell command run by the agent with busybox's sh, `ip` and `tc` being iproute2's (fork and exec, no SSH round trips):
    * the quick way for short commands. While it runs the agent answers nothing else; for long or
    * concurrent work, or bash, use SSH.
    */

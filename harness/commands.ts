@@ -20,7 +20,7 @@ export class CommandError extends Error {
 }
 
 export interface GuestCommands {
-  /** Runs a command (dash `-c` through the agent, root's bash over SSH); resolves with its exit code and output whatever the code. */
+  /** Runs a command (busybox `sh -c` through the agent, root's bash over SSH); resolves with its exit code and output whatever the code. */
   run(command: string, opts?: { stdin?: string; timeoutMs?: number }): Promise<ExecResult>;
   /** Runs a command and throws a CommandError with its output when it exits non-zero. */
   exec(command: string, opts?: { stdin?: string; timeoutMs?: number }): Promise<string>;

@@ -1,12 +1,17 @@
 /* The `run` op: a shell command in the guest with the agent's environment, without an SSH
- * channel's round trips. The shell is dash where the image has it (/bin/dash), else /bin/sh, not
- * root's login shell: under TCG bash takes 36 ms to start. Not busybox ash either: it runs its
- * own applets (a busybox `ip`) before the programs on PATH. */
+ * channel's round trips. The shell is a static busybox's ash where the image has one
+ * (/bin/busybox): under TCG it starts in 2 ms, where the dynamically linked dash takes 20 ms and
+ * bash 36 ms (the dynamic loader and libc's pages). Busybox ash runs its own applets before the
+ * programs on PATH, so the command runs after functions that send `ip` and `tc` to the image's
+ * iproute2 (a function comes before an applet). Without busybox: dash, else /bin/sh. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <poll.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +49,29 @@ static void close_from_3(void)
 	closedir(d);
 	for (int i = 0; i < n; i++)
 		close(fds[i]);
+}
+
+/* Busybox applets that must be the image's own programs in a command. */
+static const char *const SHADOWED[] = { "ip", "tc" };
+
+/* The first `name` on PATH that is a program of its own, not a link to busybox. */
+static bool program_on_path(const char *name, char *found, size_t size)
+{
+	const char *p = getenv("PATH");
+	if (!p)
+		p = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	while (*p) {
+		size_t n = strcspn(p, ":");
+		char cand[PATH_MAX], real[PATH_MAX];
+		if (n > 0 && (size_t)snprintf(cand, sizeof(cand), "%.*s/%s", (int)n, p, name) < sizeof(cand) &&
+		    access(cand, X_OK) == 0 && realpath(cand, real) && strcmp(strrchr(real, '/') + 1, "busybox") != 0 &&
+		    strlen(cand) < size) {
+			strcpy(found, cand);
+			return true;
+		}
+		p += n + (p[n] == ':');
+	}
+	return false;
 }
 
 int op_run(struct req *r, struct jbuf *out)
@@ -87,6 +115,16 @@ int op_run(struct req *r, struct jbuf *out)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGCHLD, SIG_DFL);
+		if (access("/bin/busybox", X_OK) == 0) {
+			struct jbuf script = { 0 };
+			char path[PATH_MAX];
+			for (size_t k = 0; k < sizeof(SHADOWED) / sizeof(SHADOWED[0]); k++)
+				if (program_on_path(SHADOWED[k], path, sizeof(path)))
+					jb_printf(&script, "%s() { %s \"$@\"; }\n", SHADOWED[k], path);
+			jb_puts(&script, cmd);
+			execl("/bin/busybox", "sh", "-c", script.p, (char *)NULL);
+			_exit(127);
+		}
 		const char *sh = access("/bin/dash", X_OK) == 0 ? "/bin/dash" : "/bin/sh";
 		execl(sh, "sh", "-c", cmd, (char *)NULL);
 		_exit(127);

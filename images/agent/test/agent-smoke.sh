@@ -429,6 +429,7 @@ req '{"op":"run","cmd":"wc -c","stdin":"hello"}' '.ok and .code == 0 and (.stdou
 req '{"op":"run","cmd":"ls /proc/self/fd"}' '.ok and (.stdout|split("\n")|map(select(length>0))) == ["0","1","2","3"]' "run: the command holds none of the agent's descriptors (only 0-2 and ls's own)"
 req '{"op":"run","cmd":"sleep 30.5 & sleep 30.5","timeoutMs":300}' '.ok == false and .errno == 110' "run: a command past its timeout fails with ETIMEDOUT"
 req '{"op":"run","cmd":"pgrep -f \"slee[p] 30.5\" || echo none"}' '.ok and .stdout == "none\n"' "run: the timeout ended the command's background jobs too"
+req '{"op":"run","cmd":"ip -V; tc -V"}' '.ok and .code == 0 and (.stdout|test("^ip utility, iproute2.*\ntc utility, iproute2"))' "run: ip and tc are iproute2's programs, not busybox's applets"
 raw '{"id":999,"op":"hello"}' '.ok' "alive at the end"
 
 exec {AG[1]}>&-
