@@ -332,8 +332,9 @@ export const IP_PIN_DIR = '/sys/fs/bpf/ip/globals';
  */
 export async function syscallSymbol(commands: GuestCommands, name: string): Promise<string> {
   const candidates = [`__x64_sys_${name}`, `__se_sys_${name}`, `SyS_${name}`, `sys_${name}`];
-  const out = await commands.exec(`grep -E ' (${candidates.join('|')})$' /proc/kallsyms | awk '{print $3}'`);
-  const have = new Set(out.split('\n').filter(Boolean));
+  // Fixed strings: busybox's grep -E takes 0.8 s over the 90k lines of 6.1's kallsyms under TCG, -F 0.2 s.
+  const out = await commands.exec(`grep -F ${candidates.map((c) => `-e ' ${c}'`).join(' ')} /proc/kallsyms`);
+  const have = new Set(out.split('\n').map((l) => l.split(/\s+/)[2]));
   const found = candidates.find((c) => have.has(c));
   if (!found) throw new Error(`no kernel symbol for system call ${name} (looked for ${candidates.join(', ')})`);
   return found;
