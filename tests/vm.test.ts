@@ -14,7 +14,7 @@ beforeAll(async () => {
   accelTimeouts = timeouts((await chooseAccel((await getKernel()).bzImage)).accel);
 }, 600_000);
 
-/** Runs `f` with BPF_HARNESS_TIMEOUT_SCALE set: a failure path waits out a quarter of its bound. */
+/** Runs `f` with BPF_HARNESS_TIMEOUT_SCALE set: a failure path waits out a tenth of its bound. */
 async function withTimeoutScale<T>(scale: number, f: () => Promise<T>): Promise<T> {
   const was = process.env.BPF_HARNESS_TIMEOUT_SCALE;
   process.env.BPF_HARNESS_TIMEOUT_SCALE = String(scale);
@@ -44,13 +44,13 @@ describe('a guest that cannot come up fails fast, with its console', () => {
     const t = Date.now();
     // init is busybox cat (arguments after -- go to init): the kernel runs fine, but nothing
     // ever starts an SSH server.
-    const err = await Vm.start({ label: 'silent', append: 'rdinit=/bin/busybox -- cat', bootTimeoutMs: 10_000 }).then(
+    const err = await Vm.start({ label: 'silent', append: 'rdinit=/bin/busybox -- cat', bootTimeoutMs: 5_000 }).then(
       () => null,
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(VmError);
     expect((err as VmError).bootCause).toBe('no-sshd');
-    expect((err as VmError).message).toMatch(/init never started the SSH server within 10 s: the kernel did not reach the image's init/);
+    expect((err as VmError).message).toMatch(/init never started the SSH server within 5 s: the kernel did not reach the image's init/);
     expect((err as VmError).consoleTail).toMatch(/Run \/bin\/busybox as init process/);
     expect(Date.now() - t).toBeLessThan(30_000);
   }, 120_000);
@@ -60,7 +60,7 @@ describe('a guest that cannot come up fails fast, with its console', () => {
     // An init that says it starts the SSH server, then only sleeps: what a guest whose dropbear
     // blocks on an uninitialised random pool looks like from outside. The seed is left off so
     // that init does not credit one either.
-    const err = await withTimeoutScale(0.25, () =>
+    const err = await withTimeoutScale(0.1, () =>
       Vm.start({
         label: 'sshd-silent',
         append: 'rdinit=/bin/busybox -- sh -c "echo bpf-harness: starting sshd; exec /bin/busybox sleep 600"',
@@ -75,7 +75,7 @@ describe('a guest that cannot come up fails fast, with its console', () => {
     expect((err as VmError).message).toMatch(/the SSH server was started [\d.]+ s into the boot but did not answer within [\d.]+ s/);
     // A 6.1 guest initialises its pool by itself (jitter entropy), so the hint says to look elsewhere.
     expect((err as VmError).message).toMatch(/the random pool was initialised|random pool is not initialised/);
-    expect(Date.now() - t).toBeLessThan(timeoutsFor().sshdMs / 4 + 20_000);
+    expect(Date.now() - t).toBeLessThan(timeoutsFor().sshdMs / 10 + 20_000);
   }, 120_000);
 
   test('a kernel that prints nothing fails as such, without waiting for SSH', async () => {
@@ -89,7 +89,7 @@ describe('a guest that cannot come up fails fast, with its console', () => {
     words.forEach((w, i) => header.writeUInt32LE(w >>> 0, i * 4));
     await writeFile(stub, Buffer.concat([header, Buffer.from([0xeb, 0xfe])]));
     const kernel = { name: 'hang', release: '0.0.0', version: [0, 0, 0] as [number, number, number], bzImage: stub, modulesDir: null, pinned: stub };
-    const err = await withTimeoutScale(0.25, () =>
+    const err = await withTimeoutScale(0.1, () =>
       Vm.start({ kernel, label: 'no-output' }).then(
         () => null,
         (e: unknown) => e,
@@ -98,7 +98,7 @@ describe('a guest that cannot come up fails fast, with its console', () => {
     expect(err).toBeInstanceOf(VmError);
     expect((err as VmError).bootCause).toBe('no-output');
     expect((err as VmError).message).toMatch(/the kernel printed nothing on the serial console in [\d.]+ s/);
-    expect(Date.now() - t).toBeLessThan(timeoutsFor().silentMs / 4 + 20_000);
+    expect(Date.now() - t).toBeLessThan(timeoutsFor().silentMs / 10 + 20_000);
   }, 120_000);
 });
 
