@@ -72,8 +72,8 @@ test('a kernel that cannot come up fails the first suite file with the cause, an
   // An init that says it starts the SSH server and then only sleeps.
   const { r, report, output } = await runFixtures('boot-', {
     BPF_HARNESS_APPEND: 'rdinit=/bin/busybox -- sh -c "echo bpf-harness: starting sshd; exec /bin/busybox sleep 600"',
-    // The SSH server's bound a quarter as long: the cause and the fail-fast are what is tested.
-    BPF_HARNESS_TIMEOUT_SCALE: '0.25',
+    // The SSH server's bound a tenth as long: the cause and the fail-fast are what is tested.
+    BPF_HARNESS_TIMEOUT_SCALE: '0.1',
   });
   expect(r.exitCode, output).not.toBe(0);
   const [a, b] = [...report.testResults].sort((x, y) => x.name.localeCompare(y.name));
