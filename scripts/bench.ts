@@ -2,8 +2,9 @@
 // Prints the figures the project tracks, each next to its target (issue: speed): boot-to-SSH per
 // kernel (median of a few boots) and a suite run per kernel, broken down into its tests (median,
 // 90th percentile, slowest) and its suite files; with --matrix, also the kernel matrix (the suite
-// on every packaged kernel, `suite --kernels all`) against its target.
-// Usage: npm run bench -- [--kernels 6.1,5.10] [--suite all] [--boots 3] [--matrix]
+// on every packaged kernel, `suite --kernels all`) against its target; with --ci, also CI's test
+// command (.ci/run) from a fresh clone of this checkout's HEAD with an empty cache.
+// Usage: npm run bench -- [--kernels 6.1,5.10] [--suite all] [--boots 3] [--matrix] [--ci]
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ const { values } = parseArgs({
     suite: { type: 'string', default: 'all' },
     boots: { type: 'string', default: '3' },
     matrix: { type: 'boolean', default: false },
+    ci: { type: 'boolean', default: false },
   },
 });
 
@@ -96,6 +98,21 @@ if (values.matrix) {
   const lines = [
     `matrix: suite ${values.suite} --kernels all ${m.exitCode === 0 ? 'pass' : `FAIL (exit ${m.exitCode})`}`,
     `  wall time                      ${s(wall).padStart(9)}   target <= 240 s (all, 4 packaged kernels)   (passed/failed/skipped: ${per.join(', ')})`,
+  ];
+  console.log(lines.join('\n'));
+  rows.push(...lines, '');
+}
+if (values.ci) {
+  // What CI does: .ci/run on a fresh clone (committed work only), nothing cached.
+  const dir = await mkdtemp(join(tmpdir(), 'bench-ci-'));
+  await $({ quiet: true })`git clone -q ${process.cwd()} ${join(dir, 'repo')}`;
+  const t = Date.now();
+  const ci = await $({ nothrow: true, quiet: true, cwd: join(dir, 'repo'), env: { ...process.env, BPF_HARNESS_CACHE: join(dir, 'cache') } })`bash .ci/run`;
+  const wall = Date.now() - t;
+  const summary = /^summary: .*$/m.exec(ci.stdout)?.[0] ?? 'no summary';
+  const lines = [
+    `ci: .ci/run on a fresh clone of HEAD, empty cache: ${ci.exitCode === 0 ? 'pass' : `FAIL (exit ${ci.exitCode})`}`,
+    `  wall time                      ${s(wall).padStart(9)}   target <= 240 s   (${summary}; clone in ${dir})`,
   ];
   console.log(lines.join('\n'));
   rows.push(...lines, '');
