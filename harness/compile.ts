@@ -1,5 +1,6 @@
 // BPF C to object files: clang -target bpf with libbpf's headers, cached by content (the source,
-// the headers next to it, the flags and the compiler's version).
+// the headers next to it, the flags and the compiler's version). Also small C programs for the
+// guest (a uprobe's target), built static on the host and cached the same way.
 import { existsSync } from 'node:fs';
 import { copyFile, readFile, readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -15,8 +16,9 @@ export class CompileError extends Error {
   constructor(
     readonly source: string,
     readonly output: string,
+    compiler = 'clang',
   ) {
-    super(`clang could not compile ${source}:\n${output.trim()}`);
+    super(`${compiler} could not compile ${source}:\n${output.trim()}`);
     this.name = 'CompileError';
   }
 }
@@ -65,6 +67,30 @@ export async function compileBpf(source: string, extraFlags: string[] = []): Pro
       const out = join(tmp, name);
       const r = await execa(which('clang'), [...flags, '-c', source, '-o', out], { reject: false, all: true });
       if (r.exitCode !== 0) throw new CompileError(source, r.all ?? '');
+      return {};
+    },
+  });
+  return { path: join(dir, name), name };
+}
+
+let ccVersion: Promise<string> | undefined;
+
+/**
+ * Compiles a C program for the guest on the host: static (the guest has only the image's
+ * libraries) and with its symbol table (a uprobe finds its functions by name), cached by the
+ * source, the flags and the compiler's version. Copy it in with `guest.ssh.put`.
+ */
+export async function compileProgram(source: string, flags: string[] = ['-O1']): Promise<CompiledObject> {
+  if (!existsSync(source)) throw new Error(`C source ${source} does not exist`);
+  const cc = which('cc');
+  ccVersion ??= execa(cc, ['--version']).then((r) => r.stdout);
+  const name = basename(source).replace(/\.c$/, '');
+  const { dir } = await cached({
+    area: 'objects',
+    key: contentKey('guest-program-v1', await ccVersion, flags.join(' '), name, await readFile(source, 'utf8')),
+    build: async (tmp) => {
+      const r = await execa(cc, [...flags, '-static', '-o', join(tmp, name), source], { reject: false, all: true });
+      if (r.exitCode !== 0) throw new CompileError(source, r.all ?? '', 'cc');
       return {};
     },
   });

@@ -32,7 +32,7 @@ export { Vm, VmError, type VmOptions, type BootCause } from './vm.js';
 export { config } from './config.js';
 export { SshSession } from './ssh.js';
 export { CommandError, type ExecResult, type GuestCommands } from './commands.js';
-export { compileAll, CompileError } from './compile.js';
+export { compileAll, compileProgram, CompileError } from './compile.js';
 export { PROGRAM_TYPES, type ProgramTypeName } from './progtypes.js';
 export { requireFeature, featureVerdict, verdict, kernelFacts, type Needs, type KernelFacts } from './probe.js';
 export { loadCore, vmlinuxHeaderDir } from './btf.js';

@@ -3,9 +3,7 @@
 // those frames, at their exact length, and the kernel's UDP socket on port 9000 gets none; other
 // ports go on to the stack. Without the XDP program, port 9000 reaches the kernel's socket again.
 import { expect, test } from 'vitest';
-import { readU64s, u32 } from '../../harness/protocol.js';
-import { useGuest, useVethPair } from '../../harness/testing.js';
-import { frameLength, send, UdpSink } from '../../harness/traffic.js';
+import { frameLength, readU64s, send, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'af_xdp', from: import.meta.url, sources: ['xdp_to_xsk.bpf.c'] });
 const net = useVethPair(guest);

@@ -2,11 +2,7 @@
 // inside a cgroup are filtered, sockets outside it are not. Traffic goes from namespace A to
 // namespace B over a veth pair; the agent does the cgroup's work in a forked child that joins it.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { Cgroup } from '../../harness/cgroup.js';
-import type { BpfObject } from '../../harness/agent.js';
-import { AgentError, readU64s } from '../../harness/protocol.js';
-import { IP_PROTO, ipLength, send, UdpSink, type Proto } from '../../harness/traffic.js';
-import { useCgroup, useGuest, useVethPair } from '../../harness/testing.js';
+import { AgentError, type BpfObject, Cgroup, IP_PROTO, ipLength, type Proto, readU64s, send, UdpSink, useCgroup, useGuest, useVethPair } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'cgroup_skb', from: import.meta.url, sources: ['cgroup_skb.bpf.c', 'cgroup_skb_inherit.bpf.c'] });
 

@@ -2,13 +2,8 @@
 // agent creates sockets from a child that joined the cgroup (and from itself, outside it) and
 // reports socket()'s errno and the socket's SO_MARK, SO_PRIORITY and SO_BINDTODEVICE.
 import { expect, test } from 'vitest';
-import type { Ops } from '../../harness/protocol.js';
-import { readU64s, u32 } from '../../harness/protocol.js';
-import { atLeast } from '../../harness/kernels.js';
-import { useCgroup, useGuest } from '../../harness/testing.js';
+import { atLeast, frameLength, linkStats, type Ops, readU64s, u32, UdpSink, useCgroup, useGuest, VethPair } from '../../harness/index.js';
 import { describe } from 'vitest';
-import { VethPair } from '../../harness/topology.js';
-import { frameLength, linkStats, UdpSink } from '../../harness/traffic.js';
 
 const guest = useGuest({
   suite: 'cgroup_sock',

@@ -5,10 +5,7 @@
 // gave), and recvmsg4 (5.2) reports the backend's replies as coming from the service address.
 // Sockets created outside the cgroup are untouched. The programs count every call they see.
 import { beforeEach, expect, test } from 'vitest';
-import type { BpfObject } from '../../harness/agent.js';
-import { requireFeature } from '../../harness/probe.js';
-import { type Ops, readU64s } from '../../harness/protocol.js';
-import { useCgroup, useGuest } from '../../harness/testing.js';
+import { type BpfObject, type Ops, readU64s, requireFeature, useCgroup, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'cgroup_sock_addr',

@@ -6,12 +6,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeEach, expect, test } from 'vitest';
-import type { BpfObject } from '../../harness/agent.js';
-import { loadCore } from '../../harness/btf.js';
-import { requireFeature } from '../../harness/probe.js';
-import { atLeast } from '../../harness/kernels.js';
-import { u32 } from '../../harness/protocol.js';
-import { useGuest } from '../../harness/testing.js';
+import { atLeast, type BpfObject, loadCore, requireFeature, u32, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'fentry', from: import.meta.url });
 const source = join(fileURLToPath(new URL('.', import.meta.url)), 'fentry_udp_sendmsg.bpf.c');

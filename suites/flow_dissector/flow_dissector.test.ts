@@ -4,12 +4,7 @@
 // UDP port 5000 as 6000, so while it is attached, traffic to 5000 is dropped by that filter (the
 // filter's own counter and the sink on 5000 say so), and traffic to other ports is not.
 import { expect, test } from 'vitest';
-import type { BpfObject } from '../../harness/agent.js';
-import { iproute2 } from '../../harness/attach.js';
-import { requireFeature } from '../../harness/probe.js';
-import { readU64s, u32 } from '../../harness/protocol.js';
-import { useGuest, useVethPair } from '../../harness/testing.js';
-import { send, UdpSink } from '../../harness/traffic.js';
+import { type BpfObject, iproute2, readU64s, requireFeature, send, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'flow_dissector', from: import.meta.url, sources: ['flow_dissector_ports.bpf.c'] });
 const net = useVethPair(guest);

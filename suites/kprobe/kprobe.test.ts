@@ -2,11 +2,7 @@
 // agent makes an exact number of getpid calls, the programs count only the agent's own (its tgid
 // is written into a config map first), and the kretprobe sees getpid's return value.
 import { beforeEach, expect, test } from 'vitest';
-import type { BpfObject } from '../../harness/agent.js';
-import { syscallSymbol } from '../../harness/attach.js';
-import { AgentError, readU64s, u32 } from '../../harness/protocol.js';
-import { atLeast } from '../../harness/kernels.js';
-import { useGuest } from '../../harness/testing.js';
+import { AgentError, atLeast, type BpfObject, readU64s, syscallSymbol, u32, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'kprobe',

@@ -4,10 +4,7 @@
 // (getppid's is the agent's parent as /proc gives it). Debian's 6.1 is built without fprobe: its
 // tests skip with "kernel config lacks CONFIG_FPROBE".
 import { beforeEach, expect, test } from 'vitest';
-import type { BpfObject } from '../../harness/agent.js';
-import { syscallSymbol } from '../../harness/attach.js';
-import { AgentError, type Ops, readU64s, u32 } from '../../harness/protocol.js';
-import { useGuest } from '../../harness/testing.js';
+import { AgentError, type BpfObject, type Ops, readU64s, syscallSymbol, u32, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'kprobe_multi', from: import.meta.url, sources: ['kprobe_multi_count.bpf.c'] });
 

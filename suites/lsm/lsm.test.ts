@@ -7,11 +7,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import type { BpfObject } from '../../harness/agent.js';
-import { loadCore } from '../../harness/btf.js';
-import { readU64s, u32 } from '../../harness/protocol.js';
-import { useCgroup, useGuest } from '../../harness/testing.js';
-import { config as harnessConfig } from '../../harness/config.js';
+import { type BpfObject, config as harnessConfig, loadCore, readU64s, u32, useCgroup, useGuest } from '../../harness/index.js';
 
 /** The command line the suite asks for: Debian's own LSMs, and bpf. */
 const LSM_APPEND = harnessConfig.lsmAppend.get();

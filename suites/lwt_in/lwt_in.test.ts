@@ -5,11 +5,7 @@
 // The programs count every packet per IP protocol in a map iproute2 pins (read through the pin);
 // one of them drops UDP.
 import { beforeEach, expect, test } from 'vitest';
-import { IP_PIN_DIR } from '../../harness/attach.js';
-import { readU64s, u32 } from '../../harness/protocol.js';
-import { ipLength, IP_PROTO, linkStats, send, UdpSink, type Proto } from '../../harness/traffic.js';
-import { expectVerifierRejects } from '../../harness/verifier.js';
-import { useGuest, useVethPair } from '../../harness/testing.js';
+import { expectVerifierRejects, IP_PIN_DIR, IP_PROTO, ipLength, linkStats, type Proto, readU64s, send, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
 import { describe } from 'vitest';
 
 const guest = useGuest({

@@ -3,11 +3,7 @@
 // route per IP protocol (a map iproute2 pins, read here through its pin) and drops UDP.
 // A dropped packet never leaves A: the sender's sendto() fails with EPERM.
 import { expect, test } from 'vitest';
-import { IP_PIN_DIR } from '../../harness/attach.js';
-import { readU64s, u32 } from '../../harness/protocol.js';
-import { ipLength, IP_PROTO, linkStats, send, UdpSink, type Proto } from '../../harness/traffic.js';
-import { expectVerifierRejects } from '../../harness/verifier.js';
-import { useGuest, useVethPair } from '../../harness/testing.js';
+import { expectVerifierRejects, IP_PIN_DIR, IP_PROTO, ipLength, linkStats, type Proto, readU64s, send, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
 import { describe } from 'vitest';
 
 const guest = useGuest({

@@ -4,13 +4,8 @@
 // an ipip tunnel device in namespace B takes it off again. What B receives is the check; the
 // programs' maps (pinned by iproute2) are read through their pins.
 import { expect, test } from 'vitest';
-import { IP_PIN_DIR } from '../../harness/attach.js';
-import { readU64s, u32 } from '../../harness/protocol.js';
-import { ETH_HLEN, ipLength, IP_PROTO, linkStats, send, UdpSink, type Proto } from '../../harness/traffic.js';
-import { useGuest, useVethPair } from '../../harness/testing.js';
+import { ETH_HLEN, frameLength, IP_PIN_DIR, IP_PROTO, ipLength, linkStats, type Proto, readU64s, send, u32, UdpSink, useGuest, useVethPair, VethPair } from '../../harness/index.js';
 import { describe } from 'vitest';
-import { VethPair } from '../../harness/topology.js';
-import { frameLength } from '../../harness/traffic.js';
 
 const guest = useGuest({
   suite: 'lwt_xmit',

@@ -2,9 +2,7 @@
 // sampled at a fixed frequency. A busy process pinned to one CPU collects samples there in
 // proportion to the time it ran; a sleeping process collects none.
 import { expect, test } from 'vitest';
-import type { BpfObject } from '../../harness/agent.js';
-import { AgentError, readU64s, u32 } from '../../harness/protocol.js';
-import { useGuest } from '../../harness/testing.js';
+import { AgentError, type BpfObject, readU64s, u32, useGuest } from '../../harness/index.js';
 import { describe } from 'vitest';
 
 const guest = useGuest({

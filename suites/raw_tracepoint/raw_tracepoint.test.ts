@@ -6,11 +6,7 @@
 import { join } from 'node:path';
 import { beforeEach, expect, test } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import type { BpfObject } from '../../harness/agent.js';
-import { loadCore } from '../../harness/btf.js';
-import { requireFeature } from '../../harness/probe.js';
-import { AgentError, type Hex, readU64s, u32 } from '../../harness/protocol.js';
-import { useGuest } from '../../harness/testing.js';
+import { AgentError, type BpfObject, type Hex, loadCore, readU64s, requireFeature, u32, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'raw_tracepoint',

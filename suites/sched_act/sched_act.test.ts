@@ -3,11 +3,7 @@
 // packet's verdict. Traffic goes from namespace A to namespace B; the maps are read and written
 // through the pins iproute2 makes in /sys/fs/bpf/tc/globals.
 import { expect, test } from 'vitest';
-import { TC_PIN_DIR } from '../../harness/attach.js';
-import { readU64s, u32 } from '../../harness/protocol.js';
-import { type Endpoint } from '../../harness/topology.js';
-import { frameLength, IP_PROTO, ipLength, send, UdpSink, type Proto } from '../../harness/traffic.js';
-import { useGuest, useVethPair } from '../../harness/testing.js';
+import { type Endpoint, frameLength, IP_PROTO, ipLength, type Proto, readU64s, send, TC_PIN_DIR, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'sched_act',

@@ -3,13 +3,7 @@
 // Traffic goes from namespace A to namespace B. tc loads the objects itself, so the tests read
 // and write the programs' maps through the pins iproute2 makes in /sys/fs/bpf/tc/globals.
 import { describe, expect, test } from 'vitest';
-import { TC_PIN_DIR } from '../../harness/attach.js';
-import { readU64s, u32, type Hex } from '../../harness/protocol.js';
-import type { Endpoint, VethPair } from '../../harness/topology.js';
-import { frameLength, IP_PROTO, linkStats, send, UdpSink, type Proto } from '../../harness/traffic.js';
-import { useGuest, useVethPair } from '../../harness/testing.js';
-import { expectVerifierRejects } from '../../harness/verifier.js';
-import { requireFeature } from '../../harness/probe.js';
+import { type Endpoint, expectVerifierRejects, frameLength, type Hex, IP_PROTO, linkStats, type Proto, readU64s, requireFeature, send, TC_PIN_DIR, u32, UdpSink, useGuest, useVethPair, type VethPair } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'sched_cls',

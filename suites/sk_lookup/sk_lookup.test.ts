@@ -4,9 +4,7 @@
 // datagrams, and the clients see the port they dialled. UDP to port 8010 is dropped although a
 // socket is bound there. Another namespace, and this one once the link is gone, work as usual.
 import { beforeEach, expect, test } from 'vitest';
-import type { BpfObject } from '../../harness/agent.js';
-import { type Ops, readU64s } from '../../harness/protocol.js';
-import { useGuest } from '../../harness/testing.js';
+import { type BpfObject, type Ops, readU64s, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'sk_lookup', from: import.meta.url, sources: ['sk_lookup_steer.bpf.c'] });
 

@@ -4,9 +4,7 @@
 // EACCES and reaches nobody; a redirect goes out of client 1, so server 1 receives it. Corking
 // holds 3 bytes until 10 have been written, then server 0 gets all 10 at once.
 import { beforeEach, expect, test } from 'vitest';
-import type { BpfObject } from '../../harness/agent.js';
-import { AgentError, readU64s, u32 } from '../../harness/protocol.js';
-import { useGuest } from '../../harness/testing.js';
+import { AgentError, type BpfObject, readU64s, u32, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'sk_msg', from: import.meta.url, sources: ['sk_msg_verdict.bpf.c'] });
 

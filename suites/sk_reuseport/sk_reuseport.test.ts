@@ -3,9 +3,7 @@
 // datagram's length. Each socket receives exactly the datagrams the program chose for it; the
 // ones it drops reach nobody; where the array has no socket the kernel's own pick applies.
 import { beforeEach, expect, test } from 'vitest';
-import type { BpfObject } from '../../harness/agent.js';
-import { readU64s } from '../../harness/protocol.js';
-import { useGuest } from '../../harness/testing.js';
+import { type BpfObject, readU64s, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'sk_reuseport', from: import.meta.url, sources: ['reuseport_select.bpf.c'] });
 

@@ -8,10 +8,7 @@
 // sk_skb parser program") a verdict alone is enough; before that, a verdict-only map adds the
 // socket but never runs the program.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import type { BpfObject } from '../../harness/agent.js';
-import { atLeast } from '../../harness/kernels.js';
-import { readU64s, u32 } from '../../harness/protocol.js';
-import { useCgroup, useGuest } from '../../harness/testing.js';
+import { atLeast, type BpfObject, readU64s, u32, useCgroup, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'sk_skb',

@@ -4,12 +4,8 @@
 // are made by the agent itself, outside it. Each test uses its own namespace with lo's MTU at 1500,
 // so that the MSS is 1460 and a window of a few MSS is far below the default.
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import type { BpfObject } from '../../harness/agent.js';
-import { readU64s, u32 } from '../../harness/protocol.js';
-import { useCgroup, useGuest } from '../../harness/testing.js';
+import { type BpfObject, kernelFacts, linkStats, readU64s, u32, useCgroup, useGuest } from '../../harness/index.js';
 import { describe } from 'vitest';
-import { kernelFacts } from '../../harness/probe.js';
-import { linkStats } from '../../harness/traffic.js';
 
 const guest = useGuest({ suite: 'sock_ops', from: import.meta.url, sources: ['sock_ops.bpf.c', 'sock_ops_timeout.bpf.c'] });
 

@@ -10,11 +10,7 @@
 //   The return value trims the datagram (kept bytes include the 8-byte UDP header), 0 drops it
 //   and counts it in Udp InErrors.
 import { describe, expect, test } from 'vitest';
-import type { BpfObject } from '../../harness/agent.js';
-import { AgentError, readU64s, u32 } from '../../harness/protocol.js';
-import { ETH_HLEN, frameLength, IP_PROTO, send, UdpSink, type Proto } from '../../harness/traffic.js';
-import { useGuest, useVethPair } from '../../harness/testing.js';
-import { expectVerifierRejects } from '../../harness/verifier.js';
+import { AgentError, type BpfObject, ETH_HLEN, expectVerifierRejects, frameLength, IP_PROTO, type Proto, readU64s, send, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'socket_filter',

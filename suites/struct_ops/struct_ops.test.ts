@@ -6,10 +6,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeEach, expect, test } from 'vitest';
-import type { BpfObject } from '../../harness/agent.js';
-import { loadCore } from '../../harness/btf.js';
-import { readU64s, u32 } from '../../harness/protocol.js';
-import { useGuest } from '../../harness/testing.js';
+import { type BpfObject, loadCore, readU64s, u32, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'struct_ops', from: import.meta.url });
 const source = join(fileURLToPath(new URL('.', import.meta.url)), 'bh_tcp_cc.bpf.c');

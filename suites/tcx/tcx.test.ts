@@ -5,11 +5,7 @@
 // hook so that the legacy classifier never sees it, TCX_DROP drops it. Two tcx programs run in the
 // order they were attached, or as BPF_F_BEFORE places them.
 import { expect, test } from 'vitest';
-import type { BpfObject } from '../../harness/agent.js';
-import { TC_PIN_DIR } from '../../harness/attach.js';
-import { readU64s, u32 } from '../../harness/protocol.js';
-import { useGuest, useVethPair } from '../../harness/testing.js';
-import { send, UdpSink } from '../../harness/traffic.js';
+import { type BpfObject, readU64s, send, TC_PIN_DIR, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'tcx', from: import.meta.url, sources: ['tcx_progs.bpf.c', 'tcx_legacy.bpf.c'] });
 const net = useVethPair(guest);

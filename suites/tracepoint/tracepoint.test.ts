@@ -3,10 +3,7 @@
 // exact counts through a veth pair. The C structs follow the tracepoints' format files; each test
 // first checks those offsets on the running kernel.
 import { describe, expect, test } from 'vitest';
-import type { BpfObject } from '../../harness/agent.js';
-import { AgentError, readU64s, u32, type Hex } from '../../harness/protocol.js';
-import { frameLength, ipLength, send, UdpSink } from '../../harness/traffic.js';
-import { useGuest, useVethPair } from '../../harness/testing.js';
+import { AgentError, type BpfObject, frameLength, type Hex, ipLength, readU64s, send, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'tracepoint',

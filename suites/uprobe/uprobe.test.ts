@@ -3,17 +3,10 @@
 // known arguments, and the programs count the calls, sum the arguments and the return values.
 // Through the uprobe PMU (4.17) and through the legacy tracefs uprobe_events, which the suite
 // forces by hiding the PMU as a pre-4.17 kernel would.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import { beforeAll, expect, test } from 'vitest';
-import type { BpfObject } from '../../harness/agent.js';
-import { cached, contentKey } from '../../harness/cache.js';
-import { GUEST_OBJECT_DIR } from '../../harness/compile.js';
-import { u32 } from '../../harness/protocol.js';
-import { useGuest } from '../../harness/testing.js';
-import { which } from '../../harness/tools.js';
+import { type BpfObject, compileProgram, GUEST_OBJECT_DIR, u32, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'uprobe', from: import.meta.url, sources: ['uprobe_count.bpf.c'] });
 const TARGET_SRC = join(fileURLToPath(new URL('.', import.meta.url)), 'uprobe_target.c');
@@ -22,18 +15,8 @@ const FUNC = 'bh_target';
 const C = { calls: 0, argSum: 1, returns: 2, retSum: 3 } as const;
 
 beforeAll(async () => {
-  const src = await readFile(TARGET_SRC, 'utf8');
-  const cc = which('cc');
-  const { stdout: ccVersion } = await execa(cc, ['--version']);
-  const { dir } = await cached({
-    area: 'objects',
-    key: contentKey('uprobe-target-v1', ccVersion, src),
-    build: async (tmp) => {
-      await execa(cc, ['-O1', '-static', '-o', join(tmp, 'uprobe_target'), TARGET_SRC]);
-      return {};
-    },
-  });
-  await guest.ssh.put(dir, ['uprobe_target'], `${GUEST_OBJECT_DIR}/bin`);
+  const target = await compileProgram(TARGET_SRC);
+  await guest.ssh.put(dirname(target.path), [target.name], `${GUEST_OBJECT_DIR}/bin`);
 }, 120_000);
 
 /** Runs the target: n calls of bh_target(i * step). */

@@ -1,11 +1,7 @@
 // XDP on a veth pair: verdicts, per-protocol counters, XDP_TX, verifier rejection.
 // Traffic goes from namespace A to namespace B; the program sits on B's end of the pair.
 import { describe, expect, test } from 'vitest';
-import type { BpfObject } from '../../harness/agent.js';
-import { readU64s, u32 } from '../../harness/protocol.js';
-import { frameLength, IP_PROTO, send, UdpSink, type Proto } from '../../harness/traffic.js';
-import { useGuest, useVethPair } from '../../harness/testing.js';
-import { expectVerifierRejects } from '../../harness/verifier.js';
+import { type BpfObject, expectVerifierRejects, frameLength, IP_PROTO, type Proto, readU64s, send, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'xdp',
