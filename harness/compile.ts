@@ -82,14 +82,13 @@ let ccVersion: Promise<string> | undefined;
  */
 export async function compileProgram(source: string, flags: string[] = ['-O1']): Promise<CompiledObject> {
   if (!existsSync(source)) throw new Error(`C source ${source} does not exist`);
-  const cc = which('cc');
-  ccVersion ??= execa(cc, ['--version']).then((r) => r.stdout);
+  ccVersion ??= execa(which('cc'), ['--version']).then((r) => r.stdout);
   const name = basename(source).replace(/\.c$/, '');
   const { dir } = await cached({
     area: 'objects',
     key: contentKey('guest-program-v1', await ccVersion, flags.join(' '), name, await readFile(source, 'utf8')),
     build: async (tmp) => {
-      const r = await execa(cc, [...flags, '-static', '-o', join(tmp, name), source], { reject: false, all: true });
+      const r = await execa(which('cc'), [...flags, '-static', '-o', join(tmp, name), source], { reject: false, all: true });
       if (r.exitCode !== 0) throw new CompileError(source, r.all ?? '', 'cc');
       return {};
     },
