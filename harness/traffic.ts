@@ -31,6 +31,35 @@ export async function send(agent: Agent, opts: SendOptions): Promise<SendResult>
   return r;
 }
 
+/** How long a surplus has to show after an exact end (the agent's SETTLE_NS). */
+export const SETTLE_MS = 20;
+/** How long a check that nothing arrived waits for quiet when it has no exact end (the agent's default). */
+export const QUIET_MS = 200;
+
+/**
+ * The program under test's own count of the packets it judged (read from its map), and the count
+ * that means it judged every packet the test sent.
+ */
+export interface Judged {
+  count: () => Promise<bigint | number>;
+  expected: bigint | number;
+}
+
+/**
+ * Polls `j.count()` every 5 ms until it reaches `j.expected`, for at most `timeoutMs`; true once it
+ * did. A program judges a packet and the kernel carries out its verdict in the same pass through
+ * the stack, so once the count is in, whatever the verdicts let through is delivered within a
+ * settle window.
+ */
+export async function untilJudged(j: Judged, timeoutMs = 1000): Promise<boolean> {
+  const end = performance.now() + timeoutMs;
+  for (;;) {
+    if (BigInt(await j.count()) >= BigInt(j.expected)) return true;
+    if (performance.now() >= end) return false;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /** A UDP socket in the guest that counts the datagrams it receives. */
 export class UdpSink {
   private constructor(
@@ -38,7 +67,8 @@ export class UdpSink {
     readonly sock: number,
   ) {}
 
-  static async open(agent: Agent, opts: { netns?: string; addr?: string; port: number }): Promise<UdpSink> {
+  /** A socket bound to `port` (and `addr`) in `netns`; with `cgroup`, created by a process in that cgroup. */
+  static async open(agent: Agent, opts: { netns?: string; addr?: string; port: number; cgroup?: string }): Promise<UdpSink> {
     const { sock } = await agent.call('udp_listen', opts);
     return new UdpSink(agent, sock);
   }
@@ -46,10 +76,15 @@ export class UdpSink {
   /**
    * Datagrams received since the last call. Reads until `waitMs` (default 200) passes with nothing
    * new; with `expect`, returns once that many arrived and nothing more came for 20 ms (a surplus
-   * still shows), so that a test that knows its count does not wait out the window.
+   * still shows), so that a test that knows its count does not wait out the window. With
+   * `judged`, the exact end of a check that nothing (or only some) arrived: once the program has
+   * judged every packet sent (see untilJudged), only the settle window; if its count never gets
+   * there, the whole quiet window, as without it (and the test's check of the count fails).
    */
-  stats(opts: { expect?: number; waitMs?: number } = {}) {
-    return this.agent.call('sock_stats', { sock: this.sock, ...opts });
+  async stats(opts: { expect?: number; waitMs?: number; judged?: Judged } = {}) {
+    const { judged, ...rest } = opts;
+    if (judged && rest.waitMs === undefined) rest.waitMs = (await untilJudged(judged)) ? SETTLE_MS : QUIET_MS;
+    return this.agent.call('sock_stats', { sock: this.sock, ...rest });
   }
 
   async close(): Promise<void> {

@@ -31,13 +31,11 @@ async function counters(obj: BpfObject, map: string) {
 const seen = (count: number, proto: Proto, size: number) => ({ packets: BigInt(count), bytes: BigInt(count * ipLength(proto, size)) });
 
 /** A UDP socket in namespace B, created inside the cgroup or outside it. */
-async function listen(port: number, inCgroup: boolean) {
-  const { sock } = await guest.agent.call('udp_listen', { netns: net.b.netns, port, cgroup: inCgroup ? cg.path : undefined });
-  return {
-    stats: (opts: { expect?: number } = {}) => guest.agent.call('sock_stats', { sock, ...opts }),
-    close: () => guest.agent.call('sock_close', { sock }),
-  };
+function listen(port: number, inCgroup: boolean) {
+  return UdpSink.open(guest.agent, { netns: net.b.netns, port, cgroup: inCgroup ? cg.path : undefined });
 }
+/** Judged: the program counted this many datagrams it refused. */
+const refusedBy = (obj: BpfObject, map: string, expected: number) => ({ count: async () => (await counters(obj, map))['udp refused']?.packets ?? 0n, expected });
 
 test('egress: a sender inside the cgroup gets EPERM for refused UDP, one outside does not; counters are exact', async () => {
   const obj = await guest.load('cgroup_skb.bpf.c');
@@ -49,7 +47,7 @@ test('egress: a sender inside the cgroup gets EPERM for refused UDP, one outside
   // Inside the cgroup: every datagram to the refused port fails at sendto with EPERM.
   const refused = await guest.agent.call('send', { ...from, proto: 'udp', dport: DENY_PORT, count: 12, size: 100, cgroup: cg.path });
   expect(refused).toMatchObject({ sent: 0, sendErrors: 12, sendErrno: EPERM });
-  expect((await denied.stats()).packets).toBe(0);
+  expect((await denied.stats({ judged: refusedBy(obj, 'egress_stats', 12) })).packets).toBe(0);
 
   // Inside the cgroup, other traffic goes: UDP to another port, and ICMP echo (answered).
   const ok = await guest.agent.call('send', { ...from, proto: 'udp', dport: ALLOW_PORT, count: 9, size: 300, cgroup: cg.path });
@@ -91,7 +89,7 @@ test('ingress: datagrams to a socket inside the cgroup are dropped, to one outsi
   await send(guest.agent, { ...from, dport: DENY_PORT, count: 10, size: 64 });
   await send(guest.agent, { ...from, dport: ALLOW_PORT, count: 6, size: 500 });
   await send(guest.agent, { ...from, dport: OTHER_PORT, count: 8, size: 64 });
-  expect((await inDenied.stats()).packets).toBe(0);
+  expect((await inDenied.stats({ judged: refusedBy(obj, 'ingress_stats', 10) })).packets).toBe(0);
   expect(await inAllowed.stats({ expect: 6 })).toMatchObject({ packets: 6, bytes: 6 * 500 });
   expect(await outOther.stats({ expect: 8 })).toMatchObject({ packets: 8, bytes: 8 * 64 });
 

@@ -4,7 +4,7 @@
 // an ipip tunnel device in namespace B takes it off again. What B receives is the check; the
 // programs' maps (pinned by iproute2) are read through their pins.
 import { expect, test } from 'vitest';
-import { ETH_HLEN, frameLength, IP_PIN_DIR, IP_PROTO, ipLength, linkStats, type Proto, readU64s, send, u32, UdpSink, useGuest, useVethPair, VethPair } from '../../harness/index.js';
+import { ETH_HLEN, frameLength, IP_PIN_DIR, IP_PROTO, ipLength, linkStats, type Proto, readU64s, send, SETTLE_MS, u32, UdpSink, useGuest, useVethPair, VethPair } from '../../harness/index.js';
 import { describe } from 'vitest';
 
 const guest = useGuest({
@@ -52,9 +52,10 @@ test('the program rewrites the UDP destination port on the way out and B receive
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: OTHER_PORT, count: N, size: 48 });
   const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
 
-  // Every datagram sent to FROM_PORT arrived on TO_PORT, intact; those to OTHER_PORT were left alone.
-  expect(await from.stats()).toMatchObject({ packets: 0 });
+  // Every datagram sent to FROM_PORT arrived on TO_PORT, intact (all N there: none is left to
+  // arrive on FROM_PORT but a surplus); those to OTHER_PORT were left alone.
   expect(await to.stats({ expect: N })).toMatchObject({ packets: N, bytes: N * 64 });
+  expect(await from.stats({ waitMs: SETTLE_MS })).toMatchObject({ packets: 0 });
   expect(await other.stats({ expect: N })).toMatchObject({ packets: N, bytes: N * 48 });
   expect(icmp.replies).toBe(N);
   // B's UDP layer accepted all of them: no checksum errors, nothing to a closed port.
@@ -77,7 +78,7 @@ test('BPF_DROP on the transmit path fails each UDP send with EPERM and nothing r
   const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
 
   expect(udp, 'every UDP send fails with the verdict\'s EPERM').toMatchObject({ sent: 0, sendErrors: N, sendErrno: EPERM });
-  expect(await sink.stats(), 'B\'s socket receives nothing').toMatchObject({ packets: 0 });
+  expect(await sink.stats({ judged: { count: async () => (await counted('udp')).packets, expected: N } }), 'B\'s socket receives nothing').toMatchObject({ packets: 0 });
   expect(icmp.replies, 'ICMP is passed and answered').toBe(N);
   // Only the echo requests crossed the wire to B.
   expect((await linkStats(guest, net.b.ifname, net.b.netns)).rxPackets - vethBefore.rxPackets).toBe(N);
@@ -97,14 +98,15 @@ test('datagrams to an address outside the route\'s prefix keep their port and ar
 
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: other, dport: FROM_PORT, count: N, size: 64 });
   expect(await from.stats({ expect: N })).toMatchObject({ packets: N, bytes: N * 64 });
-  expect(await to.stats()).toMatchObject({ packets: 0 });
+  // All N arrived on FROM_PORT: none is left to arrive on TO_PORT.
+  expect(await to.stats({ waitMs: SETTLE_MS })).toMatchObject({ packets: 0 });
   expect(await lookupPinned('lwt_xmit_rewrites', 0)).toEqual([0n]);
   expect(await counted('udp')).toEqual({ packets: 0n, bytes: 0n });
 
   // The same datagrams to the /32 do go through the program.
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: FROM_PORT, count: 3, size: 64 });
-  expect(await from.stats()).toMatchObject({ packets: 0 });
   expect(await to.stats({ expect: 3 })).toMatchObject({ packets: 3, bytes: 3 * 64 });
+  expect(await from.stats({ waitMs: SETTLE_MS })).toMatchObject({ packets: 0 });
   expect(await lookupPinned('lwt_xmit_rewrites', 0)).toEqual([3n]);
 });
 
@@ -169,7 +171,7 @@ test('a BPF_DROP verdict on the transmit path fails the send with EPERM and noth
 
   expect(udp).toMatchObject({ sent: 0, sendErrors: N, sendErrno: EPERM });
   expect(icmp).toMatchObject({ sent: 0, sendErrors: N, sendErrno: EPERM, replies: 0 });
-  expect((await sink.stats()).packets).toBe(0);
+  expect((await sink.stats({ judged: { count: async () => (await counted('udp')).packets, expected: N } })).packets).toBe(0);
   expect((await linkStats(guest, net.b.ifname, net.b.netns)).rxPackets).toBe(vethBefore.rxPackets);
   expect(await encapResults()).toEqual([0n, BigInt(2 * N), 0n]);
   expect(await counted('udp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('udp', 64)) });
@@ -217,7 +219,8 @@ describe('bpf_redirect from lwt_xmit', () => {
       await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: ALIAS, dport: PORT, count: N, size: 64 });
 
       expect(await atC.stats({ expect: N })).toMatchObject({ packets: N, bytes: N * 64 });
-      expect((await atB.stats()).packets).toBe(0);
+      // All N arrived at C: none is left to arrive at B.
+      expect((await atB.stats({ waitMs: SETTLE_MS })).packets).toBe(0);
       const cAfter = await linkStats(guest, side.b.ifname, side.b.netns);
       const bAfter = await linkStats(guest, net.b.ifname, net.b.netns);
       // On C's wire: each datagram once, with the Ethernet header the program wrote.

@@ -41,7 +41,8 @@ for (const mode of ['generic', 'native'] as const) {
         const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: UDP_PORT });
         await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: UDP_PORT, count: N, size: 64 });
         const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
-        const arrived = await sink.stats();
+        // The exact end: the program has judged every datagram.
+        const arrived = await sink.stats({ judged: { count: async () => (await counter(obj, 'proto_array', 'udp')).packets, expected: N } });
         await sink.close();
 
         expect(arrived.packets).toBe(0);
@@ -113,7 +114,7 @@ test('XDP_TX sends UDP datagrams back to the sender instead of up the stack', as
     await onB(obj, 'xdp_udp_echo');
     const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 7 });
     const r = await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, sport: 40007, dport: 7, count: N, size: 32, waitMs: 300 });
-    const atB = await sink.stats();
+    const atB = await sink.stats({ judged: { count: async () => readU64s((await obj.map('tx_count').lookup(u32(0)))!)[0], expected: N } });
     await sink.close();
 
     expect(r.replies).toBe(N);
@@ -152,7 +153,9 @@ describe('XDP_REDIRECT', () => {
       await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: 6001, count: N, size: 48 });
       const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
       const c = await atC.stats({ expect: N });
-      const b = await atB.stats();
+      // Judged: every datagram to the port redirected (slot 0) or not (slot 2).
+      const redirects = async () => readU64s((await obj.map('redirect_count').lookup(u32(0)))!)[0] + readU64s((await obj.map('redirect_count').lookup(u32(2)))!)[0];
+      const b = await atB.stats({ judged: { count: redirects, expected: N } });
 
       expect(c.packets).toBe(N);
       expect(c.bytes).toBe(N * 48);
@@ -196,7 +199,9 @@ describe('XDP_ABORTED and bpf_xdp_adjust_head', () => {
     await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: PASS_PORT, count: 5, size: 32 });
 
     expect((await sinks[1].stats({ expect: 5 })).packets).toBe(5);
-    expect((await sinks[0].stats()).packets).toBe(0);
+    // Judged: xdp:xdp_exception fired for every aborted frame.
+    const aborted = async () => (await obj.map('exceptions').dump()).filter((e) => Buffer.from(e.key, 'hex').readUInt32LE(0) === XDP_ABORTED).reduce((n, e) => n + readU64s(e.value!)[0], 0n);
+    expect((await sinks[0].stats({ judged: { count: aborted, expected: N } })).packets).toBe(0);
     expect((await sinks[2].stats({ waitMs: 20 })).packets).toBe(0);
     const entries = await obj.map('exceptions').dump();
     const seen = entries
