@@ -29,3 +29,11 @@ test('a matrix of two kernels and a broken one reports each column on its own', 
   expect(junit).toContain('<testsuite name="cgroup_sock on 5.10"');
   expect(r.all).toMatch(/not an x86 bzImage/);
 }, 600_000);
+
+test('a matrix spends the guest budget on kernels at once first, and shares what is left among them', async () => {
+  const { matrixPlan } = await import('../harness/cli/suite.js');
+  expect(matrixPlan(2, 4), '2 cores, the 4 packaged kernels').toEqual({ atOnce: 2, guestsEach: 1 });
+  expect(matrixPlan(16, 4), '16 cores').toEqual({ atOnce: 4, guestsEach: 4 });
+  expect(matrixPlan(5, 2), 'a budget that does not divide').toEqual({ atOnce: 2, guestsEach: 2 });
+  expect(matrixPlan(1, 3), 'one guest').toEqual({ atOnce: 1, guestsEach: 1 });
+});

@@ -66,12 +66,22 @@ async function runVitest(suites: string[], o: RunOptions): Promise<number> {
   return process.exitCode === undefined || process.exitCode === 0 ? 0 : Number(process.exitCode);
 }
 
+/**
+ * How a matrix spends the guest budget: as many kernels at once as it allows (and there are
+ * kernels), and the guests left over shared among them, so that 16 cores run 4 kernels with 4
+ * guests each rather than 4 guests in all.
+ */
+export function matrixPlan(budget: number, kernels: number): { atOnce: number; guestsEach: number } {
+  const atOnce = Math.max(1, Math.min(budget, kernels));
+  return { atOnce, guestsEach: Math.max(1, Math.floor(budget / atOnce)) };
+}
+
 /** Runs one child per kernel (up to the guest budget at once), each line prefixed by its kernel. */
 async function runMatrix(suites: string[], kernels: string[], o: RunOptions): Promise<number> {
   const dir = join(resultsRoot(), `run-${timestamp()}-${process.pid}`);
   await mkdir(dir, { recursive: true });
-  const budget = guestBudget();
-  say(`matrix: ${suites.join(', ')} on kernels ${kernels.join(', ')}, ${budget} at a time; results in ${dir}`);
+  const { atOnce, guestsEach } = matrixPlan(guestBudget(), kernels.length);
+  say(`matrix: ${suites.join(', ')} on kernels ${kernels.join(', ')}, ${atOnce} at a time with ${guestsEach} guest${guestsEach > 1 ? 's' : ''} each; results in ${dir}`);
   const queue = [...kernels];
   const codes: number[] = [];
   const worker = async () => {
@@ -87,7 +97,7 @@ async function runMatrix(suites: string[], kernels: string[], o: RunOptions): Pr
         reject: false,
         all: true,
         buffer: false,
-        env: { ...childEnv({ runDir: dir, parallel: '1' }), FORCE_COLOR: '0' },
+        env: { ...childEnv({ runDir: dir, parallel: String(guestsEach) }), FORCE_COLOR: '0' },
       });
       let partial = '';
       child.all!.on('data', (d: Buffer) => {
@@ -106,7 +116,7 @@ async function runMatrix(suites: string[], kernels: string[], o: RunOptions): Pr
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(budget, kernels.length) }, worker));
+  await Promise.all(Array.from({ length: atOnce }, worker));
   const report = writeReports(dir, kernels);
   console.log(`\n${report.table}\n\nreport: ${report.markdown}\njunit:  ${report.junit}`);
   return report.failed || codes.some((c) => c !== 0) ? 1 : 0;
