@@ -9,14 +9,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "counts.h"
-
-/* config[0]: tgid to count (0 = nothing is counted). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} config SEC(".maps");
+#include "target.h"
 
 enum {
 	ENTRIES = 0,      /* kprobe hits from the tgid */
@@ -27,14 +20,6 @@ enum {
 };
 
 COUNTS_MAP(counts, NR_COUNTS);
-
-static __always_inline int from_target(void)
-{
-	__u32 zero = 0;
-	__u32 *tgid = bpf_map_lookup_elem(&config, &zero);
-
-	return tgid && *tgid && (__u32)(bpf_get_current_pid_tgid() >> 32) == *tgid;
-}
 
 SEC("kprobe")
 int count_entry(struct pt_regs *ctx)

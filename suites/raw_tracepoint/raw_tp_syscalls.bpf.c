@@ -12,13 +12,7 @@
 #include <asm/ptrace.h>
 #include <bpf/bpf_helpers.h>
 #include "counts.h"
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} config SEC(".maps");
+#include "target.h"
 
 struct exit_stats {
 	__u64 calls;
@@ -39,14 +33,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct exit_stats);
 } exits SEC(".maps");
-
-static __always_inline int from_target(void)
-{
-	__u32 zero = 0;
-	__u32 *tgid = bpf_map_lookup_elem(&config, &zero);
-
-	return tgid && *tgid && (__u32)(bpf_get_current_pid_tgid() >> 32) == *tgid;
-}
 
 SEC("raw_tracepoint/sys_enter")
 int count_enter(struct bpf_raw_tracepoint_args *ctx)
