@@ -1,11 +1,13 @@
 // A run ends, with its guests, when whatever started it goes away: npm (SIGTERM or SIGKILL) or the
-// tsx wrapper below it. Each case starts a real `npm run suite`, waits for its guest, kills one
-// process of the launch chain, and checks that every process of the run is gone soon after.
+// tsx wrapper below it. Each case starts a real `npm run suite` of two suite files, waits for
+// their guests (one per worker, as many as the guest budget allows, up to two), kills one process
+// of the launch chain, and checks that every process of the run is gone soon after.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { expect, test } from 'vitest';
 import { ancestors } from '../harness/lifeline.js';
 import { REPO_ROOT } from '../harness/paths.js';
+import { guestBudget } from '../harness/suites-config.js';
 import { alive } from './helpers/processes.js';
 
 const ppidOf = (pid: number) => {
@@ -45,14 +47,15 @@ for (const [victim, signal] of [
   ['npm', 'SIGKILL'],
   ['tsx', 'SIGKILL'],
 ] as const) {
-  test(`${signal} to ${victim} ends the run and its guest`, async () => {
-    const npm = spawn('npm', ['run', 'suite', 'cgroup_sock'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
+  test(`${signal} to ${victim} ends the run and its guests`, async () => {
+    const guests = Math.min(2, guestBudget());
+    const npm = spawn('npm', ['run', 'suite', 'cgroup_sock', 'sk_lookup'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
     let out = '';
     await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no guest came up:\n${out}`)), 300_000);
+      const t = setTimeout(() => reject(new Error(`${guests} guests did not come up:\n${out}`)), 300_000);
       const on = (d: Buffer) => {
         out += d.toString();
-        if (/SSH ready after/.test(out)) {
+        if ((out.match(/SSH ready after/g) ?? []).length >= guests) {
           clearTimeout(t);
           resolve();
         }
@@ -62,7 +65,7 @@ for (const [victim, signal] of [
     });
     const tree = descendants(npm.pid!);
     const qemu = tree.filter((p) => /qemu-system/.test(commOf(p)));
-    expect(qemu.length, 'a QEMU is running').toBeGreaterThan(0);
+    expect(qemu.length, 'a QEMU per guest is running').toBe(guests);
     const target = victim === 'npm' ? npm.pid! : tree.find((p) => /\/tsx\b|tsx\/dist\/cli/.test(commOf(p)) && !/harness\/cli\.ts suite.*--import/.test(commOf(p)))!;
     expect(target, 'the process to kill').toBeTruthy();
     process.kill(target, signal);
