@@ -7,6 +7,7 @@
 #include <linux/types.h>
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include "target.h"
 
 struct sys_enter_noargs {
 	__u16 common_type;          /* offset 0 */
@@ -15,14 +16,6 @@ struct sys_enter_noargs {
 	__s32 common_pid;           /* offset 4 */
 	__s32 __syscall_nr;         /* offset 8 */
 };
-
-/* config[0]: tgid to count. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} config SEC(".maps");
 
 /* [0] calls from the tgid, [1] last __syscall_nr seen */
 struct {
@@ -36,11 +29,9 @@ SEC("tracepoint/syscalls/sys_enter_getppid")
 int count_getppid(struct sys_enter_noargs *ctx)
 {
 	__u32 zero = 0, one = 1;
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 *tgid = bpf_map_lookup_elem(&config, &zero);
 	__u64 *v;
 
-	if (!tgid || !*tgid || (__u32)(id >> 32) != *tgid)
+	if (!from_target())
 		return 0;
 	v = bpf_map_lookup_elem(&counts, &zero);
 	if (v)
