@@ -33,8 +33,6 @@ export async function send(agent: Agent, opts: SendOptions): Promise<SendResult>
 
 /** How long a surplus has to show after an exact end (the agent's SETTLE_NS). */
 export const SETTLE_MS = 20;
-/** How long a check that nothing arrived waits for quiet when it has no exact end (the agent's default). */
-export const QUIET_MS = 200;
 
 /**
  * The program under test's own count of the packets it judged (read from its map), and the count
@@ -83,7 +81,8 @@ export class UdpSink {
    */
   async stats(opts: { expect?: number; waitMs?: number; judged?: Judged } = {}) {
     const { judged, ...rest } = opts;
-    if (judged && rest.waitMs === undefined) rest.waitMs = (await untilJudged(judged)) ? SETTLE_MS : QUIET_MS;
+    // A count that never gets there leaves the agent's own quiet window.
+    if (judged && rest.waitMs === undefined && (await untilJudged(judged))) rest.waitMs = SETTLE_MS;
     return this.agent.call('sock_stats', { sock: this.sock, ...rest });
   }
 

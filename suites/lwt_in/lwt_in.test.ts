@@ -38,6 +38,8 @@ async function counted(proto: Proto) {
   const [packets, bytes] = readU64s((await guest.pinnedMap(STATS_PIN).lookup(u32(IP_PROTO[proto])))!);
   return { packets, bytes };
 }
+/** Judged: the program counted `expected` UDP packets (it counts each before its verdict). */
+const udpJudged = (expected: number) => ({ count: async () => (await counted('udp')).packets, expected });
 
 /** Protocol numbers with a non-zero count, ascending. */
 async function protocolsSeen(): Promise<number[]> {
@@ -87,7 +89,7 @@ test('a BPF_DROP verdict on input drops the forwarded UDP in B while ICMP goes o
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: bc.b.ip, dport: PORT, count: N, size: 64 });
   const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: bc.b.ip, count: N, size: 56 });
 
-  expect((await sink.stats({ judged: { count: async () => (await counted('udp')).packets, expected: N } })).packets).toBe(0);
+  expect((await sink.stats({ judged: udpJudged(N) })).packets).toBe(0);
   expect(icmp.replies).toBe(N);
   const cAfter = await linkStats(guest, bc.b.ifname, bc.b.netns);
   expect(cAfter.rxPackets - cBefore.rxPackets).toBe(N); // the echo requests only
@@ -111,7 +113,7 @@ test('packets B sends itself over the route, and packets for B\'s own address, d
 
   // The program is there all along: A's datagrams to C are dropped and counted.
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: bc.b.ip, dport: PORT, count: 3, size: 64 });
-  expect((await atC.stats({ judged: { count: async () => (await counted('udp')).packets, expected: 3 } })).packets).toBe(0);
+  expect((await atC.stats({ judged: udpJudged(3) })).packets).toBe(0);
   expect(await counted('udp')).toEqual({ packets: 3n, bytes: BigInt(3 * ipLength('udp', 64)) });
 });
 

@@ -24,6 +24,8 @@ async function counted(proto: Proto) {
   const [packets, bytes] = readU64s((await guest.pinnedMap(STATS_PIN).lookup(u32(IP_PROTO[proto])))!);
   return { packets, bytes };
 }
+/** Judged: the program counted `expected` UDP packets (it counts each before its verdict). */
+const udpJudged = (expected: number) => ({ count: async () => (await counted('udp')).packets, expected });
 
 /** Protocol numbers with a non-zero count. */
 async function protocolsSeen(): Promise<number[]> {
@@ -50,7 +52,7 @@ test('on a /32 route, UDP is dropped before it leaves while ICMP and TCP pass, e
   const udp = await guest.agent.call('send', { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: PORT, count: N, size: 64 });
   const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
   const tcp = await send(guest.agent, { netns: net.a.netns, proto: 'tcp', dst: net.b.ip, dport: 9, count: N, size: 0 });
-  const arrived = await sink.stats({ judged: { count: async () => (await counted('udp')).packets, expected: N } });
+  const arrived = await sink.stats({ judged: udpJudged(N) });
   const after = await linkStats(guest, net.b.ifname, net.b.netns);
 
   // The drop verdict reaches the sender: every sendto() failed with EPERM.
@@ -89,7 +91,7 @@ test('traffic to an address outside the route\'s prefix does not run the program
   // The program is there all along: a few datagrams to the /32 are counted and dropped.
   const udp = await guest.agent.call('send', { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: PORT, count: 3, size: 100 });
   expect(udp).toMatchObject({ sent: 0, sendErrors: 3, sendErrno: EPERM });
-  expect((await sink.stats({ judged: { count: async () => (await counted('udp')).packets, expected: 3 } })).packets).toBe(0);
+  expect((await sink.stats({ judged: udpJudged(3) })).packets).toBe(0);
   expect(await counted('udp')).toEqual({ packets: 3n, bytes: BigInt(3 * ipLength('udp', 100)) });
   expect(await protocolsSeen()).toEqual([IP_PROTO.udp]);
 });

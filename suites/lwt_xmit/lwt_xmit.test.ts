@@ -34,6 +34,8 @@ async function counted(proto: Proto) {
   const [packets, bytes] = await lookupPinned('lwt_xmit_stats', IP_PROTO[proto]);
   return { packets, bytes };
 }
+/** Judged: the program counted `expected` UDP packets (it counts each before its verdict). */
+const udpJudged = (expected: number) => ({ count: async () => (await counted('udp')).packets, expected });
 
 const ipv4Bytes = (ip: string) => Buffer.from(ip.split('.').map(Number));
 
@@ -78,7 +80,7 @@ test('BPF_DROP on the transmit path fails each UDP send with EPERM and nothing r
   const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
 
   expect(udp, 'every UDP send fails with the verdict\'s EPERM').toMatchObject({ sent: 0, sendErrors: N, sendErrno: EPERM });
-  expect(await sink.stats({ judged: { count: async () => (await counted('udp')).packets, expected: N } }), 'B\'s socket receives nothing').toMatchObject({ packets: 0 });
+  expect(await sink.stats({ judged: udpJudged(N) }), 'B\'s socket receives nothing').toMatchObject({ packets: 0 });
   expect(icmp.replies, 'ICMP is passed and answered').toBe(N);
   // Only the echo requests crossed the wire to B.
   expect((await linkStats(guest, net.b.ifname, net.b.netns)).rxPackets - vethBefore.rxPackets).toBe(N);
@@ -171,7 +173,7 @@ test('a BPF_DROP verdict on the transmit path fails the send with EPERM and noth
 
   expect(udp).toMatchObject({ sent: 0, sendErrors: N, sendErrno: EPERM });
   expect(icmp).toMatchObject({ sent: 0, sendErrors: N, sendErrno: EPERM, replies: 0 });
-  expect((await sink.stats({ judged: { count: async () => (await counted('udp')).packets, expected: N } })).packets).toBe(0);
+  expect((await sink.stats({ judged: udpJudged(N) })).packets).toBe(0);
   expect((await linkStats(guest, net.b.ifname, net.b.netns)).rxPackets).toBe(vethBefore.rxPackets);
   expect(await encapResults()).toEqual([0n, BigInt(2 * N), 0n]);
   expect(await counted('udp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * ipLength('udp', 64)) });
@@ -210,7 +212,7 @@ describe('bpf_redirect from lwt_xmit', () => {
       // Not configured yet: the program lets the packets go as routed, to B.
       await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: ALIAS, dport: PORT, count: 5, size: 64 });
       expect(await atB.stats({ expect: 5 })).toMatchObject({ packets: 5 });
-      expect((await atC.stats({ waitMs: 20 })).packets).toBe(0);
+      expect((await atC.stats({ waitMs: SETTLE_MS })).packets).toBe(0);
 
       const mac = (m: string) => m.split(':').join('');
       await guest.agent.call('map_update', { pin: `${IP_PIN_DIR}/lwt_redir_cfg`, key: u32(0), value: u32(side.a.ifindex) + mac(side.b.mac) + mac(side.a.mac) });
