@@ -74,6 +74,26 @@ static bool program_on_path(const char *name, char *found, size_t size)
 	return false;
 }
 
+/* What comes before every command under busybox: a function for each shadowed applet that has a
+ * program of its own on PATH. Built on the first command (PATH and the image stay as they are
+ * while the agent runs); NULL when the image has no busybox. */
+static const char *busybox_prelude(void)
+{
+	static struct jbuf prelude;
+	static bool built;
+	if (!built) {
+		built = true;
+		if (access("/bin/busybox", X_OK) == 0) {
+			char path[PATH_MAX];
+			jb_puts(&prelude, "");
+			for (size_t k = 0; k < sizeof(SHADOWED) / sizeof(SHADOWED[0]); k++)
+				if (program_on_path(SHADOWED[k], path, sizeof(path)))
+					jb_printf(&prelude, "%s() { %s \"$@\"; }\n", SHADOWED[k], path);
+		}
+	}
+	return prelude.p;
+}
+
 int op_run(struct req *r, struct jbuf *out)
 {
 	const char *cmd;
@@ -97,9 +117,17 @@ int op_run(struct req *r, struct jbuf *out)
 					close(all[k][j]);
 		return fail(e, "run: pipe");
 	}
+	/* Under busybox, the command after the prelude (put together here, not in the child). */
+	struct jbuf script = { 0 };
+	const char *prelude = busybox_prelude();
+	if (prelude) {
+		jb_puts(&script, prelude);
+		jb_puts(&script, cmd);
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = errno;
+		jb_free(&script);
 		close(pin[0]), close(pin[1]), close(pout[0]), close(pout[1]), close(perr[0]), close(perr[1]);
 		return fail(e, "run: fork");
 	}
@@ -115,13 +143,7 @@ int op_run(struct req *r, struct jbuf *out)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGCHLD, SIG_DFL);
-		if (access("/bin/busybox", X_OK) == 0) {
-			struct jbuf script = { 0 };
-			char path[PATH_MAX];
-			for (size_t k = 0; k < sizeof(SHADOWED) / sizeof(SHADOWED[0]); k++)
-				if (program_on_path(SHADOWED[k], path, sizeof(path)))
-					jb_printf(&script, "%s() { %s \"$@\"; }\n", SHADOWED[k], path);
-			jb_puts(&script, cmd);
+		if (script.p) {
 			execl("/bin/busybox", "sh", "-c", script.p, (char *)NULL);
 			_exit(127);
 		}
@@ -130,6 +152,7 @@ int op_run(struct req *r, struct jbuf *out)
 		_exit(127);
 	}
 	close(pin[0]), close(pout[1]), close(perr[1]);
+	jb_free(&script);
 	fcntl(pin[1], F_SETFL, O_NONBLOCK);
 	struct jbuf o = { 0 }, e = { 0 };
 	size_t inoff = 0;
