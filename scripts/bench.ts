@@ -29,6 +29,11 @@ const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 const pct = (xs: number[], p: number) => sorted(xs)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? NaN;
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const rows: string[] = [];
+/** Prints a block of figures now, and again in the summary at the end. */
+function print(lines: string[]): void {
+  console.log(lines.join('\n'));
+  rows.push(...lines, '');
+}
 
 /** The suite files' set-up, summed over the run: compile, boots, agent starts, copies, baselines. */
 function setupBreakdown(run: KernelRun | null): string[] {
@@ -86,8 +91,7 @@ for (const name of values.kernels!.split(',')) {
     ...setupBreakdown(run),
     ...testBreakdown(ran),
   ];
-  console.log(lines.join('\n'));
-  rows.push(...lines, '');
+  print(lines);
 }
 if (values.matrix) {
   // The matrix as users run it: one `suite --kernels all`, kernels side by side up to the guest budget.
@@ -99,8 +103,7 @@ if (values.matrix) {
     `matrix: suite ${values.suite} --kernels all ${m.exitCode === 0 ? 'pass' : `FAIL (exit ${m.exitCode})`}`,
     `  wall time                      ${s(wall).padStart(9)}   target <= 240 s (all, 4 packaged kernels)   (passed/failed/skipped: ${per.join(', ')})`,
   ];
-  console.log(lines.join('\n'));
-  rows.push(...lines, '');
+  print(lines);
 }
 if (values.ci) {
   // What CI does: .ci/run on a fresh clone (committed work only), nothing cached.
@@ -114,7 +117,6 @@ if (values.ci) {
     `ci: .ci/run on a fresh clone of HEAD, empty cache: ${ci.exitCode === 0 ? 'pass' : `FAIL (exit ${ci.exitCode})`}`,
     `  wall time                      ${s(wall).padStart(9)}   target <= 240 s   (${summary}; clone in ${dir})`,
   ];
-  console.log(lines.join('\n'));
-  rows.push(...lines, '');
+  print(lines);
 }
 console.log(`\n${rows.join('\n')}`);
