@@ -9,7 +9,12 @@ import type { SshSession } from './ssh.js';
 /** Runs the shell until it exits; resolves with its exit status. */
 export async function interactiveShell(ssh: SshSession, stdin: NodeJS.ReadStream = process.stdin, stdout: NodeJS.WriteStream = process.stdout): Promise<number> {
   const size = () => ({ rows: stdout.rows || 24, cols: stdout.columns || 80 });
-  const ch = await ssh.shell({ ...size(), term: system.term() });
+  let status = 0;
+  let closed!: Promise<void>;
+  const ch = await ssh.shell({ ...size(), term: system.term() }, (c) => {
+    c.on('exit', (code: number | null) => (status = code ?? 0));
+    closed = new Promise((resolve) => c.on('close', resolve));
+  });
   const resize = () => ch.setWindow(size().rows, size().cols, 0, 0);
   const raw = stdin.isTTY;
   if (raw) stdin.setRawMode(true);
@@ -18,11 +23,8 @@ export async function interactiveShell(ssh: SshSession, stdin: NodeJS.ReadStream
   ch.pipe(stdout, { end: false });
   ch.stderr.pipe(process.stderr, { end: false });
   try {
-    return await new Promise<number>((resolve) => {
-      let status = 0;
-      ch.on('exit', (code: number | null) => (status = code ?? 0));
-      ch.on('close', () => resolve(status));
-    });
+    await closed;
+    return status;
   } finally {
     stdin.unpipe(ch);
     stdout.off('resize', resize);

@@ -87,19 +87,32 @@ export class SshSession implements GuestCommands {
     return this.closed;
   }
 
-  /** Opens a raw exec channel (for long-lived processes such as the agent). */
-  channel(command: string): Promise<ClientChannel> {
+  /**
+   * Opens a raw exec channel (for long-lived processes such as the agent). `listen` runs as soon as
+   * the channel exists, before anything else: the guest's answer to the exec request can come in
+   * one read with the command's output, exit status and close, and ssh2 emits each of them as it
+   * parses it. An 'exit' listener added a tick later misses the status.
+   */
+  channel(command: string, listen?: (ch: ClientChannel) => void): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
       if (this.lostBecause) return reject(new Error(`${this.lostBecause}; command: ${command}`));
-      this.client.exec(command, (err, ch) => (err ? reject(new Error(`${this.lostBecause ?? explainLoss(err, this.keepaliveMs)}; command: ${command}`)) : resolve(ch)));
+      this.client.exec(command, (err, ch) => {
+        if (err) return reject(new Error(`${this.lostBecause ?? explainLoss(err, this.keepaliveMs)}; command: ${command}`));
+        listen?.(ch);
+        resolve(ch);
+      });
     });
   }
 
-  /** Opens an interactive login shell on a pseudo-terminal of the given size. */
-  shell(window: { rows: number; cols: number; term: string }): Promise<ClientChannel> {
+  /** Opens an interactive login shell on a pseudo-terminal of the given size; `listen` as for channel(). */
+  shell(window: { rows: number; cols: number; term: string }, listen?: (ch: ClientChannel) => void): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(new Error('SSH connection to the guest is closed'));
-      this.client.shell({ rows: window.rows, cols: window.cols, term: window.term }, (err, ch) => (err ? reject(err) : resolve(ch)));
+      this.client.shell({ rows: window.rows, cols: window.cols, term: window.term }, (err, ch) => {
+        if (err) return reject(err);
+        listen?.(ch);
+        resolve(ch);
+      });
     });
   }
 
@@ -108,33 +121,36 @@ export class SshSession implements GuestCommands {
     return inPhase('guest-exec', () => this.runNow(command, opts));
   }
 
-  private async runNow(command: string, opts: { stdin?: NodeJS.ReadableStream | string; timeoutMs?: number }): Promise<ExecResult> {
-    const ch = await this.channel(command);
+  private runNow(command: string, opts: { stdin?: NodeJS.ReadableStream | string; timeoutMs?: number }): Promise<ExecResult> {
     const timeoutMs = opts.timeoutMs ?? this.commandTimeoutMs;
     return new Promise((resolve, reject) => {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let code = -1;
       let exited = false;
-      const timer = setTimeout(() => {
-        ch.close();
-        reject(new Error(`guest command timed out after ${timeoutMs / 1000} s: ${command}`));
-      }, timeoutMs);
-      ch.on('data', (d: Buffer) => out.push(d));
-      ch.stderr.on('data', (d: Buffer) => err.push(d));
-      ch.on('exit', (c: number | null, signal?: string) => {
-        exited = true;
-        code = c ?? (signal ? 128 : -1);
-      });
-      ch.on('close', () => {
-        clearTimeout(timer);
-        // The channel closed without the command exiting: the connection went under it.
-        if (!exited && this.lostBecause) reject(new Error(`${this.lostBecause}; command: ${command}`));
-        else resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
-      });
-      if (typeof opts.stdin === 'string') ch.end(opts.stdin);
-      else if (opts.stdin) opts.stdin.pipe(ch);
-      else ch.end();
+      let timer: NodeJS.Timeout | undefined;
+      const listen = (ch: ClientChannel) => {
+        timer = setTimeout(() => {
+          ch.close();
+          reject(new Error(`guest command timed out after ${timeoutMs / 1000} s: ${command}`));
+        }, timeoutMs);
+        ch.on('data', (d: Buffer) => out.push(d));
+        ch.stderr.on('data', (d: Buffer) => err.push(d));
+        ch.on('exit', (c: number | null, signal?: string) => {
+          exited = true;
+          code = c ?? (signal ? 128 : -1);
+        });
+        ch.on('close', () => {
+          clearTimeout(timer);
+          // The channel closed without the command exiting: the connection went under it.
+          if (!exited && this.lostBecause) reject(new Error(`${this.lostBecause}; command: ${command}`));
+          else resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+        });
+        if (typeof opts.stdin === 'string') ch.end(opts.stdin);
+        else if (opts.stdin) opts.stdin.pipe(ch);
+        else ch.end();
+      };
+      this.channel(command, listen).catch(reject);
     });
   }
 
