@@ -25,7 +25,7 @@ export {
 export { send, UdpSink, untilJudged, linkStats, ipLength, frameLength, ETH_HLEN, IP_PROTO, SETTLE_MS, type Judged, type Proto, type SendOptions, type SendResult } from './traffic.js';
 export { VethPair, type Endpoint, type VethPairOptions } from './topology.js';
 export { Agent, BpfObject, BpfMap } from './agent.js';
-export { AgentError, readU64s, readU32, u32, u64, type Hex, type Ops, type MapEntry, type MapInfo, type MapRef } from './protocol.js';
+export { AgentError, readU64s, readU32, u32, u64, mac, ipv4, type Hex, type Ops, type MapEntry, type MapInfo, type MapRef } from './protocol.js';
 export { atLeast, getKernel, type Kernel } from './kernels.js';
 export { Vm, VmError, type VmOptions, type BootCause } from './vm.js';
 // The environment variables the harness reads (e.g. config.lsmAppend.get() for a suite's own command line).

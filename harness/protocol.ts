@@ -324,6 +324,20 @@ export function u64(n: number | bigint): Hex {
   return b.toString('hex');
 }
 
+/** A MAC address ("02:00:00:00:00:01") as the 6 bytes of a map value, in wire order. */
+export function mac(address: string): Hex {
+  const hex = address.split(':').join('').toLowerCase();
+  if (!/^[0-9a-f]{12}$/.test(hex)) throw new Error(`not a MAC address: ${address}`);
+  return hex;
+}
+
+/** An IPv4 address ("10.0.0.1") as the 4 bytes of a map value, in network order. */
+export function ipv4(address: string): Hex {
+  const parts = address.split('.').map(Number);
+  if (parts.length !== 4 || parts.some((n) => !Number.isInteger(n) || n < 0 || n > 255)) throw new Error(`not an IPv4 address: ${address}`);
+  return Buffer.from(parts).toString('hex');
+}
+
 /** Reads consecutive little-endian u64 fields from a hex value (e.g. a {packets, bytes} struct). */
 export function readU64s(hex: Hex): bigint[] {
   const b = Buffer.from(hex, 'hex');

@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { decodeResponse, encodeRequest, readU32, readU64s, u32, u64 } from '../harness/protocol.js';
+import { decodeResponse, encodeRequest, ipv4, mac, readU32, readU64s, u32, u64 } from '../harness/protocol.js';
 
 test('requests are one flat JSON line', () => {
   expect(encodeRequest(3, 'map_lookup', { obj: 'o', map: 'm', key: u32(17) })).toBe('{"id":3,"op":"map_lookup","obj":"o","map":"m","key":"11000000"}\n');
@@ -17,6 +17,16 @@ test('little-endian encodings round-trip', () => {
   expect(u64(2n ** 40n)).toBe('0000000000010000');
   expect(readU32('ffffffff')).toBe(4294967295);
   expect(readU64s(u64(5) + u64(1500))).toEqual([5n, 1500n]);
+});
+
+test('MAC and IPv4 addresses are their bytes in wire order; anything else is refused', () => {
+  expect(mac('02:00:0A:0b:00:01')).toBe('02000a0b0001');
+  expect(ipv4('10.0.0.1')).toBe('0a000001');
+  expect(ipv4('192.168.255.7')).toBe('c0a8ff07');
+  expect(() => mac('02:00:00:00:01')).toThrow(/not a MAC address/);
+  expect(() => mac('zz:00:00:00:00:01')).toThrow(/not a MAC address/);
+  expect(() => ipv4('10.0.0')).toThrow(/not an IPv4 address/);
+  expect(() => ipv4('10.0.0.256')).toThrow(/not an IPv4 address/);
 });
 
 test('the op list is one list: the agent\'s dispatch table, harness/protocol.ts and PROTOCOL.md name the same ops', async () => {

@@ -4,7 +4,7 @@
 // an ipip tunnel device in namespace B takes it off again. What B receives is the check; the
 // programs' maps (pinned by iproute2) are read through their pins.
 import { expect, test } from 'vitest';
-import { ETH_HLEN, frameLength, IP_PIN_DIR, IP_PROTO, ipLength, linkStats, type Proto, readU64s, send, SETTLE_MS, u32, UdpSink, useGuest, useVethPair, VethPair } from '../../harness/index.js';
+import { ETH_HLEN, frameLength, IP_PIN_DIR, IP_PROTO, ipLength, ipv4, linkStats, mac, type Proto, readU64s, send, SETTLE_MS, u32, UdpSink, useGuest, useVethPair, VethPair } from '../../harness/index.js';
 import { describe } from 'vitest';
 
 const guest = useGuest({
@@ -37,7 +37,6 @@ async function counted(proto: Proto) {
 /** Judged: the program counted `expected` UDP packets (it counts each before its verdict). */
 const udpJudged = (expected: number) => ({ count: async () => (await counted('udp')).packets, expected });
 
-const ipv4Bytes = (ip: string) => Buffer.from(ip.split('.').map(Number));
 
 /** A route from A to `dst`/32 over the pair, with the source's lwt_xmit program on it. */
 function attachXmit(source: string, dst = net.b.ip) {
@@ -134,7 +133,7 @@ test('bpf_lwt_push_encap wraps packets in IPIP and B\'s ipip tunnel receives exa
   guest.requireKernel(ctx, '5.2', 'bpf_lwt_push_encap with BPF_LWT_ENCAP_IP and BPF_LWT_REROUTE');
   await ipipSetup();
   // Outer header: A -> B, written into the program's configuration through its pin.
-  await guest.pinnedMap(`${IP_PIN_DIR}/lwt_xmit_encap_cfg`).update(u32(0), Buffer.concat([ipv4Bytes(net.a.ip), ipv4Bytes(net.b.ip)]).toString('hex'));
+  await guest.pinnedMap(`${IP_PIN_DIR}/lwt_xmit_encap_cfg`).update(u32(0), ipv4(net.a.ip) + ipv4(net.b.ip));
   const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 6001 });
   const tunBefore = await linkStats(guest, 'bhtun', net.b.netns);
   const vethBefore = await linkStats(guest, net.b.ifname, net.b.netns);
@@ -214,7 +213,6 @@ describe('bpf_redirect from lwt_xmit', () => {
       expect(await atB.stats({ expect: 5 })).toMatchObject({ packets: 5 });
       expect((await atC.stats({ waitMs: SETTLE_MS })).packets).toBe(0);
 
-      const mac = (m: string) => m.split(':').join('');
       await guest.agent.call('map_update', { pin: `${IP_PIN_DIR}/lwt_redir_cfg`, key: u32(0), value: u32(side.a.ifindex) + mac(side.b.mac) + mac(side.a.mac) });
       const cBefore = await linkStats(guest, side.b.ifname, side.b.netns);
       const bBefore = await linkStats(guest, net.b.ifname, net.b.netns);

@@ -6,18 +6,13 @@
 #include <linux/if_ether.h>
 #define LWT_STATS_MAP lwt_redir_stats
 #include "lwt_common.h"
-
-struct lwt_redir_cfg {
-	__u32 ifindex;
-	__u8 dmac[ETH_ALEN];
-	__u8 smac[ETH_ALEN];
-};
+#include "redirect.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct lwt_redir_cfg);
+	__type(value, struct redirect_cfg);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } lwt_redir_cfg SEC(".maps");
 
@@ -41,7 +36,7 @@ static __always_inline void bump(__u32 key)
 SEC("lwt_xmit")
 int xmit_redirect(struct __sk_buff *skb)
 {
-	struct lwt_redir_cfg *cfg;
+	struct redirect_cfg *cfg;
 	struct ethhdr eth;
 	__u32 key = 0;
 

@@ -3,7 +3,7 @@
 // Traffic goes from namespace A to namespace B. tc loads the objects itself, so the tests read
 // and write the programs' maps through the pins iproute2 makes in /sys/fs/bpf/tc/globals.
 import { describe, expect, test } from 'vitest';
-import { type Endpoint, expectVerifierRejects, frameLength, type Hex, IP_PROTO, linkStats, type Proto, readU64s, requireFeature, send, TC_PIN_DIR, u32, UdpSink, useGuest, useVethPair, type VethPair } from '../../harness/index.js';
+import { type Endpoint, expectVerifierRejects, frameLength, type Hex, IP_PROTO, linkStats, mac, type Proto, readU64s, requireFeature, send, TC_PIN_DIR, u32, UdpSink, useGuest, useVethPair, type VethPair } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'sched_cls',
@@ -163,8 +163,8 @@ async function sideLink(extra: VethPair, alias: string, from: string) {
   return { near: a, far: b, ifindex: a.ifindex };
 }
 
+/** suites/include/redirect.h's struct redirect_cfg. */
 function redirCfg(ifindex: number, dmac: string, smac: string): Hex {
-  const mac = (m: string) => m.split(':').join('');
   return u32(ifindex) + mac(dmac) + mac(smac);
 }
 

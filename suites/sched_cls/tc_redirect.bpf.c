@@ -5,20 +5,15 @@
  */
 #include "tc_common.h"
 #include "counts.h"
+#include "redirect.h"
 
 #define REDIRECT_PORT 6001
-
-struct redir_cfg {
-	__u32 ifindex;
-	__u8 dmac[ETH_ALEN];
-	__u8 smac[ETH_ALEN];
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct redir_cfg);
+	__type(value, struct redirect_cfg);
 	PIN_BY_NAME;
 } redir_cfg SEC(".maps");
 
@@ -30,7 +25,7 @@ int cls_redirect(struct __sk_buff *skb)
 {
 	struct iphdr *ip = ipv4_header(skb);
 	void *data_end = (void *)(long)skb->data_end;
-	struct redir_cfg *cfg;
+	struct redirect_cfg *cfg;
 	struct udphdr *udp;
 	__u32 key = 0;
 

@@ -1,7 +1,7 @@
 // XDP on a veth pair: verdicts, per-protocol counters, XDP_TX, verifier rejection.
 // Traffic goes from namespace A to namespace B; the program sits on B's end of the pair.
 import { describe, expect, test } from 'vitest';
-import { type BpfObject, expectVerifierRejects, frameLength, IP_PROTO, type Proto, readU64s, send, SETTLE_MS, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
+import { type BpfObject, expectVerifierRejects, frameLength, IP_PROTO, mac, type Proto, readU64s, send, SETTLE_MS, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'xdp',
@@ -142,7 +142,6 @@ describe('XDP_REDIRECT', () => {
     const link = side.a;
     const obj = await guest.load('xdp_redirect_map.bpf.c');
     try {
-      const mac = (m: string) => m.split(':').join('');
       // The kernel resolves a devmap's ifindex in the namespace of whoever updates it: update from B.
       await obj.map('tx_port').update(u32(0), u32(link.ifindex), { netns: net.b.netns });
       await obj.map('redirect_macs').update(u32(0), mac(side.b.mac) + mac(side.a.mac));
