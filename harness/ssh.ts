@@ -142,9 +142,14 @@ export class SshSession implements GuestCommands {
         });
         ch.on('close', () => {
           clearTimeout(timer);
-          // The channel closed without the command exiting: the connection went under it.
-          if (!exited && this.lostBecause) reject(new Error(`${this.lostBecause}; command: ${command}`));
-          else resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+          const stdout = Buffer.concat(out).toString();
+          const stderr = Buffer.concat(err).toString();
+          if (exited) return resolve({ code, stdout, stderr });
+          // The channel closed without the command exiting: the connection went under it, or the
+          // server never said how the command ended (then its output is no verdict either way).
+          if (this.lostBecause) return reject(new Error(`${this.lostBecause}; command: ${command}`));
+          const said = `${stdout}${stderr}`.trim();
+          reject(new Error(`the guest's SSH server closed the channel without the command's exit status: ${command}${said ? `\nits output:\n${said.slice(-2000)}` : ''}`));
         });
         if (typeof opts.stdin === 'string') ch.end(opts.stdin);
         else if (opts.stdin) opts.stdin.pipe(ch);

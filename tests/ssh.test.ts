@@ -25,8 +25,13 @@ let proxy: NetServer;
 let proxyPort = 0;
 const sockets = new Set<Socket>();
 
-/** Runs `exit N; say TEXT` style commands: prints TEXT (if any) and exits N, all in one tick. */
+/** Runs `exit N say TEXT` commands: prints TEXT (if any) and exits N, all in one tick; `no status` prints and closes without an exit status. */
 function answer(command: string, ch: ssh2.ServerChannel): void {
+  if (command === 'no status') {
+    ch.write('half\n');
+    ch.end();
+    return;
+  }
   const m = /^exit (\d+)(?: say (.*))?$/.exec(command);
   if (m?.[2]) ch.write(`${m[2]}\n`);
   ch.exit(Number(m?.[1] ?? 127));
@@ -92,6 +97,9 @@ test('a command whose output, exit status and close arrive in one read keeps its
     expect((await ssh.run('exit 7')).code).toBe(7);
     expect(await ssh.exec('exit 0 say ok')).toBe('ok\n');
     await expect(ssh.exec('exit 2 say no')).rejects.toThrow(/exit 2/);
+    // A server that closes the channel without a status gives no verdict: run() does not make one up.
+    await expect(ssh.run('no status')).rejects.toThrow(/closed the channel without the command's exit status: no status\nits output:\nhalf/);
+    expect(ssh.lostBecause).toBeNull();
   } finally {
     ssh.close();
   }
