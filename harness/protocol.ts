@@ -70,7 +70,7 @@ export interface Ops {
   sock_stats: { req: { sock: number; waitMs?: number; expect?: number }; res: { packets: number; bytes: number; lengths: number[] } };
   sock_close: { req: { sock: number }; res: Record<string, never> };
   send: {
-    req: {
+    req: Partial<MapRef> & {
       netns?: string;
       proto: 'icmp' | 'udp' | 'tcp';
       src?: string;
@@ -83,6 +83,12 @@ export interface Ops {
       intervalUs?: number;
       /** Send from a child process in this cgroup v2 directory. */
       cgroup?: string;
+      /**
+       * The exact end of the reply wait: once the count at `key` of the map (`obj` + `map`, or
+       * `pin`) reaches this, only the settle window follows.
+       */
+      judged?: number;
+      key?: Hex;
     };
     res: { sent: number; replies: number; replyBytes: number; sendErrors?: number; sendErrno?: number };
   };

@@ -1,8 +1,8 @@
 // Traffic with exact counts: the agent sends a known number of packets of one protocol from one
 // namespace and counts the replies; a UDP sink counts what arrived; interface counters come from
 // iproute2's JSON output.
-import type { Agent } from './agent.js';
-import type { Ops } from './protocol.js';
+import type { Agent, BpfMap } from './agent.js';
+import type { Hex, Ops } from './protocol.js';
 import { shq } from './quote.js';
 import type { GuestCommands } from './commands.js';
 
@@ -24,9 +24,22 @@ export function frameLength(proto: Proto, size: number): number {
   return ETH_HLEN + ipLength(proto, size);
 }
 
+/**
+ * A count the agent itself polls while it waits for replies: the first u64 (or u32) of `map`'s
+ * value at `key`, summed over CPUs for a per-CPU map. Once it reaches `expected` the program
+ * has judged every packet, and the wait for replies that must not come ends after the settle
+ * window instead of the whole `waitMs`.
+ */
+export interface SendJudged {
+  map: BpfMap;
+  key: Hex;
+  expected: number | bigint;
+}
+
 /** Sends `count` packets; see images/agent/PROTOCOL.md for what counts as a reply. */
-export async function send(agent: Agent, opts: SendOptions): Promise<SendResult> {
-  const r = await agent.call('send', opts);
+export async function send(agent: Agent, opts: Omit<SendOptions, 'judged' | 'key' | 'obj' | 'map' | 'pin'> & { judged?: SendJudged }): Promise<SendResult> {
+  const { judged, ...rest } = opts;
+  const r = await agent.call('send', judged ? { ...rest, ...judged.map.ref, key: judged.key, judged: Number(judged.expected) } : rest);
   if (r.sent !== opts.count) throw new Error(`send ${opts.proto}: asked for ${opts.count} packets, the agent sent ${r.sent}`);
   return r;
 }

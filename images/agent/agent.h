@@ -94,6 +94,13 @@ void pinned_close_all(void);
 /* Puts socket fd at key of a sockmap or sockhash of 4- or 8-byte keys and values; the result of
  * bpf_map_update_elem (errno set). */
 int map_put_sock(struct bpf_map *m, long long key, int fd);
+/* A count kept in a map, named by a request as for map_lookup ("obj" + "map", or "pin", and
+ * "key"): the value's first 8 bytes (4 when it is smaller) as a little-endian number, summed
+ * over CPUs for a per-CPU map, and 0 while the key is absent. An op's exact end polls it. */
+struct map_counter;
+struct map_counter *map_counter_open(const struct req *r);
+int map_counter_read(const struct map_counter *k, uint64_t *v);
+void map_counter_free(struct map_counter *k);
 
 /* ---------- attachments (attach.c, attach_trace.c, attach_dev.c, attach_cgroup.c; attach.h) ---------- */
 op_fn op_detach, op_attach_prog, op_attach_struct_ops;                               /* attach.c */

@@ -147,6 +147,70 @@ static void put_value(struct jbuf *out, struct mapctx *c, const uint8_t *val, bo
 	jb_putc(out, ']');
 }
 
+struct map_counter {
+	struct mapctx c;
+	uint8_t *key;
+	uint8_t *val;
+};
+
+struct map_counter *map_counter_open(const struct req *r)
+{
+	struct map_counter *k = calloc(1, sizeof(*k));
+	if (!k) {
+		fail(ENOMEM, "map counter");
+		return NULL;
+	}
+	if (req_mapctx(r, &k->c) || map_key(r, &k->c, &k->key))
+		goto bad;
+	if (k->c.vs < 4) {
+		failx(EINVAL, "map %s: a %u-byte value holds no count", k->c.name, k->c.vs);
+		goto bad;
+	}
+	k->val = calloc(1, k->c.vbuf);
+	if (!k->val) {
+		fail(ENOMEM, "map counter");
+		goto bad;
+	}
+	return k;
+bad:
+	map_counter_free(k);
+	return NULL;
+}
+
+int map_counter_read(const struct map_counter *k, uint64_t *v)
+{
+	*v = 0;
+	if (bpf_map_lookup_elem(k->c.fd, k->key, k->val)) {
+		if (errno == ENOENT)
+			return 0;
+		return fail(errno, "map %s: lookup", k->c.name);
+	}
+	size_t stride = k->c.percpu ? (k->c.vs + 7) / 8 * 8 : k->c.vs;
+	int n = k->c.percpu ? k->c.ncpus : 1;
+	for (int i = 0; i < n; i++) {
+		const uint8_t *p = k->val + (size_t)i * stride;
+		if (k->c.vs >= 8) {
+			uint64_t x;
+			memcpy(&x, p, 8);
+			*v += x;
+		} else {
+			uint32_t x;
+			memcpy(&x, p, 4);
+			*v += x;
+		}
+	}
+	return 0;
+}
+
+void map_counter_free(struct map_counter *k)
+{
+	if (!k)
+		return;
+	free(k->key);
+	free(k->val);
+	free(k);
+}
+
 int op_map_lookup(struct req *r, struct jbuf *out)
 {
 	struct mapctx c;

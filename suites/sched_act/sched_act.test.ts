@@ -80,8 +80,9 @@ test('egress: TC_ACT_SHOT for ICMP stops the echo requests leaving, UDP passes; 
   await setVerdict('icmp', TC_ACT_SHOT);
   const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 5001 });
   await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: 5001, count: N, size: 100 });
-  // A drop on egress may be reported to the sender as ENOBUFS; either way nothing leaves.
-  const icmp = await guest.agent.call('send', { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
+  // A drop on egress may be reported to the sender as ENOBUFS; either way nothing leaves. The
+  // exact end: the action has judged every echo request.
+  const icmp = await guest.agent.call('send', { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56, ...pinned('act_proto_count').ref, key: u32(IP_PROTO.icmp), judged: N });
 
   const arrived = await sink.stats({ expect: N });
   expect(arrived.packets).toBe(N);

@@ -66,8 +66,9 @@ describe('drop and pass by protocol', () => {
     await setDrop('icmp', true);
     const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 5001 });
     await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: 5001, count: N, size: 100 });
-    // A drop on egress may be reported to the sender as ENOBUFS; either way nothing leaves.
-    const icmp = await guest.agent.call('send', { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
+    // A drop on egress may be reported to the sender as ENOBUFS; either way nothing leaves. The
+    // exact end: the classifier has judged every echo request.
+    const icmp = await guest.agent.call('send', { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56, ...pinned('cls_proto_count').ref, key: u32(IP_PROTO.icmp), judged: N });
     const tcp = await send(guest.agent, { netns: net.a.netns, proto: 'tcp', dst: net.b.ip, dport: 9, count: N, size: 0 });
     const arrived = await sink.stats({ expect: N });
     expect(arrived.packets).toBe(N);
@@ -120,7 +121,8 @@ for (const hook of ['egress', 'ingress'] as const) {
     await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: 5003, count: N, size: 10 });
     // Hand-made SYNs (checksummed in full by the sender, no offload), so B's TCP verifies the
     // rewritten checksum itself. B answers from port 5002, which A's sender does not count as a reply.
-    const tcp = await send(guest.agent, { netns: net.a.netns, proto: 'tcp', dst: net.b.ip, dport: 5001, count: N, size: 0 });
+    // The exact end: every SYN rewritten (rw_count[1]).
+    const tcp = await send(guest.agent, { netns: net.a.netns, proto: 'tcp', dst: net.b.ip, dport: 5001, count: N, size: 0, judged: { map: pinned('rw_count'), key: u32(1), expected: N } });
 
     // Judged: every datagram to 5001 rewritten, or its rewrite failed.
     const rewritten = async () => (await u64s('rw_count', [0, 2])).reduce((a, b) => a + b);

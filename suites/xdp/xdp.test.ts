@@ -40,8 +40,8 @@ for (const mode of ['generic', 'native'] as const) {
         expect(progId(obj, 'xdp_drop')).toBeGreaterThan(0);
         const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: UDP_PORT });
         await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: UDP_PORT, count: N, size: 64 });
-        const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
-        // The exact end: the program has judged every datagram.
+        // The exact ends: the program has judged every echo request, and every datagram.
+        const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56, judged: { map: obj.map('proto_array'), key: u32(IP_PROTO.icmp), expected: N } });
         const arrived = await sink.stats({ judged: { count: async () => (await counter(obj, 'proto_array', 'udp')).packets, expected: N } });
         await sink.close();
 

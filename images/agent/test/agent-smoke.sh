@@ -216,6 +216,20 @@ req '{"op":"send","netns":"'$NSA'","proto":"icmp","dst":"'$IPB'","count":5}' '.o
 req '{"op":"send","netns":"'$NSA'","proto":"udp","dst":"'$IPB'","dport":5555,"count":5}' '.ok and .sent == 5' "udp x5 (dropped)"
 req '{"op":"sock_stats","sock":'$US',"waitMs":300}' '.ok and .packets == 0' "sock_stats 0 under XDP_DROP"
 req '{"op":"send","netns":"'$NSA'","proto":"tcp","dst":"'$IPB'","count":5}' '.ok and .sent == 5 and .replies == 0' "tcp x5 dropped"
+# judged: the reply wait's exact end is the program's own count (xdp_drop's counts[1])
+req '{"op":"map_lookup","obj":"x","map":"counts","key":"01000000"}' '.ok' "xdp_drop's count before the judged sends"
+D0=$(le2int "$(val .value)")
+T0=$(date +%s%N)
+req '{"op":"send","netns":"'$NSA'","proto":"icmp","dst":"'$IPB'","count":5,"waitMs":5000,"obj":"x","map":"counts","key":"01000000","judged":'$((D0 + 5))'}' '.ok and .sent == 5 and .replies == 0' "icmp x5 dropped, judged by xdp_drop's count"
+MS=$((($(date +%s%N) - T0) / 1000000))
+check "the judged send ended once xdp_drop had counted all 5, not after its 5 s window ($MS ms)" [ "$MS" -lt 2500 ]
+T0=$(date +%s%N)
+req '{"op":"send","netns":"'$NSA'","proto":"icmp","dst":"'$IPB'","count":2,"waitMs":400,"obj":"x","map":"counts","key":"01000000","judged":'$((D0 + 1000))'}' '.ok and .sent == 2 and .replies == 0' "a judged count that never gets there"
+MS=$((($(date +%s%N) - T0) / 1000000))
+check "... waits out the whole 400 ms window ($MS ms)" [ "$MS" -ge 400 ]
+req '{"op":"send","netns":"'$NSA'","proto":"icmp","dst":"'$IPB'","count":1,"judged":1}' '.ok == false and .errno == 22' "judged without a map -> EINVAL"
+req '{"op":"send","netns":"'$NSA'","proto":"icmp","dst":"'$IPB'","count":1,"obj":"x","map":"counts","key":"01","judged":1}' '.ok == false and .errno == 22 and (.error|test("key is 1 bytes"))' "judged with a 1-byte key -> EINVAL"
+req '{"op":"send","netns":"'$NSA'","proto":"icmp","dst":"'$IPB'","count":1,"obj":"x","map":"h","key":"05000000","judged":1}' '.ok and .sent == 1 and .replies == 0' "judged by a 4-byte value whose key is absent (counts 0)"
 req '{"op":"detach_xdp","ifname":"vb","netns":"'$NSB'","mode":"generic"}' '.ok' "detach_xdp generic"
 req '{"op":"send","netns":"'$NSA'","proto":"icmp","dst":"'$IPB'","count":4,"waitMs":1000}' '.ok and .replies == 4' "icmp x4 after detach"
 
@@ -233,8 +247,8 @@ req '{"op":"send","netns":"'$NSA'","proto":"icmp","dst":"'$IPB'","count":1000,"s
 req '{"op":"send","netns":"'$NSA'","proto":"udp","dst":"'$IPB'","dport":5555,"count":5000,"size":16}' '.ok and .sent == 5000' "udp x5000"
 req '{"op":"sock_stats","sock":'$US'}' '.ok and .packets == 5000 and .bytes == 80000 and (.lengths|length) == 1000' "sock_stats 5000 (lengths capped at 1000)"
 # Every packet that reached vb while an XDP program was on it, and nothing else:
-# xdp_pass 25 (generic) + 10 + 20 (native) + 50 + 1000 + 5000 (any); xdp_drop 15 (generic) + 10 (native).
-req '{"op":"map_dump","obj":"x","map":"counts"}' '.ok and ([.entries[] | select(.key == "00000000" or .key == "01000000") | .value] == ["d917000000000000", "1900000000000000"])' "xdp_pass ran for exactly 6105 packets, xdp_drop for 25"
+# xdp_pass 25 (generic) + 10 + 20 (native) + 50 + 1000 + 5000 (any); xdp_drop 15 + 8 judged (generic) + 10 (native).
+req '{"op":"map_dump","obj":"x","map":"counts"}' '.ok and ([.entries[] | select(.key == "00000000" or .key == "01000000") | .value] == ["d917000000000000", "2100000000000000"])' "xdp_pass ran for exactly 6105 packets, xdp_drop for 33"
 req '{"op":"map_lookup","obj":"x","map":"pcpu","key":"00000000"}' '.ok and (.values|length) == '$NCPUS'' "read xdp_pass's per-CPU counts"
 PSUM=0; for v in $(val '.values[]'); do PSUM=$((PSUM + $(le2int "$v"))); done
 check "xdp_pass's per-CPU counts add up to the same 6105" [ "$PSUM" = 6105 ]
