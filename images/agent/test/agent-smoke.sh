@@ -252,6 +252,12 @@ req '{"op":"map_dump","obj":"x","map":"counts"}' '.ok and ([.entries[] | select(
 req '{"op":"map_lookup","obj":"x","map":"pcpu","key":"00000000"}' '.ok and (.values|length) == '$NCPUS'' "read xdp_pass's per-CPU counts"
 PSUM=0; for v in $(val '.values[]'); do PSUM=$((PSUM + $(le2int "$v"))); done
 check "xdp_pass's per-CPU counts add up to the same 6105" [ "$PSUM" = 6105 ]
+# judged by a per-CPU count: the sum over every CPU's value, whichever CPUs ran the program
+T0=$(date +%s%N)
+req '{"op":"send","netns":"'$NSA'","proto":"udp","dst":"'$IPB'","dport":5555,"count":30,"waitMs":5000,"obj":"x","map":"pcpu","key":"00000000","judged":6135}' '.ok and .sent == 30 and .replies == 0' "udp x30 judged by xdp_pass's per-CPU count"
+MS=$((($(date +%s%N) - T0) / 1000000))
+check "... ended once the per-CPU counts summed to 6135, not after its 5 s window ($MS ms)" [ "$MS" -lt 2500 ]
+req '{"op":"sock_stats","sock":'$US',"expect":30}' '.ok and .packets == 30' "sock_stats: the 30 judged datagrams arrived"
 
 req '{"op":"send","netns":"'$NSA'","proto":"icmp","dst":"10.99.99.99","count":1}' '.ok == false and .errno == 101' "send with no route -> ENETUNREACH"
 req '{"op":"send","netns":"'$NSA'","proto":"tcp","dst":"10.99.99.99","count":1}' '.ok == false and .errno == 101' "tcp send with no route -> ENETUNREACH"
