@@ -5,7 +5,7 @@ import { chmod, copyFile, mkdir, readFile, readdir, rm, writeFile } from 'node:f
 import { existsSync, readFileSync, realpathSync, createWriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import ssh2 from 'ssh2';
+import { ed25519KeyPair } from './ssh.js';
 import { cached, contentKey, sha256, sha256File } from './cache.js';
 import { config } from './config.js';
 import { type Kernel, REPO_ROOT, loadOrder, readModuleIndex } from './kernels.js';
@@ -136,7 +136,7 @@ export async function buildBase(onProgress?: (m: string) => void): Promise<{ dir
       await writeFile(join(root, 'etc/shells'), '/bin/sh\n/bin/bash\n');
       // Keys are made fresh for each image build: no fixed passwords or keys anywhere.
       onProgress?.('image: generating SSH keys');
-      const client = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'bpf-harness' });
+      const client = ed25519KeyPair('bpf-harness');
       await writeFile(join(tmp, 'client_key'), client.private, { mode: 0o600 });
       await writeFile(join(root, 'root/.ssh/authorized_keys'), client.public + '\n', { mode: 0o600 });
       await chmod(join(root, 'root/.ssh'), 0o700);

@@ -1,9 +1,20 @@
 // One SSH connection per VM (ssh2), reused for every command and file transfer.
-import { Client, type ClientChannel } from 'ssh2';
+import { Client, type ClientChannel, utils } from 'ssh2';
 import { create as tarCreate } from 'tar';
 import { type ExecResult, type GuestCommands, stdoutOrThrow } from './commands.js';
 import { inPhase } from './phases.js';
 import { shq } from './quote.js';
+
+/**
+ * A fresh ed25519 key pair that ssh2 can use. ssh2's generator makes a key its own parser rejects
+ * ("Malformed OpenSSH private key") about once in 250; such a key is made again.
+ */
+export function ed25519KeyPair(comment?: string): { private: string; public: string } {
+  for (;;) {
+    const k = utils.generateKeyPairSync('ed25519', comment === undefined ? {} : { comment });
+    if (!(utils.parseKey(k.private) instanceof Error)) return k;
+  }
+}
 
 /** Keepalives go every 5 s at most; a window shorter than 10 s checks more often. */
 const KEEPALIVE_EVERY_MS = 5_000;
