@@ -1,5 +1,5 @@
 // One SSH connection per VM (ssh2), reused for every command and file transfer.
-import { Client, type ClientChannel, utils } from 'ssh2';
+import ssh2, { Client, type ClientChannel } from 'ssh2';
 import { create as tarCreate } from 'tar';
 import { type ExecResult, type GuestCommands, stdoutOrThrow } from './commands.js';
 import { inPhase } from './phases.js';
@@ -11,8 +11,8 @@ import { shq } from './quote.js';
  */
 export function ed25519KeyPair(comment?: string): { private: string; public: string } {
   for (;;) {
-    const k = utils.generateKeyPairSync('ed25519', comment === undefined ? {} : { comment });
-    if (!(utils.parseKey(k.private) instanceof Error)) return k;
+    const k = ssh2.utils.generateKeyPairSync('ed25519', comment === undefined ? {} : { comment });
+    if (!(ssh2.utils.parseKey(k.private) instanceof Error)) return k;
   }
 }
 
