@@ -22,7 +22,7 @@ export {
   type SocketAttached,
   type SockAddrHook,
 } from './attach.js';
-export { send, UdpSink, untilJudged, linkStats, ipLength, frameLength, ETH_HLEN, IP_PROTO, SETTLE_MS, type Judged, type SendJudged, type Proto, type SendOptions, type SendResult } from './traffic.js';
+export { send, sendAllowingErrors, UdpSink, untilJudged, linkStats, ipLength, frameLength, ETH_HLEN, IP_PROTO, SETTLE_MS, type Judged, type SendJudged, type SendRequest, type Proto, type SendOptions, type SendResult } from './traffic.js';
 export { VethPair, type Endpoint, type VethPairOptions } from './topology.js';
 export { Agent, BpfObject, BpfMap } from './agent.js';
 export { AgentError, readU64s, readU32, u32, u64, mac, ipv4, type Hex, type Ops, type MapEntry, type MapInfo, type MapRef } from './protocol.js';

@@ -36,10 +36,22 @@ export interface SendJudged {
   expected: number | bigint;
 }
 
-/** Sends `count` packets; see images/agent/PROTOCOL.md for what counts as a reply. */
-export async function send(agent: Agent, opts: Omit<SendOptions, 'judged' | 'key' | 'obj' | 'map' | 'pin'> & { judged?: SendJudged }): Promise<SendResult> {
+/** What send() takes: the agent's send request, with its exact end as a map of the program's. */
+export type SendRequest = Omit<SendOptions, 'judged' | 'key' | 'obj' | 'map' | 'pin'> & { judged?: SendJudged };
+
+/**
+ * Sends `count` packets and returns the counts as the agent gave them, the sends the kernel refused
+ * included (`sendErrors`, `sendErrno`: a hook that drops on the way out may fail a send with
+ * EPERM, or ENOBUFS); see images/agent/PROTOCOL.md for what counts as a reply.
+ */
+export function sendAllowingErrors(agent: Agent, opts: SendRequest): Promise<SendResult> {
   const { judged, ...rest } = opts;
-  const r = await agent.call('send', judged ? { ...rest, ...judged.map.ref, key: judged.key, judged: Number(judged.expected) } : rest);
+  return agent.call('send', judged ? { ...rest, ...judged.map.ref, key: judged.key, judged: Number(judged.expected) } : rest);
+}
+
+/** Sends `count` packets, every one of which must leave; see images/agent/PROTOCOL.md for what counts as a reply. */
+export async function send(agent: Agent, opts: SendRequest): Promise<SendResult> {
+  const r = await sendAllowingErrors(agent, opts);
   if (r.sent !== opts.count) throw new Error(`send ${opts.proto}: asked for ${opts.count} packets, the agent sent ${r.sent}`);
   return r;
 }
