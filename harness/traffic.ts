@@ -96,6 +96,11 @@ export class UdpSink {
     return new UdpSink(agent, sock);
   }
 
+  /** A UDP socket the agent already holds (the one a socket_filter is attached to, say), read as a sink. */
+  static of(agent: Agent, sock: number): UdpSink {
+    return new UdpSink(agent, sock);
+  }
+
   /**
    * Datagrams received since the last call. Reads until `waitMs` (default 200) passes with nothing
    * new; with `expect`, returns once that many arrived and nothing more came for 20 ms (a surplus

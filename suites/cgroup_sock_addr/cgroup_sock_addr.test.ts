@@ -5,7 +5,7 @@
 // gave), and recvmsg4 (5.2) reports the backend's replies as coming from the service address.
 // Sockets created outside the cgroup are untouched. The programs count every call they see.
 import { beforeEach, expect, test } from 'vitest';
-import { type BpfObject, type Ops, readU64s, requireFeature, useCgroup, useGuest } from '../../harness/index.js';
+import { type BpfObject, type Ops, readU64s, requireFeature, SETTLE_MS, UdpSink, useCgroup, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'cgroup_sock_addr',
@@ -42,9 +42,13 @@ async function hits(obj: BpfObject): Promise<Record<string, bigint>> {
 }
 
 const inet = (req: Omit<Ops['inet_socket']['req'], 'netns'>) => guest.agent.call('inet_socket', { netns: NETNS, ...req });
-const udpSink = async (at: { addr: string; port: number }) => (await guest.agent.call('udp_listen', { netns: NETNS, addr: at.addr, port: at.port })).sock;
-/** Datagrams a udp_listen sink received since it was last read. */
-const received = async (sock: number, expect?: number) => guest.agent.call('sock_stats', { sock, expect, waitMs: expect ? 500 : 200 });
+const udpSink = (at: { addr: string; port: number }) => UdpSink.open(guest.agent, { netns: NETNS, addr: at.addr, port: at.port });
+/**
+ * Datagrams a sink received since it was last read: `expect` of them; without, none. Every check
+ * for none comes after all the datagrams of that send arrived at another sink, so only a
+ * surplus can still show, within the settle window.
+ */
+const received = (sink: UdpSink, expect?: number) => sink.stats(expect ? { expect, waitMs: 500 } : { waitMs: SETTLE_MS });
 
 test('connect4 sends a UDP socket connected to the service address to the backend: the backend gets every datagram, the service address none', async (ctx) => {
   await requireFeature(ctx, guest, { feature: 'cgroup_sock_addr connect4', since: '4.17', progType: 'cgroup_sock_addr', attachType: 'cgroup_inet4_connect' });

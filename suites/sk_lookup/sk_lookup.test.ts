@@ -4,7 +4,7 @@
 // datagrams, and the clients see the port they dialled. UDP to port 8010 is dropped although a
 // socket is bound there. Another namespace, and this one once the link is gone, work as usual.
 import { beforeEach, expect, test } from 'vitest';
-import { type BpfObject, type Ops, readU64s, useGuest } from '../../harness/index.js';
+import { type BpfObject, type Ops, readU64s, UdpSink, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'sk_lookup', from: import.meta.url, sources: ['sk_lookup_steer.bpf.c'] });
 
@@ -71,7 +71,7 @@ test('UDP datagrams to ports 8000-8009 reach the socket on port 7778; those to p
   const obj = await guest.load('sk_lookup_steer.bpf.c');
   const target = await inet({ proto: 'udp', addr: LO, port: 7778 });
   await guest.agent.call('inet_sockmap_add', { obj: obj.handle, map: 'targets', key: 1, sock: target.sock });
-  const bound8010 = (await guest.agent.call('udp_listen', { netns: NETNS, addr: LO, port: 8010 })).sock;
+  const bound8010 = await UdpSink.open(guest.agent, { netns: NETNS, addr: LO, port: 8010 });
   const link = await guest.attach({ type: 'sk_lookup', obj, prog: 'steer', netns: NETNS });
 
   const sender = await inet({ proto: 'udp', addr: LO, port: 40000 });
@@ -82,13 +82,15 @@ test('UDP datagrams to ports 8000-8009 reach the socket on port 7778; those to p
     ...Array(3).fill({ addr: LO, port: 40000, data: 'to 8000' }),
     ...Array(2).fill({ addr: LO, port: 40000, data: 'to 8005' }),
   ]);
-  expect(await guest.agent.call('sock_stats', { sock: bound8010 }), 'at the socket bound to 8010').toMatchObject({ packets: 0 });
+  // Judged: the program dropped all 4.
+  const dropped8010 = async () => (await decisions(obj))['udp 8010 dropped'] ?? 0n;
+  expect(await bound8010.stats({ judged: { count: dropped8010, expected: 4 } }), 'at the socket bound to 8010').toMatchObject({ packets: 0 });
   expect(await decisions(obj)).toEqual({ 'udp 8000 assigned': 3n, 'udp 8005 assigned': 2n, 'udp 8010 dropped': 4n });
 
   // Detached: 8010's own socket gets its datagrams, and nothing reaches 7778 through 8000.
   await link.detach();
   await guest.agent.call('inet_send', { sock: sender.sock, data: 'to 8010', count: 4, dst: LO, dport: 8010 });
   await guest.agent.call('inet_send', { sock: sender.sock, data: 'to 8000', count: 1, dst: LO, dport: 8000 });
-  expect(await guest.agent.call('sock_stats', { sock: bound8010, expect: 4, waitMs: 500 }), 'at 8010, detached').toMatchObject({ packets: 4 });
+  expect(await bound8010.stats({ expect: 4, waitMs: 500 }), 'at 8010, detached').toMatchObject({ packets: 4 });
   expect((await guest.agent.call('inet_recv', { sock: target.sock, waitMs: 100 })).messages, 'at 7778, detached').toEqual([]);
 });

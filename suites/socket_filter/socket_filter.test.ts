@@ -10,7 +10,7 @@
 //   The return value trims the datagram (kept bytes include the 8-byte UDP header), 0 drops it
 //   and counts it in Udp InErrors.
 import { describe, expect, test } from 'vitest';
-import { AgentError, type BpfObject, ETH_HLEN, expectVerifierRejects, frameLength, IP_PROTO, type Proto, readU64s, send, SETTLE_MS, u32, UdpSink, untilJudged, useGuest, useVethPair } from '../../harness/index.js';
+import { AgentError, type BpfObject, ETH_HLEN, expectVerifierRejects, frameLength, IP_PROTO, type Proto, readU64s, send, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'socket_filter',
@@ -93,7 +93,7 @@ describe('UDP socket', () => {
     const N = 12;
     const SIZE = 300;
     await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, sport: SPORT, dport: PORT, count: N, size: SIZE });
-    const got = await guest.agent.call('sock_stats', { sock });
+    const got = await UdpSink.of(guest.agent, sock).stats({ expect: N });
 
     // Every datagram arrived, cut to 4 payload bytes (the filter kept 8 + 4 bytes).
     expect(got.lengths).toEqual(Array(N).fill(4));
@@ -111,8 +111,7 @@ describe('UDP socket', () => {
     const SIZE = 64;
     const r = await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, sport: SPORT, dport: PORT, count: N, size: SIZE });
     // The exact end: the filter has seen every datagram, then only the settle window.
-    const judged = await untilJudged({ count: async () => (await udpSeen(obj)).packets, expected: N });
-    const got = await guest.agent.call('sock_stats', judged ? { sock, waitMs: SETTLE_MS } : { sock });
+    const got = await UdpSink.of(guest.agent, sock).stats({ judged: { count: async () => (await udpSeen(obj)).packets, expected: N } });
 
     expect(r.sent).toBe(N);
     expect(got).toMatchObject({ packets: 0, bytes: 0, lengths: [] });
