@@ -318,10 +318,8 @@ static int do_send(const struct send_params *spc, struct send_result *res)
 	uint64_t last = now_ns(), hard = last + wait_ns + 10000000000ull;
 	bool judged = false;
 	collect(&sp, rfd, res, icmp_id);
-	for (;;) {
+	while (res->sent) {
 		uint64_t now = now_ns();
-		if (!res->sent)
-			break;
 		if (sp.judged && !judged) {
 			uint64_t v;
 			if (map_counter_read(sp.judged, &v))
