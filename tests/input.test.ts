@@ -5,6 +5,7 @@ import { attach } from '../harness/attach.js';
 import { Cgroup } from '../harness/cgroup.js';
 import { linkStats } from '../harness/traffic.js';
 import { Vm } from '../harness/vm.js';
+import { withTimeoutScale } from './helpers/timeouts.js';
 
 test('a cgroup name, a namespace or an interface name cannot inject shell commands into the guest', async () => {
   const vm = await Vm.start({ label: 'quoting' });
@@ -27,8 +28,7 @@ test('a cgroup name, a namespace or an interface name cannot inject shell comman
 
 test('a guest that stops responding fails its command with that reason, not a bare ssh2 error', async () => {
   // Keepalives unanswered for 3 s instead of 30 (BPF_HARNESS_TIMEOUT_SCALE), so that the test is quick.
-  process.env.BPF_HARNESS_TIMEOUT_SCALE = '0.1';
-  const vm = await Vm.start({ label: 'stopped' }).finally(() => delete process.env.BPF_HARNESS_TIMEOUT_SCALE);
+  const vm = await withTimeoutScale(0.1, () => Vm.start({ label: 'stopped' }));
   try {
     expect((await vm.ssh.exec('echo up')).trim()).toBe('up');
     // QEMU is under setpriv: stop the emulator itself, as a hung host process would be.

@@ -7,24 +7,13 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { chooseAccel, timeouts } from '../harness/qemu.js';
 import { getKernel } from '../harness/kernels.js';
 import { Vm, VmError } from '../harness/vm.js';
+import { withTimeoutScale } from './helpers/timeouts.js';
 
 let accelTimeouts: ReturnType<typeof timeouts> | undefined;
 const timeoutsFor = () => accelTimeouts!;
 beforeAll(async () => {
   accelTimeouts = timeouts((await chooseAccel((await getKernel()).bzImage)).accel);
 }, 600_000);
-
-/** Runs `f` with BPF_HARNESS_TIMEOUT_SCALE set: a failure path waits out a tenth of its bound. */
-async function withTimeoutScale<T>(scale: number, f: () => Promise<T>): Promise<T> {
-  const was = process.env.BPF_HARNESS_TIMEOUT_SCALE;
-  process.env.BPF_HARNESS_TIMEOUT_SCALE = String(scale);
-  try {
-    return await f();
-  } finally {
-    if (was === undefined) delete process.env.BPF_HARNESS_TIMEOUT_SCALE;
-    else process.env.BPF_HARNESS_TIMEOUT_SCALE = was;
-  }
-}
 
 describe('a guest that cannot come up fails fast, with its console', () => {
   test('a kernel panic is reported as a panic and ends the run at once', async () => {
