@@ -10,7 +10,6 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['tests/**/*.test.ts'],
-          testTimeout: 60_000,
           // One file per core: they mostly wait (harness/suites-config.ts).
           ...testFileOptions(),
         },

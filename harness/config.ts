@@ -95,7 +95,7 @@ export const config = {
   keepSeconds: variable('BPF_HARNESS_KEEP_SECONDS', 'how long a guest kept by `--keep-on-fail` lives at most, in seconds (default 14400: 4 hours)', intOr(() => 4 * 3600)),
   accel: variable('BPF_HARNESS_ACCEL', '`kvm` or `tcg`: skip the accelerator probe', oneOf('kvm', 'tcg')),
   timeoutScale: variable('BPF_HARNESS_TIMEOUT_SCALE', 'a factor on every wait for a guest (boot, SSH server, commands, keepalives; default 1): more on a slow machine', positiveNumberOr(1)),
-  parallel: variable('BPF_HARNESS_PARALLEL', 'guests at once (default: one per core, 2 GiB of memory each)', (raw, name) => (raw ? positiveInt(raw, name) : undefined)),
+  parallel: variable('BPF_HARNESS_PARALLEL', 'guests at once (default: a host core for each vCPU, 2 per guest, and 2 GiB of memory each)', (raw, name) => (raw ? positiveInt(raw, name) : undefined)),
   // Where things go.
   cache: variable('BPF_HARNESS_CACHE', 'cache directory (default `$XDG_CACHE_HOME/bpf-harness`, i.e. `~/.cache/bpf-harness`)', textOr(() => join(xdgCacheHome.get(), 'bpf-harness'))),
   xdgCacheHome,

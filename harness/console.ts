@@ -21,6 +21,13 @@ export type Fault =
 /** Faults after which the kernel cannot be trusted to go on: the guest is killed at once. */
 export const FATAL_FAULTS: ReadonlySet<Fault> = new Set(['panic', 'rcu-stall', 'soft-lockup', 'hard-lockup', 'hung-task']);
 
+/**
+ * Faults the kernel reports from its own clock (a CPU or task stuck for so many seconds): a host
+ * that did not run the guest's vCPUs makes them too. Each is judged (harness/vcpu-time.ts) before
+ * it counts as a fault.
+ */
+export const STUCK_FAULTS: ReadonlySet<Fault> = new Set(['rcu-stall', 'soft-lockup', 'hard-lockup', 'hung-task']);
+
 // Most specific first: a soft lockup line also says "BUG:", a KASAN report starts "BUG: KASAN:",
 // a lockdep splat starts "WARNING: possible ...".
 const MARKERS: [Fault, RegExp][] = [
@@ -61,6 +68,8 @@ export interface FaultRecord {
   report: string[];
   /** The two lines before the fault line (a WARN's own message comes before its WARNING line). */
   before: string[];
+  /** For a stall or lockup: what the host gave the guest's vCPUs meanwhile (they were not starved). */
+  host?: string;
 }
 
 const REPORT_LINES = 60;
@@ -74,6 +83,13 @@ export class ConsoleLog {
   readonly faults: FaultRecord[] = [];
   /** Lines that would have been faults but the allowlist names, with the rule. */
   readonly allowed: { line: string; rule: AllowRule }[] = [];
+  /** Stalls and lockups seen while the host starved the guest: not kernel faults, with the figures. */
+  readonly excused: { kind: Fault; line: string; reason: string }[] = [];
+  /**
+   * Judges a stall or lockup (STUCK_FAULTS) when it is seen: whether the host starved the guest
+   * over the time the kernel says it was stuck, with the figures either way.
+   */
+  excuse?: (kind: Fault, line: string) => { starved: boolean; text: string } | null;
   /** What the image's init said ("bpf-harness: ..." lines), in order. */
   readonly guestSays: string[] = [];
   /** When init said each thing first (Date.now()), by its text. */
@@ -126,9 +142,11 @@ export class ConsoleLog {
     const kind = scanLine(line);
     if (kind) {
       const rule = this.allow.find((r) => r.pattern.test(line));
+      const host = rule || !STUCK_FAULTS.has(kind) ? null : (this.excuse?.(kind, line) ?? null);
       if (rule) this.allowed.push({ line, rule });
+      else if (host?.starved) this.excused.push({ kind, line, reason: `the host starved the guest: ${host.text}` });
       else {
-        this.faults.push({ kind, line, report: [line], before: this.lines.slice(-3, -1) });
+        this.faults.push({ kind, line, report: [line], before: this.lines.slice(-3, -1), host: host ? `the host ran the guest: ${host.text}` : undefined });
         for (const fn of this.listeners) fn(kind, line);
       }
     }

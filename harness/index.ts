@@ -28,6 +28,7 @@ export { Agent, BpfObject, BpfMap } from './agent.js';
 export { AgentError, readU64s, readU32, u32, u64, mac, ipv4, type Hex, type Ops, type MapEntry, type MapInfo, type MapRef } from './protocol.js';
 export { atLeast, getKernel, type Kernel } from './kernels.js';
 export { Vm, VmError, type VmOptions, type BootCause } from './vm.js';
+export { hostSlowness, hostSpeed, describeHostSpeed, type HostSpeed } from './host-speed.js';
 // The environment variables the harness reads (e.g. config.lsmAppend.get() for a suite's own command line).
 export { config } from './config.js';
 export { SshSession } from './ssh.js';

@@ -6,6 +6,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { cacheRoot, config } from './config.js';
+import { hostSlowness } from './host-speed.js';
 import { bootId } from './procs.js';
 import { shq } from './quote.js';
 import { which } from './tools.js';
@@ -42,9 +43,13 @@ function accelArgs(accel: Accel): string[] {
   return accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max'];
 }
 
-/** Why: no default devices, no user config, no window: the guest has only what we add. */
+/**
+ * Why: no default devices, no user config, no window: the guest has only what we add. Threads
+ * named by what they do ("CPU 0/TCG"), so that the harness can read each vCPU's run and wait time
+ * on the host (harness/vcpu-time.ts) and tell a starved guest from a stalled kernel.
+ */
 function machineArgs(c: QemuConfig): string[] {
-  return ['-nodefaults', '-no-user-config', '-display', 'none', '-machine', 'pc', '-m', String(c.memoryMiB), '-smp', String(c.cpus)];
+  return ['-name', 'bpf-harness,debug-threads=on', '-nodefaults', '-no-user-config', '-display', 'none', '-machine', 'pc', '-m', String(c.memoryMiB), '-smp', String(c.cpus)];
 }
 
 /** Why: the serial console goes to our stdout, which the harness logs and scans for panics. */
@@ -101,11 +106,12 @@ export function formatCommand(bin: string, args: string[]): string {
 }
 
 /**
- * BPF_HARNESS_TIMEOUT_SCALE: a factor on every wait below (default 1): more on a machine slower
- * than a guest under TCG on two cores, less where a test wants a failure to come sooner.
+ * The factor on every wait below: this host's measured slowness (harness/host-speed.ts: 1 on the
+ * machines the waits were set on, more on a slower or loaded one), or BPF_HARNESS_TIMEOUT_SCALE
+ * when set (less where a test wants a failure to come sooner).
  */
 export function timeoutScale(): number {
-  return config.timeoutScale.get();
+  return hostSlowness();
 }
 
 /** Seconds the harness waits for each stage, scaled by how fast the accelerator runs a guest. */

@@ -1,24 +1,27 @@
 // How suite files run under vitest, in one place for this repository's suites project
-// (vitest.config.ts) and a project's own suites folder (npm run suite -- --dir): one guest per
-// core and 2 GiB, files one after another in a worker process of their own (isolate: false) so
+// (vitest.config.ts) and a project's own suites folder (npm run suite -- --dir): as many guests
+// as there are host cores for their vCPUs and 2 GiB each, files one after another in a worker process of their own (isolate: false) so
 // that a file hands its guest to the next (harness/testing.ts), and the harness's global setup.
 // Also how many of the harness's own test files run at once (testFileOptions), from the same cores
 // and memory.
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { config, positiveInt } from './config.js';
+import { DEFAULT_CPUS } from './boot-command.js';
+import { hostSlowness } from './host-speed.js';
 import { REPO_ROOT } from './paths.js';
 
 export { positiveInt };
 
 /**
- * How many guests may run at once: BPF_HARNESS_PARALLEL, else one per core and 2 GiB of memory
- * each. A guest under test mostly waits for a round trip (a request, a command, a packet), so a
- * guest per core keeps the cores busy: `suite all` on 6.1 under TCG on 2 cores took 69 s with one
- * guest and 49 s with two (README, Speed).
+ * How many guests may run at once: BPF_HARNESS_PARALLEL, else as many as the host has cores for
+ * their vCPUs (DEFAULT_CPUS each) and 2 GiB of memory each, at least one. Guests are counted by
+ * their vCPUs, not one per core: two 2-vCPU guests on two cores ask for twice the CPU there is
+ * whenever both are busy (a busy loop in one, a boot in the other), and a guest whose vCPUs wait
+ * for the host sees stalls that are not there and loses the timer ticks that sampling tests count.
  */
 export function guestBudget(): number {
-  return config.parallel.get() ?? Math.max(1, Math.min(availableParallelism(), Math.floor(totalmem() / 2 ** 31)));
+  return config.parallel.get() ?? Math.max(1, Math.min(Math.floor(availableParallelism() / DEFAULT_CPUS), Math.floor(totalmem() / 2 ** 31)));
 }
 
 /**
@@ -27,7 +30,7 @@ export function guestBudget(): number {
  * runs projects with different worker counts as separate groups: these go first, the suites after.
  */
 export function testFileOptions() {
-  return { maxWorkers: Math.max(1, Math.min(availableParallelism(), Math.floor(totalmem() / 2 ** 31))), sequence: { groupOrder: 0 } };
+  return { maxWorkers: Math.max(1, Math.min(availableParallelism(), Math.floor(totalmem() / 2 ** 31))), sequence: { groupOrder: 0 }, testTimeout: Math.round(60_000 * hostSlowness()) };
 }
 
 /** vitest test options of suite files (everything but which files). */
@@ -38,8 +41,9 @@ export function suiteFileOptions() {
     isolate: false,
     maxWorkers: workers,
     fileParallelism: workers > 1,
-    testTimeout: 240_000,
-    hookTimeout: 900_000,
+    // Bounds on the reference machines, times this host's measured slowness (harness/host-speed.ts).
+    testTimeout: Math.round(240_000 * hostSlowness()),
+    hookTimeout: Math.round(900_000 * hostSlowness()),
     globalSetup: [join(REPO_ROOT, 'harness/global-setup.ts')],
   };
 }

@@ -86,7 +86,7 @@ function printEvent(e: VmEvent): void {
 
 /** A fault report for a test's failure message: kind and line, then the kernel's lines around it. */
 function describeFaults(faults: FaultRecord[]): string {
-  return faults.map((f) => `kernel ${f.kind}: ${f.line.trim()}\n${[...f.before, ...f.report].slice(0, 32).join('\n')}`).join('\n\n');
+  return faults.map((f) => `kernel ${f.kind}: ${f.line.trim()}${f.host ? ` (${f.host})` : ''}\n${[...f.before, ...f.report].slice(0, 32).join('\n')}`).join('\n\n');
 }
 
 /**
@@ -101,8 +101,9 @@ export function useGuest(opts: GuestOptions): Guest {
   let vm: Vm | undefined;
   let agent: Agent | undefined;
   let staging: { dir: string; files: string[] } | undefined;
-  /** Faults on the console before the running test started. */
+  /** Faults on the console before the running test started, and stalls the host caused. */
   let faultMark = 0;
+  let excusedMark = 0;
   /** The running test's finishTest has not run yet (it does not when the test skips itself). */
   let unfinished = false;
   /** The last test's guest crashed and was torn down: the next test boots a fresh one. */
@@ -268,6 +269,7 @@ export function useGuest(opts: GuestOptions): Guest {
       } else if (!atLeast(vm.kernel.version, since)) ctx.skip(`needs ${since}: program type ${type} (kernel ${vm.kernel.release})`);
     }
     faultMark = vm?.console.faults.length ?? 0;
+    excusedMark = vm?.console.excused.length ?? 0;
     takePhaseTimes(); // the test's own phases start now
     // After the suite's own afterEach hooks, and even when one of them throws (one that talks to a
     // guest that crashed does): the reset, the fault check and the fresh guest for the next test.
@@ -318,14 +320,20 @@ export function useGuest(opts: GuestOptions): Guest {
     if (!current.running) problems.push(`the guest died during this test (QEMU exited)${faults.length ? '' : '; the console shows no fault'}`);
     else if (agent?.exited) problems.push(`the guest agent died during this test: ${agent.exited.message}`);
     if (faults.length) problems.push(describeFaults(faults));
+    // Stalls the host caused are no fault of the kernel's, but they explain a test that failed.
+    const excused = current.console.excused.slice(excusedMark);
+    for (const x of excused) console.log(`[harness] ${opts.suite}: "${ctx.task.name}": the kernel reported ${x.kind} (${x.line.trim()}); ${x.reason}`);
+    const starved = excused.length ? `while this test ran, the host starved the guest (not a kernel fault): ${excused.map((x) => `${x.kind}: ${x.line.trim()}; ${x.reason}`).join('\n')}` : '';
     if (ctx.task.result?.state === 'fail' || problems.length) {
       console.error(`--- guest console (${current.console.path}), last lines ---\n${current.console.tail(30)}\n--- agent log: ${join(current.logDir, 'agent.log')}`);
     }
     if (problems.length) {
       await tearDown();
       freshGuestFor = ctx.task.name;
-      throw new Error(`${problems.join('\n')}\n(console: ${current.console.path})`);
+      throw new Error(`${[...problems, starved].filter(Boolean).join('\n')}\n(console: ${current.console.path})`);
     }
+    // A test that failed while its guest was starved says so beside its own error.
+    if (starved && ctx.task.result?.state === 'fail') throw new Error(starved);
   }
 
   // The guest goes to the next suite file of this worker, returned to how it booted; if that

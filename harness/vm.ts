@@ -18,6 +18,7 @@ import { type Accel, chooseAccel, formatCommand, timeouts } from './qemu.js';
 import type { GuestCommands } from './commands.js';
 import { SshSession } from './ssh.js';
 import { bootKernel } from './pvh.js';
+import { stuckWindowMs, VcpuMonitor } from './vcpu-time.js';
 
 export type VmEvent =
   | { type: 'progress'; message: string }
@@ -205,6 +206,14 @@ export class Vm {
       proc.stdout!.on('data', (d: Buffer) => con.write(d));
       proc.stderr!.on('data', (d: Buffer) => con.write(`[qemu] ${d.toString()}`));
       con.onFault((kind, line) => emit({ type: 'fault', kind, line }));
+      // A stall or lockup is judged against what the host gave the vCPUs over the time it names.
+      const vcpus = proc.pid ? new VcpuMonitor(proc.pid) : undefined;
+      con.excuse = (kind, line) => {
+        const s = vcpus?.starvation(stuckWindowMs(line));
+        if (s?.starved) emit({ type: 'progress', message: `guest ${kind} while the host starved it, not counted as a kernel fault: ${s.text}` });
+        return s ?? null;
+      };
+      proc.then(() => vcpus?.stop(), () => vcpus?.stop());
       try {
         await vm.waitForSsh(opts.bootTimeoutMs ?? t.bootMs);
         vm.bootMs = Date.now() - started;

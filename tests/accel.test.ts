@@ -10,6 +10,7 @@ import { getKernel } from '../harness/kernels.js';
 import { buildImage } from '../harness/image.js';
 import { accelCacheFile, chooseAccel, probeKvm } from '../harness/qemu.js';
 import { Vm, VmError } from '../harness/vm.js';
+import { hostMs } from './helpers/timeouts.js';
 
 test('a cached KVM verdict that the guest fails under is named in the error and removed', async (ctx) => {
   const kernel = await getKernel();
@@ -45,4 +46,4 @@ test('a cached KVM verdict that the guest fails under is named in the error and 
     if (before === undefined) delete process.env.BPF_HARNESS_CACHE;
     else process.env.BPF_HARNESS_CACHE = before;
   }
-}, 300_000);
+}, hostMs(300_000));

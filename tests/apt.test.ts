@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { parseDeb822, parseOneLine, systemMirror } from '../harness/apt.js';
+import { hostMs } from './helpers/timeouts.js';
 
 afterEach(() => {
   delete process.env.BPF_HARNESS_DEBIAN_MIRROR;
@@ -67,4 +68,4 @@ test('two first fetches of one Debian suite at once both succeed (the private ap
     if (before === undefined) delete process.env.BPF_HARNESS_CACHE;
     else process.env.BPF_HARNESS_CACHE = before;
   }
-}, 300_000);
+}, hostMs(300_000));

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { config } from '../harness/config.js';
 import { atLeast, getKernel, type Kernel } from '../harness/kernels.js';
 import { Vm, VmError } from '../harness/vm.js';
+import { hostMs } from './helpers/timeouts.js';
 
 const enabled = config.sourceBuild.get();
 const name = config.sourceKernel.get();
@@ -26,7 +27,7 @@ describe.skipIf(!enabled)(`real source build of ${name} (opt-in: set BPF_HARNESS
     const cachedMs = Date.now() - t1;
     say(`cached resolution: ${(cachedMs / 1000).toFixed(1)} s`);
     expect(again.bzImage).toBe(kernel.bzImage);
-    expect(cachedMs).toBeLessThan(60_000);
+    expect(cachedMs).toBeLessThan(hostMs(60_000));
   }, 4 * 3600_000);
 
   test('boots to SSH with everything the suites need built in', async () => {
@@ -42,7 +43,7 @@ describe.skipIf(!enabled)(`real source build of ${name} (opt-in: set BPF_HARNESS
     } finally {
       await vm.stop();
     }
-  }, 900_000);
+  }, hostMs(900_000));
 
   // 5.4 added jitter entropy ("random: try to actively add entropy rather than passively wait
   // for it"): older kernels under TCG have no entropy source of their own, which is what the
@@ -58,7 +59,7 @@ describe.skipIf(!enabled)(`real source build of ${name} (opt-in: set BPF_HARNESS
     expect((err as VmError).bootCause).toBe('sshd-silent');
     expect((err as VmError).message).toMatch(/never said "random: crng init done", so its random pool is not initialised/);
     say(`no entropy: failed as sshd-silent after ${((Date.now() - t) / 1000).toFixed(1)} s`);
-  }, 300_000);
+  }, hostMs(300_000));
 
   test('with the seed alone (no virtio-rng device), the guest reaches SSH', async () => {
     const vm = await Vm.start({ kernel, label: 'seed-only', entropy: { rng: false } });
@@ -69,5 +70,5 @@ describe.skipIf(!enabled)(`real source build of ${name} (opt-in: set BPF_HARNESS
     } finally {
       await vm.stop();
     }
-  }, 300_000);
+  }, hostMs(300_000));
 });

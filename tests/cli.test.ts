@@ -6,6 +6,7 @@ import { system } from '../harness/config.js';
 import { REPO_ROOT } from '../harness/kernels.js';
 import { MissingToolError, which } from '../harness/tools.js';
 import { Vm } from '../harness/vm.js';
+import { hostMs } from './helpers/timeouts.js';
 
 const cli = (...args: string[]) => execa(join(REPO_ROOT, 'node_modules/.bin/tsx'), [join(REPO_ROOT, 'harness/cli.ts'), ...args], { reject: false, cwd: REPO_ROOT });
 
@@ -71,7 +72,7 @@ test('bad input is refused with a message, before vitest or a guest starts', asy
   });
   expect(unwritable.exitCode).toBe(1);
   expect(unwritable.stderr).toMatch(/the results directory \/etc\/hostname\/results cannot be written \(ENOTDIR\)/);
-}, 120_000);
+}, hostMs(120_000));
 
 test.each([
   [['suite', 'xdp', '--dry-run'], 'suite does not take --dry-run'],
@@ -130,4 +131,4 @@ test('boot --dry-run prints the command line Vm.start runs: the same wrapper, me
   expect(printed).toMatch(/^\S*setpriv --pdeathsig SIGKILL -- \S*qemu-system-x86_64 /);
   expect(printed).toContain(' -m 1024 -smp 2 ');
   expect(printed).toMatch(/ -netdev user,id=net0,restrict=on,hostfwd=tcp:127\.0\.0\.1:\d+-:22 /);
-}, 120_000);
+}, hostMs(120_000));

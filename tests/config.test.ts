@@ -4,6 +4,7 @@ import { join, relative } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { checkEnvironment, config, VARIABLES } from '../harness/config.js';
 import { REPO_ROOT } from '../harness/paths.js';
+import { DEFAULT_CPUS } from '../harness/boot-command.js';
 import { guestBudget } from '../harness/suites-config.js';
 import vitestConfig from '../vitest.config.js';
 
@@ -83,9 +84,9 @@ test('defaults: unset and empty mean the default; BPF_HARNESS_LSM_APPEND= (empty
   expect(process.env.BPF_HARNESS_KEEP_ON_FAIL).toBe('1');
 });
 
-test('the guest budget is computed one way: one guest per core and 2 GiB each, or BPF_HARNESS_PARALLEL; vitest.config.ts uses it', () => {
+test('the guest budget is computed one way: a host core for each vCPU and 2 GiB each, or BPF_HARNESS_PARALLEL; vitest.config.ts uses it', () => {
   delete process.env.BPF_HARNESS_PARALLEL;
-  const expected = Math.max(1, Math.min(availableParallelism(), Math.floor(totalmem() / 2 ** 31)));
+  const expected = Math.max(1, Math.min(Math.floor(availableParallelism() / DEFAULT_CPUS), Math.floor(totalmem() / 2 ** 31)));
   expect(guestBudget()).toBe(expected);
   process.env.BPF_HARNESS_PARALLEL = '3';
   expect(guestBudget()).toBe(3);
@@ -93,8 +94,9 @@ test('the guest budget is computed one way: one guest per core and 2 GiB each, o
   const projects = (vitestConfig as { test: { projects: { test: { name: string; maxWorkers?: number } }[] } }).test.projects;
   const suites = projects.find((p) => p.test.name === 'suites')!;
   expect(suites.test.maxWorkers).toBe(Number(saved.BPF_HARNESS_PARALLEL) || expected);
-  // Nobody else computes it: the cores and memory are read in suites-config.ts (and build.ts for make -j).
+  // Nobody else computes it: the cores and memory are read in suites-config.ts (and build.ts for
+  // make -j, host-speed.ts for its benchmark's threads, vcpu-time.ts for its message's core count).
   const readers = harnessSources().filter((f) => /totalmem\(|availableParallelism\(/.test(readFileSync(f, 'utf8')));
-  expect(readers.map((f) => relative(REPO_ROOT, f)).sort()).toEqual(['harness/build.ts', 'harness/suites-config.ts']);
+  expect(readers.map((f) => relative(REPO_ROOT, f)).sort()).toEqual(['harness/build.ts', 'harness/host-speed.ts', 'harness/suites-config.ts', 'harness/vcpu-time.ts']);
   expect(readFileSync(join(REPO_ROOT, 'vitest.config.ts'), 'utf8')).not.toMatch(/totalmem|availableParallelism|maxWorkers/);
 });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, test } from 'vitest';
 import { REPO_ROOT } from '../harness/paths.js';
+import { hostMs } from './helpers/timeouts.js';
 
 const BPF = String.raw`// Counts the UDP datagrams that reach the interface, and drops them.
 #include <linux/bpf.h>
@@ -84,4 +85,4 @@ test('a scratch project runs its own suite with the harness as a dependency', as
   expect(out).toMatch(/^summary: 1 passed, 0 failed, 0 skipped$/m);
   // The report is the project's, in its own results folder.
   expect(out).toMatch(new RegExp(`report: ${project}/results/run-[^/]+/report\\.md`));
-}, 900_000);
+}, hostMs(900_000));

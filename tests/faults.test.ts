@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, test } from 'vitest';
 import { REPO_ROOT } from '../harness/paths.js';
+import { hostMs, scaleFor } from './helpers/timeouts.js';
 
 interface JsonReport {
   testResults: { name: string; message: string; assertionResults: { title: string; status: string; duration: number; failureMessages: string[] }[] }[];
@@ -39,10 +40,10 @@ test('kernel faults fail their tests, with the kernel\'s lines, and the next tes
   // The report goes on past its first line: the kernel's stack is in the failure.
   expect(panic.failureMessages.join('\n')).toMatch(/Call Trace:/);
   // Within seconds, not the agent's command timeout.
-  expect(panic.duration).toBeLessThan(20_000);
+  expect(panic.duration).toBeLessThan(hostMs(20_000));
   expect(tests.get('after-panic')!.status, tests.get('after-panic')!.failureMessages.join('\n')).toBe('passed');
   expect(output).toMatch(/^summary: 2 passed, 2 failed, 0 skipped$/m);
-}, 600_000);
+}, hostMs(600_000));
 
 test('a real WARN (a module that WARNs in its init) fails the running test; with an allowlist rule for its line it does not', async (ctx) => {
   const { getKernel } = await import('../harness/kernels.js');
@@ -58,14 +59,14 @@ test('a real WARN (a module that WARNs in its init) fails the running test; with
   await writeFile(rules, 'WARNING: CPU: \\d+ PID: \\d+ at .*bh_warn\\.c ## the test module WARNs on purpose\n');
   const allowed = await runFixtures('warn', { BPF_HARNESS_ALLOWLIST: rules });
   expect(allowed.tests.get('real-warn')!.status, allowed.output).toBe('passed');
-}, 600_000);
+}, hostMs(600_000));
 
 test('a BPF source that does not compile fails its suite file with clang\'s message, before any guest boots', async () => {
   const { r, report, output } = await runFixtures('compile-error');
   expect(r.exitCode, output).not.toBe(0);
   expect(report.testResults[0].message).toMatch(/broken\.bpf\.c:\d+:\d+: error: expected expression/);
   expect(output).not.toMatch(/booting kernel|SSH ready/);
-}, 300_000);
+}, hostMs(300_000));
 
 test('a kernel that cannot come up fails the first suite file with the cause, and the next one at once', async () => {
   const t = Date.now();
@@ -73,7 +74,7 @@ test('a kernel that cannot come up fails the first suite file with the cause, an
   const { r, report, output } = await runFixtures('boot-', {
     BPF_HARNESS_APPEND: 'rdinit=/bin/busybox -- sh -c "echo bpf-harness: starting sshd; exec /bin/busybox sleep 600"',
     // The SSH server's bound a tenth as long: the cause and the fail-fast are what is tested.
-    BPF_HARNESS_TIMEOUT_SCALE: '0.1',
+    BPF_HARNESS_TIMEOUT_SCALE: scaleFor(0.1),
   });
   expect(r.exitCode, output).not.toBe(0);
   const [a, b] = [...report.testResults].sort((x, y) => x.name.localeCompare(y.name));
@@ -82,5 +83,5 @@ test('a kernel that cannot come up fails the first suite file with the cause, an
   // The live output said why when it happened.
   expect(output).toMatch(/\[harness\] boot-a: the guest did not come up \(sshd-silent\)/);
   expect(output).toMatch(/^summary: 0 passed, 2 failed, 0 skipped \(2 suite files failed outside any test/m);
-  expect(Date.now() - t).toBeLessThan(120_000);
-}, 600_000);
+  expect(Date.now() - t).toBeLessThan(hostMs(120_000));
+}, hostMs(600_000));

@@ -9,6 +9,7 @@ import { listKept } from '../harness/kept.js';
 import { REPO_ROOT } from '../harness/paths.js';
 import { alive } from './helpers/processes.js';
 import { SshSession } from '../harness/ssh.js';
+import { hostMs } from './helpers/timeouts.js';
 
 
 test('the first failing test\'s guest is kept as it left it, and --stop ends it', async () => {
@@ -47,4 +48,4 @@ test('the first failing test\'s guest is kept as it left it, and --stop ends it'
   expect(alive(k.keeperPid!)).toBe(false);
   expect(alive(k.qemuPid!)).toBe(false);
   expect(existsSync(k.registry)).toBe(false);
-}, 600_000);
+}, hostMs(600_000));

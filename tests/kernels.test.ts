@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { atLeast, bzImageRelease, loadCatalog, loadOrder, lookupKernel, parseModulesDep, parseRelease, UnknownKernelError } from '../harness/kernels.js';
+import { hostMs } from './helpers/timeouts.js';
 
 test('the catalog has a default kernel and the Debian kernels the issue names', () => {
   const c = loadCatalog();
@@ -76,7 +77,7 @@ test('a Debian kernel resolves to exactly the package and version kernels/lock.j
   const k = await getKernel('6.1');
   expect(k.pinned).toBe(`${pin.package} ${pin.version}`);
   expect(k.release).toBe(pin.package.replace(/^linux-image-/, ''));
-}, 300_000);
+}, hostMs(300_000));
 
 test('pins are written sorted and read back', async () => {
   const { readLock, writePin } = await import('../harness/lock.js');

@@ -9,6 +9,7 @@ import { ancestors } from '../harness/lifeline.js';
 import { REPO_ROOT } from '../harness/paths.js';
 import { guestBudget } from '../harness/suites-config.js';
 import { alive } from './helpers/processes.js';
+import { hostMs } from './helpers/timeouts.js';
 
 const ppidOf = (pid: number) => {
   try {
@@ -52,7 +53,7 @@ for (const [victim, signal] of [
     const npm = spawn('npm', ['run', 'suite', 'cgroup_sock', 'sk_lookup'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
     let out = '';
     await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${guests} guests did not come up:\n${out}`)), 300_000);
+      const t = setTimeout(() => reject(new Error(`${guests} guests did not come up:\n${out}`)), hostMs(300_000));
       const on = (d: Buffer) => {
         out += d.toString();
         if ((out.match(/SSH ready after/g) ?? []).length >= guests) {
@@ -69,9 +70,9 @@ for (const [victim, signal] of [
     const target = victim === 'npm' ? npm.pid! : tree.find((p) => /\/tsx\b|tsx\/dist\/cli/.test(commOf(p)) && !/harness\/cli\.ts suite.*--import/.test(commOf(p)))!;
     expect(target, 'the process to kill').toBeTruthy();
     process.kill(target, signal);
-    const end = Date.now() + 15_000;
+    const end = Date.now() + hostMs(15_000);
     while (Date.now() < end && [...tree, npm.pid!].some(alive)) await new Promise((r) => setTimeout(r, 200));
     const left = [...tree, npm.pid!].filter(alive).map((p) => `${p} ${commOf(p).slice(0, 120)}`);
-    expect(left, 'processes of the run still alive 15 s after the kill').toEqual([]);
-  }, 400_000);
+    expect(left, 'processes of the run still alive 15 s (on the reference machines) after the kill').toEqual([]);
+  }, hostMs(400_000));
 }

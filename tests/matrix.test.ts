@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, test } from 'vitest';
 import { REPO_ROOT } from '../harness/paths.js';
+import { hostMs } from './helpers/timeouts.js';
 
 test('a matrix of two kernels and a broken one reports each column on its own', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'matrix-'));
@@ -28,7 +29,7 @@ test('a matrix of two kernels and a broken one reports each column on its own', 
   expect(junit).toContain('<testsuite name="cgroup_sock on 6.1"');
   expect(junit).toContain('<testsuite name="cgroup_sock on 5.10"');
   expect(r.all).toMatch(/not an x86 bzImage/);
-}, 600_000);
+}, hostMs(600_000));
 
 test('a matrix spends the guest budget on kernels at once first, and shares what is left among them', async () => {
   const { matrixPlan } = await import('../harness/cli/suite.js');

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, test } from 'vitest';
 import { REPO_ROOT } from '../harness/paths.js';
+import { hostMs } from './helpers/timeouts.js';
 
 test('a crashed worker is a failure in the summary, the Markdown report and JUnit', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'crash-run-'));
@@ -26,4 +27,4 @@ test('a crashed worker is a failure in the summary, the Markdown report and JUni
   expect(rep.failed).toBe(true);
   expect(await readFile(rep.markdown, 'utf8')).toMatch(/\| crash \| FAIL/);
   expect(await readFile(rep.junit, 'utf8')).toMatch(/failures="[1-9]/);
-}, 600_000);
+}, hostMs(600_000));

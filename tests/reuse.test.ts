@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, test } from 'vitest';
 import { REPO_ROOT } from '../harness/paths.js';
+import { hostMs } from './helpers/timeouts.js';
 
 test('the next suite file runs on the same guest and sees nothing the previous file left', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'reuse-'));
@@ -21,4 +22,4 @@ test('the next suite file runs on the same guest and sees nothing the previous f
   // One boot for both files, and the second file did check.
   expect(out.match(/SSH ready after/g), out).toHaveLength(1);
   expect(existsSync(join(dir, 'checked'))).toBe(true);
-}, 600_000);
+}, hostMs(600_000));

@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { expect, test } from 'vitest';
 import { REPO_ROOT } from '../harness/paths.js';
 import { alive } from './helpers/processes.js';
+import { hostMs } from './helpers/timeouts.js';
 
 const DRIVER = String.raw`
 import os, pty, sys, time, fcntl, termios, struct, select, re
@@ -82,7 +83,7 @@ test('npm run shell: a real terminal in the guest, with its size, Ctrl-C, bpftoo
   expect(() => process.kill(pid, 0), 'QEMU is gone').toThrow();
   // The line to get in from another terminal names the key and a known_hosts file.
   expect(out).toMatch(/from another terminal: ssh -i \S+id_ed25519 -o UserKnownHostsFile=\S+known_hosts -o StrictHostKeyChecking=yes -p \d+ root@127\.0\.0\.1/);
-}, 420_000);
+}, hostMs(420_000));
 
 test('npm run shell inside tmux: the pane\'s size, a resize, Ctrl-C to the guest, exit ends the guest', async () => {
   const session = `bh-shell-${process.pid}`;
@@ -100,25 +101,25 @@ test('npm run shell inside tmux: the pane\'s size, a resize, Ctrl-C to the guest
   const cmd = `cd ${REPO_ROOT} && npm run shell; echo SHELL-EXIT=$?; sleep 600`;
   expect((await tmux('new-session', '-d', '-s', session, '-x', '100', '-y', '30', cmd)).exitCode).toBe(0);
   try {
-    const up = await waitFor(/exit \(or Ctrl-D\) ends the guest/, 300_000);
+    const up = await waitFor(/exit \(or Ctrl-D\) ends the guest/, hostMs(300_000));
     const pid = Number(/QEMU pid (\d+)/.exec(up)?.[1]);
     await tmux('send-keys', '-t', session, 'PS1=P- ; clear; stty size', 'Enter');
-    await waitFor(/^30 100$/m, 30_000);
+    await waitFor(/^30 100$/m, hostMs(30_000));
     await tmux('resize-window', '-t', session, '-x', '120', '-y', '40');
     await tmux('send-keys', '-t', session, 'clear; stty size', 'Enter');
-    await waitFor(/^40 120$/m, 30_000);
+    await waitFor(/^40 120$/m, hostMs(30_000));
     await tmux('send-keys', '-t', session, 'sleep 60; echo DONE-$((6*7))', 'Enter');
     await new Promise((r) => setTimeout(r, 1500));
     await tmux('send-keys', '-t', session, 'C-c');
     await tmux('send-keys', '-t', session, 'echo rc=$?', 'Enter');
-    expect(await waitFor(/^rc=130$/m, 20_000)).not.toMatch(/^DONE-42$/m);
+    expect(await waitFor(/^rc=130$/m, hostMs(20_000))).not.toMatch(/^DONE-42$/m);
     await tmux('send-keys', '-t', session, 'exit', 'Enter');
-    await waitFor(/^SHELL-EXIT=0$/m, 60_000);
+    await waitFor(/^SHELL-EXIT=0$/m, hostMs(60_000));
     expect(alive(pid), 'QEMU is gone').toBe(false);
   } finally {
     await tmux('kill-session', '-t', session);
   }
-}, 420_000);
+}, hostMs(420_000));
 
 test('npm run shell --suite: the suite\'s objects are in /run/bpf and its veth pair is up', async () => {
   const driver = String.raw`
@@ -156,4 +157,4 @@ sys.stdout.write(out.decode(errors='replace'))
   expect(out).toMatch(/veth pair: p1a0 10\.200\.\d+\.1 \(netns p1a\) <-> p1b0 10\.200\.\d+\.2 \(netns p1b\)/);
   const pid = Number(/QEMU pid (\d+)/.exec(out)?.[1]);
   expect(alive(pid), 'QEMU is gone after exit').toBe(false);
-}, 420_000);
+}, hostMs(420_000));

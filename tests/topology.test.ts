@@ -7,6 +7,7 @@ import { Agent } from '../harness/agent.js';
 import { VethPair } from '../harness/topology.js';
 import { send } from '../harness/traffic.js';
 import { Vm } from '../harness/vm.js';
+import { hostMs } from './helpers/timeouts.js';
 
 test('every new veth pair answers the first packets sent across it', async () => {
   const vm = await Vm.start({ label: 'topology' });
@@ -37,4 +38,4 @@ test('every new veth pair answers the first packets sent across it', async () =>
   } finally {
     await vm.stop();
   }
-}, 240_000);
+}, hostMs(240_000));

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { REPO_ROOT } from '../harness/kernels.js';
 import { alive, waitGone } from './helpers/processes.js';
+import { hostMs } from './helpers/timeouts.js';
 
 /** Runs tests/fixtures/boot-and-wait.ts under `argv`; resolves with the pid it prints once its guest is up. */
 function bootAndWait(argv: string[], env: NodeJS.ProcessEnv = process.env) {
@@ -36,8 +37,8 @@ describe('no QEMU outlives the process that started it', () => {
         const qemuPid = await ready;
         expect(alive(qemuPid)).toBe(true);
         process.kill(child.pid!, signal);
-        expect(await waitGone(qemuPid, 10_000)).toBe(true);
-      }, 180_000);
+        expect(await waitGone(qemuPid, hostMs(10_000))).toBe(true);
+      }, hostMs(180_000));
     }
   }
 });
@@ -49,7 +50,7 @@ test('SIGKILL to the harness process of a keepable guest (--keep-on-fail) that w
   expect(qemuPid).toBeGreaterThan(0);
   expect(alive(qemuPid)).toBe(true);
   process.kill(child.pid!, 'SIGKILL');
-  expect(await waitGone(keeperPid, 10_000)).toBe(true);
-  expect(await waitGone(qemuPid, 10_000)).toBe(true);
-}, 180_000);
+  expect(await waitGone(keeperPid, hostMs(10_000))).toBe(true);
+  expect(await waitGone(qemuPid, hostMs(10_000))).toBe(true);
+}, hostMs(180_000));
 

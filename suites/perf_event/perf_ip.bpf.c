@@ -8,6 +8,7 @@
 #include <linux/bpf.h>
 #include <linux/bpf_perf_event.h>
 #include <bpf/bpf_helpers.h>
+#include "ticks.h"
 
 struct ip_key {
 	__u64 ip;
@@ -30,6 +31,8 @@ int on_sample_ip(struct bpf_perf_event_data *ctx)
 		.tgid = (__u32)(bpf_get_current_pid_tgid() >> 32),
 	};
 	__u64 one = 1, *v;
+
+	count_tick();
 
 	v = bpf_map_lookup_elem(&ip_samples, &k);
 	if (v)

@@ -1,6 +1,6 @@
 /*
  * A perf_event program on cpu-clock sampling events (one per CPU): counts samples per
- * (tgid, cpu) of the interrupted task and per CPU, and records the event's sample period.
+ * (tgid, cpu) of the interrupted task and per CPU (with the first and last sample's time), and records the event's sample period.
  */
 #include <linux/types.h>
 #include <linux/bpf.h>
@@ -20,13 +20,8 @@ struct {
 	__type(value, __u64);
 } samples SEC(".maps");
 
-/* Every sample, whatever task it interrupted, counted on the CPU it was taken on. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} per_cpu SEC(".maps");
+/* Every sample, whatever task it interrupted, counted on the CPU it was taken on (per_cpu). */
+#include "ticks.h"
 
 /* [0]: sample_period of the last sample (ns for cpu-clock). */
 struct {
@@ -47,9 +42,7 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	__u64 *v;
 
 	count_key(&samples, &k);
-	v = bpf_map_lookup_elem(&per_cpu, &zero);
-	if (v)
-		*v += 1;
+	count_tick();
 	v = bpf_map_lookup_elem(&info, &zero);
 	if (v)
 		*v = ctx->sample_period;

@@ -6,7 +6,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, expect, test } from 'vitest';
-import { type BpfObject, compileProgram, GUEST_OBJECT_DIR, u32, useGuest } from '../../harness/index.js';
+import { type BpfObject, compileProgram, GUEST_OBJECT_DIR, hostSlowness, u32, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'uprobe', from: import.meta.url, sources: ['uprobe_count.bpf.c'] });
 const TARGET_SRC = join(fileURLToPath(new URL('.', import.meta.url)), 'uprobe_target.c');
@@ -17,7 +17,7 @@ const C = { calls: 0, argSum: 1, returns: 2, retSum: 3 } as const;
 beforeAll(async () => {
   const target = await compileProgram(TARGET_SRC);
   await guest.ssh.put(dirname(target.path), [target.name], `${GUEST_OBJECT_DIR}/bin`);
-}, 120_000);
+}, 120_000 * hostSlowness());
 
 /** Runs the target: n calls of bh_target(i * step). */
 const run = (n: number, step: number) => guest.ssh.exec(`${TARGET} ${n} ${step}`);

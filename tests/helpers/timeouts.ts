@@ -1,9 +1,16 @@
-// The harness's own failure-path tests wait out a fraction of their bounds: a guest that never
-// starts sshd, never answers, or stops answering keepalives fails within BPF_HARNESS_TIMEOUT_SCALE
-// times the real bound.
+// Bounds of the harness's own tests that depend on how fast the host is: each is a figure from
+// the machines the waits were set on times this host's measured slowness (harness/host-speed.ts),
+// so that a slower or loaded host takes longer without failing. The failure-path tests wait out
+// a fraction of the harness's own bounds (which scale the same way): a guest that never starts
+// sshd, never answers, or stops answering keepalives fails within that fraction of the real bound.
+import { hostSlowness } from '../../harness/host-speed.js';
 
-/** Runs `f` with BPF_HARNESS_TIMEOUT_SCALE set to `scale`, and puts back what was there. */
-export async function withTimeoutScale<T>(scale: number, f: () => Promise<T>): Promise<T> {
+/** `ms` on the reference machines, on this host. */
+export const hostMs = (ms: number): number => Math.round(ms * hostSlowness());
+
+/** Runs `f` with the harness's waits at `fraction` of what they are on this host, and puts back what was there. */
+export async function withTimeoutScale<T>(fraction: number, f: () => Promise<T>): Promise<T> {
+  const scale = fraction * hostSlowness();
   const was = process.env.BPF_HARNESS_TIMEOUT_SCALE;
   process.env.BPF_HARNESS_TIMEOUT_SCALE = String(scale);
   try {
@@ -13,3 +20,6 @@ export async function withTimeoutScale<T>(scale: number, f: () => Promise<T>): P
     else process.env.BPF_HARNESS_TIMEOUT_SCALE = was;
   }
 }
+
+/** The BPF_HARNESS_TIMEOUT_SCALE for a child run whose waits are `fraction` of this host's. */
+export const scaleFor = (fraction: number): string => String(fraction * hostSlowness());
