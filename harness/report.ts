@@ -2,7 +2,7 @@
 // (harness/run-record.ts), rendered for the terminal, as Markdown and as JUnit XML.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
-import { type KernelRun, readRuns } from './run-record.js';
+import { type KernelFault, type KernelRun, readRuns, type TestRecord } from './run-record.js';
 
 const firstLines = (s: string, n = 3) => s.split('\n').filter(Boolean).slice(0, n).join(' / ');
 
@@ -15,18 +15,26 @@ export interface Cell {
   /** Skip reasons, or the first failure. */
   detail: string[];
   logs: string[];
+  /** The kernel faults of each failed test that had any, with the kernel's lines. */
+  faults: { test: string; faults: KernelFault[] }[];
 }
+
+const faultHeadline = (f: KernelFault) => `kernel ${f.kind}: ${f.line}`;
 
 /** One cell of the matrix: how a program type fared on a kernel. */
 export function cellOf(run: KernelRun, suite: string): Cell {
   const tests = run.tests.filter((t) => t.suite === suite);
   const errors = run.suiteErrors.filter((e) => e.suite === suite);
-  const cell: Cell = { state: 'none', passed: 0, failed: 0, skipped: 0, detail: [], logs: [] };
+  const cell: Cell = { state: 'none', passed: 0, failed: 0, skipped: 0, detail: [], logs: [], faults: [] };
   for (const t of tests) {
     if (t.state === 'passed') cell.passed++;
     else if (t.state === 'failed') {
       cell.failed++;
       cell.detail.push(`${t.name}: ${firstLines(t.error ?? '', 1)}`);
+      // The test's own error is often only what a dying guest left it (a closed connection): the
+      // kernel's fault is the cause, named beside it.
+      for (const f of t.faults ?? []) cell.detail.push(`${t.name}: ${faultHeadline(f)}`);
+      if (t.faults?.length) cell.faults.push({ test: t.name, faults: t.faults });
       if (t.rerun) cell.detail.push(`re-run: ${t.rerun}`);
       if (t.consoleLog) cell.logs.push(t.consoleLog);
       if (t.agentLog) cell.logs.push(t.agentLog);
@@ -107,6 +115,9 @@ export function renderMarkdown(m: Matrix, base: string): string {
       for (const d of c.detail) details.push(`- ${mdEscape(d)}`);
       for (const l of c.logs) details.push(`- log: [${basename(dirname(l))}/${basename(l)}](${relative(base, l)})`);
       details.push('');
+      for (const { test, faults } of c.faults) {
+        for (const f of faults) details.push(`The kernel's lines of the ${f.kind} during "${mdEscape(test)}":`, '', '~~~', ...f.lines, '~~~', '');
+      }
     }
   }
   if (details.length) out.push('', '## Failures and skips', '', ...details);
@@ -115,6 +126,18 @@ export function renderMarkdown(m: Matrix, base: string): string {
 
 const xml = (s: string) =>
   s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!).replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
+
+/** JUnit's one-line failure: the first kernel fault of the test when it had one, else its error's first line. */
+function failureMessage(t: TestRecord): string {
+  const first = firstLines(t.error ?? '', 1);
+  return t.faults?.length ? `${faultHeadline(t.faults[0])}${first ? ` (the test: ${first})` : ''}` : first;
+}
+
+/** The kernel's lines of each fault of a test that its error does not carry already. */
+function faultText(t: TestRecord): string {
+  const missing = (t.faults ?? []).filter((f) => !(t.error ?? '').includes(f.lines.join('\n')));
+  return missing.map((f) => `\n\n${faultHeadline(f)}\n${f.lines.join('\n')}`).join('');
+}
 
 export function renderJunit(m: Matrix): string {
   const suites: string[] = [];
@@ -131,7 +154,7 @@ export function renderJunit(m: Matrix): string {
         if (t.state === 'failed') {
           const logs = [t.consoleLog, t.agentLog].filter(Boolean).map((l) => `\n[[ATTACHMENT|${l}]]`).join('');
           const rerun = t.rerun ? `\nre-run: ${t.rerun}` : '';
-          return `    <testcase ${attrs}><failure message="${xml(firstLines(t.error ?? '', 1))}">${xml((t.error ?? '') + rerun)}</failure><system-out>${xml(logs)}</system-out></testcase>`;
+          return `    <testcase ${attrs}><failure message="${xml(failureMessage(t))}">${xml((t.error ?? '') + faultText(t) + rerun)}</failure><system-out>${xml(logs)}</system-out></testcase>`;
         }
         if (t.state === 'skipped' || t.state === 'pending') return `    <testcase ${attrs}><skipped message="${xml(t.note ?? 'skipped')}"/></testcase>`;
         return `    <testcase ${attrs}/>`;

@@ -7,7 +7,7 @@ import { config, resultsRoot } from './config.js';
 import { timestamp } from './paths.js';
 import type { PhaseTimes, SetupTimes } from './phases.js';
 import { writeReports } from './report.js';
-import { type KernelRun, rerunCommand, writeKernelRun } from './run-record.js';
+import { type KernelFault, type KernelRun, rerunCommand, writeKernelRun } from './run-record.js';
 
 const suiteOf = (moduleId: string) => basename(dirname(moduleId));
 /** A suite file: under BPF_HARNESS_SUITES_DIR (a project's own, --dir) or a suites/ folder. */
@@ -46,7 +46,7 @@ export default class RunRecorder implements Reporter {
       for (const err of mod.errors()) run.suiteErrors.push({ suite, error: err.message ?? String(err) });
       for (const t of mod.children.allTests()) {
         const r = t.result();
-        const meta = t.meta() as { consoleLog?: string; agentLog?: string; phases?: PhaseTimes };
+        const meta = t.meta() as { consoleLog?: string; agentLog?: string; phases?: PhaseTimes; faults?: KernelFault[] };
         // A test that never finished (its worker crashed, the run was cut) is a failure, not a skip.
         const unfinished = r.state === 'pending';
         run.tests.push({
@@ -61,6 +61,7 @@ export default class RunRecorder implements Reporter {
               : unfinished
                 ? 'the test did not finish: its worker process ended first (a crash, or the run was cut short)'
                 : undefined,
+          faults: meta.faults?.length ? meta.faults : undefined,
           rerun: r.state === 'failed' || unfinished ? rerunCommand(suite, run.kernel, t.name) : undefined,
           consoleLog: meta.consoleLog,
           agentLog: meta.agentLog,

@@ -7,6 +7,15 @@ import { fileSafe } from './paths.js';
 import type { PhaseTimes, SetupTimes } from './phases.js';
 import { shq } from './quote.js';
 
+/** A kernel fault printed while a test ran: its kind, its line, and the kernel's lines around it. */
+export interface KernelFault {
+  /** panic, oops, warning, rcu-stall, … (harness/console.ts). */
+  kind: string;
+  line: string;
+  /** The lines before the fault line and the kernel's report after it, as the console had them. */
+  lines: string[];
+}
+
 export interface TestRecord {
   suite: string;
   name: string;
@@ -16,6 +25,8 @@ export interface TestRecord {
   error?: string;
   consoleLog?: string;
   agentLog?: string;
+  /** The kernel faults printed while the test ran (each fails it), whatever else failed first. */
+  faults?: KernelFault[];
   /** For a failed test: the command that runs just this test again on this kernel. */
   rerun?: string;
   /** Where the test's time went (harness/phases.ts), in milliseconds. */

@@ -18,6 +18,7 @@ import type { SshSession } from './ssh.js';
 import { FATAL_FAULTS, type FaultRecord } from './console.js';
 import { inPhase, type SetupTimes, takePhaseTimes } from './phases.js';
 import { RunState } from './run-state.js';
+import type { KernelFault } from './run-record.js';
 import { sshAccess } from './shell.js';
 import { Vm, VmError, type VmEvent } from './vm.js';
 
@@ -84,9 +85,14 @@ function printEvent(e: VmEvent): void {
   else if (e.type === 'fault') console.error(`[harness] guest ${e.kind}: ${e.line}`);
 }
 
+/** A fault as the reports keep it: kind and line, and the kernel's lines around it. */
+function kernelFault(f: FaultRecord): KernelFault {
+  return { kind: f.kind, line: f.host ? `${f.line.trim()} (${f.host})` : f.line.trim(), lines: [...f.before, ...f.report].slice(0, 32) };
+}
+
 /** A fault report for a test's failure message: kind and line, then the kernel's lines around it. */
 function describeFaults(faults: FaultRecord[]): string {
-  return faults.map((f) => `kernel ${f.kind}: ${f.line.trim()}${f.host ? ` (${f.host})` : ''}\n${[...f.before, ...f.report].slice(0, 32).join('\n')}`).join('\n\n');
+  return faults.map(kernelFault).map((f) => `kernel ${f.kind}: ${f.line}\n${f.lines.join('\n')}`).join('\n\n');
 }
 
 /**
@@ -294,6 +300,7 @@ export function useGuest(opts: GuestOptions): Guest {
       await current.syncConsole('true', undefined, agent).catch(() => false);
       const faulted = current.console.faults.slice(faultMark);
       if ((ctx.task.result?.state === 'fail' || faulted.length) && current.running && new RunState(inject('runStateDir')).claimKeep()) {
+        if (faulted.length) Object.assign(ctx.task.meta, { faults: faulted.map(kernelFault) });
         await keepGuest(current, ctx.task.name);
         freshGuestFor = ctx.task.name;
         if (faulted.length) throw new Error(`${describeFaults(faulted)}\n(console: ${current.console.path})`);
@@ -317,6 +324,9 @@ export function useGuest(opts: GuestOptions): Guest {
     // output is complete once it has exited) before telling which it was.
     if (agent?.exited && current.running) await current.waitExit(3_000);
     const faults = current.console.faults.slice(faultMark);
+    // For the reports, beside the test's own error (often only the closed connection of a guest
+    // that died): the kernel's lines of each fault.
+    if (faults.length) Object.assign(ctx.task.meta, { faults: faults.map(kernelFault) });
     if (!current.running) problems.push(`the guest died during this test (QEMU exited)${faults.length ? '' : '; the console shows no fault'}`);
     else if (agent?.exited) problems.push(`the guest agent died during this test: ${agent.exited.message}`);
     if (faults.length) problems.push(describeFaults(faults));

@@ -57,9 +57,11 @@ export interface VmOptions {
  * - panic / fault: the kernel died or reported a fault during boot;
  * - qemu-exited: QEMU ended without a panic on the console (bad arguments, a triple fault);
  * - no-sshd: the kernel ran, but init never said it starts the SSH server;
+ * - no-network: init said the guest has no network (no eth0: no device, or no driver for it; or
+ *   an `ip` command that failed), so no SSH connection can reach it;
  * - sshd-silent: init started the SSH server, but it never completed a handshake.
  */
-export type BootCause = 'no-output' | 'panic' | 'fault' | 'qemu-exited' | 'no-sshd' | 'sshd-silent';
+export type BootCause = 'no-output' | 'panic' | 'fault' | 'qemu-exited' | 'no-sshd' | 'no-network' | 'sshd-silent';
 
 export class VmError extends Error {
   constructor(
@@ -239,13 +241,14 @@ export class Vm {
   /**
    * Waits for a completed SSH handshake, and fails as soon as the console shows that none will
    * come, with the cause: a kernel that prints nothing, a panic or fault, an init that never
-   * starts the SSH server, or an SSH server that never answers.
+   * starts the SSH server, a guest without network, or an SSH server that never answers.
    */
   private async waitForSsh(deadlineMs: number): Promise<void> {
     const started = Date.now();
     const deadline = started + deadlineMs;
     const t = this.timeouts;
     const secs = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+    const sshdAt = () => this.console.saidAt.get('starting sshd');
     const check = () => {
       // A warning, UBSAN or lockdep report does not stop a boot; the guest's first user sees it.
       const fault = this.console.faults.find((f) => BOOT_ENDING.has(f.kind));
@@ -263,8 +266,12 @@ export class Vm {
       if (!this.console.guestLines && now - started > Math.min(t.silentMs, deadlineMs)) {
         throw this.error(`the kernel printed nothing on the serial console in ${secs(now - started)}: is it an x86_64 bzImage with a serial console (CONFIG_SERIAL_8250_CONSOLE)?`, 'no-output');
       }
+      // init says what is wrong with the network before "starting sshd": by then it has said all of it.
+      if (sshdAt() !== undefined) {
+        const said = this.console.guestSays.filter((l) => l.startsWith('no network: '));
+        if (said.length) throw this.error(this.noNetworkMessage(said), 'no-network');
+      }
     };
-    const sshdAt = () => this.console.saidAt.get('starting sshd');
     // Wakes as soon as init says something, or after 50 ms to look for faults and QEMU's exit.
     const nextSay = () => this.console.waitForLine((l) => l.includes('bpf-harness: '), 50);
     // A connection made before the guest's network is up only sits in QEMU's port forward while
@@ -317,6 +324,25 @@ export class Vm {
       `the SSH server was started ${secs(sshdAt()! - started)} into the boot but did not answer within ${secs(Date.now() - sshdAt()!)} (${this.accel}); last error: ${lastErr}; ${hint}`,
       'sshd-silent',
     );
+  }
+
+  /** Why a guest has no network, as init said it, and what to do about it. */
+  private noNetworkMessage(said: string[]): string {
+    const { name, release, modulesDir } = this.kernel;
+    const lacks = ['virtio_pci', 'virtio_net'].filter((d) => said.some((l) => l.includes(`the ${d} driver is neither built in`)));
+    let hint: string;
+    if (lacks.length && !modulesDir) {
+      hint = `kernel ${name} was booted without a modules directory, so the image has no modules: for a bzImage given by path whose ${lacks.join(' and ')} ${lacks.length > 1 ? 'are modules' : 'is a module'}, pass its modules (--modules /path/to/lib/modules/${release}, or BPF_HARNESS_MODULES), or build ${lacks.length > 1 ? 'them' : 'it'} in (${lacks.map((d) => `CONFIG_${d.toUpperCase()}=y`).join(', ')})`;
+    } else if (lacks.length) {
+      hint = `${modulesDir} has no ${lacks.join(' or ')} module and the kernel has ${lacks.length > 1 ? 'them' : 'it'} not built in: build the kernel with ${lacks.map((d) => `CONFIG_${d.toUpperCase()}=y or =m`).join(', ')}`;
+    } else if (said.some((l) => l.includes('is a module in the image but is not loaded'))) {
+      hint = 'look for init\'s "insmod … failed" line on the console';
+    } else if (said.some((l) => l.includes('no virtio network device on the PCI bus'))) {
+      hint = 'QEMU was started without its virtio-net-pci device (see the command line of the boot)';
+    } else {
+      hint = 'init could not configure eth0 (10.0.2.15/24, default route via 10.0.2.2) as the harness\'s port forward needs';
+    }
+    return `the guest has no network, so its SSH server cannot be reached; init said:\n${said.map((l) => `  ${l}`).join('\n')}\n${hint}`;
   }
 
   /**

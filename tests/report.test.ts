@@ -2,7 +2,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { buildMatrix, cellOf, renderJunit, renderTerminal, writeReports } from '../harness/report.js';
+import { buildMatrix, cellOf, renderJunit, renderMarkdown, renderTerminal, writeReports } from '../harness/report.js';
 import { type KernelRun, rerunCommand, writeKernelRun } from '../harness/run-record.js';
 
 const run = (kernel: string, over: Partial<KernelRun> = {}): KernelRun => ({
@@ -102,4 +102,20 @@ test('garbage run records and a garbage lock file are errors that name the file'
   expect(() => readLock(join(dir, 'lock.json'))).toThrow(`${join(dir, 'lock.json')}: not valid JSON`);
   await writeFile(join(dir, 'lock.json'), '{"6.1": {"suite": "bookworm"}}');
   expect(() => readLock(join(dir, 'lock.json'))).toThrow(/lock\.json: not a kernel lock: each entry needs a package and a version/);
+});
+
+test('a failed test\'s kernel faults are named in the terminal and Markdown reports and lead its JUnit failure, with their lines', () => {
+  const panic = { kind: 'panic', line: '[    6.2] Kernel panic - not syncing: sysrq triggered crash', lines: ['[    6.2] sysrq: Trigger a crash', '[    6.2] Kernel panic - not syncing: sysrq triggered crash', '[    6.2] Call Trace:'] };
+  const t = { suite: 'xdp', name: 'drops', state: 'failed' as const, durationMs: 5, error: 'the guest agent exited', faults: [panic] };
+  const m = buildMatrix([run('6.1', { tests: [t] })]);
+  expect(renderTerminal(m)).toContain('[6.1] xdp: drops: kernel panic: [    6.2] Kernel panic - not syncing: sysrq triggered crash');
+  const md = renderMarkdown(m, '/r');
+  expect(md).toContain('- drops: the guest agent exited\n- drops: kernel panic: [    6.2] Kernel panic - not syncing: sysrq triggered crash\n');
+  expect(md).toContain(`The kernel's lines of the panic during "drops":\n\n~~~\n${panic.lines.join('\n')}\n~~~\n`);
+  const xml = renderJunit(m);
+  expect(xml).toContain('<failure message="kernel panic: [    6.2] Kernel panic - not syncing: sysrq triggered crash (the test: the guest agent exited)">the guest agent exited\n\nkernel panic:');
+  expect(xml).toContain('[    6.2] Call Trace:');
+  // An error that carries the lines already (the harness's own fault message) does not get them twice.
+  const withLines = { ...t, error: `the guest agent exited\nkernel panic: ${panic.line}\n${panic.lines.join('\n')}` };
+  expect(renderJunit(buildMatrix([run('6.1', { tests: [withLines] })])).split('Call Trace:').length).toBe(2);
 });

@@ -91,6 +91,32 @@ describe('a guest that cannot come up fails fast, with its console', () => {
     expect((err as VmError).message).toMatch(/the kernel printed nothing on the serial console in [\d.]+ s/);
     expect(Date.now() - t).toBeLessThan(timeoutsFor().silentMs / 10 + hostMs(20_000));
   }, hostMs(120_000));
+
+  test('a guest without its network driver says what is missing, and fails as no-network, not as a silent SSH server', async () => {
+    const t = Date.now();
+    // The default kernel's virtio_pci and virtio_net are modules: its bzImage given by path without
+    // --modules boots an image without them, so the guest has no eth0.
+    const debian = await getKernel();
+    const bare = await getKernel(debian.bzImage);
+    expect(bare.modulesDir).toBeNull();
+    const err = await Vm.start({ kernel: bare, label: 'no-network' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(VmError);
+    const message = (err as VmError).message;
+    expect((err as VmError).bootCause, message).toBe('no-network');
+    expect(message).toMatch(/the guest has no network, so its SSH server cannot be reached; init said:/);
+    expect(message).toContain('no network: no eth0 (/sys/class/net has: lo)');
+    expect(message).toContain('no network: the virtio_net driver is neither built in (no /sys/bus/virtio/drivers/virtio_net) nor a module in the image');
+    expect(message).toContain('no network: the virtio_pci driver is neither built in (no /sys/bus/pci/drivers/virtio-pci) nor a module in the image');
+    // What to do: give the bzImage its modules, or build the drivers in.
+    expect(message).toContain(`--modules /path/to/lib/modules/${debian.release}`);
+    expect(message).toContain('CONFIG_VIRTIO_NET=y');
+    expect(message).not.toMatch(/look at the SSH server|did not answer/);
+    // As soon as init said it, not after the SSH server's bound.
+    expect(Date.now() - t).toBeLessThan(hostMs(60_000));
+  }, hostMs(120_000));
 });
 
 describe('entropy: every guest has it before the SSH server starts', () => {
