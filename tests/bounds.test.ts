@@ -1,7 +1,13 @@
 // expectBounded: asserts a figure against its bounds and records it on the running test, failing
 // or not; the reporter carries the records into the run's record (kernel-<name>.json).
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
 import { expect, test } from 'vitest';
 import { expectBounded } from '../harness/index.js';
+import { REPO_ROOT } from '../harness/paths.js';
+import type { KernelRun } from '../harness/run-record.js';
 
 const failureOf = (f: () => void): Error => {
   try {
@@ -42,3 +48,26 @@ test('a figure needs a bound, and a name once per test', ({ task }) => {
   expect(() => expectBounded('x', 1, { atMost: 2 })).toThrow(/"x" was already checked in this test/);
   expect(task.meta.bounds).toHaveLength(1);
 });
+
+test('the run record carries each test\'s figures, the failing test\'s too', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'bounds-run-'));
+  const r = await execa(join(REPO_ROOT, 'node_modules/.bin/vitest'), ['run', '--config', 'tests/fixtures/guest/vitest.config.ts', 'bounds'], {
+    cwd: REPO_ROOT,
+    reject: false,
+    all: true,
+    env: { BPF_HARNESS_RUN_DIR: dir, BPF_HARNESS_ACCEL: 'tcg', FORCE_COLOR: '0' },
+  });
+  expect(r.exitCode, r.all).toBe(1);
+  const [file] = (await readdir(dir)).filter((f) => f.startsWith('kernel-'));
+  const run = JSON.parse(await readFile(join(dir, file!), 'utf8')) as KernelRun;
+  const byName = Object.fromEntries(run.tests.map((t) => [t.name, t]));
+  expect(byName['holds its bounds']).toMatchObject({
+    state: 'passed',
+    bounds: [
+      { name: 'busy samples', value: 40, atMost: 52, atLeast: 25 },
+      { name: 'idle samples', value: 1, atMost: 5 },
+    ],
+  });
+  expect(byName['goes past its bound']).toMatchObject({ state: 'failed', bounds: [{ name: 'idle samples', value: 7, atMost: 5 }] });
+  expect(byName['goes past its bound']!.error).toContain('idle samples = 7, bound: at most 5 (the sleeper)');
+}, 600_000);
