@@ -4,6 +4,7 @@
 export { useGuest, GUEST_OBJECT_DIR, type Guest, type GuestOptions } from './testing.js';
 export { useVethPair, useCgroup } from './fixtures.js';
 export { expectVerifierRejects } from './verifier.js';
+export { expectBounded, type Bounded } from './bounds.js';
 export { Cgroup } from './cgroup.js';
 export {
   attach,

@@ -96,7 +96,7 @@ export function renderTerminal(m: Matrix): string {
   return [...out, ...(notes.length ? ['', ...notes] : [])].join('\n');
 }
 
-const mdEscape = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+export const mdEscape = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 export function renderMarkdown(m: Matrix, base: string): string {
   const out = ['# bpf-harness run', '', `| program type | ${m.kernels.join(' | ')} |`, `|---|${m.kernels.map(() => '---').join('|')}|`];

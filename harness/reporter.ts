@@ -5,6 +5,7 @@ import type { Reporter, TestModule } from 'vitest/node';
 import { loadCatalog } from './kernels.js';
 import { config, resultsRoot } from './config.js';
 import { timestamp } from './paths.js';
+import type { Bounded } from './bounds.js';
 import type { PhaseTimes, SetupTimes } from './phases.js';
 import { writeReports } from './report.js';
 import { type KernelFault, type KernelRun, rerunCommand, writeKernelRun } from './run-record.js';
@@ -46,7 +47,7 @@ export default class RunRecorder implements Reporter {
       for (const err of mod.errors()) run.suiteErrors.push({ suite, error: err.message ?? String(err) });
       for (const t of mod.children.allTests()) {
         const r = t.result();
-        const meta = t.meta() as { consoleLog?: string; agentLog?: string; phases?: PhaseTimes; faults?: KernelFault[] };
+        const meta = t.meta() as { consoleLog?: string; agentLog?: string; phases?: PhaseTimes; faults?: KernelFault[]; bounds?: Bounded[] };
         // A test that never finished (its worker crashed, the run was cut) is a failure, not a skip.
         const unfinished = r.state === 'pending';
         run.tests.push({
@@ -66,6 +67,7 @@ export default class RunRecorder implements Reporter {
           consoleLog: meta.consoleLog,
           agentLog: meta.agentLog,
           phases: meta.phases,
+          bounds: meta.bounds?.length ? meta.bounds : undefined,
         });
       }
     }

@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isObject, readJsonFile } from './json-file.js';
 import { fileSafe } from './paths.js';
+import type { Bounded } from './bounds.js';
 import type { PhaseTimes, SetupTimes } from './phases.js';
 import { shq } from './quote.js';
 
@@ -31,6 +32,8 @@ export interface TestRecord {
   rerun?: string;
   /** Where the test's time went (harness/phases.ts), in milliseconds. */
   phases?: PhaseTimes;
+  /** The test's bounded figures (expectBounded), each with its value in this run and its bound. */
+  bounds?: Bounded[];
 }
 
 export interface KernelRun {

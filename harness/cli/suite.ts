@@ -25,7 +25,7 @@ export function listSuites(dir = SUITES_DIR): string[] {
 }
 
 /** The kernels a run names: --kernel/--kernels (a list, or "all" packaged ones), else the default. */
-function kernelList(arg: string | undefined): string[] {
+export function kernelList(arg: string | undefined): string[] {
   const catalog = loadCatalog();
   if (arg === undefined) return [config.kernel.get() ?? catalog.default];
   if (!arg.split(',').some((k) => k.trim())) throw new Error('--kernel needs a kernel: a catalog name (npm run kernels -- list), a bzImage, or kernel source');
