@@ -20,6 +20,9 @@ declare module 'vitest' {
   }
 }
 
+/** The attempt of each test whose figures meta.bounds holds. */
+const attemptOf = new WeakMap<object, number>();
+
 /** "at most 5", "at least 2 and at most 9". */
 export function boundText(b: { atMost?: number; atLeast?: number }): string {
   return [b.atLeast !== undefined && `at least ${b.atLeast}`, b.atMost !== undefined && `at most ${b.atMost}`].filter(Boolean).join(' and ');
@@ -37,6 +40,10 @@ export function expectBounded(name: string, value: number, bound: { atMost?: num
   for (const b of [atMost, atLeast]) if (b !== undefined && !Number.isFinite(b)) throw new Error(`expectBounded("${name}"): a bound must be a finite number, not ${b}`);
   const test = TestRunner.getCurrentTest();
   if (!test) throw new Error(`expectBounded("${name}") was called outside a test`);
+  // A retried test (--retries) checks its figures again: the last attempt's are the ones kept.
+  const attempt = test.result?.retryCount ?? 0;
+  if (attemptOf.get(test) !== attempt) test.meta.bounds = [];
+  attemptOf.set(test, attempt);
   const bounds = (test.meta.bounds ??= []);
   if (bounds.some((b) => b.name === name)) throw new Error(`expectBounded: "${name}" was already checked in this test; give each figure its own name`);
   bounds.push({ name, value, ...(atMost !== undefined && { atMost }), ...(atLeast !== undefined && { atLeast }) });

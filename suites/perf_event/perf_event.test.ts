@@ -5,7 +5,7 @@
 // the times it was scheduled in (/proc/PID/schedstat), and the share of its ticks the sampled CPU
 // was given (ticks.h), never from how fast the host was on the day.
 import { expect, test } from 'vitest';
-import { AgentError, type BpfObject, hostSlowness, readU64s, u32, useGuest } from '../../harness/index.js';
+import { AgentError, type BpfObject, expectBounded, hostSlowness, readU64s, u32, useGuest } from '../../harness/index.js';
 import { describe } from 'vitest';
 
 const guest = useGuest({
@@ -141,12 +141,11 @@ test('a busy process collects samples on its CPU in proportion to its run time; 
     // The loop ran most of the half second (the CPU was its, but for the sleeper's start).
     expect(run.busyRun.runNs, seen).toBeGreaterThan(0.25e9);
     const b = tickBounds(run.busyRun, delivery);
-    expect(busy.total, seen).toBeGreaterThanOrEqual(Math.max(1, b.atLeast));
-    expect(busy.total, seen).toBeLessThanOrEqual(b.atMost);
+    expectBounded('busy loop samples', busy.total, { atLeast: Math.max(1, b.atLeast), atMost: b.atMost }, seen);
     expect(busy.cpus, seen).toEqual([BUSY_CPU]);
     // The sleeper runs only to start up (fork, exec), fork its sleep and wait, and read: its run
     // time spans a few ticks at most, and its exit after the read one more.
-    expect(idle.total, seen).toBeLessThanOrEqual(tickBounds(run.idleRun, delivery).atMost + 1);
+    expectBounded('sleeper samples', idle.total, { atMost: tickBounds(run.idleRun, delivery).atMost + 1 }, seen);
 
     // Every sample landed on an online CPU and is in the per-CPU total of that CPU.
     for (const k of m.keys()) expect(Number(k.split('/')[1])).toBeLessThan(ncpus);
@@ -171,7 +170,7 @@ test('after detach no more samples arrive', async () => {
     await pe.detach();
     const before = await samplesByTask(obj);
     const { atLeast } = tickBounds(first.busyRun, delivered((await ticksPerCpu(obj))[BUSY_CPU]));
-    expect(samplesOf(before, first.busy).total, JSON.stringify(first)).toBeGreaterThanOrEqual(Math.max(1, atLeast));
+    expectBounded('busy loop samples before detach', samplesOf(before, first.busy).total, { atLeast: Math.max(1, atLeast) }, JSON.stringify(first));
     const second = await busyAndIdle(0.25);
     const after = await samplesByTask(obj);
     expect(after).toEqual(before);
@@ -283,14 +282,14 @@ describe('the sampled instruction pointer', () => {
       // child's code takes longer under a slower TCG; the window around it does not).
       expect(where[userPid].outside, seen).toEqual([]);
       expect(where[kernelPid].outside, seen).toEqual([]);
-      for (const pid of [userPid, kernelPid]) expect(where[pid].beforeExec, seen).toBeLessThanOrEqual(Math.ceil(2 * hostSlowness()));
+      const names = { [userPid]: 'user loop', [kernelPid]: 'dd' };
+      for (const pid of [userPid, kernelPid]) expectBounded(`${names[pid]} samples before its exec`, where[pid].beforeExec, { atMost: Math.ceil(2 * hostSlowness()) }, seen);
       // Each process was sampled as its run time allows (tickBounds), and mostly where it spends
       // its time.
       for (const pid of [userPid, kernelPid]) {
         const b = tickBounds(runs[pid], delivery);
         const total = where[pid].user + where[pid].kernel + where[pid].beforeExec;
-        expect(total, seen).toBeGreaterThanOrEqual(Math.max(1, b.atLeast));
-        expect(total, seen).toBeLessThanOrEqual(b.atMost);
+        expectBounded(`${names[pid]} samples`, total, { atLeast: Math.max(1, b.atLeast), atMost: b.atMost }, seen);
       }
       expect(where[userPid].user, seen).toBeGreaterThan(3 * where[userPid].kernel);
       expect(where[kernelPid].kernel, seen).toBeGreaterThan(3 * where[kernelPid].user);
