@@ -30,7 +30,11 @@ export function testFileOptions() {
   return { maxWorkers: Math.max(1, Math.min(availableParallelism(), Math.floor(totalmem() / 2 ** 31))), sequence: { groupOrder: 0 } };
 }
 
-/** vitest test options of suite files (everything but which files). */
+/**
+ * vitest test options of suite files (everything but which files). `retry`: BPF_HARNESS_RETRIES
+ * (--retries), vitest's own: a failed test runs again, its beforeEach hooks (the guest's checks,
+ * harness/testing.ts) included; one that passes on a retry is reported flaky (harness/reporter.ts).
+ */
 export function suiteFileOptions() {
   const workers = guestBudget();
   return {
@@ -38,6 +42,7 @@ export function suiteFileOptions() {
     isolate: false,
     maxWorkers: workers,
     fileParallelism: workers > 1,
+    retry: config.retries.get(),
     testTimeout: 240_000,
     hookTimeout: 900_000,
     globalSetup: [join(REPO_ROOT, 'harness/global-setup.ts')],
