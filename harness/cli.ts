@@ -5,10 +5,10 @@
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkEnvironment, config, resultsRoot } from './config.js';
+import { checkEnvironment, config, resultsRoot, wholeNumber } from './config.js';
 import { watchAncestors } from './lifeline.js';
 import { timestamp } from './paths.js';
-import { writeReports } from './report.js';
+import { runVerdict, writeReports } from './report.js';
 import { boot, image, shell } from './cli/guest.js';
 import { kernelsBuild, kernelsFetch, kernelsList, kernelsLock } from './cli/kernels.js';
 import { COMMANDS, parseCommandLine, USAGE, UsageError } from './cli/options.js';
@@ -42,6 +42,9 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'suite':
       if (values['keep-on-fail']) config.keepOnFail.set('1');
+      // For vitest's retry (harness/suites-config.ts) and the reporter, here and in a matrix's runs.
+      if (values.retries !== undefined) config.retries.set(String(wholeNumber(values.retries, '--retries')));
+      if (values['flaky-ok']) config.flakyOk.set('1');
       return suite(args, values.kernels ?? values.kernel, { dir: values.dir, modules: values.modules, shard: values.shard, test: values.test });
     case 'kernels list':
       return kernelsList();
@@ -56,8 +59,9 @@ export async function main(argv: string[]): Promise<number> {
       if (!args.length) throw new Error('report: name the result directories to merge');
       const out = values.out ?? join(resultsRoot(), `report-${timestamp()}`);
       const r = writeReports(out, [], args);
-      console.log(`${r.table}\n\nreport: ${r.markdown}\njunit:  ${r.junit}`);
-      return r.failed ? 1 : 0;
+      const verdict = runVerdict(r, Boolean(values['flaky-ok']) || config.flakyOk.get());
+      console.log(`${r.table}\n\nreport: ${r.markdown}\njunit:  ${r.junit}${verdict.line ? `\n${verdict.line}` : ''}`);
+      return verdict.failed ? 1 : 0;
     }
     case 'image':
       return image(values);

@@ -13,6 +13,12 @@ export function positiveInt(value: string, what: string): number {
   return Number(value);
 }
 
+/** A whole number of 0 or more, or an error that names where it came from. */
+export function wholeNumber(value: string, what: string): number {
+  if (!/^\d+$/.test(value.trim())) throw new Error(`${what} must be a whole number (0 or more), not "${value}"`);
+  return Number(value);
+}
+
 /** One environment variable: its name, what it means, and how its value is read. */
 export interface Variable<T> {
   readonly name: string;
@@ -96,6 +102,8 @@ export const config = {
   accel: variable('BPF_HARNESS_ACCEL', '`kvm` or `tcg`: skip the accelerator probe', oneOf('kvm', 'tcg')),
   timeoutScale: variable('BPF_HARNESS_TIMEOUT_SCALE', 'a factor on every wait for a guest (boot, SSH server, commands, keepalives; default 1): more on a slow machine', positiveNumberOr(1)),
   parallel: variable('BPF_HARNESS_PARALLEL', 'guests at once (default: a host core for each vCPU, 2 per guest, and 2 GiB of memory each)', (raw, name) => (raw ? positiveInt(raw, name) : undefined)),
+  retries: variable('BPF_HARNESS_RETRIES', 'how many more times a failing suite test runs (default 0), as `--retries` sets it; a test that fails and then passes is flaky', (raw, name) => (raw ? wholeNumber(raw, name) : 0)),
+  flakyOk: variable('BPF_HARNESS_FLAKY_OK', '`1`: flaky tests do not fail the run (they are still reported as flaky), as `--flaky-ok` sets it', flag),
   // Where things go.
   cache: variable('BPF_HARNESS_CACHE', 'cache directory (default `$XDG_CACHE_HOME/bpf-harness`, i.e. `~/.cache/bpf-harness`)', textOr(() => join(xdgCacheHome.get(), 'bpf-harness'))),
   xdgCacheHome,

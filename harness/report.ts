@@ -1,22 +1,41 @@
 // Reports of a run: the kernel × program-type matrix built from the run's records
-// (harness/run-record.ts), rendered for the terminal, as Markdown and as JUnit XML.
+// (harness/run-record.ts), rendered for the terminal, as Markdown and as JUnit XML. A flaky test
+// (failed, then passed on a retry) is never a plain pass: it has its own mark in the table, its
+// own section with its first failure, and a Surefire-style <flakyFailure> in JUnit.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { type KernelFault, type KernelRun, readRuns, type TestRecord } from './run-record.js';
 
 const firstLines = (s: string, n = 3) => s.split('\n').filter(Boolean).slice(0, n).join(' / ');
 
-export type CellState = 'pass' | 'fail' | 'skip' | 'none';
+export type CellState = 'pass' | 'flaky' | 'fail' | 'skip' | 'none';
 export interface Cell {
   state: CellState;
+  /** Tests that passed at their first attempt. */
   passed: number;
   failed: number;
   skipped: number;
+  /** Tests that failed, then passed on a retry (not counted in passed). */
+  flaky: number;
   /** Skip reasons, or the first failure. */
   detail: string[];
   logs: string[];
   /** The kernel faults of each failed test that had any, with the kernel's lines. */
   faults: { test: string; faults: KernelFault[] }[];
+  /** The flaky tests, each with its first failure. */
+  flakyTests: TestRecord[];
+}
+
+/** One line on a flaky test: when it passed, and how it failed first. */
+export function flakyText(t: TestRecord): string {
+  const when = t.attempts ? `on attempt ${t.attempts}` : 'on a retry';
+  return `${t.name}: failed, then passed ${when}; first failure: ${firstLines(t.firstError ?? '(no message)', 1)}`;
+}
+
+/** The logs of a flaky test: its own, and the console named in its first failure (a fault's guest is another). */
+function flakyLogs(t: TestRecord): string[] {
+  const faulted = /\(console: ([^)]+)\)/.exec(t.firstError ?? '')?.[1];
+  return [...new Set([faulted, t.consoleLog, t.agentLog].filter((l): l is string => Boolean(l)))];
 }
 
 const faultHeadline = (f: KernelFault) => `kernel ${f.kind}: ${f.line}`;
@@ -25,12 +44,15 @@ const faultHeadline = (f: KernelFault) => `kernel ${f.kind}: ${f.line}`;
 export function cellOf(run: KernelRun, suite: string): Cell {
   const tests = run.tests.filter((t) => t.suite === suite);
   const errors = run.suiteErrors.filter((e) => e.suite === suite);
-  const cell: Cell = { state: 'none', passed: 0, failed: 0, skipped: 0, detail: [], logs: [], faults: [] };
+  const cell: Cell = { state: 'none', passed: 0, failed: 0, skipped: 0, flaky: 0, detail: [], logs: [], faults: [], flakyTests: [] };
   for (const t of tests) {
-    if (t.state === 'passed') cell.passed++;
+    if (t.state === 'passed' && t.flaky) {
+      cell.flaky++;
+      cell.flakyTests.push(t);
+    } else if (t.state === 'passed') cell.passed++;
     else if (t.state === 'failed') {
       cell.failed++;
-      cell.detail.push(`${t.name}: ${firstLines(t.error ?? '', 1)}`);
+      cell.detail.push(`${t.name}${t.attempts ? ` (all ${t.attempts} attempts failed)` : ''}: ${firstLines(t.error ?? '', 1)}`);
       // The test's own error is often only what a dying guest left it (a closed connection): the
       // kernel's fault is the cause, named beside it.
       for (const f of t.faults ?? []) cell.detail.push(`${t.name}: ${faultHeadline(f)}`);
@@ -49,6 +71,7 @@ export function cellOf(run: KernelRun, suite: string): Cell {
     if (log) cell.logs.push(log);
   }
   if (cell.failed || errors.length) cell.state = 'fail';
+  else if (cell.flaky) cell.state = 'flaky';
   else if (cell.passed) cell.state = 'pass';
   else if (cell.skipped) cell.state = 'skip';
   cell.logs = [...new Set(cell.logs)];
@@ -57,9 +80,12 @@ export function cellOf(run: KernelRun, suite: string): Cell {
 
 function cellText(c: Cell): string {
   if (c.state === 'none') return '—';
-  if (c.state === 'fail') return `FAIL ${c.failed}/${c.passed + c.failed}${c.failed === 0 ? ' (setup)' : ''}`;
+  const flaky = c.flaky ? ` +${c.flaky} flaky` : '';
+  if (c.state === 'fail') return `FAIL ${c.failed}/${c.passed + c.failed + c.flaky}${c.failed === 0 ? ' (setup)' : ''}${flaky}`;
   if (c.state === 'skip') return `skip (${c.skipped})`;
-  return `pass ${c.passed}${c.skipped ? ` +${c.skipped} skip` : ''}`;
+  const skips = c.skipped ? ` +${c.skipped} skip` : '';
+  if (c.state === 'flaky') return `FLAKY ${c.flaky}/${c.passed + c.flaky}${skips}`;
+  return `pass ${c.passed}${skips}`;
 }
 
 export interface Matrix {
@@ -91,6 +117,11 @@ export function renderTerminal(m: Matrix): string {
       const c = cell(m, k, s);
       if (c.state === 'fail' || c.skipped) for (const d of c.detail) notes.push(`  [${k}] ${s}: ${d}`);
       if (c.state === 'fail') for (const l of c.logs) notes.push(`  [${k}] ${s}: log ${l}`);
+      for (const t of c.flakyTests) {
+        notes.push(`  [${k}] ${s}: FLAKY ${flakyText(t)}`);
+        if (t.rerun) notes.push(`  [${k}] ${s}: re-run: ${t.rerun}`);
+        for (const l of flakyLogs(t)) notes.push(`  [${k}] ${s}: log ${l}`);
+      }
     }
   }
   return [...out, ...(notes.length ? ['', ...notes] : [])].join('\n');
@@ -106,6 +137,22 @@ export function renderMarkdown(m: Matrix, base: string): string {
   const secs = (ms?: number) => (ms === undefined ? '—' : (ms / 1000).toFixed(1));
   for (const s of m.suites) out.push(`| ${s} | ${m.runs.map((r) => secs(r.suiteMs?.[s])).join(' | ')} |`);
   out.push(`| **run** | ${m.runs.map((r) => secs(r.wallMs)).join(' | ')} |`);
+  const link = (l: string) => `- log: [${basename(dirname(l))}/${basename(l)}](${relative(base, l)})`;
+  const flaky: string[] = [];
+  for (const k of m.kernels) {
+    for (const s of m.suites) {
+      const c = cell(m, k, s);
+      if (!c.flakyTests.length) continue;
+      flaky.push(`### ${s} on ${k}: ${cellText(c)}`, '');
+      for (const t of c.flakyTests) {
+        flaky.push(`- ${mdEscape(flakyText(t))}`);
+        if (t.rerun) flaky.push(`- re-run: ${mdEscape(t.rerun)}`);
+        for (const l of flakyLogs(t)) flaky.push(link(l));
+      }
+      flaky.push('');
+    }
+  }
+  if (flaky.length) out.push('', '## Flaky tests: failed, then passed on a retry', '', ...flaky);
   const details: string[] = [];
   for (const k of m.kernels) {
     for (const s of m.suites) {
@@ -113,7 +160,7 @@ export function renderMarkdown(m: Matrix, base: string): string {
       if (!c.detail.length) continue;
       details.push(`### ${s} on ${k}: ${cellText(c)}`, '');
       for (const d of c.detail) details.push(`- ${mdEscape(d)}`);
-      for (const l of c.logs) details.push(`- log: [${basename(dirname(l))}/${basename(l)}](${relative(base, l)})`);
+      for (const l of c.logs) details.push(link(l));
       details.push('');
       for (const { test, faults } of c.faults) {
         for (const f of faults) details.push(`The kernel's lines of the ${f.kind} during "${mdEscape(test)}":`, '', '~~~', ...f.lines, '~~~', '');
@@ -157,6 +204,15 @@ export function renderJunit(m: Matrix): string {
           return `    <testcase ${attrs}><failure message="${xml(failureMessage(t))}">${xml((t.error ?? '') + faultText(t) + rerun)}</failure><system-out>${xml(logs)}</system-out></testcase>`;
         }
         if (t.state === 'skipped' || t.state === 'pending') return `    <testcase ${attrs}><skipped message="${xml(t.note ?? 'skipped')}"/></testcase>`;
+        if (t.flaky) {
+          // Maven Surefire's form of a test that passed on a rerun: a passing testcase with a
+          // <flakyFailure> (for the tools that read Surefire's reports; the others see a pass), and
+          // the same words in system-out, which JUnit viewers show.
+          const first = t.firstError ?? '(no message)';
+          const logs = flakyLogs(t).map((l) => `\n[[ATTACHMENT|${l}]]`).join('');
+          const rerun = t.rerun ? `\nre-run: ${t.rerun}` : '';
+          return `    <testcase ${attrs}><flakyFailure message="${xml(firstLines(first, 1))}" type="flaky"><stackTrace>${xml(first)}</stackTrace></flakyFailure><system-out>${xml(`FLAKY ${flakyText(t)}${rerun}${logs}`)}</system-out></testcase>`;
+        }
         return `    <testcase ${attrs}/>`;
       });
       for (const e of errors) cases.push(`    <testcase classname="${xml(`${r.kernel}.${s}`)}" name="suite setup" time="0"><error message="${xml(firstLines(e.error, 1))}">${xml(e.error)}</error></testcase>`);
@@ -171,7 +227,7 @@ export function writeReports(
   dir: string,
   order: string[] = [],
   from: string[] = [dir],
-): { table: string; markdown: string; junit: string; failed: boolean } {
+): { table: string; markdown: string; junit: string; failed: boolean; flaky: number } {
   for (const d of from) if (!existsSync(d)) throw new Error(`no results in ${d}`);
   mkdirSync(dir, { recursive: true });
   const rank = (k: string) => (order.includes(k) ? order.indexOf(k) : order.length);
@@ -181,5 +237,19 @@ export function writeReports(
   writeFileSync(markdown, renderMarkdown(m, dir));
   writeFileSync(junit, renderJunit(m));
   const failed = [...m.cells.values()].some((c) => c.state === 'fail');
-  return { table: renderTerminal(m), markdown, junit, failed };
+  const flaky = [...m.cells.values()].reduce((n, c) => n + c.flaky, 0);
+  return { table: renderTerminal(m), markdown, junit, failed, flaky };
+}
+
+/** What flaky tests mean for the run: words for the closing lines. */
+export const flakyNote = (flakyOk: boolean): string =>
+  `failed, then passed on a retry; ${flakyOk ? 'allowed by --flaky-ok' : 'they fail the run unless --flaky-ok'}`;
+
+/**
+ * Whether a run with these reports fails: a failed cell does, and so do flaky tests unless they
+ * are allowed (--flaky-ok); with a line on the flaky tests, when there were any.
+ */
+export function runVerdict(r: { failed: boolean; flaky: number }, flakyOk: boolean): { failed: boolean; line?: string } {
+  if (!r.flaky) return { failed: r.failed };
+  return { failed: r.failed || !flakyOk, line: `flaky: ${r.flaky} test${r.flaky > 1 ? 's' : ''} (${flakyNote(flakyOk)})` };
 }

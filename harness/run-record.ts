@@ -1,5 +1,6 @@
-// A run's records: what each test on one kernel did (outcome, skip reason, logs, the command that
-// re-runs it), one JSON file per kernel in the run directory; shards of one kernel merge on reading.
+// A run's records: what each test on one kernel did (outcome, skip reason, flaky with its first
+// failure, logs, the command that re-runs it), one JSON file per kernel in the run directory;
+// shards of one kernel merge on reading.
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isObject, readJsonFile } from './json-file.js';
@@ -28,8 +29,17 @@ export interface TestRecord {
   agentLog?: string;
   /** The kernel faults printed while the test ran (each fails it), whatever else failed first. */
   faults?: KernelFault[];
-  /** For a failed test: the command that runs just this test again on this kernel. */
+  /** For a failed or flaky test: the command that runs just this test again on this kernel. */
   rerun?: string;
+  /**
+   * The test failed and then passed on a retry (--retries): its state is 'passed', but it is
+   * never counted as a plain pass, and it fails the run unless --flaky-ok.
+   */
+  flaky?: boolean;
+  /** For a flaky test: the error of its first failed attempt. */
+  firstError?: string;
+  /** How many times the test ran, when it ran more than once (--retries). */
+  attempts?: number;
   /** Where the test's time went (harness/phases.ts), in milliseconds. */
   phases?: PhaseTimes;
   /** The test's bounded figures (expectBounded), each with its value in this run and its bound. */

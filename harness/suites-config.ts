@@ -33,7 +33,11 @@ export function testFileOptions() {
   return { maxWorkers: Math.max(1, Math.min(availableParallelism(), Math.floor(totalmem() / 2 ** 31))), sequence: { groupOrder: 0 }, testTimeout: Math.round(60_000 * hostSlowness()) };
 }
 
-/** vitest test options of suite files (everything but which files). */
+/**
+ * vitest test options of suite files (everything but which files). `retry`: BPF_HARNESS_RETRIES
+ * (--retries), vitest's own: a failed test runs again, its beforeEach hooks (the guest's checks,
+ * harness/testing.ts) included; one that passes on a retry is reported flaky (harness/reporter.ts).
+ */
 export function suiteFileOptions() {
   const workers = guestBudget();
   return {
@@ -41,6 +45,7 @@ export function suiteFileOptions() {
     isolate: false,
     maxWorkers: workers,
     fileParallelism: workers > 1,
+    retry: config.retries.get(),
     // Bounds on the reference machines, times this host's measured slowness (harness/host-speed.ts).
     testTimeout: Math.round(240_000 * hostSlowness()),
     hookTimeout: Math.round(900_000 * hostSlowness()),

@@ -61,6 +61,8 @@ test.each([
   ['BPF_HARNESS_TIMEOUT_SCALE', '-2', 'BPF_HARNESS_TIMEOUT_SCALE must be a number above 0, not "-2"'],
   ['BPF_HARNESS_ACCEL', 'hvf', 'BPF_HARNESS_ACCEL must be kvm or tcg, not "hvf"'],
   ['BPF_HARNESS_KEEP_ON_FAIL', 'yes', 'BPF_HARNESS_KEEP_ON_FAIL must be 1 or 0, not "yes"'],
+  ['BPF_HARNESS_RETRIES', 'twice', 'BPF_HARNESS_RETRIES must be a whole number (0 or more), not "twice"'],
+  ['BPF_HARNESS_FLAKY_OK', 'yes', 'BPF_HARNESS_FLAKY_OK must be 1 or 0, not "yes"'],
   ['BPF_HARNESS_KERNEL_SHA256', 'abc', 'BPF_HARNESS_KERNEL_SHA256 must be a sha256 sum (64 hex digits), not "abc"'],
 ])('a bad %s (%s) is one error naming the variable and the value', (name, value, message) => {
   process.env[name] = value;
@@ -74,6 +76,8 @@ test('defaults: unset and empty mean the default; BPF_HARNESS_LSM_APPEND= (empty
   expect(config.timeoutScale.get()).toBe(1);
   expect(config.lockWaitSeconds.get()).toBe(3600);
   expect(config.keepOnFail.get()).toBe(false);
+  expect(config.retries.get()).toBe(0);
+  expect(config.flakyOk.get()).toBe(false);
   expect(config.results.get()).toBe(join(REPO_ROOT, 'results'));
   process.env.XDG_CACHE_HOME = '/x';
   expect(config.cache.get()).toBe('/x/bpf-harness');

@@ -45,6 +45,27 @@ test('kernel faults fail their tests, with the kernel\'s lines, and the next tes
   expect(output).toMatch(/^summary: 2 passed, 2 failed, 0 skipped$/m);
 }, hostMs(600_000));
 
+test('a test retried after its guest faulted runs again on a fresh guest that works, and is flaky with the fault as its first failure', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'retry-run-'));
+  // Flaky fails the run by default (BPF_HARNESS_FLAKY_OK of the run around this one left out).
+  const { r, tests, output } = await runFixtures('retry.fixture', { BPF_HARNESS_RUN_DIR: dir, BPF_HARNESS_FLAKY_OK: '' });
+  const retried = tests.get('retried')!;
+  expect(retried.status, output).toBe('passed');
+  expect(output).toMatch(/booting a fresh guest for "retried: .*": the guest of "retried: .*" faulted/);
+  expect(output).toMatch(/\[harness\] FLAKY: retry > retried: .* failed, then passed on attempt 2; first failure: kernel warning: .*bpf_harness_fake\.c:42/);
+  expect(output).toMatch(/^summary: 0 passed, 0 failed, 0 skipped, 1 flaky \(failed, then passed on a retry; they fail the run unless --flaky-ok\)$/m);
+  expect(r.exitCode, output).toBe(1);
+  const { readRuns } = await import('../harness/run-record.js');
+  const record = readRuns(dir)[0].tests.find((t) => t.name.startsWith('retried'))!;
+  expect(record).toMatchObject({ state: 'passed', flaky: true, attempts: 2 });
+  expect(record.firstError).toMatch(/^kernel warning: (\[ *[\d.]+\] )?WARNING: CPU: 0 PID: 1 at lib\/bpf_harness_fake\.c:42/);
+  // The first attempt's guest, which faulted, is named; the test passed on another.
+  const faulted = /\(console: ([^)]+)\)/.exec(record.firstError ?? '')?.[1];
+  expect(faulted).toBeDefined();
+  expect(record.consoleLog).toBeDefined();
+  expect(record.consoleLog).not.toBe(faulted);
+}, 600_000);
+
 test('a real WARN (a module that WARNs in its init) fails the running test; with an allowlist rule for its line it does not', async (ctx) => {
   const { getKernel } = await import('../harness/kernels.js');
   const release = (await getKernel()).release;

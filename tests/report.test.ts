@@ -2,7 +2,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { buildMatrix, cellOf, renderJunit, renderMarkdown, renderTerminal, writeReports } from '../harness/report.js';
+import { buildMatrix, cellOf, renderJunit, renderMarkdown, renderTerminal, runVerdict, writeReports } from '../harness/report.js';
 import { type KernelRun, rerunCommand, writeKernelRun } from '../harness/run-record.js';
 
 const run = (kernel: string, over: Partial<KernelRun> = {}): KernelRun => ({
@@ -89,6 +89,80 @@ test('a failed test carries the command that re-runs it alone on its kernel, in 
   writeKernelRun(dir, bad);
   const r = writeReports(dir);
   expect(await readFile(r.markdown, 'utf8')).toContain(`re-run: ${cmd}`);
+});
+
+test('a flaky test (failed, then passed on a retry) is never a plain pass: its mark in the table, its first failure in every report', async () => {
+  const cmd = rerunCommand('xdp', '6.1', 'counts');
+  const flaky = run('6.1', {
+    tests: [
+      { suite: 'xdp', name: 'drops', state: 'passed', durationMs: 1200 },
+      {
+        suite: 'xdp',
+        name: 'counts',
+        state: 'passed',
+        durationMs: 2500,
+        flaky: true,
+        attempts: 2,
+        firstError: 'kernel warning: WARNING: CPU: 0 PID: 1 at x.c:1\n(console: /r/xdp-6.1-1-0/console.log)',
+        rerun: cmd,
+        consoleLog: '/r/xdp-6.1-1-1/console.log',
+      },
+    ],
+  });
+  expect(cellOf(flaky, 'xdp')).toMatchObject({ state: 'flaky', passed: 1, flaky: 1, failed: 0 });
+  const m = buildMatrix([flaky, run('5.10')]);
+  const text = renderTerminal(m);
+  expect(text.split('\n').find((l) => l.startsWith('xdp'))).toMatch(/^xdp +FLAKY 1\/2 +pass 1 *$/);
+  expect(text).toContain('[6.1] xdp: FLAKY counts: failed, then passed on attempt 2; first failure: kernel warning: WARNING: CPU: 0 PID: 1 at x.c:1');
+  expect(text).toContain(`[6.1] xdp: re-run: ${cmd}`);
+  // The guest that faulted (named in the first failure) and the one the test passed on.
+  expect(text).toContain('[6.1] xdp: log /r/xdp-6.1-1-0/console.log');
+  expect(text).toContain('[6.1] xdp: log /r/xdp-6.1-1-1/console.log');
+
+  // JUnit: a passing testcase with Surefire's <flakyFailure>, and the same words in system-out.
+  const xml = renderJunit(m);
+  expect(xml).toMatch(/<testsuite name="xdp on 6\.1" tests="2" failures="0" skipped="0"/);
+  const testcase = /<testcase [^>]*name="counts"[^>]*>[\s\S]*?<\/testcase>/.exec(xml)?.[0] ?? '';
+  expect(testcase).toContain('<flakyFailure message="kernel warning: WARNING: CPU: 0 PID: 1 at x.c:1" type="flaky"><stackTrace>kernel warning: WARNING: CPU: 0 PID: 1 at x.c:1\n(console: /r/xdp-6.1-1-0/console.log)</stackTrace></flakyFailure>');
+  expect(testcase).toContain('<system-out>FLAKY counts: failed, then passed on attempt 2; first failure: kernel warning');
+  expect(testcase).not.toContain('<failure');
+
+  const dir = await mkdtemp(join(tmpdir(), 'flaky-'));
+  writeKernelRun(dir, flaky);
+  const r = writeReports(dir);
+  expect(r).toMatchObject({ failed: false, flaky: 1 });
+  const md = await readFile(r.markdown, 'utf8');
+  expect(md).toContain('| xdp | FLAKY 1/2 |');
+  expect(md).toContain('## Flaky tests: failed, then passed on a retry\n\n### xdp on 6.1: FLAKY 1/2\n\n- counts: failed, then passed on attempt 2; first failure: kernel warning: WARNING: CPU: 0 PID: 1 at x.c:1\n');
+  expect(md).toContain(`- re-run: ${cmd}`);
+  // Flaky only: nothing under failures and skips.
+  expect(md).not.toContain('## Failures and skips');
+
+  // Flaky tests fail the run, unless allowed; a failure fails it either way.
+  expect(runVerdict(r, false)).toEqual({ failed: true, line: 'flaky: 1 test (failed, then passed on a retry; they fail the run unless --flaky-ok)' });
+  expect(runVerdict(r, true)).toEqual({ failed: false, line: 'flaky: 1 test (failed, then passed on a retry; allowed by --flaky-ok)' });
+  expect(runVerdict({ failed: true, flaky: 2 }, true).failed).toBe(true);
+  expect(runVerdict({ failed: false, flaky: 0 }, false)).toEqual({ failed: false });
+});
+
+test('a cell with a failure and a flaky test fails, and counts both; a test that failed every attempt says so', () => {
+  const c = cellOf(
+    run('6.1', {
+      tests: [
+        { suite: 'xdp', name: 'a', state: 'failed', durationMs: 1, error: 'boom\nboom', attempts: 2 },
+        { suite: 'xdp', name: 'b', state: 'passed', durationMs: 1, flaky: true, firstError: 'once', attempts: 2 },
+        { suite: 'xdp', name: 'c', state: 'passed', durationMs: 1 },
+      ],
+    }),
+    'xdp',
+  );
+  expect(c).toMatchObject({ state: 'fail', passed: 1, failed: 1, flaky: 1 });
+  expect(c.detail[0]).toBe('a (all 2 attempts failed): boom');
+  expect(renderTerminal(buildMatrix([run('6.1', { tests: [
+    { suite: 'xdp', name: 'a', state: 'failed', durationMs: 1, error: 'boom' },
+    { suite: 'xdp', name: 'b', state: 'passed', durationMs: 1, flaky: true, firstError: 'once' },
+    { suite: 'xdp', name: 'c', state: 'passed', durationMs: 1 },
+  ] })]))).toMatch(/^xdp +FAIL 1\/3 \+1 flaky *$/m);
 });
 
 test('garbage run records and a garbage lock file are errors that name the file', async () => {

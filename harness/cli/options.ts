@@ -18,6 +18,8 @@ const ALL = {
   'config-only': { type: 'boolean' },
   suite: { type: 'string' },
   'keep-on-fail': { type: 'boolean' },
+  retries: { type: 'string' },
+  'flaky-ok': { type: 'boolean' },
   attach: { type: 'string' },
   stop: { type: 'string' },
   list: { type: 'boolean' },
@@ -33,13 +35,15 @@ const KERNEL: OptionName[] = ['kernel', 'modules', 'source', 'sha256'];
 
 export const COMMANDS = {
   suite: {
-    options: ['kernels', 'shard', 'test', 'dir', 'keep-on-fail', ...KERNEL],
+    options: ['kernels', 'shard', 'test', 'dir', 'keep-on-fail', 'retries', 'flaky-ok', ...KERNEL],
     usage: `  npm run suite <type...|all> [-- --kernel NAME|PATH] [--modules DIR]   run suites in guests
   npm run suite <type...|all> -- --kernel 5.10,6.1 | --kernels all     the kernel matrix, with a report
       [--shard i/n]                                                    run one CI shard of the tests
       [-t|--test PATTERN]                                              only the tests whose name matches
       [--dir DIR]                                                      suites from your own folder (one subfolder each)
       [--keep-on-fail]                                                 keep the guest of the first failing test up
+      [--retries N] [--flaky-ok]                                       run a failing test up to N more times; one that
+                                                                       then passes is flaky and fails the run, unless --flaky-ok
       [--source FILE|DIR] [--sha256 HEX]                               a source kernel's tarball or tree, and its checksum`,
   },
   'kernels list': { options: [], usage: '  npm run kernels -- list                                              the kernel catalog' },
@@ -50,7 +54,11 @@ export const COMMANDS = {
     usage: `  npm run kernels -- build NAME|PATH|URL [--sha256 HEX] [--source FILE] [--jobs N] [--config-only]
                                                                        build a kernel from source (cached)`,
   },
-  report: { options: ['out'], usage: '  npx tsx harness/cli.ts report DIR... [--out DIR]                     merge runs (CI shards) into one report' },
+  report: {
+    options: ['out', 'flaky-ok'],
+    usage: `  npx tsx harness/cli.ts report DIR... [--out DIR] [--flaky-ok]        merge runs (CI shards) into one report;
+                                                                       flaky tests fail it, unless --flaky-ok`,
+  },
   image: { options: KERNEL, usage: '  npm run image -- [--kernel NAME]                                     build the guest image' },
   shell: {
     options: ['suite', 'attach', 'stop', 'list', ...KERNEL],

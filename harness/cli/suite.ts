@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { childEnv, config, resultsRoot } from '../config.js';
 import { getKernel, loadCatalog, lookupKernel, REPO_ROOT } from '../kernels.js';
 import { timestamp } from '../paths.js';
-import { writeReports } from '../report.js';
+import { runVerdict, writeReports } from '../report.js';
 import { kernelRunPath, writeKernelRun } from '../run-record.js';
 import { guestBudget, suiteFileOptions } from '../suites-config.js';
 
@@ -118,8 +118,11 @@ async function runMatrix(suites: string[], kernels: string[], o: RunOptions): Pr
   };
   await Promise.all(Array.from({ length: atOnce }, worker));
   const report = writeReports(dir, kernels);
-  console.log(`\n${report.table}\n\nreport: ${report.markdown}\njunit:  ${report.junit}`);
-  return report.failed || codes.some((c) => c !== 0) ? 1 : 0;
+  // Each kernel's run fails on its own flaky tests (unless --flaky-ok, which its environment
+  // carries); the records decide too, so that the matrix's exit code cannot disagree with them.
+  const verdict = runVerdict(report, config.flakyOk.get());
+  console.log(`\n${report.table}\n\nreport: ${report.markdown}\njunit:  ${report.junit}${verdict.line ? `\n${verdict.line}` : ''}`);
+  return verdict.failed || codes.some((c) => c !== 0) ? 1 : 0;
 }
 
 export async function suite(names: string[], kernelArg: string | undefined, o: RunOptions): Promise<number> {
