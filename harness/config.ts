@@ -100,7 +100,7 @@ export const config = {
   allowlist: variable('BPF_HARNESS_ALLOWLIST', 'a console allowlist file of your own, used besides `kernels/allowlist/`', text),
   keepSeconds: variable('BPF_HARNESS_KEEP_SECONDS', 'how long a guest kept by `--keep-on-fail` lives at most, in seconds (default 14400: 4 hours)', intOr(() => 4 * 3600)),
   accel: variable('BPF_HARNESS_ACCEL', '`kvm` or `tcg`: skip the accelerator probe', oneOf('kvm', 'tcg')),
-  timeoutScale: variable('BPF_HARNESS_TIMEOUT_SCALE', 'a factor on every wait for a guest (boot, SSH server, commands, keepalives; default 1): more on a slow machine', positiveNumberOr(1)),
+  timeoutScale: variable('BPF_HARNESS_TIMEOUT_SCALE', 'a factor on every wait for a guest (boot, SSH server, commands, keepalives; default: this host\'s measured speed factor, at least 1): more on a slow machine', positiveNumberOr(1)),
   parallel: variable('BPF_HARNESS_PARALLEL', 'guests at once (default: a host core for each vCPU, 2 per guest, and 2 GiB of memory each)', (raw, name) => (raw ? positiveInt(raw, name) : undefined)),
   retries: variable('BPF_HARNESS_RETRIES', 'how many more times a failing suite test runs (default 0), as `--retries` sets it; a test that fails and then passes is flaky', (raw, name) => (raw ? wholeNumber(raw, name) : 0)),
   flakyOk: variable('BPF_HARNESS_FLAKY_OK', '`1`: flaky tests do not fail the run (they are still reported as flaky), as `--flaky-ok` sets it', flag),
@@ -124,6 +124,7 @@ export const config = {
   kernelResolved: variable('BPF_HARNESS_KERNEL_RESOLVED', 'the run\'s kernel, resolved by the CLI before vitest starts (JSON; set by the CLI only)', json<unknown>, 'cli'),
   // The harness's own tests.
   sourceBuild: variable('BPF_HARNESS_SOURCE_BUILD', '`1`: run the real kernel source build test (`tests/build-real.test.ts`)', flag, 'tests'),
+  starvationTest: variable('BPF_HARNESS_STARVATION_TEST', '`1`: run the real starvation test (`tests/starvation.test.ts`: a kernel that stalls, with and without a host that starves its guest; about 3 minutes)', flag, 'tests'),
   sourceKernel: variable('BPF_HARNESS_SOURCE_KERNEL', 'the kernel that test builds (default `5.10-src`)', textOr(() => '5.10-src'), 'tests'),
 } as const;
 
