@@ -1,5 +1,5 @@
 // A kernel that really stalls, on a host that runs its guest and on one that starves it (opt-in:
-// BPF_HARNESS_STARVATION_TEST=1; about 3 minutes). A module spins with preemption off for 30 s:
+// BPF_HARNESS_STARVATION_TEST=1; about 3 minutes). A module spins with preemption off for 30 s by the clock:
 // the kernel reports an RCU stall and a soft lockup. With the guest's vCPUs given the host, those
 // are kernel faults that carry what the host gave them; with QEMU held to a tenth of a core over
 // the spin (a cpu cgroup quota), they are excused as the host's doing, with the figures, and the
@@ -37,14 +37,18 @@ async function spinIn(starve: boolean): Promise<Vm> {
     move(cg);
   }
   try {
-    // A starved guest may not answer its keepalives meanwhile: the insmod's own end does not matter.
-    await vm.ssh.run('insmod /tmp/bh_spin.ko secs=30').catch(() => {});
+    // In the background: the spin's 30 s and the kernel's reports pass while the host time does
+    // (starved, the guest's SSH server may answer nothing meanwhile).
+    await vm.ssh.exec('insmod /tmp/bh_spin.ko secs=30 </dev/null >/dev/null 2>&1 &');
+    await new Promise((r) => setTimeout(r, 50_000));
   } finally {
     if (starve) {
       move(CPU_CGROUP);
       rmdirSync(cg);
     }
   }
+  // The spin has ended; the console has its reports once the guest answers again.
+  await vm.syncConsole('true', hostMs(60_000));
   return vm;
 }
 
