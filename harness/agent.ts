@@ -18,6 +18,7 @@ import {
 import { type ExecResult, type GuestCommands, stdoutOrThrow } from './commands.js';
 import { agentOpPhase, inPhase } from './phases.js';
 import type { SshSession } from './ssh.js';
+import { hostSlowness } from './host-speed.js';
 
 interface Pending {
   op: string;
@@ -25,6 +26,17 @@ interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
+}
+
+/**
+ * A wait that ends when `expect` items have arrived has `waitMs` only as its cap: it ends as soon
+ * as they are there, so the cap grows with this host's measured slowness (harness/host-speed.ts)
+ * at no cost to a test that passes. A wait without `expect` is a quiet window and stays as asked.
+ */
+function scaleWaitCap<T>(fields: T): T {
+  const f = fields as { expect?: unknown; waitMs?: unknown };
+  if (f && typeof f === 'object' && f.expect !== undefined && typeof f.waitMs === 'number') return { ...fields, waitMs: Math.round(f.waitMs * hostSlowness()) };
+  return fields;
 }
 
 export class Agent implements GuestCommands {
@@ -104,7 +116,7 @@ export class Agent implements GuestCommands {
   private request<K extends OpName>(op: K, fields: Ops[K]['req'], timeoutMs: number): Promise<Ops[K]['res']> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     const id = this.nextId++;
-    const line = encodeRequest(id, op, fields);
+    const line = encodeRequest(id, op, scaleWaitCap(fields));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);

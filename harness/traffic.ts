@@ -5,6 +5,7 @@ import type { Agent, BpfMap } from './agent.js';
 import type { Hex, Ops } from './protocol.js';
 import { shq } from './quote.js';
 import type { GuestCommands } from './commands.js';
+import { hostSlowness } from './host-speed.js';
 
 export type Proto = Ops['send']['req']['proto'];
 export type SendOptions = Ops['send']['req'];
@@ -74,7 +75,7 @@ export interface Judged {
  * the stack, so once the count is in, whatever the verdicts let through is delivered within a
  * settle window.
  */
-export async function untilJudged(j: Judged, timeoutMs = 1000): Promise<boolean> {
+export async function untilJudged(j: Judged, timeoutMs = Math.round(1000 * hostSlowness())): Promise<boolean> {
   const end = performance.now() + timeoutMs;
   for (;;) {
     if (BigInt(await j.count()) >= BigInt(j.expected)) return true;

@@ -8,15 +8,20 @@ import { expect, test } from 'vitest';
 import { REPO_ROOT } from '../harness/paths.js';
 import { hostMs } from './helpers/timeouts.js';
 
-test('a crashed worker is a failure in the summary, the Markdown report and JUnit', async () => {
+/** Runs the guest fixtures matching `filter` with the reporter, into a run directory of their own. */
+async function runFixtures(filter: string) {
   const dir = await mkdtemp(join(tmpdir(), 'crash-run-'));
-  const r = await execa(join(REPO_ROOT, 'node_modules/.bin/vitest'), ['run', '--config', 'tests/fixtures/guest/vitest.config.ts', 'crash'], {
+  const r = await execa(join(REPO_ROOT, 'node_modules/.bin/vitest'), ['run', '--config', 'tests/fixtures/guest/vitest.config.ts', filter], {
     cwd: REPO_ROOT,
     reject: false,
     all: true,
     env: { BPF_HARNESS_RUN_DIR: dir, FORCE_COLOR: '0' },
   });
-  const out = r.all ?? '';
+  return { dir, r, out: r.all ?? '' };
+}
+
+test('a crashed worker is a failure in the summary, the Markdown report and JUnit', async () => {
+  const { dir, r, out } = await runFixtures('crash');
   expect(r.exitCode, out).not.toBe(0);
   const summary = /^summary: (\d+) passed, (\d+) failed, (\d+) skipped/m.exec(out);
   expect(summary, out).not.toBeNull();
@@ -30,14 +35,7 @@ test('a crashed worker is a failure in the summary, the Markdown report and JUni
 }, hostMs(600_000));
 
 test('a guest that panics during a test: the record, report.md and JUnit carry the kernel\'s panic lines for that test', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'panic-run-'));
-  const r = await execa(join(REPO_ROOT, 'node_modules/.bin/vitest'), ['run', '--config', 'tests/fixtures/guest/vitest.config.ts', 'suites/panic/'], {
-    cwd: REPO_ROOT,
-    reject: false,
-    all: true,
-    env: { BPF_HARNESS_RUN_DIR: dir, FORCE_COLOR: '0' },
-  });
-  const out = r.all ?? '';
+  const { dir, r, out } = await runFixtures('suites/panic/');
   expect(r.exitCode, out).not.toBe(0);
   expect(out).toMatch(/^summary: 0 passed, 1 failed, 0 skipped$/m);
   const { readRuns } = await import('../harness/run-record.js');
