@@ -89,10 +89,11 @@ const STOP = [
 ].join('\n');
 
 /**
- * Runs a shell busy loop pinned to BUSY_CPU and, meanwhile, a shell that waits for `sleep seconds`
- * (pinned there too, and so sleeping nearly all of its life). The loop is stopped when the sleep
- * ends, and each process's run time read as the kernel accounted it: the sleeper's just before
- * it exits (its exit after the read is one short stretch more), the loop's once it is stopped.
+ * Runs a shell busy loop pinned to BUSY_CPU and, meanwhile, `sleep seconds` (pinned there too, and
+ * so sleeping nearly all of its life). The loop is stopped when the sleep has ended, and each
+ * process's run time read as the kernel accounted it, once it is final: the loop's once it is
+ * stopped, the sleeper's once it has exited (its parent execs a long sleep of its own, so that the
+ * sleeper stays a zombie, whose schedstat the kernel keeps, until the parent is killed).
  */
 async function busyAndIdle(seconds: number): Promise<{ busy: number; idle: number; busyRun: RunTime; idleRun: RunTime; elapsed: number }> {
   const out = await guest.exec(
@@ -105,13 +106,17 @@ async function busyAndIdle(seconds: number): Promise<{ busy: number; idle: numbe
       'f=$(mktemp)',
       't0=$(up)',
       `sh -c 'while :; do :; done' & b=$!`,
-      `sh -c 'sleep ${seconds}; read r w n < /proc/$$/schedstat; echo "$r $w $n" > '$f & s=$!`,
-      'wait $s',
+      `sh -c 'sleep ${seconds} & echo $! > '$f'; exec sleep 60' & m=$!`,
+      `sleep ${seconds}`,
+      'read s < $f',
+      'while read -r _ _ st _ < /proc/$s/stat; [ "$st" != Z ]; do :; done',
+      'read ir iw in_ < /proc/$s/schedstat',
+      'kill -KILL $m; wait $m 2>/dev/null',
       'stop $b',
       'read br bw bn < /proc/$b/schedstat',
       'kill -KILL $b; wait $b 2>/dev/null',
       't1=$(up)',
-      'echo "$b $s $t0 $t1"; echo "$br $bw $bn"; cat $f; rm -f $f',
+      'echo "$b $s $t0 $t1"; echo "$br $bw $bn"; echo "$ir $iw $in_"; rm -f $f',
     ].join('\n'),
   );
   const [head, busyStat, idleStat] = out.trim().split('\n');
@@ -143,9 +148,9 @@ test('a busy process collects samples on its CPU in proportion to its run time; 
     const b = tickBounds(run.busyRun, delivery);
     expectBounded('busy loop samples', busy.total, { atLeast: Math.max(1, b.atLeast), atMost: b.atMost }, seen);
     expect(busy.cpus, seen).toEqual([BUSY_CPU]);
-    // The sleeper runs only to start up (fork, exec), fork its sleep and wait, and read: its run
-    // time spans a few ticks at most, and its exit after the read one more.
-    expectBounded('sleeper samples', idle.total, { atMost: tickBounds(run.idleRun, delivery).atMost + 1 }, seen);
+    // The sleeper runs only to start up (fork, exec), to go to sleep, and to exit: its whole run
+    // time spans a few ticks at most.
+    expectBounded('sleeper samples', idle.total, { atMost: tickBounds(run.idleRun, delivery).atMost }, seen);
 
     // Every sample landed on an online CPU and is in the per-CPU total of that CPU.
     for (const k of m.keys()) expect(Number(k.split('/')[1])).toBeLessThan(ncpus);
