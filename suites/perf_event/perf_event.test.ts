@@ -211,7 +211,7 @@ test('a frequency above kernel.perf_event_max_sample_rate is refused with EINVAL
 // Issue 11: the sampled instruction pointer (bpf_perf_event_data's regs.ip). A shell loop spends
 // its time in user space and a `dd` from /dev/zero in the kernel (clearing its buffer): every IP
 // sampled from either lies in an executable mapping of that process (/proc/PID/maps, read while
-// it runs; or, sampled between its fork and its exec, in the shell's) or in the kernel's text (_stext.._etext in /proc/kallsyms), and most of the loop's are
+// it runs; or, sampled between its fork and its exec, in the shell's) or in the kernel's text (_stext.._etext in /proc/kallsyms, or a module's in /proc/modules), and most of the loop's are
 // in user space, most of dd's in the kernel.
 describe('the sampled instruction pointer', () => {
   const KERNEL_HALF = 0xffff800000000000n;
@@ -252,12 +252,20 @@ describe('the sampled instruction pointer', () => {
           'echo "@maps-shell"; cat /proc/$$/maps',
           'kill -KILL $u $k; wait $u $k 2>/dev/null',
           'echo "@kallsyms"; grep -F -e " _stext" -e " _etext" /proc/kallsyms',
+          // A softirq that runs on dd's stack (virtio_net's receive) runs a module's code.
+          'echo "@modules"; cat /proc/modules',
         ].join('\n'),
       );
       const section = (tag: string) => out.split(`@${tag}`)[1].split('\n@')[0];
       const [userPid, kernelPid] = /@pids (\d+) (\d+)/.exec(out)!.slice(1).map(Number);
       const sym = (name: string) => BigInt(`0x${new RegExp(`^([0-9a-f]+) \\S+ ${name}$`, 'm').exec(section('kallsyms'))![1]}`);
       const text: Range = { lo: sym('_stext'), hi: sym('_etext') };
+      // "name size refs deps state 0xADDR": each loaded module's core, as the kernel reports it.
+      const modules: Range[] = section('modules')
+        .split('\n')
+        .map((l) => /^\S+ (\d+) .* 0x([0-9a-f]+)/.exec(l))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .map((m) => ({ lo: BigInt(`0x${m[2]}`), hi: BigInt(`0x${m[2]}`) + BigInt(m[1]) }));
       expect(text.lo, 'kallsyms shows addresses').toBeGreaterThanOrEqual(KERNEL_HALF);
       const maps = { [userPid]: execRanges(section('maps-user')), [kernelPid]: execRanges(section('maps-kernel')) };
 
@@ -272,7 +280,7 @@ describe('the sampled instruction pointer', () => {
         const w = where[k.readUInt32LE(8)];
         if (!w) continue;
         const n = Number(readU64s(e.value!)[0]);
-        if (within(ip, text)) w.kernel += n;
+        if (within(ip, text) || modules.some((r) => within(ip, r))) w.kernel += n;
         else if (maps[k.readUInt32LE(8)].some((r) => within(ip, r))) w.user += n;
         else if (shellMaps.some((r) => within(ip, r))) w.beforeExec += n;
         else w.outside.push(ip.toString(16));
