@@ -124,7 +124,7 @@ export const config = {
   kernelResolved: variable('BPF_HARNESS_KERNEL_RESOLVED', 'the run\'s kernel, resolved by the CLI before vitest starts (JSON; set by the CLI only)', json<unknown>, 'cli'),
   // The harness's own tests.
   sourceBuild: variable('BPF_HARNESS_SOURCE_BUILD', '`1`: run the real kernel source build test (`tests/build-real.test.ts`)', flag, 'tests'),
-  starvationTest: variable('BPF_HARNESS_STARVATION_TEST', '`1`: run the real starvation test (`tests/starvation.test.ts`: a kernel that stalls, with and without a host that starves its guest; about 3 minutes)', flag, 'tests'),
+  starvationTest: variable('BPF_HARNESS_STARVATION_TEST', '`1`: run the real starvation test (`tests/starvation.test.ts`: a kernel that stalls, with and without a host that starves its guest; about 2½ minutes)', flag, 'tests'),
   sourceKernel: variable('BPF_HARNESS_SOURCE_KERNEL', 'the kernel that test builds (default `5.10-src`)', textOr(() => '5.10-src'), 'tests'),
 } as const;
 
