@@ -138,35 +138,30 @@ export function renderMarkdown(m: Matrix, base: string): string {
   for (const s of m.suites) out.push(`| ${s} | ${m.runs.map((r) => secs(r.suiteMs?.[s])).join(' | ')} |`);
   out.push(`| **run** | ${m.runs.map((r) => secs(r.wallMs)).join(' | ')} |`);
   const link = (l: string) => `- log: [${basename(dirname(l))}/${basename(l)}](${relative(base, l)})`;
-  const flaky: string[] = [];
-  for (const k of m.kernels) {
-    for (const s of m.suites) {
-      const c = cell(m, k, s);
-      if (!c.flakyTests.length) continue;
-      flaky.push(`### ${s} on ${k}: ${cellText(c)}`, '');
-      for (const t of c.flakyTests) {
-        flaky.push(`- ${mdEscape(flakyText(t))}`);
-        if (t.rerun) flaky.push(`- re-run: ${mdEscape(t.rerun)}`);
-        for (const l of flakyLogs(t)) flaky.push(link(l));
-      }
-      flaky.push('');
-    }
-  }
+  /** A section of one heading per cell that has something to say (`body` returns its lines, or nothing). */
+  const perCell = (body: (c: Cell) => string[]): string[] =>
+    m.kernels.flatMap((k) =>
+      m.suites.flatMap((s) => {
+        const c = cell(m, k, s);
+        const lines = body(c);
+        return lines.length ? [`### ${s} on ${k}: ${cellText(c)}`, '', ...lines] : [];
+      }),
+    );
+  const flaky = perCell((c) => [
+    ...c.flakyTests.flatMap((t) => [`- ${mdEscape(flakyText(t))}`, ...(t.rerun ? [`- re-run: ${mdEscape(t.rerun)}`] : []), ...flakyLogs(t).map(link)]),
+    ...(c.flakyTests.length ? [''] : []),
+  ]);
   if (flaky.length) out.push('', '## Flaky tests: failed, then passed on a retry', '', ...flaky);
-  const details: string[] = [];
-  for (const k of m.kernels) {
-    for (const s of m.suites) {
-      const c = cell(m, k, s);
-      if (!c.detail.length) continue;
-      details.push(`### ${s} on ${k}: ${cellText(c)}`, '');
-      for (const d of c.detail) details.push(`- ${mdEscape(d)}`);
-      for (const l of c.logs) details.push(link(l));
-      details.push('');
-      for (const { test, faults } of c.faults) {
-        for (const f of faults) details.push(`The kernel's lines of the ${f.kind} during "${mdEscape(test)}":`, '', '~~~', ...f.lines, '~~~', '');
-      }
-    }
-  }
+  const details = perCell((c) =>
+    c.detail.length
+      ? [
+          ...c.detail.map((d) => `- ${mdEscape(d)}`),
+          ...c.logs.map(link),
+          '',
+          ...c.faults.flatMap(({ test, faults }) => faults.flatMap((f) => [`The kernel's lines of the ${f.kind} during "${mdEscape(test)}":`, '', '~~~', ...f.lines, '~~~', ''])),
+        ]
+      : [],
+  );
   if (details.length) out.push('', '## Failures and skips', '', ...details);
   return out.join('\n') + '\n';
 }
