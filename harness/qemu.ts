@@ -117,17 +117,19 @@ export function timeoutScale(): number {
 /** Seconds the harness waits for each stage, scaled by how fast the accelerator runs a guest. */
 export function timeouts(accel: Accel): { bootMs: number; silentMs: number; sshdMs: number; commandMs: number; shutdownMs: number; keepaliveMs: number } {
   const k = (accel === 'kvm' ? 1 : 4) * timeoutScale();
+  // Whole milliseconds: a measured factor is fractional, and the agent takes integers only.
+  const ms = (n: number) => Math.round(n);
   return {
     /** From QEMU's start to the SSH handshake, at most. */
-    bootMs: 30_000 * k,
+    bootMs: ms(30_000 * k),
     /** A kernel prints its first console line within a second; one silent this long never will. */
-    silentMs: 5_000 * k,
+    silentMs: ms(5_000 * k),
     /** From init's "starting sshd" to the handshake (dropbear answers within a second when it can). */
-    sshdMs: 7_500 * k,
-    commandMs: 30_000 * k,
+    sshdMs: ms(7_500 * k),
+    commandMs: ms(30_000 * k),
     shutdownMs: 5_000,
     /** A guest that answers no SSH keepalive for this long has stopped (checked every 5 s). */
-    keepaliveMs: 30_000 * timeoutScale(),
+    keepaliveMs: ms(30_000 * timeoutScale()),
   };
 }
 

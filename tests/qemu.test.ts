@@ -62,6 +62,21 @@ test('timeouts scale with the accelerator', () => {
   expect(timeouts('tcg').commandMs).toBeGreaterThan(timeouts('kvm').commandMs);
 });
 
+test('timeouts are whole milliseconds under a fractional factor (the agent takes integers only)', () => {
+  const was = process.env.BPF_HARNESS_TIMEOUT_SCALE;
+  process.env.BPF_HARNESS_TIMEOUT_SCALE = '2.137';
+  try {
+    for (const accel of ['tcg', 'kvm'] as const) {
+      const t = timeouts(accel);
+      for (const [name, ms] of Object.entries(t)) expect(Number.isInteger(ms), `${accel} ${name} = ${ms}`).toBe(true);
+      expect(t.commandMs).toBe(Math.round(30_000 * (accel === 'kvm' ? 1 : 4) * 2.137));
+    }
+  } finally {
+    if (was === undefined) delete process.env.BPF_HARNESS_TIMEOUT_SCALE;
+    else process.env.BPF_HARNESS_TIMEOUT_SCALE = was;
+  }
+});
+
 test('formatCommand quotes what the shell would split', () => {
   expect(formatCommand('qemu', ['-append', 'console=ttyS0 panic=-1', '-m', '512'])).toBe("qemu -append 'console=ttyS0 panic=-1' -m 512");
 });
