@@ -202,19 +202,24 @@ export async function resolveDebian(name: string, src: DebianSource, onProgress?
 
 /**
  * The package a Debian catalog entry (a kernel, or a source package to build) stands for: its pin
- * in kernels/lock.json, checked to be still served, or the newest when it has no pin.
+ * in kernels/lock.json, or the newest when it has no pin. A pin is taken as it is: whether Debian
+ * still serves it matters only for a download (pinServed), not for a kernel already cached.
  */
 export async function debianPin(name: string, src: DebianSource, onProgress?: Progress): Promise<Pin> {
   const locked = readLock()[name];
   if (!locked || locked.suite !== src.suite || locked.from !== src.package) return resolveDebian(name, src, onProgress);
-  const apt = new AptSuite(src.suite);
+  return locked;
+}
+
+/** Before a pinned package is downloaded: fails, saying what to do, when Debian no longer serves it. */
+export async function pinServed(name: string, pin: Pin, onProgress?: Progress): Promise<void> {
+  const apt = new AptSuite(pin.suite);
   await apt.update(24 * 3600_000, onProgress);
-  const have = await apt.show(`${locked.package}=${locked.version}`).catch(() => ({}) as Record<string, string>);
+  const have = await apt.show(`${pin.package}=${pin.version}`).catch(() => ({}) as Record<string, string>);
   if (!have.Package) {
     throw new Error(
-      `kernel ${name} is pinned to ${locked.package} ${locked.version} (kernels/lock.json), which Debian ${src.suite} no longer serves; ` +
+      `kernel ${name} is pinned to ${pin.package} ${pin.version} (kernels/lock.json), which Debian ${pin.suite} no longer serves; ` +
         `run \`npm run kernels -- lock ${name}\` to pin the newest`,
     );
   }
-  return locked;
 }

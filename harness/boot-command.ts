@@ -5,7 +5,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { config } from './config.js';
-import { type Accel, qemuArgs } from './qemu.js';
+import { type Accel, type QemuConfig, qemuArgs } from './qemu.js';
 import { which } from './tools.js';
 
 export const KEEPER = join(dirname(fileURLToPath(import.meta.url)), 'keeper.mjs');
@@ -27,6 +27,11 @@ export interface BootPlan {
   /** The entropy seed on the kernel command line (hex), if any. */
   seed?: string;
   rng?: boolean;
+  /**
+   * Saved or restored through snapshots (harness/snapshot.ts): the vmgenid device, a QMP socket,
+   * the guest's memory in a file, and (a restore) waiting for the saved device state.
+   */
+  snapshot?: { qmp: string; memoryFile: { path: string; shared: boolean }; incoming?: boolean };
   /** Under the keeper; default: BPF_HARNESS_KEEP_ON_FAIL. */
   keepable?: boolean;
 }
@@ -37,10 +42,9 @@ export interface BootCommand {
   keepable: boolean;
 }
 
-/** The argv a boot runs: [node keeper.mjs] setpriv --pdeathsig SIGKILL -- qemu-system-x86_64 ARGS. */
-export function bootCommand(p: BootPlan): BootCommand {
-  const qemu = which('qemu-system-x86_64');
-  const args = qemuArgs({
+/** The machine a plan describes (what a snapshot is keyed by, harness/snapshot.ts). */
+export function bootConfig(p: BootPlan): QemuConfig {
+  return {
     accel: p.accel,
     bzImage: p.bzImage,
     initramfs: p.initramfs,
@@ -51,7 +55,17 @@ export function bootCommand(p: BootPlan): BootCommand {
     append: [config.append.get(), p.append].filter(Boolean).join(' ') || undefined,
     seed: p.seed,
     rng: p.rng,
-  });
+    vmgenid: p.snapshot !== undefined,
+    qmp: p.snapshot?.qmp,
+    memoryFile: p.snapshot?.memoryFile,
+    incoming: p.snapshot?.incoming,
+  };
+}
+
+/** The argv a boot runs: [node keeper.mjs] setpriv --pdeathsig SIGKILL -- qemu-system-x86_64 ARGS. */
+export function bootCommand(p: BootPlan): BootCommand {
+  const qemu = which('qemu-system-x86_64');
+  const args = qemuArgs(bootConfig(p));
   const guarded = [which('setpriv'), '--pdeathsig', 'SIGKILL', '--', qemu, ...args];
   const keepable = p.keepable ?? config.keepOnFail.get();
   return { argv: keepable ? [process.execPath, KEEPER, ...guarded] : guarded, keepable };

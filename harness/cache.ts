@@ -20,6 +20,40 @@ export async function sha256File(path: string): Promise<string> {
   return h.digest('hex');
 }
 
+const SPARSE = 'sparse-sha256:';
+const CHUNK = 1 << 20;
+
+/**
+ * A digest of a large sparse file (a guest's memory: 1 GiB of which a tenth is data) that hashes
+ * only its chunks that are not all zeros, each with its offset and length, and the size: as
+ * strong a check as sha256 of the whole file, at the cost of reading it and hashing the data.
+ */
+export async function sparseSha256File(path: string): Promise<string> {
+  const fh = await open(path, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    const h = createHash('sha256');
+    const buf = Buffer.alloc(CHUNK);
+    const zero = Buffer.alloc(CHUNK);
+    for (let off = 0; off < size; off += CHUNK) {
+      const { bytesRead } = await fh.read(buf, 0, CHUNK, off);
+      const b = buf.subarray(0, bytesRead);
+      if (b.equals(zero.subarray(0, bytesRead))) continue;
+      h.update(`${off}:${bytesRead}:`);
+      h.update(b);
+    }
+    h.update(`size:${size}`);
+    return SPARSE + h.digest('hex');
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The digest a manifest keeps for a file: plain sha256, or the sparse kind for files named so. */
+async function fileDigest(path: string, sparse: boolean): Promise<string> {
+  return sparse ? sparseSha256File(path) : sha256File(path);
+}
+
 /** A stable key from parts (strings or buffers), short enough for a directory name. */
 export function contentKey(...parts: (string | Buffer)[]): string {
   const h = createHash('sha256');
@@ -47,9 +81,9 @@ async function* walk(dir: string, prefix = ''): AsyncGenerator<string> {
   }
 }
 
-async function writeManifest(dir: string, key: string, meta: unknown): Promise<void> {
+async function writeManifest(dir: string, key: string, meta: unknown, sparse: readonly string[] = []): Promise<void> {
   const files: Record<string, string> = {};
-  for await (const rel of walk(dir)) files[rel] = await sha256File(join(dir, rel));
+  for await (const rel of walk(dir)) files[rel] = await fileDigest(join(dir, rel), sparse.includes(rel));
   const m: Manifest = { key, created: new Date().toISOString(), files, meta };
   await writeFile(join(dir, MANIFEST), JSON.stringify(m, null, 1));
 }
@@ -67,7 +101,7 @@ export async function verifyEntry(dir: string, only?: string[]): Promise<string 
     const want = m.files[rel];
     if (!want) return `${rel} missing from manifest`;
     if (!existsSync(join(dir, rel))) return `${rel} missing`;
-    if ((await sha256File(join(dir, rel))) !== want) return `${rel} does not match its checksum`;
+    if ((await fileDigest(join(dir, rel), want.startsWith(SPARSE))) !== want) return `${rel} does not match its checksum`;
   }
   return null;
 }
@@ -97,7 +131,9 @@ export function holderAlive(identity: string): boolean {
 /** How long a run waits for another to finish building an entry before it gives up. */
 const LOCK_WAIT_MS = () => config.lockWaitSeconds.get() * 1000;
 
-async function lock(path: string, waitingFor: string, onWait?: (msg: string) => void): Promise<() => Promise<void>> {
+async function lock(path: string, waitingFor: string, onWait?: (msg: string) => void): Promise<() => Promise<void>>;
+async function lock(path: string, waitingFor: string, onWait: ((msg: string) => void) | undefined, wait: false): Promise<(() => Promise<void>) | null>;
+async function lock(path: string, waitingFor: string, onWait?: (msg: string) => void, wait = true): Promise<(() => Promise<void>) | null> {
   let told = false;
   const giveUp = Date.now() + LOCK_WAIT_MS();
   for (;;) {
@@ -120,6 +156,7 @@ async function lock(path: string, waitingFor: string, onWait?: (msg: string) => 
       const age = await stat(path).then((s) => Date.now() - s.mtimeMs, () => 0);
       if (age > 10_000) await rm(path, { force: true });
     }
+    if (!wait) return null;
     if (Date.now() > giveUp) {
       throw new Error(
         `gave up after ${LOCK_WAIT_MS() / 1000} s waiting for the lock ${path} (held by "${holder}": pid, boot id, start time) while building ${waitingFor}; remove the file if that process is not a bpf-harness run (BPF_HARNESS_LOCK_WAIT_SECONDS sets the wait)`,
@@ -204,6 +241,100 @@ export async function cached<M>(opts: CachedOptions<M>): Promise<{ dir: string; 
       await writeManifest(tmp, opts.key, meta);
       await rename(tmp, dir);
       return { dir, meta, built: true };
+    } catch (e) {
+      await rm(tmp, { recursive: true, force: true });
+      throw e;
+    }
+  } finally {
+    await release();
+  }
+}
+
+/**
+ * Verified entries of this process, by directory, with the size and modification time of each of
+ * their files then: an entry is checked against its manifest once per process, not on every use
+ * (a guest snapshot holds 100 MB of data; a suite run restores it once per suite file), and again
+ * when any of its files changed since.
+ */
+const verifiedHere = new Map<string, string>();
+
+async function entrySignature(dir: string): Promise<string | null> {
+  try {
+    const m = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as Manifest;
+    const parts = [m.created];
+    for (const rel of Object.keys(m.files).sort()) {
+      const st = await stat(join(dir, rel));
+      parts.push(`${rel}:${st.size}:${st.mtimeMs}:${st.ino}`);
+    }
+    return parts.join('|');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The directory of an existing cache entry when it verifies, else null. A corrupt entry is
+ * removed (and `onProgress` says why), so that the next writer can publish a good one.
+ */
+export async function existingEntry(area: string, key: string, onProgress?: (msg: string) => void): Promise<string | null> {
+  const dir = join(cacheRoot(), area, key);
+  if (!existsSync(join(dir, MANIFEST))) return null;
+  const signature = await entrySignature(dir);
+  if (signature !== null && verifiedHere.get(dir) === signature) return dir;
+  const bad = await verifyEntry(dir);
+  if (bad === null && signature !== null) {
+    verifiedHere.set(dir, signature);
+    return dir;
+  }
+  onProgress?.(`cache entry ${area}/${key} failed verification (${bad ?? 'its files changed while it was checked'}); removing it`);
+  await removeEntry(area, key);
+  return null;
+}
+
+/** Removes an entry (under its lock when nobody holds it; a holder is publishing a new one). */
+export async function removeEntry(area: string, key: string): Promise<void> {
+  const dir = join(cacheRoot(), area, key);
+  verifiedHere.delete(dir);
+  const release = await lock(`${dir}.lock`, `${area}/${key}`, undefined, false);
+  if (!release) return;
+  try {
+    await rm(dir, { recursive: true, force: true });
+  } finally {
+    await release();
+  }
+}
+
+/**
+ * Publishes an entry that `build` writes into a fresh temporary directory, unless it exists
+ * already or another run is publishing it right now: then it returns null at once, without
+ * waiting (for work that is worth doing only when nobody else is, such as saving a guest).
+ */
+export async function tryPublish<M>(opts: {
+  area: string;
+  key: string;
+  build: (dir: string) => Promise<M>;
+  /** Files (relative) that are large and mostly holes: kept with the sparse digest. */
+  sparse?: string[];
+  onProgress?: (msg: string) => void;
+}): Promise<string | null> {
+  await mkdir(cacheRoot(), { recursive: true, mode: 0o700 });
+  const area = join(cacheRoot(), opts.area);
+  await mkdir(area, { recursive: true });
+  await sweepAbandoned(area, opts.onProgress);
+  const dir = join(area, opts.key);
+  if (existsSync(join(dir, MANIFEST))) return null;
+  const release = await lock(`${dir}.lock`, `${opts.area}/${opts.key}`, opts.onProgress, false);
+  if (!release) return null;
+  try {
+    if (existsSync(join(dir, MANIFEST))) return null;
+    await rm(dir, { recursive: true, force: true });
+    const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    await mkdir(tmp, { recursive: true });
+    try {
+      const meta = await opts.build(tmp);
+      await writeManifest(tmp, opts.key, meta, opts.sparse);
+      await rename(tmp, dir);
+      return dir;
     } catch (e) {
       await rm(tmp, { recursive: true, force: true });
       throw e;

@@ -39,6 +39,8 @@ export async function main(argv: string[]): Promise<number> {
   if (values.sha256 !== undefined && !SHA256.test(values.sha256)) throw new UsageError(`--sha256 must be a sha256 sum (64 hex digits), not "${values.sha256}"`);
   if (values.source) config.kernelSource.set(values.source);
   if (values.sha256) config.kernelSha256.set(values.sha256);
+  // For every guest of this run and of the suite runs it starts.
+  if (values['no-snapshot']) config.snapshot.set('0');
   switch (command) {
     case 'suite':
       if (values['keep-on-fail']) config.keepOnFail.set('1');

@@ -177,6 +177,11 @@ export class ConsoleLog {
     });
   }
 
+  /** Everything so far (the console of a boot that is saved as a snapshot). */
+  text(): string {
+    return this.tail(this.lines.length + 1) + '\n';
+  }
+
   /** The last n lines, for error messages. */
   tail(n = 40): string {
     const all = this.partial ? [...this.lines, this.partial] : this.lines;

@@ -104,12 +104,13 @@ export async function buildBase(onProgress?: (m: string) => void): Promise<{ dir
     if (!existsSync(src)) throw new Error(`${src} not found: run scripts/setup.sh (it installs the guest's programs)`);
     return [dest, src] as const;
   });
-  const libs = new Set<string>();
-  for (const [, src] of programs) for (const l of await libraryClosure(src)) libs.add(l);
+  // At once: every run of the harness starts here, and ldd and the sums each wait on the disk.
+  const libs = new Set((await Promise.all(programs.map(([, src]) => libraryClosure(src)))).flat());
   const inputs = [recipe.busybox, ...programs.map(([, s]) => s), ...libs].sort();
   const parts: string[] = [await readFile(join(IMAGES_DIR, 'recipe.json'), 'utf8'), await readFile(join(IMAGES_DIR, 'init'), 'utf8')];
   for (const f of await sourceFiles(AGENT_DIR)) parts.push(f.slice(AGENT_DIR.length), await readFile(f, 'utf8'));
-  for (const f of inputs) parts.push(f, await sha256File(f));
+  const sums = await Promise.all(inputs.map((f) => sha256File(f)));
+  inputs.forEach((f, i) => parts.push(f, sums[i]));
   const prebuilt = config.agentBin.get();
   if (prebuilt) parts.push('agent-bin', await sha256File(prebuilt));
   const key = contentKey('image-base-v1', ...parts);
@@ -164,8 +165,8 @@ export async function buildImage(kernel: Kernel, onProgress?: (m: string) => voi
   }
   const modDigest = kernel.modulesDir ? sha256(await readFile(join(kernel.modulesDir, 'modules.dep'))) : 'none';
   // The bytes of each module the image takes: an image made from a damaged module is never reused.
-  const moduleSums = await Promise.all(order.map((rel) => sha256File(join(kernel.modulesDir!, rel))));
-  const key = contentKey('image-kernel-v1', base.dir, kernel.release, modDigest, order.join(','), moduleSums.join(','), await sha256File(join(base.dir, 'base.cpio')));
+  const [baseSum, ...moduleSums] = await Promise.all([sha256File(join(base.dir, 'base.cpio')), ...order.map((rel) => sha256File(join(kernel.modulesDir!, rel)))]);
+  const key = contentKey('image-kernel-v1', base.dir, kernel.release, modDigest, order.join(','), moduleSums.join(','), baseSum);
   const { dir } = await cached({
     area: 'initramfs',
     key,

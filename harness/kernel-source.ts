@@ -6,7 +6,7 @@ import { lstat, mkdir, readdir, readlink, rename, rm, writeFile } from 'node:fs/
 import { createHash } from 'node:crypto';
 import { basename, join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { AptSuite, debianPin } from './apt.js';
+import { AptSuite, debianPin, pinServed } from './apt.js';
 import { cached, contentKey, sha256File } from './cache.js';
 import type { BuildSource } from './kernel-types.js';
 import { type Tool, which } from './tools.js';
@@ -157,6 +157,7 @@ export async function resolveSource(name: string, src: BuildSource, opts: BuildO
         key: contentKey('debian-source', pkg, version, debSha ?? ''),
         onProgress: say,
         build: async (tmp) => {
+          await pinServed(name, pin, say);
           say(`source: downloading ${pkg} ${version} from Debian ${src.suite}`);
           const dl = join(tmp, 'dl');
           const root = join(tmp, 'root');

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { AptSuite, debianPin } from './apt.js';
+import { AptSuite, debianPin, pinServed } from './apt.js';
 import { buildKernel } from './build.js';
 import { cached, contentKey, sha256File } from './cache.js';
 import { config } from './config.js';
@@ -83,6 +83,7 @@ async function fetchDebian(name: string, src: DebianSource, onProgress?: Progres
     verify: async (dir) => ['bzImage', 'modules/modules.dep', ...(await imageModules(join(dir, 'modules'))).map((m) => `modules/${m}`)],
     onProgress,
     build: async (tmp) => {
+      await pinServed(name, pin, onProgress);
       onProgress?.(`kernel ${name}: downloading ${pkg} ${version} from Debian ${src.suite}`);
       const dl = join(tmp, 'dl');
       const root = join(tmp, 'root');

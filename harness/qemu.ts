@@ -31,6 +31,20 @@ export interface QemuConfig {
   seed?: string;
   /** Add QEMU's virtio-rng device (default false: the seed suffices, and the device costs boot time). */
   rng?: boolean;
+  /**
+   * Add QEMU's vmgenid device: a guest started from a snapshot gets a new generation id, from
+   * which kernels with the driver (5.18+, CONFIG_VMGENID) reseed their random generator at once.
+   */
+  vmgenid?: boolean;
+  /** A unix socket path for QEMU's machine protocol (QMP), to save or resume the guest. */
+  qmp?: string;
+  /**
+   * The guest's memory in a file rather than anonymous memory: shared (the boot that a snapshot
+   * is saved from writes it), or private (a restored guest maps the snapshot's copy-on-write).
+   */
+  memoryFile?: { path: string; shared: boolean };
+  /** Wait for a saved guest's device state (migrate-incoming over QMP) instead of booting. */
+  incoming?: boolean;
 }
 
 /** Why: a guest that panics must end the run at once instead of rebooting or hanging. */
@@ -49,7 +63,10 @@ function accelArgs(accel: Accel): string[] {
  * on the host (harness/vcpu-time.ts) and tell a starved guest from a stalled kernel.
  */
 function machineArgs(c: QemuConfig): string[] {
-  return ['-name', 'bpf-harness,debug-threads=on', '-nodefaults', '-no-user-config', '-display', 'none', '-machine', 'pc', '-m', String(c.memoryMiB), '-smp', String(c.cpus)];
+  const memory = c.memoryFile
+    ? ['-machine', 'pc,memory-backend=ram0', '-object', `memory-backend-file,id=ram0,size=${c.memoryMiB}M,mem-path=${c.memoryFile.path.replaceAll(',', ',,')},share=${c.memoryFile.shared ? 'on' : 'off'}`]
+    : ['-machine', 'pc'];
+  return ['-name', 'bpf-harness,debug-threads=on', '-nodefaults', '-no-user-config', '-display', 'none', ...memory, '-m', String(c.memoryMiB), '-smp', String(c.cpus)];
 }
 
 /** Why: the serial console goes to our stdout, which the harness logs and scans for panics. */
@@ -95,9 +112,21 @@ function rngArgs(c: QemuConfig): string[] {
   return ['-object', 'rng-random,id=rng0,filename=/dev/urandom', '-device', 'virtio-rng-pci,rng=rng0'];
 }
 
+/**
+ * Why: a guest is saved and restored through QMP and a migration stream (harness/snapshot.ts);
+ * vmgenid tells a restored guest's kernel that it is a copy, so that it reseeds at once.
+ */
+function snapshotArgs(c: QemuConfig): string[] {
+  const args: string[] = [];
+  if (c.vmgenid) args.push('-device', 'vmgenid,guid=auto');
+  if (c.qmp) args.push('-qmp', `unix:${c.qmp},server=on,wait=off`);
+  if (c.incoming) args.push('-incoming', 'defer');
+  return args;
+}
+
 /** The whole QEMU argument vector (without the binary). Pure: same config, same arguments. */
 export function qemuArgs(c: QemuConfig): string[] {
-  return [...machineArgs(c), ...accelArgs(c.accel), ...panicArgs(), ...consoleArgs(), ...kernelArgs(c), ...rngArgs(c), ...netArgs(c)];
+  return [...machineArgs(c), ...accelArgs(c.accel), ...panicArgs(), ...consoleArgs(), ...kernelArgs(c), ...rngArgs(c), ...netArgs(c), ...snapshotArgs(c)];
 }
 
 /** A shell-quoted command line, for dry runs and error messages. */

@@ -81,7 +81,7 @@ function stopwatch(): () => number {
 function printEvent(e: VmEvent): void {
   if (e.type === 'progress') console.log(`[harness] ${e.message}`);
   else if (e.type === 'booting') console.log(`[harness] booting kernel ${e.kernel} (${e.accel})`);
-  else if (e.type === 'ready') console.log(`[harness] kernel ${e.kernel}: SSH ready after ${(e.bootMs / 1000).toFixed(1)} s`);
+  else if (e.type === 'ready') console.log(`[harness] kernel ${e.kernel}: SSH ready after ${(e.bootMs / 1000).toFixed(1)} s${e.from === 'snapshot' ? ' (from its snapshot)' : ''}`);
   else if (e.type === 'fault') console.error(`[harness] guest ${e.kind}: ${e.line}`);
 }
 

@@ -9,6 +9,8 @@ export const TOOLS = {
   // Guests (harness/vm.ts, harness/qemu.ts).
   'qemu-system-x86_64': 'qemu-system-x86',
   setpriv: 'util-linux',
+  // Guest snapshots (harness/snapshot.ts): the memory file, copied with its holes.
+  cp: 'coreutils',
   // BPF objects (harness/compile.ts), and vmlinux.h for CO-RE programs from a guest's BTF (harness/btf.ts).
   clang: 'clang',
   bpftool: 'bpftool',

@@ -2,8 +2,10 @@
 // under `setpriv --pdeathsig SIGKILL`, so it dies with the process that started it even when
 // that process is killed outright; every live VM is also killed on exit and on SIGINT/SIGTERM.
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { loadAllowlist } from './allowlist.js';
@@ -13,7 +15,9 @@ import { buildImage, type Image } from './image.js';
 import { getKernel, type Kernel } from './kernels.js';
 import { resultsRoot } from './config.js';
 import { fileSafe } from './paths.js';
-import { bootCommand } from './boot-command.js';
+import { type BootPlan, bootCommand, bootConfig } from './boot-command.js';
+import { Qmp } from './qmp.js';
+import { afterRestoreCommand, bootMemoryFile, canReseed, dropSnapshot, findSnapshot, loadSnapshot, saveSnapshot, type Snapshot, snapshotKey, snapshotSize, snapshotsWanted, sweepBootMemory } from './snapshot.js';
 import { type Accel, chooseAccel, formatCommand, timeouts } from './qemu.js';
 import type { GuestCommands } from './commands.js';
 import { SshSession } from './ssh.js';
@@ -23,7 +27,7 @@ import { stuckWindowMs, VcpuMonitor } from './vcpu-time.js';
 export type VmEvent =
   | { type: 'progress'; message: string }
   | { type: 'booting'; kernel: string; accel: Accel; command: string }
-  | { type: 'ready'; kernel: string; bootMs: number }
+  | { type: 'ready'; kernel: string; bootMs: number; from: 'boot' | 'snapshot' }
   | { type: 'fault'; kind: Fault; line: string }
   | { type: 'stopped'; kernel: string; code: number | null };
 
@@ -48,7 +52,32 @@ export interface VmOptions {
    * after this process ends (--keep-on-fail). Default: BPF_HARNESS_KEEP_ON_FAIL=1.
    */
   keepable?: boolean;
+  /**
+   * Start from a snapshot of the same guest booted earlier, and save one when there is none
+   * (harness/snapshot.ts). Default: BPF_HARNESS_SNAPSHOT (on); false boots every time.
+   */
+  snapshot?: boolean;
   onEvent?: (e: VmEvent) => void;
+}
+
+interface LaunchContext {
+  kernel: Kernel;
+  image: Image;
+  accel: Accel;
+  logDir: string;
+  allow: ReturnType<typeof loadAllowlist>;
+  emit: (e: VmEvent) => void;
+}
+
+/** A restore that failed because QEMU could not load the snapshot (not because the guest failed after). */
+interface RestoreError extends Error {
+  notLoaded?: boolean;
+}
+
+let qmpCounter = 0;
+/** A QMP socket path short enough for a unix socket (108 bytes), whatever the results directory. */
+function qmpSocketPath(): string {
+  return join(tmpdir(), `bpf-harness-qmp-${process.pid}-${++qmpCounter}.sock`);
 }
 
 /**
@@ -84,7 +113,10 @@ function installExitHooks(): void {
   if (hooksInstalled) return;
   hooksInstalled = true;
   process.on('exit', () => {
-    for (const vm of live) vm.kill();
+    for (const vm of live) {
+      vm.kill();
+      vm.dropBootMemory();
+    }
   });
   // Orphaned (the process that started us died without telling us, e.g. SIGKILL to a wrapper
   // such as npm or tsx): take our guests down with us.
@@ -122,12 +154,63 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let counter = 0;
 let syncCounter = 0;
 
+/** What a guest start is made of, resolved once (Vm.start, and `boot --dry-run`'s printout). */
+export interface GuestPlan {
+  kernel: Kernel;
+  image: Image;
+  probe: ReturnType<typeof chooseAccel> extends Promise<infer P> ? P : never;
+  accel: Accel;
+  /** The boot plan for a given SSH port, plus any per-start parts. */
+  plan: (sshPort: number, extra?: Partial<BootPlan>) => BootPlan;
+  /** The snapshot key when guests may start from snapshots. */
+  key?: string;
+  /** The verified snapshot a start restores, if there is one. */
+  snapshot: Snapshot | null;
+}
+
+/** Resolves the kernel, image, accelerator, boot image and snapshot of a guest start. */
+export async function planGuest(opts: VmOptions, progress: (m: string) => void = () => {}): Promise<GuestPlan> {
+  const kernel = typeof opts.kernel === 'object' ? opts.kernel : await getKernel(opts.kernel, { onProgress: progress });
+  const image = await buildImage(kernel, progress);
+  const probe = await chooseAccel(kernel.bzImage, progress);
+  const bootImage = await bootKernel(kernel.bzImage, progress);
+  const plan = (sshPort: number, extra: Partial<BootPlan> = {}): BootPlan => ({
+    accel: probe.accel,
+    bzImage: bootImage,
+    initramfs: image.initramfs,
+    memoryMiB: opts.memoryMiB,
+    cpus: opts.cpus,
+    sshPort,
+    append: opts.append,
+    rng: opts.entropy?.rng,
+    keepable: opts.keepable,
+    ...extra,
+  });
+  // A snapshot stands for a boot only where the guest would not differ: not when the caller asks
+  // for its own seed handling (entropy.seed false), which is about the boot itself.
+  const wanted = snapshotsWanted(opts.snapshot) && opts.entropy?.seed !== false;
+  const key = wanted ? await snapshotKey(bootConfig(plan(0, { snapshot: { qmp: '', memoryFile: { path: '', shared: true } } }))) : undefined;
+  const snapshot = key ? await findSnapshot(key, progress) : null;
+  return { kernel, image, probe, accel: probe.accel, plan, key, snapshot };
+}
+
+/** The boot plan of a start: a restore of the plan's snapshot when it has one, else a boot that may save one. */
+export function startPlan(g: GuestPlan, sshPort: number, seed: string | undefined): BootPlan {
+  if (g.snapshot) return g.plan(sshPort, { snapshot: { qmp: qmpSocketPath(), memoryFile: { path: g.snapshot.memory, shared: false }, incoming: true } });
+  return g.plan(sshPort, { seed, snapshot: g.key ? { qmp: qmpSocketPath(), memoryFile: { path: bootMemoryFile(), shared: true } } : undefined });
+}
+
 export class Vm {
   ssh!: SshSession;
   bootMs = 0;
+  /** When QEMU was started. */
+  readonly started = Date.now();
+  /** The snapshot this guest was started from, if it was not booted. */
+  restoredFrom?: Snapshot;
+  private snapshotFiles?: BootPlan['snapshot'];
   /** Handed over to its keeper (keep()): this process no longer ends it. */
   private kept = false;
-  private exited: { code: number | null } | null = null;
+  exited: { code: number | null } | null = null;
   private exitWaiters: (() => void)[] = [];
 
   private constructor(
@@ -166,60 +249,47 @@ export class Vm {
     return this.exited === null;
   }
 
-  /** Boots a guest and returns once an SSH handshake with it succeeded. */
+  /**
+   * Starts a guest and returns once an SSH handshake with it succeeded: from the kernel's
+   * snapshot when there is one (harness/snapshot.ts), else by booting it, which saves a snapshot
+   * for the next guest once init is ready for SSH.
+   */
   static async start(opts: VmOptions = {}): Promise<Vm> {
     installExitHooks();
     const emit = opts.onEvent ?? (() => {});
     const progress = (message: string) => emit({ type: 'progress', message });
-    const kernel = typeof opts.kernel === 'object' ? opts.kernel : await getKernel(opts.kernel, { onProgress: progress });
-    const image = await buildImage(kernel, progress);
-    const probe = await chooseAccel(kernel.bzImage, progress);
-    const { accel } = probe;
+    const g = await planGuest(opts, progress);
+    const { kernel, image, probe, accel, key } = g;
     const logDir = join(resultsRoot(), `${opts.label ?? 'vm'}-${fileSafe(kernel.name)}-${process.pid}-${++counter}`);
     await mkdir(logDir, { recursive: true });
     const t = timeouts(accel);
     const allow = loadAllowlist(kernel.name);
-    const bootImage = await bootKernel(kernel.bzImage, progress);
+    const ctx: LaunchContext = { kernel, image, accel, logDir, allow, emit };
+
+    if (key) await sweepBootMemory();
+    if (g.snapshot) {
+      try {
+        return await Vm.restore(ctx, { ...g, snapshot: g.snapshot }, t, opts.bootTimeoutMs ?? t.bootMs);
+      } catch (e) {
+        const why = (e as Error).message.split('\n')[0];
+        // Only a snapshot QEMU could not load is dropped: a guest that failed later is no verdict on it.
+        const dropped = (e as RestoreError).notLoaded;
+        progress(`the guest snapshot ${g.snapshot.dir} did not restore (${why}); booting the guest instead${dropped ? ', and saving a new snapshot' : ''}`);
+        if (dropped) await dropSnapshot(g.snapshot.key);
+      }
+    }
+
     for (let attempt = 1; ; attempt++) {
       const sshPort = await freePort();
-      const { argv, keepable } = bootCommand({
-        accel,
-        bzImage: bootImage,
-        initramfs: image.initramfs,
-        memoryMiB: opts.memoryMiB,
-        cpus: opts.cpus,
-        sshPort,
-        append: opts.append,
-        seed: opts.entropy?.seed === false ? undefined : randomBytes(64).toString('hex'),
-        rng: opts.entropy?.rng,
-        keepable: opts.keepable,
-      });
+      // A boot that may be saved has its memory in a file, which the save copies.
+      const boot = startPlan({ ...g, snapshot: null }, sshPort, opts.entropy?.seed === false ? undefined : randomBytes(64).toString('hex'));
+      const { argv, keepable } = bootCommand(boot);
       const con = new ConsoleLog(join(logDir, 'console.log'), allow);
-      emit({ type: 'booting', kernel: kernel.name, accel, command: formatCommand(argv[0], argv.slice(1)) });
-      const started = Date.now();
-      // A keepable guest's QEMU dies with its keeper, and the keeper with this process (its
-      // stdin closes) unless it was told to keep the guest; in its own process group, so that a
-      // Ctrl-C of the run does not reach a guest that was kept.
-      const proc = keepable
-        ? execa(argv[0], argv.slice(1), { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false, detached: true })
-        : execa(argv[0], argv.slice(1), { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });
-      const vm = new Vm(kernel, image, accel, logDir, con, proc, sshPort, emit);
-      live.add(vm);
-      proc.stdout!.on('data', (d: Buffer) => con.write(d));
-      proc.stderr!.on('data', (d: Buffer) => con.write(`[qemu] ${d.toString()}`));
-      con.onFault((kind, line) => emit({ type: 'fault', kind, line }));
-      // A stall or lockup is judged against what the host gave the vCPUs over the time it names.
-      const vcpus = proc.pid ? new VcpuMonitor(proc.pid) : undefined;
-      con.excuse = (kind, line) => {
-        const s = vcpus?.starvation(stuckWindowMs(line));
-        if (s?.starved) emit({ type: 'progress', message: `guest ${kind} while the host starved it, not counted as a kernel fault: ${s.text}` });
-        return s ?? null;
-      };
-      proc.then(() => vcpus?.stop(), () => vcpus?.stop());
+      const vm = Vm.launch(ctx, argv, keepable, con, sshPort, boot.snapshot);
       try {
-        await vm.waitForSsh(opts.bootTimeoutMs ?? t.bootMs);
-        vm.bootMs = Date.now() - started;
-        emit({ type: 'ready', kernel: kernel.name, bootMs: vm.bootMs });
+        await vm.waitForSsh(opts.bootTimeoutMs ?? t.bootMs, key);
+        vm.bootMs = Date.now() - vm.started;
+        emit({ type: 'ready', kernel: kernel.name, bootMs: vm.bootMs, from: 'boot' });
         return vm;
       } catch (e) {
         vm.kill();
@@ -238,13 +308,118 @@ export class Vm {
     }
   }
 
+  /** Spawns QEMU for a guest (a boot or a restore) and wires its console, faults and vCPU watch. */
+  private static launch(ctx: LaunchContext, argv: string[], keepable: boolean, con: ConsoleLog, sshPort: number, snapshot?: BootPlan['snapshot']): Vm {
+    const { emit } = ctx;
+    emit({ type: 'booting', kernel: ctx.kernel.name, accel: ctx.accel, command: formatCommand(argv[0], argv.slice(1)) });
+    // A keepable guest's QEMU dies with its keeper, and the keeper with this process (its
+    // stdin closes) unless it was told to keep the guest; in its own process group, so that a
+    // Ctrl-C of the run does not reach a guest that was kept.
+    const proc = keepable
+      ? execa(argv[0], argv.slice(1), { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false, detached: true })
+      : execa(argv[0], argv.slice(1), { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });
+    const vm = new Vm(ctx.kernel, ctx.image, ctx.accel, ctx.logDir, con, proc, sshPort, emit);
+    vm.snapshotFiles = snapshot;
+    live.add(vm);
+    proc.stdout!.on('data', (d: Buffer) => con.write(d));
+    proc.stderr!.on('data', (d: Buffer) => con.write(`[qemu] ${d.toString()}`));
+    con.onFault((kind, line) => emit({ type: 'fault', kind, line }));
+    // A stall or lockup is judged against what the host gave the vCPUs over the time it names.
+    const vcpus = proc.pid ? new VcpuMonitor(proc.pid) : undefined;
+    con.excuse = (kind, line) => {
+      const s = vcpus?.starvation(stuckWindowMs(line));
+      if (s?.starved) emit({ type: 'progress', message: `guest ${kind} while the host starved it, not counted as a kernel fault: ${s.text}` });
+      return s ?? null;
+    };
+    const done = () => {
+      vcpus?.stop();
+      vm.dropBootMemory();
+      if (snapshot) rm(snapshot.qmp, { force: true }).catch(() => {});
+    };
+    proc.then(done, done);
+    return vm;
+  }
+
+  /**
+   * Starts a guest from a snapshot: QEMU loads it, the guest resumes where the saved one was
+   * (init ready for SSH), and its first command redoes what must differ between guests.
+   */
+  private static async restore(ctx: LaunchContext, g: GuestPlan & { snapshot: Snapshot }, t: ReturnType<typeof timeouts>, deadlineMs: number): Promise<Vm> {
+    const snap = g.snapshot;
+    const sshPort = await freePort();
+    // The snapshot's memory, mapped copy-on-write (share=off): the guest's writes never reach the file.
+    const restore = startPlan(g, sshPort, undefined);
+    const snapshot = restore.snapshot!;
+    const qmpPath = snapshot.qmp;
+    const { argv, keepable } = bootCommand(restore);
+    const con = new ConsoleLog(join(ctx.logDir, 'console.log'), ctx.allow);
+    con.write(`[harness] restored from the guest snapshot ${snap.dir}; the console of the boot it saved is ${snap.bootConsole}\n`);
+    const vm = Vm.launch(ctx, argv, keepable, con, sshPort, snapshot);
+    vm.restoredFrom = snap;
+    const deadline = vm.started + deadlineMs;
+    const exited = () => (vm.running ? null : `QEMU exited (code ${vm.exited?.code}): ${con.tail(3).replace(/\s+/g, ' ').trim()}`);
+    let qmp: Qmp | undefined;
+    try {
+      try {
+        qmp = await Qmp.connect(qmpPath, deadlineMs, exited);
+        await loadSnapshot(qmp, snap, Math.max(1, deadline - Date.now()));
+      } catch (e) {
+        // QEMU ends when it cannot load the device state (another QEMU's, a corrupt file); its
+        // QMP socket can close a moment before the exit is seen.
+        if (vm.running && /QMP/.test((e as Error).message)) await vm.waitExit(2_000);
+        const gone = exited();
+        throw gone ? Object.assign(new Error(gone), { notLoaded: true }) : e;
+      } finally {
+        qmp?.close();
+      }
+      await vm.connectSsh(Math.min(deadline, Date.now() + t.sshdMs), () => {
+        const why = exited();
+        if (why) throw new Error(why);
+      });
+      const said = await vm.ssh.exec(afterRestoreCommand());
+      if (!canReseed(said)) throw new Error(`the restored guest did not reseed its random generator: ${said.trim()}`);
+      vm.bootMs = Date.now() - vm.started;
+      ctx.emit({ type: 'ready', kernel: ctx.kernel.name, bootMs: vm.bootMs, from: 'snapshot' });
+      return vm;
+    } catch (e) {
+      vm.kill();
+      await vm.waitExit(2_000);
+      await con.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Saves this guest as the snapshot `key` (init is ready for SSH, no connection made yet), when
+   * its kernel can reseed its random generator on demand: a restored guest must not share its
+   * random bytes with the others. A failed save is said and the boot goes on.
+   */
+  private async saveAs(key: string): Promise<void> {
+    const entropy = this.console.guestSays.find((l) => l.startsWith('entropy:'));
+    if (!canReseed(entropy)) {
+      this.emit({ type: 'progress', message: `no guest snapshot of kernel ${this.kernel.name}: it cannot reseed its random generator on demand (init said "${entropy ?? 'nothing about entropy'}"), so its guests boot` });
+      return;
+    }
+    const files = this.snapshotFiles!;
+    let qmp: Qmp | undefined;
+    try {
+      qmp = await Qmp.connect(files.qmp, this.timeouts.bootMs, () => (this.running ? null : 'QEMU exited'));
+      const snap = await saveSnapshot(qmp, files.memoryFile.path, key, this.console.text(), this.timeouts.bootMs, (m) => this.emit({ type: 'progress', message: m }));
+      if (snap) this.emit({ type: 'progress', message: `saved a guest snapshot of kernel ${this.kernel.name} (${snapshotSize(snap)}) in ${snap.dir}: later guests start from it` });
+    } catch (e) {
+      this.emit({ type: 'progress', message: `could not save a guest snapshot of kernel ${this.kernel.name}: ${(e as Error).message}` });
+    } finally {
+      qmp?.close();
+    }
+  }
+
   /**
    * Waits for a completed SSH handshake, and fails as soon as the console shows that none will
    * come, with the cause: a kernel that prints nothing, a panic or fault, an init that never
    * starts the SSH server, a guest without network, or an SSH server that never answers.
    */
-  private async waitForSsh(deadlineMs: number): Promise<void> {
-    const started = Date.now();
+  private async waitForSsh(deadlineMs: number, saveAs?: string): Promise<void> {
+    const started = this.started;
     const deadline = started + deadlineMs;
     const t = this.timeouts;
     const secs = (ms: number) => `${Math.round(ms / 100) / 10} s`;
@@ -295,24 +470,15 @@ export class Vm {
       check();
       await nextSay();
     }
-    let lastErr = '';
-    while (Date.now() < sshdDeadline) {
+    // Saved before the first connection: no SSH state of this guest's is in the snapshot.
+    if (saveAs && this.console.saidAt.has('ready for ssh')) {
       check();
-      try {
-        this.ssh = await SshSession.connect({
-          port: this.sshPort,
-          privateKey: this.image.clientKey,
-          hostKey: this.image.hostKey,
-          readyTimeoutMs: Math.min(10_000, Math.max(1_000, sshdDeadline - Date.now())),
-          keepaliveMs: t.keepaliveMs,
-        });
-        this.ssh.commandTimeoutMs = t.commandMs;
-        return;
-      } catch (e) {
-        lastErr = (e as Error).message;
-        await sleep(50);
-      }
+      await this.saveAs(saveAs);
     }
+    // Saved or not, the memory file's name is not needed any more (QEMU keeps its mapping).
+    this.dropBootMemory();
+    const lastErr = await this.connectSsh(sshdDeadline, check);
+    if (lastErr === null) return;
     check();
     const seeded = this.console.guestSays.find((l) => l.startsWith('entropy:'));
     // "fast init done" (crng_init 1) is not enough: getrandom() blocks until "crng init done".
@@ -324,6 +490,39 @@ export class Vm {
       `the SSH server was started ${secs(sshdAt()! - started)} into the boot but did not answer within ${secs(Date.now() - sshdAt()!)} (${this.accel}); last error: ${lastErr}; ${hint}`,
       'sshd-silent',
     );
+  }
+
+  /** Unlinks a booting guest's shared memory file (/dev/shm): QEMU's mapping lives on without the name. */
+  dropBootMemory(): void {
+    const f = this.snapshotFiles?.memoryFile;
+    if (f?.shared) rmSync(f.path, { force: true });
+  }
+
+  /**
+   * Connects over SSH, with the guest's host key checked, retrying until `deadline`; `check`
+   * throws when the guest can no longer answer. Null once connected, else the last error.
+   */
+  private async connectSsh(deadline: number, check: () => void): Promise<string | null> {
+    const t = this.timeouts;
+    let lastErr = `no attempt before the deadline`;
+    while (Date.now() < deadline) {
+      check();
+      try {
+        this.ssh = await SshSession.connect({
+          port: this.sshPort,
+          privateKey: this.image.clientKey,
+          hostKey: this.image.hostKey,
+          readyTimeoutMs: Math.min(10_000, Math.max(1_000, deadline - Date.now())),
+          keepaliveMs: t.keepaliveMs,
+        });
+        this.ssh.commandTimeoutMs = t.commandMs;
+        return null;
+      } catch (e) {
+        lastErr = (e as Error).message;
+        await sleep(50);
+      }
+    }
+    return lastErr;
   }
 
   /** Why a guest has no network, as init said it, and what to do about it. */

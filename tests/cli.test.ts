@@ -120,13 +120,19 @@ test('boot --dry-run prints the command line Vm.start runs: the same wrapper, me
   const dry = await cli('boot', '--dry-run');
   expect(dry.exitCode, dry.stderr).toBe(0);
   const printed = dry.stdout.trim();
-  expect(dry.stderr).toMatch(/the SSH port \((\d+), free now\) and the bpf_harness\.seed= entropy seed are chosen afresh by every boot/);
-  // What a real boot runs: Vm.start's own 'booting' event, from a boot cut short at once.
+  expect(dry.stderr).toMatch(/the SSH port \((\d+), free now\), the bpf_harness\.seed= entropy seed and the QMP socket are chosen afresh by every start/);
+  // What a real start runs: Vm.start's own first 'booting' event (a restore when the kernel has a
+  // snapshot, as the dry run then says), from a start cut short at once.
   let ran: string | undefined;
-  await expect(Vm.start({ label: 'dry-run-check', bootTimeoutMs: 1, keepable: false, onEvent: (e) => e.type === 'booting' && (ran = e.command) })).rejects.toThrow();
+  await expect(Vm.start({ label: 'dry-run-check', bootTimeoutMs: 1, keepable: false, onEvent: (e) => e.type === 'booting' && (ran ??= e.command) })).rejects.toThrow();
   expect(ran).toBeDefined();
-  // The port and the seed are chosen by each boot; everything else is the same, character for character.
-  const fixed = (line: string) => line.replace(/hostfwd=tcp:127\.0\.0\.1:\d+-:22/, 'hostfwd=tcp:127.0.0.1:PORT-:22').replace(/bpf_harness\.seed=[0-9a-f]{128}/, 'bpf_harness.seed=SEED');
+  // The port, the seed and the per-start files are chosen by each start; everything else is the same, character for character.
+  const fixed = (line: string) =>
+    line
+      .replace(/hostfwd=tcp:127\.0\.0\.1:\d+-:22/, 'hostfwd=tcp:127.0.0.1:PORT-:22')
+      .replace(/bpf_harness\.seed=[0-9a-f]{128}/, 'bpf_harness.seed=SEED')
+      .replace(/bpf-harness-qmp-\d+-\d+\.sock/, 'QMP')
+      .replace(/bpf-harness-ram-\d+-\d+/, 'RAM');
   expect(fixed(printed)).toBe(fixed(ran!));
   expect(printed).toMatch(/^\S*setpriv --pdeathsig SIGKILL -- \S*qemu-system-x86_64 /);
   expect(printed).toContain(' -m 1024 -smp 2 ');

@@ -6,17 +6,16 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../agent.js';
-import { bootKernel } from '../pvh.js';
 import { bootCommand } from '../boot-command.js';
 import { compileAll, GUEST_OBJECT_DIR } from '../compile.js';
 import { buildImage } from '../image.js';
 import { getKernel } from '../kernels.js';
 import { findKept, listKept, stopKept } from '../kept.js';
-import { chooseAccel, formatCommand } from '../qemu.js';
+import { formatCommand } from '../qemu.js';
 import { interactiveShell, sshAccess } from '../shell.js';
 import { SshSession } from '../ssh.js';
 import { VethPair } from '../topology.js';
-import { freePort, Vm } from '../vm.js';
+import { freePort, planGuest, startPlan, Vm } from '../vm.js';
 import type { Values } from './options.js';
 import { listSuites, say, SUITES_DIR } from './suite.js';
 
@@ -83,17 +82,18 @@ export async function shell(values: Values): Promise<number> {
 }
 
 /**
- * The command line `boot` runs, built by the same function as Vm.start's (bootCommand): the same
- * memory, CPUs, network, wrapper and command line. Two parts differ from boot to boot and are
- * said on stderr: the SSH port (one free now) and the entropy seed (fresh for every boot).
+ * The command line `boot` runs, planned by the same functions as Vm.start's (planGuest,
+ * startPlan, bootCommand): the same memory, CPUs, network, wrapper and command line, and a
+ * restore of the kernel's snapshot when it has one. What differs from start to start is said on
+ * stderr: the SSH port (one free now), the entropy seed and the QMP socket.
  */
 export async function bootDryRun(kernelArg: string | undefined, modules: string | undefined): Promise<string> {
   const k = await getKernel(kernelArg, { onProgress: say, modules });
-  const img = await buildImage(k, say);
-  const { accel } = await chooseAccel(k.bzImage, say);
+  const g = await planGuest({ kernel: k }, say);
   const sshPort = await freePort();
-  const { argv } = bootCommand({ accel, bzImage: await bootKernel(k.bzImage, say), initramfs: img.initramfs, sshPort, seed: randomBytes(64).toString('hex') });
-  console.error(`# the command line a boot of kernel ${k.name} runs; the SSH port (${sshPort}, free now) and the bpf_harness.seed= entropy seed are chosen afresh by every boot`);
+  const { argv } = bootCommand(startPlan(g, sshPort, randomBytes(64).toString('hex')));
+  const how = g.snapshot ? `a start of kernel ${k.name} runs: a restore of its snapshot ${g.snapshot.dir} (--no-snapshot boots)` : `a boot of kernel ${k.name} runs`;
+  console.error(`# the command line ${how}; the SSH port (${sshPort}, free now), the bpf_harness.seed= entropy seed and the QMP socket are chosen afresh by every start`);
   return formatCommand(argv[0], argv.slice(1));
 }
 

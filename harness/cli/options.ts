@@ -20,6 +20,7 @@ const ALL = {
   'keep-on-fail': { type: 'boolean' },
   retries: { type: 'string' },
   'flaky-ok': { type: 'boolean' },
+  'no-snapshot': { type: 'boolean' },
   attach: { type: 'string' },
   stop: { type: 'string' },
   list: { type: 'boolean' },
@@ -35,7 +36,7 @@ const KERNEL: OptionName[] = ['kernel', 'modules', 'source', 'sha256'];
 
 export const COMMANDS = {
   suite: {
-    options: ['kernels', 'shard', 'test', 'dir', 'keep-on-fail', 'retries', 'flaky-ok', ...KERNEL],
+    options: ['kernels', 'shard', 'test', 'dir', 'keep-on-fail', 'retries', 'flaky-ok', 'no-snapshot', ...KERNEL],
     usage: `  npm run suite <type...|all> [-- --kernel NAME|PATH] [--modules DIR]   run suites in guests
   npm run suite <type...|all> -- --kernel 5.10,6.1 | --kernels all     the kernel matrix, with a report
       [--shard i/n]                                                    run one CI shard of the tests
@@ -44,6 +45,7 @@ export const COMMANDS = {
       [--keep-on-fail]                                                 keep the guest of the first failing test up
       [--retries N] [--flaky-ok]                                       run a failing test up to N more times; one that
                                                                        then passes is flaky and fails the run, unless --flaky-ok
+      [--no-snapshot]                                                  boot every guest (default: start from the kernel's snapshot)
       [--source FILE|DIR] [--sha256 HEX]                               a source kernel's tarball or tree, and its checksum`,
   },
   'kernels list': { options: [], usage: '  npm run kernels -- list                                              the kernel catalog' },
@@ -61,13 +63,13 @@ export const COMMANDS = {
   },
   image: { options: KERNEL, usage: '  npm run image -- [--kernel NAME]                                     build the guest image' },
   shell: {
-    options: ['suite', 'attach', 'stop', 'list', ...KERNEL],
+    options: ['suite', 'attach', 'stop', 'list', 'no-snapshot', ...KERNEL],
     usage: `  npm run shell -- [--kernel NAME] [--suite TYPE]                      a shell in a guest (with the suite's objects
                                                                        and a veth pair); exit ends the guest
   npm run shell -- --attach ID | --stop ID | --list                    a shell in a kept guest; end it; list them`,
   },
   boot: {
-    options: ['dry-run', ...KERNEL],
+    options: ['dry-run', 'no-snapshot', ...KERNEL],
     usage: `  npx tsx harness/cli.ts boot [--kernel NAME] [--dry-run]              boot a guest and keep it up (Ctrl-C ends it);
                                                                        --dry-run prints the command line a boot runs`,
   },

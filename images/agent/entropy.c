@@ -6,6 +6,15 @@
  *
  * The seed comes from the kernel command line (bpf_harness.seed=), made fresh for each boot by
  * the host; a guest is a disposable test machine, so a seed the host knows is good enough.
+ *
+ * After crediting, the kernel is asked to reseed its CRNG from the input pool at once
+ * (RNDRESEEDCRNG, 4.17+): a guest restored from a snapshot (harness/snapshot.ts) starts
+ * with the very CRNG state of every other guest restored from it, and a credit alone reaches the
+ * CRNG only at its next scheduled reseed (minutes away). Init's line says whether the kernel can;
+ * the harness saves snapshots only of kernels that can.
+ *
+ * bpf-agent --after-restore HEX UNIX_NS: what a restored guest redoes, first thing: credits HEX
+ * and reseeds, then steps the clock (CLOCK_REALTIME) to the host's, which sent UNIX_NS.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -47,11 +57,45 @@ int seed_entropy(const char *hex)
 	int e = errno;
 	int avail = -1;
 	ioctl(fd, RNDGETENTCNT, &avail);
-	close(fd);
 	if (rc) {
+		close(fd);
 		fprintf(stderr, "bpf-agent: RNDADDENTROPY: %s\n", strerror(e));
 		return 1;
 	}
-	printf("credited %d bits; the input pool holds %d\n", req.info.entropy_count, avail);
+#ifndef RNDRESEEDCRNG
+#define RNDRESEEDCRNG _IO('R', 0x07)
+#endif
+	int reseeded = ioctl(fd, RNDRESEEDCRNG) == 0;
+	int re = errno;
+	close(fd);
+	/* The harness reads "reseeded" (or its absence) from init's console line. */
+	if (reseeded)
+		printf("credited %d bits; the input pool holds %d; reseeded the CRNG\n", req.info.entropy_count, avail);
+	else
+		printf("credited %d bits; the input pool holds %d; cannot reseed the CRNG on demand (RNDRESEEDCRNG: %s)\n",
+		       req.info.entropy_count, avail, strerror(re));
+	return 0;
+}
+
+int after_restore(const char *hex, const char *unix_ns)
+{
+	char *end;
+	errno = 0;
+	unsigned long long ns = strtoull(unix_ns, &end, 10);
+	if (errno || *end || end == unix_ns) {
+		fprintf(stderr, "bpf-agent: --after-restore wants the host's time in nanoseconds since 1970, got \"%s\"\n", unix_ns);
+		return 2;
+	}
+	int rc = seed_entropy(hex);
+	if (rc)
+		return rc;
+	struct timespec was, to = { .tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull) };
+	clock_gettime(CLOCK_REALTIME, &was);
+	if (clock_settime(CLOCK_REALTIME, &to)) {
+		fprintf(stderr, "bpf-agent: clock_settime: %s\n", strerror(errno));
+		return 1;
+	}
+	double stepped = (double)(to.tv_sec - was.tv_sec) + (double)(to.tv_nsec - was.tv_nsec) / 1e9;
+	printf("stepped the clock by %.3f s\n", stepped);
 	return 0;
 }

@@ -1,0 +1,222 @@
+// Guest snapshots: a guest booted to "ready for ssh" is saved once, and later guests of the same
+// kernel, image, QEMU and machine start from it instead of booting: a fraction of a second
+// instead of seconds.
+//
+// The guest's memory is a file. The boot that saves runs on a shared file in /dev/shm; the save
+// pauses it, writes QEMU's device state (a migration stream that leaves the file-backed memory
+// out: x-ignore-shared, 1 MB) and copies the memory file (sparse: a tenth of it is data). A
+// restored guest maps the snapshot's memory file privately, copy-on-write: nothing is read until
+// the guest touches it, and the snapshot is never written. Each restored guest
+// then redoes what must differ between guests (bpf-agent --after-restore: fresh host randomness,
+// credited and reseeded, and the host's time), and gets an SSH connection of its own with the
+// host key checked, as a booted one does.
+//
+// The save is taken before any SSH connection exists, so no guest connection state is in it. It
+// is a cache entry like the others (harness/cache.ts): keyed by content, published by one run
+// while any other boots plainly, verified (once per process), and removed when it will not load.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { contentKey, existingEntry, removeEntry, sha256File, tryPublish } from './cache.js';
+import { config } from './config.js';
+import { pidAlive } from './procs.js';
+import type { Qmp } from './qmp.js';
+import { type QemuConfig, qemuArgs } from './qemu.js';
+import { shq } from './quote.js';
+import { which } from './tools.js';
+
+export const SNAPSHOT_AREA = 'snapshots';
+/** The files of an entry: the guest's memory, and QEMU's device state (a migration stream). */
+export const MEMORY_FILE = 'memory';
+export const DEVICES_FILE = 'devices';
+/** The console of the boot that was saved, for a restored guest's failures. */
+export const BOOT_CONSOLE = 'boot-console.log';
+/** Bumped when what a snapshot holds, or how it is restored, changes. */
+const FORMAT = 'bpf-harness-snapshot-2';
+
+/** Whether guests start from snapshots: the caller's choice, else BPF_HARNESS_SNAPSHOT (default on). */
+export function snapshotsWanted(asked?: boolean): boolean {
+  return asked ?? config.snapshot.get();
+}
+
+const digests = new Map<string, string>();
+/** sha256 of a file, once per process for a given size and modification time. */
+async function digest(path: string): Promise<string> {
+  const st = statSync(path);
+  const id = `${path}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
+  let d = digests.get(id);
+  if (!d) {
+    d = await sha256File(path);
+    digests.set(id, d);
+  }
+  return d;
+}
+
+let qemuIdentity: string | undefined;
+/** QEMU's version line and its binary's digest: a snapshot loads only into the QEMU that saved it. */
+async function qemuId(): Promise<string> {
+  if (!qemuIdentity) {
+    const bin = which('qemu-system-x86_64');
+    qemuIdentity = `${execFileSync(bin, ['--version'], { encoding: 'utf8' }).split('\n')[0]} ${await digest(bin)}`;
+  }
+  return qemuIdentity;
+}
+
+/** Under KVM the guest's CPU is the host's (-cpu host): a snapshot is only good on the same CPU. */
+function hostCpu(): string {
+  const info = readFileSync('/proc/cpuinfo', 'utf8');
+  const first = info.split('\n\n')[0];
+  return ['vendor_id', 'cpu family', 'model', 'stepping', 'microcode', 'flags'].map((f) => new RegExp(`^${f}\\s*:(.*)$`, 'm').exec(first)?.[1]?.trim() ?? '').join('|');
+}
+
+/**
+ * The key of a guest's snapshot: the format, QEMU, the contents of the kernel and initramfs, and
+ * every machine argument, with what changes per guest left out (the entropy seed, which a restore
+ * replaces, and the SSH port, which is the host side of the port forward and not part of the saved
+ * machine).
+ */
+export async function snapshotKey(c: QemuConfig): Promise<string> {
+  if (!c.initramfs) throw new Error('a snapshot needs the guest image (initramfs)');
+  const machine = qemuArgs({ ...c, seed: undefined, sshPort: 0, qmp: undefined, memoryFile: undefined, incoming: undefined });
+  return contentKey(FORMAT, await qemuId(), await digest(c.bzImage), await digest(c.initramfs), machine.join('\0'), c.accel === 'kvm' ? hostCpu() : '');
+}
+
+export interface Snapshot {
+  key: string;
+  /** The entry's directory. */
+  dir: string;
+  memory: string;
+  devices: string;
+  bootConsole: string;
+}
+
+function snapshotIn(key: string, dir: string): Snapshot {
+  return { key, dir, memory: join(dir, MEMORY_FILE), devices: join(dir, DEVICES_FILE), bootConsole: join(dir, BOOT_CONSOLE) };
+}
+
+/** The verified snapshot of this key, or null; a corrupt one is removed (saying so) and null. */
+export async function findSnapshot(key: string, onProgress?: (m: string) => void): Promise<Snapshot | null> {
+  const dir = await existingEntry(SNAPSHOT_AREA, key, onProgress);
+  return dir ? snapshotIn(key, dir) : null;
+}
+
+let ramCounter = 0;
+/**
+ * Where a booting guest's memory goes when it may be saved: a file in /dev/shm (memory, not
+ * disk), named by this process so that one left by a killed run can be swept.
+ */
+export function bootMemoryFile(): string {
+  return join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), `bpf-harness-ram-${process.pid}-${++ramCounter}`);
+}
+
+/** Removes memory files of booting guests whose process is gone (a run that was killed). */
+export async function sweepBootMemory(): Promise<void> {
+  for (const dir of ['/dev/shm', tmpdir()]) {
+    for (const e of await readdir(dir).catch(() => [] as string[])) {
+      const m = /^bpf-harness-ram-(\d+)-\d+$/.exec(e);
+      if (m && !pidAlive(Number(m[1]))) await rm(join(dir, e), { force: true });
+    }
+  }
+}
+
+/** Forgets a snapshot that would not load, so that the next boot saves a good one. */
+export async function dropSnapshot(key: string): Promise<void> {
+  await removeEntry(SNAPSHOT_AREA, key);
+}
+
+
+interface MigrationInfo {
+  status: string;
+  'error-desc'?: string;
+  'total-time'?: number;
+}
+
+async function migrationDone(qmp: Qmp, deadlineMs: number): Promise<MigrationInfo> {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    const info = await qmp.execute<MigrationInfo>('query-migrate');
+    if (info.status === 'completed') return info;
+    if (info.status === 'failed' || info.status === 'cancelled') throw new Error(`the save ${info.status}${info['error-desc'] ? `: ${info['error-desc']}` : ''}`);
+    if (Date.now() > until) {
+      await qmp.execute('migrate_cancel').catch(() => {});
+      throw new Error(`the save did not complete within ${deadlineMs / 1000} s (status ${info.status})`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Saves the running guest behind `qmp`, whose memory is the shared file `memoryFile`, as the
+ * snapshot `key`, unless another run is saving it right now: the guest is paused, its device
+ * state written and its memory copied, and resumed. Returns the entry, or null when another run
+ * had it. The guest is running again when this returns or throws.
+ */
+export async function saveSnapshot(qmp: Qmp, memoryFile: string, key: string, bootConsole: string, deadlineMs: number, onProgress?: (m: string) => void): Promise<Snapshot | null> {
+  const dir = await tryPublish({
+    area: SNAPSHOT_AREA,
+    key,
+    onProgress,
+    sparse: [MEMORY_FILE],
+    build: async (tmp) => {
+      const started = Date.now();
+      await qmp.execute('stop');
+      try {
+        await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
+        // The default bandwidth cap (32 MiB/s) is for live migration over a network.
+        await qmp.execute('migrate-set-parameters', { 'max-bandwidth': 2 ** 40 });
+        await qmp.execute('migrate', { uri: `exec:cat > ${shq(join(tmp, DEVICES_FILE))}` });
+        const info = await migrationDone(qmp, deadlineMs);
+        // Paused, the memory file is what the device state goes with; holes stay holes.
+        await execa(which('cp'), ['--sparse=always', memoryFile, join(tmp, MEMORY_FILE)]);
+        await writeFile(join(tmp, BOOT_CONSOLE), bootConsole);
+        return { pausedMs: Date.now() - started, devicesMs: info['total-time'], saved: new Date().toISOString() };
+      } finally {
+        await qmp.execute('cont');
+      }
+    },
+  });
+  return dir ? snapshotIn(key, dir) : null;
+}
+
+/**
+ * Loads a snapshot into a QEMU started to wait for one (-incoming defer, its memory mapped from
+ * the snapshot), then resumes the guest: the save paused it, so a loaded guest waits paused.
+ */
+export async function loadSnapshot(qmp: Qmp, snap: Snapshot, deadlineMs: number): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
+  await qmp.execute('migrate-incoming', { uri: `exec:cat ${shq(snap.devices)}` });
+  for (;;) {
+    const { status } = await qmp.execute<{ status: string }>('query-status');
+    if (status !== 'inmigrate') {
+      if (status === 'running') return;
+      if (status === 'paused' || status === 'prelaunch') {
+        await qmp.execute('cont');
+        return;
+      }
+      throw new Error(`the loaded guest is ${status}, not paused`);
+    }
+    if (Date.now() > until) throw new Error(`QEMU was still loading the snapshot after ${deadlineMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** True when init's entropy line says the kernel reseeded its CRNG on demand (what a restore needs). */
+export function canReseed(entropyLine: string | undefined): boolean {
+  return Boolean(entropyLine && /reseeded the CRNG/.test(entropyLine));
+}
+
+/** The command a restored guest runs first: fresh host randomness, credited and reseeded, and the host's time. */
+export function afterRestoreCommand(): string {
+  const ns = BigInt(Date.now()) * 1_000_000n;
+  return `/usr/bin/bpf-agent --after-restore ${randomBytes(64).toString('hex')} ${ns}`;
+}
+
+/** How much of a snapshot's memory file is data (it is sparse), for messages. */
+export function snapshotSize(s: Snapshot): string {
+  return `${Math.round((statSync(s.memory).blocks * 512) / 2 ** 20)} MiB`;
+}
