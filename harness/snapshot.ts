@@ -60,8 +60,8 @@ let qemuIdentity: string | undefined;
 /** QEMU's version line and its binary's digest: a snapshot loads only into the QEMU that saved it. */
 async function qemuId(): Promise<string> {
   if (!qemuIdentity) {
-    const bin = which('qemu-system-x86_64');
-    qemuIdentity = `${execFileSync(bin, ['--version'], { encoding: 'utf8' }).split('\n')[0]} ${await digest(bin)}`;
+    const version = execFileSync(which('qemu-system-x86_64'), ['--version'], { encoding: 'utf8' }).split('\n')[0];
+    qemuIdentity = `${version} ${await digest(which('qemu-system-x86_64'))}`;
   }
   return qemuIdentity;
 }
