@@ -251,12 +251,14 @@ export async function cached<M>(opts: CachedOptions<M>): Promise<{ dir: string; 
 }
 
 /**
- * Verified entries of this process, by directory, with the size and modification time of each of
- * their files then: an entry is checked against its manifest once per process, not on every use
- * (a guest snapshot holds 100 MB of data; a suite run restores it once per suite file), and again
- * when any of its files changed since.
+ * Verified entries, by directory, with the size, modification time and inode of each of their
+ * files then: an entry handed out by existingEntry is checked against its manifest once per host
+ * boot (a file beside it, KEY.verified-BOOTID, keeps the signature for other processes), not on
+ * every use (a guest snapshot holds 100 MB of data, and every start of a guest would read it),
+ * and again whenever any of its files changed since.
  */
 const verifiedHere = new Map<string, string>();
+const verifiedMark = (dir: string) => `${dir}.verified-${bootId()}`;
 
 async function entrySignature(dir: string): Promise<string | null> {
   try {
@@ -281,9 +283,15 @@ export async function existingEntry(area: string, key: string, onProgress?: (msg
   if (!existsSync(join(dir, MANIFEST))) return null;
   const signature = await entrySignature(dir);
   if (signature !== null && verifiedHere.get(dir) === signature) return dir;
+  if (signature !== null && (await readFile(verifiedMark(dir), 'utf8').catch(() => null)) === signature) {
+    verifiedHere.set(dir, signature);
+    return dir;
+  }
   const bad = await verifyEntry(dir);
   if (bad === null && signature !== null) {
     verifiedHere.set(dir, signature);
+    const tmp = `${verifiedMark(dir)}.tmp-${process.pid}`;
+    await writeFile(tmp, signature).then(() => rename(tmp, verifiedMark(dir))).catch(() => rm(tmp, { force: true }));
     return dir;
   }
   onProgress?.(`cache entry ${area}/${key} failed verification (${bad ?? 'its files changed while it was checked'}); removing it`);
@@ -299,6 +307,8 @@ export async function removeEntry(area: string, key: string): Promise<void> {
   if (!release) return;
   try {
     await rm(dir, { recursive: true, force: true });
+    const area_ = join(cacheRoot(), area);
+    for (const e of await readdir(area_).catch(() => [] as string[])) if (e.startsWith(`${key}.verified-`)) await rm(join(area_, e), { force: true });
   } finally {
     await release();
   }

@@ -16,13 +16,13 @@
 // while any other boots plainly, verified (once per process), and removed when it will not load.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { execa } from 'execa';
 import { contentKey, existingEntry, removeEntry, sha256File, tryPublish } from './cache.js';
-import { config } from './config.js';
+import { cacheRoot, config } from './config.js';
 import { pidAlive } from './procs.js';
 import type { Qmp } from './qmp.js';
 import { type QemuConfig, qemuArgs } from './qemu.js';
@@ -44,8 +44,14 @@ export function snapshotsWanted(asked?: boolean): boolean {
 }
 
 const digests = new Map<string, string>();
-/** sha256 of a file, once per process for a given size and modification time. */
-async function digest(path: string): Promise<string> {
+/**
+ * What a file's contents are known by: a file inside the cache is named by its entry's content
+ * key (verified by the cache when it was handed out: the kernel's PVH image, the initramfs), any
+ * other file by its sha256 (a bzImage given by path), once per process for a size and time.
+ */
+async function contentOf(path: string): Promise<string> {
+  const root = cacheRoot() + sep;
+  if (path.startsWith(root)) return `cache:${path.slice(root.length)}`;
   const st = statSync(path);
   const id = `${path}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
   let d = digests.get(id);
@@ -57,11 +63,16 @@ async function digest(path: string): Promise<string> {
 }
 
 let qemuIdentity: string | undefined;
-/** QEMU's version line and its binary's digest: a snapshot loads only into the QEMU that saved it. */
-async function qemuId(): Promise<string> {
+/**
+ * QEMU's version line, and its binary's size and modification time: a snapshot loads only into
+ * the QEMU that saved it, and a package upgrade replaces the binary.
+ */
+function qemuId(): string {
   if (!qemuIdentity) {
+    const bin = which('qemu-system-x86_64');
     const version = execFileSync(which('qemu-system-x86_64'), ['--version'], { encoding: 'utf8' }).split('\n')[0];
-    qemuIdentity = `${version} ${await digest(which('qemu-system-x86_64'))}`;
+    const st = statSync(realpathSync(bin));
+    qemuIdentity = `${version} ${st.size} ${st.mtimeMs}`;
   }
   return qemuIdentity;
 }
@@ -82,7 +93,7 @@ function hostCpu(): string {
 export async function snapshotKey(c: QemuConfig): Promise<string> {
   if (!c.initramfs) throw new Error('a snapshot needs the guest image (initramfs)');
   const machine = qemuArgs({ ...c, seed: undefined, sshPort: 0, qmp: undefined, memoryFile: undefined, incoming: undefined });
-  return contentKey(FORMAT, await qemuId(), await digest(c.bzImage), await digest(c.initramfs), machine.join('\0'), c.accel === 'kvm' ? hostCpu() : '');
+  return contentKey(FORMAT, qemuId(), await contentOf(c.bzImage), await contentOf(c.initramfs), machine.join('\0'), c.accel === 'kvm' ? hostCpu() : '');
 }
 
 export interface Snapshot {

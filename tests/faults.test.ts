@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import { expect, test } from 'vitest';
 import { REPO_ROOT } from '../harness/paths.js';
 import { hostMs, scaleFor } from './helpers/timeouts.js';
+import { buildWarnModule } from './helpers/warn-module.js';
 
 interface JsonReport {
   testResults: { name: string; message: string; assertionResults: { title: string; status: string; duration: number; failureMessages: string[] }[] }[];
@@ -70,7 +71,8 @@ test('a real WARN (a module that WARNs in its init) fails the running test; with
   const { getKernel } = await import('../harness/kernels.js');
   const release = (await getKernel()).release;
   if (!existsSync(`/usr/src/linux-headers-${release}`)) ctx.skip(`needs /usr/src/linux-headers-${release} (Debian's linux-headers package; scripts/setup.sh installs it) to build the module`);
-  const plain = await runFixtures('warn');
+  const module = { BH_WARN_MODULE_DIR: await buildWarnModule(release) };
+  const plain = await runFixtures('warn', module);
   const warned = plain.tests.get('real-warn')!;
   expect(warned.status, plain.output).toBe('failed');
   expect(warned.failureMessages.join('\n')).toMatch(/kernel warning: .*WARNING: CPU: \d+ PID: \d+ at .*bh_warn\.c:\d+ /);
@@ -78,7 +80,7 @@ test('a real WARN (a module that WARNs in its init) fails the running test; with
 
   const rules = join(await mkdtemp(join(tmpdir(), 'allow-')), 'allow.txt');
   await writeFile(rules, 'WARNING: CPU: \\d+ PID: \\d+ at .*bh_warn\\.c ## the test module WARNs on purpose\n');
-  const allowed = await runFixtures('warn', { BPF_HARNESS_ALLOWLIST: rules });
+  const allowed = await runFixtures('warn', { ...module, BPF_HARNESS_ALLOWLIST: rules });
   expect(allowed.tests.get('real-warn')!.status, allowed.output).toBe('passed');
 }, hostMs(600_000));
 

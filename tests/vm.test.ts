@@ -122,13 +122,17 @@ describe('a guest that cannot come up fails fast, with its console', () => {
 describe('entropy: every guest has it before the SSH server starts', () => {
   test('init credits the host\'s seed to the kernel\'s pool, and the guest comes up without virtio-rng (and through its PVH entry)', async () => {
     // A boot, not a start from the kernel's snapshot: the boot is what is tested.
-    const vm = await Vm.start({ label: 'seed', snapshot: false });
+    let booted = '';
+    const vm = await Vm.start({ label: 'seed', snapshot: false, onEvent: (e) => e.type === 'booting' && (booted = e.command) });
     try {
       // The default kernel has a PVH entry point: QEMU entered its unpacked ELF, so neither the
       // bzImage's real-mode setup ("Probing EDD") nor its decompressor ("KASLR disabled",
       // "Decompressing Linux") ran: the kernel's own first line is the console's first.
       const log = await readFile(vm.console.path, 'utf8');
       expect(log.split('\n')[0]).toMatch(/^\[\s*0\.0+\] Linux version/);
+      // snapshot: false: a plain boot, with neither a QMP socket nor its memory in a file.
+      expect(vm.restoredFrom).toBeUndefined();
+      expect(booted).not.toMatch(/-incoming|-qmp|memory-backend-file|vmgenid/);
       expect(log).not.toMatch(/Probing EDD|KASLR disabled|Decompressing Linux/);
       // RNDADDENTROPY succeeded: the kernel took 64 bytes as 512 bits of entropy; and it reseeded
       // its CRNG on demand (RNDRESEEDCRNG, 4.17+), which a guest restored from a snapshot needs.
