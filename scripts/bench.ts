@@ -1,6 +1,7 @@
 #!/usr/bin/env -S npx tsx
 // Prints the figures the project tracks, each next to its target (issue: speed): boot-to-SSH per
-// kernel (median of a few boots) and a suite run per kernel, broken down into its tests (median,
+// kernel (median of a few boots) beside a start from the kernel's snapshot (median of as many),
+// and a suite run per kernel, with snapshots and without, broken down into its tests (median,
 // 90th percentile, slowest) and its suite files; with --matrix, also the kernel matrix (the suite
 // on every packaged kernel, `suite --kernels all`) against its target; with --ci, also CI's test
 // command (.ci/run) from a fresh clone of this checkout's HEAD with an empty cache.
@@ -63,17 +64,28 @@ function testBreakdown(ran: TestRecord[]): string[] {
 for (const name of values.kernels!.split(',')) {
   const kernel = await getKernel(name);
   const boots: number[] = [];
+  const restores: number[] = [];
   let accel = '';
+  // A first start saves the kernel's snapshot when there is none; then boots and starts from
+  // the snapshot alternate, so that both see the same host.
+  await (await Vm.start({ kernel, label: 'bench-save' })).stop();
   for (let i = 0; i < Number(values.boots); i++) {
-    const vm = await Vm.start({ kernel, label: 'bench' });
-    boots.push(vm.bootMs);
-    accel = vm.accel;
-    await vm.stop();
+    const booted = await Vm.start({ kernel, label: 'bench', snapshot: false });
+    boots.push(booted.bootMs);
+    accel = booted.accel;
+    await booted.stop();
+    const started = await Vm.start({ kernel, label: 'bench-snapshot' });
+    if (started.restoredFrom) restores.push(started.bootMs);
+    await started.stop();
   }
-  const runDir = await mkdtemp(join(tmpdir(), 'bench-run-'));
-  const t = Date.now();
-  const suite = await $({ nothrow: true, quiet: true, env: { ...process.env, BPF_HARNESS_RUN_DIR: runDir } })`npx tsx harness/cli.ts suite ${values.suite!} --kernel ${name}`;
-  const wall = Date.now() - t;
+  const suiteRun = async (...extra: string[]) => {
+    const runDir = await mkdtemp(join(tmpdir(), 'bench-run-'));
+    const t = Date.now();
+    const r = await $({ nothrow: true, quiet: true, env: { ...process.env, BPF_HARNESS_RUN_DIR: runDir } })`npx tsx harness/cli.ts suite ${values.suite!} --kernel ${name} ${extra}`;
+    return { r, wall: Date.now() - t, runDir };
+  };
+  const plain = await suiteRun('--no-snapshot');
+  const { r: suite, wall, runDir } = await suiteRun();
   const record = (await readdir(runDir)).find((f) => f.startsWith('kernel-'));
   const run = record ? (JSON.parse(await readFile(join(runDir, record), 'utf8')) as KernelRun) : null;
   const ran = run?.tests.filter((x) => x.state === 'passed' || x.state === 'failed') ?? [];
@@ -83,7 +95,10 @@ for (const name of values.kernels!.split(',')) {
   const lines = [
     `${name} (${kernel.release}, ${accel}): suite ${values.suite} ${status}, ${ran.length} tests run`,
     `  boot to SSH, median of ${boots.length}   ${s(pct(boots, 0.5)).padStart(9)}   target <= 2.5 s   (${boots.map(s).join(', ')})`,
-    `  suite ${values.suite} wall time          ${s(wall).padStart(9)}   target <= 60 s (all)`,
+    restores.length
+      ? `  ready from snapshot, median of ${restores.length} ${s(pct(restores, 0.5)).padStart(9)}   target <= 0.2 x boot to SSH: ${(pct(restores, 0.5) / pct(boots, 0.5)).toFixed(2)} x   (${restores.map(s).join(', ')})`
+      : `  ready from snapshot            none: kernel ${name} had no snapshot saved (a kernel that cannot reseed on demand boots)`,
+    `  suite ${values.suite} wall time          ${s(wall).padStart(9)}   target <= 60 s (all); without snapshots (--no-snapshot) ${s(plain.wall)}${plain.r.exitCode === 0 ? '' : ` FAIL (exit ${plain.r.exitCode})`}`,
     `  median test                    ${s(pct(durations, 0.5)).padStart(9)}   target <= 0.5 s`,
     `  90th percentile test           ${s(pct(durations, 0.9)).padStart(9)}`,
     `  slowest test                   ${s(slowest?.durationMs ?? NaN).padStart(9)}   target <= 2 s   (${slowest ? `${slowest.suite}: ${slowest.name}` : '-'})`,
