@@ -25,6 +25,7 @@ import { contentKey, existingEntry, removeEntry, sha256File, tryPublish } from '
 import { cacheRoot, config } from './config.js';
 import { pidAlive } from './procs.js';
 import type { Qmp } from './qmp.js';
+import type { SshSession } from './ssh.js';
 import { type QemuConfig, qemuArgs } from './qemu.js';
 import { shq } from './quote.js';
 import { which } from './tools.js';
@@ -221,10 +222,55 @@ export function canReseed(entropyLine: string | undefined): boolean {
   return Boolean(entropyLine && /reseeded the CRNG/.test(entropyLine));
 }
 
-/** The command a restored guest runs first: fresh host randomness, credited and reseeded, and the host's time. */
-export function afterRestoreCommand(): string {
-  const ns = BigInt(Date.now()) * 1_000_000n;
-  return `/usr/bin/bpf-agent --after-restore ${randomBytes(64).toString('hex')} ${ns}`;
+export interface AfterRestore {
+  /** What the agent said: the credit and reseed, then the clock's step. */
+  said: string;
+  /**
+   * At most how far the guest's clock is from the host's after the step: the time between the
+   * host reading its clock and the guest's answer that it stepped its own.
+   */
+  clockErrorMs: number;
+}
+
+/**
+ * What a restored guest runs first (bpf-agent --after-restore): fresh host randomness, credited
+ * and reseeded, and the clock stepped to the host's. The host's time goes over once the agent
+ * asks for it, so that the step is off by one trip over SSH at most.
+ */
+export async function afterRestore(ssh: SshSession, timeoutMs: number): Promise<AfterRestore> {
+  const command = `/usr/bin/bpf-agent --after-restore ${randomBytes(64).toString('hex')}`;
+  return new Promise<AfterRestore>((resolve, reject) => {
+    let out = '';
+    let err = '';
+    let sentAt = 0;
+    let answeredAt = 0;
+    let code: number | null = null;
+    const timer = setTimeout(() => reject(new Error(`the restored guest's ${command.split(' ').slice(0, 2).join(' ')} did not finish within ${timeoutMs / 1000} s`)), timeoutMs);
+    ssh
+      .channel(command, (ch) => {
+        ch.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (!sentAt && out.includes('time?\n')) {
+            const now = performance.timeOrigin + performance.now();
+            sentAt = performance.now();
+            ch.end(`${BigInt(Math.round(now * 1000)) * 1000n}\n`);
+          }
+          if (sentAt && !answeredAt && /stepped the clock/.test(out)) answeredAt = performance.now();
+        });
+        ch.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        ch.on('exit', (c: number | null) => (code = c));
+        ch.on('close', () => {
+          clearTimeout(timer);
+          const said = out.replace('time?\n', '').trim();
+          if (code !== 0 || !answeredAt) return reject(new Error(`the restored guest's ${command.split(' ').slice(0, 2).join(' ')} failed (exit ${code}): ${(err || said).trim()}`));
+          resolve({ said, clockErrorMs: answeredAt - sentAt });
+        });
+      })
+      .catch((e: Error) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+  });
 }
 
 /** How much of a snapshot's memory file is data (it is sparse), for messages. */

@@ -17,7 +17,7 @@ import { resultsRoot } from './config.js';
 import { fileSafe } from './paths.js';
 import { type BootPlan, bootCommand, bootConfig } from './boot-command.js';
 import { Qmp } from './qmp.js';
-import { afterRestoreCommand, bootMemoryFile, canReseed, dropSnapshot, findSnapshot, loadSnapshot, saveSnapshot, type Snapshot, snapshotKey, snapshotSize, snapshotsWanted, sweepBootMemory } from './snapshot.js';
+import { afterRestore, bootMemoryFile, canReseed, dropSnapshot, findSnapshot, loadSnapshot, saveSnapshot, type Snapshot, snapshotKey, snapshotSize, snapshotsWanted, sweepBootMemory } from './snapshot.js';
 import { type Accel, chooseAccel, formatCommand, timeouts } from './qemu.js';
 import type { GuestCommands } from './commands.js';
 import { SshSession } from './ssh.js';
@@ -207,6 +207,8 @@ export class Vm {
   readonly started = Date.now();
   /** The snapshot this guest was started from, if it was not booted. */
   restoredFrom?: Snapshot;
+  /** A restored guest: at most how far its clock was from the host's after it was stepped (ms). */
+  clockErrorMs?: number;
   private snapshotFiles?: BootPlan['snapshot'];
   /** Handed over to its keeper (keep()): this process no longer ends it. */
   private kept = false;
@@ -376,8 +378,9 @@ export class Vm {
         const why = exited();
         if (why) throw new Error(why);
       });
-      const said = await vm.ssh.exec(afterRestoreCommand());
-      if (!canReseed(said)) throw new Error(`the restored guest did not reseed its random generator: ${said.trim()}`);
+      const redone = await afterRestore(vm.ssh, t.commandMs);
+      if (!canReseed(redone.said)) throw new Error(`the restored guest did not reseed its random generator: ${redone.said}`);
+      vm.clockErrorMs = redone.clockErrorMs;
       vm.bootMs = Date.now() - vm.started;
       ctx.emit({ type: 'ready', kernel: ctx.kernel.name, bootMs: vm.bootMs, from: 'snapshot' });
       return vm;

@@ -286,7 +286,7 @@ int main(int argc, char **argv)
 		if (strcmp(argv[i], "--seed-entropy") == 0)
 			return i + 1 < argc ? seed_entropy(argv[i + 1]) : 2;
 		if (strcmp(argv[i], "--after-restore") == 0)
-			return i + 2 < argc ? after_restore(argv[i + 1], argv[i + 2]) : 2;
+			return i + 1 < argc ? after_restore(argv[i + 1]) : 2;
 		if (strcmp(argv[i], "-v") == 0)
 			g_verbose = true;
 		else if (strcmp(argv[i], "-d") == 0)

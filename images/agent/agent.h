@@ -185,6 +185,6 @@ void xsk_close_all(void);
 
 /* entropy.c: bpf-agent --seed-entropy HEX (run by the guest's init before the SSH server) */
 int seed_entropy(const char *hex);
-int after_restore(const char *hex, const char *unix_ns);
+int after_restore(const char *hex);
 
 #endif

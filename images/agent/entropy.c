@@ -13,8 +13,9 @@
  * CRNG only at its next scheduled reseed (minutes away). Init's line says whether the kernel can;
  * the harness saves snapshots only of kernels that can.
  *
- * bpf-agent --after-restore HEX UNIX_NS: what a restored guest redoes, first thing: credits HEX
- * and reseeds, then steps the clock (CLOCK_REALTIME) to the host's, which sent UNIX_NS.
+ * bpf-agent --after-restore HEX: what a restored guest redoes, first thing: credits HEX and
+ * reseeds, then asks for the host's time ("time?" on stdout; nanoseconds since 1970 on stdin)
+ * and steps the clock (CLOCK_REALTIME) to it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -77,18 +78,27 @@ int seed_entropy(const char *hex)
 	return 0;
 }
 
-int after_restore(const char *hex, const char *unix_ns)
+int after_restore(const char *hex)
 {
-	char *end;
-	errno = 0;
-	unsigned long long ns = strtoull(unix_ns, &end, 10);
-	if (errno || *end || end == unix_ns) {
-		fprintf(stderr, "bpf-agent: --after-restore wants the host's time in nanoseconds since 1970, got \"%s\"\n", unix_ns);
-		return 2;
-	}
 	int rc = seed_entropy(hex);
 	if (rc)
 		return rc;
+	/* The host's time is asked for now, not sent with the command: the host answers at once,
+	 * so the clock is off by one trip over SSH, not by the command's start. */
+	printf("time?\n");
+	fflush(stdout);
+	char line[64];
+	if (!fgets(line, sizeof(line), stdin)) {
+		fprintf(stderr, "bpf-agent: --after-restore: no time on stdin\n");
+		return 2;
+	}
+	char *end;
+	errno = 0;
+	unsigned long long ns = strtoull(line, &end, 10);
+	if (errno || end == line || (*end && *end != '\n')) {
+		fprintf(stderr, "bpf-agent: --after-restore wants the host's time in nanoseconds since 1970, got \"%s\"\n", line);
+		return 2;
+	}
 	struct timespec was, to = { .tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull) };
 	clock_gettime(CLOCK_REALTIME, &was);
 	if (clock_settime(CLOCK_REALTIME, &to)) {
