@@ -245,9 +245,14 @@ export async function afterRestore(ssh: SshSession, timeoutMs: number): Promise<
     let sentAt = 0;
     let answeredAt = 0;
     let code: number | null = null;
-    const timer = setTimeout(() => reject(new Error(`the restored guest's ${command.split(' ').slice(0, 2).join(' ')} did not finish within ${timeoutMs / 1000} s`)), timeoutMs);
+    let channel: { close: () => void } | undefined;
+    const timer = setTimeout(() => {
+      channel?.close();
+      reject(new Error(`the restored guest's ${command.split(' ').slice(0, 2).join(' ')} did not finish within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
     ssh
       .channel(command, (ch) => {
+        channel = ch;
         ch.on('data', (d: Buffer) => {
           out += d.toString();
           if (!sentAt && out.includes('time?\n')) {

@@ -374,10 +374,12 @@ export class Vm {
       } finally {
         qmp?.close();
       }
-      await vm.connectSsh(Math.min(deadline, Date.now() + t.sshdMs), () => {
+      const sshFrom = Date.now();
+      const sshErr = await vm.connectSsh(Math.min(deadline, sshFrom + t.sshdMs), () => {
         const why = exited();
         if (why) throw new Error(why);
       });
+      if (sshErr !== null) throw new Error(`the restored guest did not answer SSH within ${((Date.now() - sshFrom) / 1000).toFixed(1)} s: ${sshErr}`);
       const redone = await afterRestore(vm.ssh, t.commandMs);
       if (!canReseed(redone.said)) throw new Error(`the restored guest did not reseed its random generator: ${redone.said}`);
       vm.clockErrorMs = redone.clockErrorMs;
