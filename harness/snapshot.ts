@@ -13,7 +13,8 @@
 //
 // The save is taken before any SSH connection exists, so no guest connection state is in it. It
 // is a cache entry like the others (harness/cache.ts): keyed by content, published by one run
-// while any other boots plainly, verified (once per process), and removed when it will not load.
+// while any other boots plainly, verified (once per host boot, and again when one of its files
+// changed), and removed when it fails that or QEMU cannot load it.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
