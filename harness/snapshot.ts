@@ -18,7 +18,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { execa } from 'execa';
@@ -111,10 +111,37 @@ function snapshotIn(key: string, dir: string): Snapshot {
   return { key, dir, memory: join(dir, MEMORY_FILE), devices: join(dir, DEVICES_FILE), bootConsole: join(dir, BOOT_CONSOLE) };
 }
 
-/** The verified snapshot of this key, or null; a corrupt one is removed (saying so) and null. */
+/**
+ * The verified snapshot of this key, or null; a corrupt one is removed (saying so) and null. A
+ * snapshot found is marked used now (its directory's time), for pruneSnapshots.
+ */
 export async function findSnapshot(key: string, onProgress?: (m: string) => void): Promise<Snapshot | null> {
   const dir = await existingEntry(SNAPSHOT_AREA, key, onProgress);
-  return dir ? snapshotIn(key, dir) : null;
+  if (!dir) return null;
+  const now = new Date();
+  await utimes(dir, now, now).catch(() => {});
+  return snapshotIn(key, dir);
+}
+
+/** Snapshots not used for this long are removed when another is saved. */
+export const SNAPSHOT_UNUSED_MS = 14 * 24 * 3600_000;
+
+/**
+ * Removes the snapshots that no start has used for `unusedMs` (their kernel, image or QEMU is
+ * gone or changed, so their key never comes again), each 100 MB or so. Returns their keys.
+ */
+export async function pruneSnapshots(unusedMs = SNAPSHOT_UNUSED_MS, onProgress?: (m: string) => void): Promise<string[]> {
+  const area = join(cacheRoot(), SNAPSHOT_AREA);
+  const removed: string[] = [];
+  for (const e of await readdir(area, { withFileTypes: true }).catch(() => [])) {
+    if (!e.isDirectory() || !/^[0-9a-f]+$/.test(e.name)) continue;
+    const used = await stat(join(area, e.name)).then((st) => st.mtimeMs, () => Date.now());
+    if (Date.now() - used < unusedMs) continue;
+    await removeEntry(SNAPSHOT_AREA, e.name);
+    removed.push(e.name);
+  }
+  if (removed.length) onProgress?.(`removed ${removed.length} guest snapshot${removed.length > 1 ? 's' : ''} unused for ${Math.round(unusedMs / 86_400_000)} days: ${removed.join(', ')}`);
+  return removed;
 }
 
 let ramCounter = 0;
@@ -192,7 +219,9 @@ export async function saveSnapshot(qmp: Qmp, memoryFile: string, key: string, bo
       }
     },
   });
-  return dir ? snapshotIn(key, dir) : null;
+  if (!dir) return null;
+  await pruneSnapshots(SNAPSHOT_UNUSED_MS, onProgress);
+  return snapshotIn(key, dir);
 }
 
 /**

@@ -2,7 +2,9 @@
 // each with randomness of its own and the host's time, over an SSH connection of its own; the
 // snapshot itself is never written; one that will not load or fails its checksum gives way to a
 // boot, which saves a new one; --no-snapshot boots.
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { open, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -10,7 +12,7 @@ import { bootConfig } from '../harness/boot-command.js';
 import { tryPublish, verifyEntry } from '../harness/cache.js';
 import { config } from '../harness/config.js';
 import { REPO_ROOT } from '../harness/paths.js';
-import { BOOT_CONSOLE, canReseed, DEVICES_FILE, dropSnapshot, findSnapshot, MEMORY_FILE, SNAPSHOT_AREA, snapshotKey } from '../harness/snapshot.js';
+import { BOOT_CONSOLE, canReseed, DEVICES_FILE, dropSnapshot, findSnapshot, MEMORY_FILE, pruneSnapshots, SNAPSHOT_AREA, SNAPSHOT_UNUSED_MS, snapshotKey } from '../harness/snapshot.js';
 import { planGuest, Vm, type VmEvent, type VmOptions } from '../harness/vm.js';
 import { hostMs } from './helpers/timeouts.js';
 
@@ -175,3 +177,21 @@ test('the key covers the machine but not what each start chooses; a kernel that 
   expect(canReseed('entropy: credited 512 bits; the input pool holds 512; cannot reseed the CRNG on demand (RNDRESEEDCRNG: Invalid argument)')).toBe(false);
   expect(canReseed(undefined)).toBe(false);
 }, hostMs(60_000));
+
+test('snapshots that no start used for two weeks are removed when one is saved; one in use stays', async () => {
+  const publish = async (key: string) => {
+    await tryPublish({ area: SNAPSHOT_AREA, key, build: async (tmp) => writeFile(join(tmp, DEVICES_FILE), key) });
+    return (await findSnapshot(key))!;
+  };
+  const [stale, recent] = await Promise.all([publish(randomBytes(12).toString('hex')), publish(randomBytes(12).toString('hex'))]);
+  keysMade.push(stale.key, recent.key);
+  const old = new Date(Date.now() - SNAPSHOT_UNUSED_MS - 3600_000);
+  await utimes(stale.dir, old, old);
+  const said: string[] = [];
+  const removed = await pruneSnapshots(SNAPSHOT_UNUSED_MS, (m) => said.push(m));
+  expect(removed).toContain(stale.key);
+  expect(removed).not.toContain(recent.key);
+  expect(existsSync(stale.dir)).toBe(false);
+  expect(await findSnapshot(recent.key)).not.toBeNull();
+  expect(said).toEqual([expect.stringMatching(new RegExp(`^removed \\d+ guest snapshots? unused for 14 days: .*${stale.key}`))]);
+});
