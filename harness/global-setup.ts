@@ -1,14 +1,14 @@
-// Runs once per test run, before any suite file: fetches the kernel, builds the image and probes
-// the accelerator, so that parallel suite files find everything cached and print no progress.
+// Runs once per test run, before any suite file: fetches the kernel, builds the image, probes
+// the accelerator and checks the kernel's snapshot (planGuest, as Vm.start plans a start), so that
+// parallel suite files find everything cached and print no progress.
 // It also gives the suite files a directory they share for the run (harness/run-state.ts).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { checkEnvironment, config } from './config.js';
-import { buildImage } from './image.js';
 import { getKernel, type Kernel } from './kernels.js';
-import { chooseAccel } from './qemu.js';
+import { planGuest } from './vm.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -29,9 +29,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const handed = config.kernelResolved.get() as Kernel | undefined;
   const kernel = handed ?? await getKernel(undefined, { onProgress: say });
   project.provide('kernel', kernel);
-  const image = await buildImage(kernel, say);
-  const { accel, reason } = await chooseAccel(kernel.bzImage, say);
-  say(`kernel ${kernel.name} = ${kernel.pinned} (${kernel.release}); accelerator ${accel}: ${reason}; ready in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  const { image, probe, snapshot } = await planGuest({ kernel }, say);
+  const from = snapshot ? `guests start from its snapshot ${snapshot.dir}` : 'guests boot (the first saves a snapshot when the kernel can be restored)';
+  say(`kernel ${kernel.name} = ${kernel.pinned} (${kernel.release}); accelerator ${probe.accel}: ${probe.reason}; ${from}; ready in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   if (image.missingModules.length) say(`modules this kernel has neither built in nor as a module: ${image.missingModules.join(', ')}`);
   return async () => {
     await rm(stateDir, { recursive: true, force: true });
