@@ -210,17 +210,42 @@ export interface CachedOptions<M> {
 }
 
 /**
+ * An entry's directory, with its area made and swept of what killed runs left. The cache holds
+ * the guests' SSH keys: only its owner may read it.
+ */
+async function entryDir(area: string, key: string, onProgress?: (msg: string) => void): Promise<string> {
+  await mkdir(cacheRoot(), { recursive: true, mode: 0o700 });
+  await chmod(cacheRoot(), 0o700);
+  const areaDir = join(cacheRoot(), area);
+  await mkdir(areaDir, { recursive: true });
+  await sweepAbandoned(areaDir, onProgress);
+  return join(areaDir, key);
+}
+
+/**
+ * Builds an entry into a fresh temporary directory beside `dir`, writes its manifest and renames
+ * it into place (the caller holds the entry's lock); nothing is left behind when `build` fails.
+ */
+async function publish<M>(dir: string, key: string, build: (tmp: string) => Promise<M>, sparse?: readonly string[]): Promise<M> {
+  const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await mkdir(tmp, { recursive: true });
+  try {
+    const meta = await build(tmp);
+    await writeManifest(tmp, key, meta, sparse);
+    await rename(tmp, dir);
+    return meta;
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/**
  * Returns the directory of a verified cache entry, building it first when it is missing or
  * corrupt. Safe for concurrent runs: one builds, the others wait and reuse the result.
  */
 export async function cached<M>(opts: CachedOptions<M>): Promise<{ dir: string; meta: M; built: boolean }> {
-  // The cache holds the guests' SSH keys: only its owner may read it.
-  await mkdir(cacheRoot(), { recursive: true, mode: 0o700 });
-  await chmod(cacheRoot(), 0o700);
-  const area = join(cacheRoot(), opts.area);
-  await mkdir(area, { recursive: true });
-  await sweepAbandoned(area, opts.onProgress);
-  const dir = join(area, opts.key);
+  const dir = await entryDir(opts.area, opts.key, opts.onProgress);
   const check = async () => {
     if (!existsSync(dir)) return false;
     const only = typeof opts.verify === 'function' ? await opts.verify(dir).catch(() => null) : opts.verify;
@@ -234,17 +259,8 @@ export async function cached<M>(opts: CachedOptions<M>): Promise<{ dir: string; 
       opts.onProgress?.(`cache entry ${opts.area}/${opts.key} failed verification; rebuilding`);
       await rm(dir, { recursive: true, force: true });
     }
-    const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    await mkdir(tmp, { recursive: true });
-    try {
-      const meta = await opts.build(tmp);
-      await writeManifest(tmp, opts.key, meta);
-      await rename(tmp, dir);
-      return { dir, meta, built: true };
-    } catch (e) {
-      await rm(tmp, { recursive: true, force: true });
-      throw e;
-    }
+    const meta = await publish(dir, opts.key, opts.build);
+    return { dir, meta, built: true };
   } finally {
     await release();
   }
@@ -327,28 +343,15 @@ export async function tryPublish<M>(opts: {
   sparse?: string[];
   onProgress?: (msg: string) => void;
 }): Promise<string | null> {
-  await mkdir(cacheRoot(), { recursive: true, mode: 0o700 });
-  const area = join(cacheRoot(), opts.area);
-  await mkdir(area, { recursive: true });
-  await sweepAbandoned(area, opts.onProgress);
-  const dir = join(area, opts.key);
+  const dir = await entryDir(opts.area, opts.key, opts.onProgress);
   if (existsSync(join(dir, MANIFEST))) return null;
   const release = await lock(`${dir}.lock`, `${opts.area}/${opts.key}`, opts.onProgress, false);
   if (!release) return null;
   try {
     if (existsSync(join(dir, MANIFEST))) return null;
     await rm(dir, { recursive: true, force: true });
-    const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    await mkdir(tmp, { recursive: true });
-    try {
-      const meta = await opts.build(tmp);
-      await writeManifest(tmp, opts.key, meta, opts.sparse);
-      await rename(tmp, dir);
-      return dir;
-    } catch (e) {
-      await rm(tmp, { recursive: true, force: true });
-      throw e;
-    }
+    await publish(dir, opts.key, opts.build, opts.sparse);
+    return dir;
   } finally {
     await release();
   }

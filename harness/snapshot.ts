@@ -269,6 +269,7 @@ export interface AfterRestore {
  */
 export async function afterRestore(ssh: SshSession, timeoutMs: number): Promise<AfterRestore> {
   const command = `/usr/bin/bpf-agent --after-restore ${randomBytes(64).toString('hex')}`;
+  const what = `the restored guest's bpf-agent --after-restore`;
   return new Promise<AfterRestore>((resolve, reject) => {
     let out = '';
     let err = '';
@@ -278,7 +279,7 @@ export async function afterRestore(ssh: SshSession, timeoutMs: number): Promise<
     let channel: { close: () => void } | undefined;
     const timer = setTimeout(() => {
       channel?.close();
-      reject(new Error(`the restored guest's ${command.split(' ').slice(0, 2).join(' ')} did not finish within ${timeoutMs / 1000} s`));
+      reject(new Error(`${what} did not finish within ${timeoutMs / 1000} s`));
     }, timeoutMs);
     ssh
       .channel(command, (ch) => {
@@ -297,7 +298,7 @@ export async function afterRestore(ssh: SshSession, timeoutMs: number): Promise<
         ch.on('close', () => {
           clearTimeout(timer);
           const said = out.replace('time?\n', '').trim();
-          if (code !== 0 || !answeredAt) return reject(new Error(`the restored guest's ${command.split(' ').slice(0, 2).join(' ')} failed (exit ${code}): ${(err || said).trim()}`));
+          if (code !== 0 || !answeredAt) return reject(new Error(`${what} failed (exit ${code}): ${(err || said).trim()}`));
           resolve({ said, clockErrorMs: answeredAt - sentAt });
         });
       })
