@@ -10,6 +10,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['tests/**/*.test.ts'],
+          // The CLI's build (dist/), which these tests run, compiled from harness/ when it changed.
+          globalSetup: ['tests/helpers/build-setup.ts'],
           // One file per core: they mostly wait (harness/suites-config.ts).
           ...testFileOptions(),
         },

@@ -1,8 +1,13 @@
 #!/usr/bin/env node
-// The `bpf-harness` command of projects that depend on the harness (`npx bpf-harness suite --dir
-// ./bpf-tests xdp`): the CLI in harness/cli.ts, run through tsx's loader.
-import { register } from 'tsx/esm/api';
+// The `bpf-harness` command (npm run suite, npx bpf-harness suite --dir ./bpf-tests xdp): the CLI
+// of the compiled harness (dist/cli.js), compiled again first in a checkout whose sources changed.
+import { ensureBuilt } from './build.mjs';
 
-register();
-const { runCli } = await import('../harness/cli.ts');
+try {
+  ensureBuilt();
+} catch (e) {
+  console.error(`bpf-harness: ${e.message}`);
+  process.exit(1);
+}
+const { runCli } = await import('../dist/cli.js');
 runCli(process.argv.slice(2));

@@ -2,13 +2,14 @@
 // it. QEMU runs under `setpriv --pdeathsig SIGKILL`, so that it dies with the process that started
 // it even when that process is killed outright; a keepable guest (--keep-on-fail) runs under the
 // keeper (harness/keeper.mjs), which can leave it up after the run ends.
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { config } from './config.js';
+import { REPO_ROOT } from './paths.js';
 import { type Accel, type QemuConfig, qemuArgs } from './qemu.js';
 import { which } from './tools.js';
 
-export const KEEPER = join(dirname(fileURLToPath(import.meta.url)), 'keeper.mjs');
+/** Plain JavaScript in harness/, run as is from the sources and from the build alike. */
+export const KEEPER = join(REPO_ROOT, 'harness', 'keeper.mjs');
 
 /** A guest's memory and CPUs unless a suite asks for others. */
 export const DEFAULT_MEMORY_MIB = 1024;

@@ -1,8 +1,20 @@
-// Where things are: the checkout (the results directory is configuration: harness/config.ts).
-import { dirname, resolve } from 'node:path';
+// Where things are: the checkout or installed package, and the harness's own modules as this
+// process runs them (the results directory is configuration: harness/config.ts).
+import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const HERE = dirname(fileURLToPath(import.meta.url));
+/** `.ts` when the harness runs from its sources (vitest, tsx), `.js` from its build (dist/). */
+const EXT = extname(fileURLToPath(import.meta.url));
+
+/** The package: harness/ (sources) and dist/ (their build) sit at its top, beside images/, kernels/ and suites/. */
+export const REPO_ROOT = resolve(HERE, '..');
+
+/** One of the harness's modules, from where this one runs: harness/NAME.ts or dist/NAME.js. */
+export const harnessModule = (name: string): string => join(HERE, `${name}${EXT}`);
+
+/** The argv that runs the CLI in a child process the way this process runs the harness. */
+export const cliArgv = (): string[] => (EXT === '.ts' ? [process.execPath, '--import', 'tsx', harnessModule('cli')] : [process.execPath, harnessModule('cli')]);
 
 /** A name made safe for a file name (kernel names may be paths or URLs). */
 export const fileSafe = (s: string): string => s.replace(/[^\w.-]/g, '_');

@@ -5,11 +5,10 @@
 // Also how many of the harness's own test files run at once (testFileOptions), from the same cores
 // and memory.
 import { availableParallelism, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { config, positiveInt } from './config.js';
 import { DEFAULT_CPUS } from './boot-command.js';
 import { hostSlowness } from './host-speed.js';
-import { REPO_ROOT } from './paths.js';
+import { harnessModule } from './paths.js';
 
 export { positiveInt };
 
@@ -49,6 +48,6 @@ export function suiteFileOptions() {
     // Bounds on the reference machines, times this host's measured slowness (harness/host-speed.ts).
     testTimeout: Math.round(240_000 * hostSlowness()),
     hookTimeout: Math.round(900_000 * hostSlowness()),
-    globalSetup: [join(REPO_ROOT, 'harness/global-setup.ts')],
+    globalSetup: [harnessModule('global-setup')],
   };
 }

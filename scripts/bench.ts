@@ -81,7 +81,7 @@ for (const name of values.kernels!.split(',')) {
   const suiteRun = async (...extra: string[]) => {
     const runDir = await mkdtemp(join(tmpdir(), 'bench-run-'));
     const t = Date.now();
-    const r = await $({ nothrow: true, quiet: true, env: { ...process.env, BPF_HARNESS_RUN_DIR: runDir } })`npx tsx harness/cli.ts suite ${values.suite!} --kernel ${name} ${extra}`;
+    const r = await $({ nothrow: true, quiet: true, env: { ...process.env, BPF_HARNESS_RUN_DIR: runDir } })`node bin/bpf-harness.mjs suite ${values.suite!} --kernel ${name} ${extra}`;
     return { r, wall: Date.now() - t, runDir };
   };
   const plain = await suiteRun('--no-snapshot');
@@ -111,7 +111,7 @@ for (const name of values.kernels!.split(',')) {
 if (values.matrix) {
   // The matrix as users run it: one `suite --kernels all`, kernels side by side up to the guest budget.
   const t = Date.now();
-  const m = await $({ nothrow: true, quiet: true })`npx tsx harness/cli.ts suite ${values.suite!} --kernels all`;
+  const m = await $({ nothrow: true, quiet: true })`node bin/bpf-harness.mjs suite ${values.suite!} --kernels all`;
   const wall = Date.now() - t;
   const per = [...m.stdout.matchAll(/^\[([^\]]+)\] summary: (\d+) passed, (\d+) failed, (\d+) skipped/gm)].map((x) => `${x[1]} ${x[2]}/${x[3]}/${x[4]}`);
   const lines = [

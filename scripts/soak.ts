@@ -97,7 +97,7 @@ async function runOnce(kernel: string, runDir: string): Promise<{ record: Kernel
   mkdirSync(runDir, { recursive: true });
   const log = join(runDir, 'output.log');
   const fd = openSync(log, 'w');
-  const args = ['--import', 'tsx', join(REPO_ROOT, 'harness/cli.ts'), 'suite', ...suites, '--kernel', kernel, ...(values.test ? ['--test', values.test] : []), ...(dir ? ['--dir', dir] : [])];
+  const args = [join(REPO_ROOT, 'bin/bpf-harness.mjs'), 'suite', ...suites, '--kernel', kernel, ...(values.test ? ['--test', values.test] : []), ...(dir ? ['--dir', dir] : [])];
   const t = Date.now();
   try {
     const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', fd, fd], env: { ...process.env, ...childEnv({ runDir }), FORCE_COLOR: '0' } });

@@ -357,9 +357,8 @@ test('a tarball without a pinned or given sha256 is refused before anything is d
 });
 
 test('the CLI refuses to build a kernel that is not source, and needs something to build', async () => {
-  const { execa } = await import('execa');
-  const { REPO_ROOT } = await import('../harness/kernels.js');
-  const cli = (...args: string[]) => execa(join(REPO_ROOT, 'node_modules/.bin/tsx'), [join(REPO_ROOT, 'harness/cli.ts'), ...args], { reject: false, cwd: REPO_ROOT });
+  const { cli: run } = await import('./helpers/cli.js');
+  const cli = (...args: string[]) => run(args);
   const r = await cli('kernels', 'build', '6.1');
   expect(r.exitCode).toBe(1);
   expect(r.stderr).toMatch(/6\.1 is a debian kernel, not kernel source/);

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, test, vi } from 'vitest';
 import { parseCommandLine } from '../harness/cli/options.js';
@@ -6,9 +5,10 @@ import { system } from '../harness/config.js';
 import { REPO_ROOT } from '../harness/kernels.js';
 import { MissingToolError, which } from '../harness/tools.js';
 import { Vm } from '../harness/vm.js';
+import { CLI, cli as run } from './helpers/cli.js';
 import { hostMs } from './helpers/timeouts.js';
 
-const cli = (...args: string[]) => execa(join(REPO_ROOT, 'node_modules/.bin/tsx'), [join(REPO_ROOT, 'harness/cli.ts'), ...args], { reject: false, cwd: REPO_ROOT });
+const cli = (...args: string[]) => run(args);
 
 test('an unknown kernel name lists the known ones, before anything boots', async () => {
   const r = await cli('suite', 'xdp', '--kernel', '2.6');
@@ -50,11 +50,7 @@ test('bad input is refused with a message, before vitest or a guest starts', asy
   expect(jobs.exitCode).toBe(1);
   expect(jobs.stderr).toMatch(/--jobs must be a whole number of at least 1, not "many"/);
 
-  const parallel = await execa(join(REPO_ROOT, 'node_modules/.bin/tsx'), [join(REPO_ROOT, 'harness/cli.ts'), 'suite', 'xdp', '--kernel', '6.1,5.10'], {
-    reject: false,
-    cwd: REPO_ROOT,
-    env: { BPF_HARNESS_PARALLEL: 'abc' },
-  });
+  const parallel = await run(['suite', 'xdp', '--kernel', '6.1,5.10'], { env: { BPF_HARNESS_PARALLEL: 'abc' } });
   expect(parallel.exitCode).toBe(1);
   expect(parallel.stderr).toMatch(/BPF_HARNESS_PARALLEL must be a whole number of at least 1, not "abc"/);
 
@@ -64,12 +60,8 @@ test('bad input is refused with a message, before vitest or a guest starts', asy
   expect(notKernel.stderr).toMatch(/kernel \/bin\/ls: \/bin\/ls is not an x86 bzImage/);
   expect(notKernel.stdout + notKernel.stderr).not.toMatch(/No test files found/);
 
-  const unwritable = await execa(join(REPO_ROOT, 'node_modules/.bin/tsx'), [join(REPO_ROOT, 'harness/cli.ts'), 'suite', 'xdp'], {
-    reject: false,
-    cwd: REPO_ROOT,
-    // Under a file: no directory can be made there (root may write anywhere else).
-    env: { BPF_HARNESS_RESULTS: '/etc/hostname/results' },
-  });
+  // Under a file: no directory can be made there (root may write anywhere else).
+  const unwritable = await run(['suite', 'xdp'], { env: { BPF_HARNESS_RESULTS: '/etc/hostname/results' } });
   expect(unwritable.exitCode).toBe(1);
   expect(unwritable.stderr).toMatch(/the results directory \/etc\/hostname\/results cannot be written \(ENOTDIR\)/);
 }, hostMs(120_000));
@@ -98,7 +90,8 @@ test('a subcommand\'s own options are taken; a refused one stops the CLI with it
 });
 
 test('importing cli.ts runs nothing (no usage, no exit): main() runs only when cli.ts is the program', async () => {
-  const r = await execa(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `await import(${JSON.stringify(join(REPO_ROOT, 'harness/cli.ts'))}); console.log('imported')`], { reject: false, cwd: REPO_ROOT, all: true });
+  // Its build, under plain Node.
+  const r = await execa(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(CLI)}); console.log('imported')`], { reject: false, cwd: REPO_ROOT, all: true });
   expect(r.all).toBe('imported');
   expect(r.exitCode).toBe(0);
   // In this process too: nothing is printed and nothing exits.

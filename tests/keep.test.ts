@@ -9,6 +9,7 @@ import { listKept } from '../harness/kept.js';
 import { REPO_ROOT } from '../harness/paths.js';
 import { alive } from './helpers/processes.js';
 import { SshSession } from '../harness/ssh.js';
+import { cli } from './helpers/cli.js';
 import { hostMs } from './helpers/timeouts.js';
 
 
@@ -43,7 +44,7 @@ test('the first failing test\'s guest is kept as it left it, and --stop ends it'
     ssh.close();
   }
 
-  const stop = await execa(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'harness/cli.ts'), 'shell', '--stop', id!], { cwd: REPO_ROOT, reject: false, all: true });
+  const stop = await cli(['shell', '--stop', id!]);
   expect(stop.exitCode, stop.all).toBe(0);
   expect(alive(k.keeperPid!)).toBe(false);
   expect(alive(k.qemuPid!)).toBe(false);

@@ -3,9 +3,8 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { expect, test } from 'vitest';
-import { REPO_ROOT } from '../harness/paths.js';
+import { cli } from './helpers/cli.js';
 import { hostMs } from './helpers/timeouts.js';
 
 test('a matrix of two kernels and a broken one reports each column on its own', async () => {
@@ -13,11 +12,7 @@ test('a matrix of two kernels and a broken one reports each column on its own', 
   const broken = join(dir, 'not-a-bzImage');
   await writeFile(broken, Buffer.alloc(4096, 7));
   const results = join(dir, 'results');
-  const r = await execa(
-    join(REPO_ROOT, 'node_modules/.bin/tsx'),
-    [join(REPO_ROOT, 'harness/cli.ts'), 'suite', 'cgroup_sock', '--kernel', `6.1,5.10,${broken}`],
-    { cwd: REPO_ROOT, reject: false, all: true, env: { BPF_HARNESS_RESULTS: results, FORCE_COLOR: '0' } },
-  );
+  const r = await cli(['suite', 'cgroup_sock', '--kernel', `6.1,5.10,${broken}`], { env: { BPF_HARNESS_RESULTS: results, FORCE_COLOR: '0' } });
   expect(r.exitCode, r.all).toBe(1);
   const report = /^report: (\S+)$/m.exec(r.all ?? '')?.[1];
   expect(report, r.all).toBeDefined();

@@ -6,11 +6,10 @@
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { execa } from 'execa';
 import { expect, test } from 'vitest';
 import { getKernel } from '../harness/kernels.js';
-import { REPO_ROOT } from '../harness/paths.js';
 import type { KernelRun } from '../harness/run-record.js';
+import { cli } from './helpers/cli.js';
 
 const SUITE = String.raw`import { expect, test } from 'vitest';
 
@@ -25,8 +24,6 @@ test('flaky on purpose', ({ task }) => {
 `;
 
 const FIRST_ERROR = 'the first attempt fails on purpose: expected 0 to be greater than 0';
-const tsx = join(REPO_ROOT, 'node_modules/.bin/tsx');
-const cli = join(REPO_ROOT, 'harness/cli.ts');
 
 async function flakySuite(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'retries-'));
@@ -38,10 +35,7 @@ async function flakySuite(): Promise<string> {
 /** `suite --dir … flaky` with these arguments, results in a folder of its own; none of the run's own settings leak in. */
 async function runSuite(project: string, name: string, ...args: string[]) {
   const results = join(project, `results-${name}`);
-  const r = await execa(tsx, [cli, 'suite', '--dir', join(project, 'bpf-tests'), 'flaky', ...args], {
-    cwd: REPO_ROOT,
-    reject: false,
-    all: true,
+  const r = await cli(['suite', '--dir', join(project, 'bpf-tests'), 'flaky', ...args], {
     // No guest boots; tcg spares a fresh machine the accelerator probe.
     env: { BPF_HARNESS_RESULTS: results, BPF_HARNESS_ACCEL: 'tcg', BPF_HARNESS_RETRIES: '', BPF_HARNESS_FLAKY_OK: '', BPF_HARNESS_RUN_DIR: '', FORCE_COLOR: '0' },
   });
@@ -88,7 +82,7 @@ test('--retries 1: a test that fails, then passes, is flaky everywhere and fails
   expect(matrix.out).toMatch(/^flaky: 2 tests \(failed, then passed on a retry; allowed by --flaky-ok\)$/m);
 
   // Merging the records (CI shards): flaky fails the merge too, unless --flaky-ok.
-  const merge = (...args: string[]) => execa(tsx, [cli, 'report', strict.runDir, '--out', join(project, `merged-${args.length}`), ...args], { cwd: REPO_ROOT, reject: false, all: true, env: { BPF_HARNESS_FLAKY_OK: '' } });
+  const merge = (...args: string[]) => cli(['report', strict.runDir, '--out', join(project, `merged-${args.length}`), ...args], { env: { BPF_HARNESS_FLAKY_OK: '' } });
   const [merged, mergedOk] = await Promise.all([merge(), merge('--flaky-ok')]);
   expect(merged.exitCode, merged.all).toBe(1);
   expect(merged.stdout).toMatch(/^flaky: 1 test \(failed, then passed on a retry; they fail the run unless --flaky-ok\)$/m);
@@ -96,7 +90,7 @@ test('--retries 1: a test that fails, then passes, is flaky everywhere and fails
 }, 300_000);
 
 test('--retries takes a whole number, before anything runs', async () => {
-  const r = await execa(tsx, [cli, 'suite', 'xdp', '--retries', 'twice'], { cwd: REPO_ROOT, reject: false, env: { BPF_HARNESS_RETRIES: '' } });
+  const r = await cli(['suite', 'xdp', '--retries', 'twice'], { env: { BPF_HARNESS_RETRIES: '' } });
   expect(r.exitCode).toBe(1);
   expect(r.stderr).toMatch(/--retries must be a whole number \(0 or more\), not "twice"/);
 });

@@ -1,11 +1,11 @@
 // `npm run shell` on a real pseudo-terminal (Python's pty module drives it like a user would):
 // the guest's terminal has the window's size and follows a resize, Ctrl-C interrupts the guest's
 // foreground command (not the harness), bpftool and iproute2 are there, and `exit` ends the guest.
-import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, test } from 'vitest';
 import { REPO_ROOT } from '../harness/paths.js';
 import { alive } from './helpers/processes.js';
+import { CLI } from './helpers/cli.js';
 import { hostMs } from './helpers/timeouts.js';
 
 const DRIVER = String.raw`
@@ -67,7 +67,7 @@ while time.time() < end:
 `;
 
 test('npm run shell: a real terminal in the guest, with its size, Ctrl-C, bpftool; exit ends the guest', async () => {
-  const r = await execa('python3', ['-c', DRIVER, process.execPath, '--import', 'tsx', join(REPO_ROOT, 'harness/cli.ts'), 'shell'], {
+  const r = await execa('python3', ['-c', DRIVER, process.execPath, CLI, 'shell'], {
     cwd: REPO_ROOT,
     reject: false,
     all: true,
@@ -144,7 +144,7 @@ pump(60, b'logout')
 os.waitpid(pid, 0)
 sys.stdout.write(out.decode(errors='replace'))
 `;
-  const r = await execa('python3', ['-c', driver, process.execPath, '--import', 'tsx', join(REPO_ROOT, 'harness/cli.ts'), 'shell', '--suite', 'xdp'], {
+  const r = await execa('python3', ['-c', driver, process.execPath, CLI, 'shell', '--suite', 'xdp'], {
     cwd: REPO_ROOT,
     reject: false,
     all: true,

@@ -6,14 +6,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { open, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { afterAll, describe, expect, test } from 'vitest';
 import { bootConfig } from '../harness/boot-command.js';
 import { tryPublish, verifyEntry } from '../harness/cache.js';
 import { config } from '../harness/config.js';
-import { REPO_ROOT } from '../harness/paths.js';
 import { BOOT_CONSOLE, canReseed, DEVICES_FILE, dropSnapshot, findSnapshot, MEMORY_FILE, pruneSnapshots, SNAPSHOT_AREA, SNAPSHOT_UNUSED_MS, snapshotKey } from '../harness/snapshot.js';
 import { planGuest, Vm, type VmEvent, type VmOptions } from '../harness/vm.js';
+import { cli } from './helpers/cli.js';
 import { hostMs } from './helpers/timeouts.js';
 
 /** Starts a guest, keeping its events. */
@@ -135,7 +134,7 @@ test('a snapshot whose memory changed fails its checksum, is removed with one li
 }, hostMs(240_000));
 
 describe('--no-snapshot and BPF_HARNESS_SNAPSHOT=0 boot every guest', () => {
-  const dryRun = (...args: string[]) => execa(join(REPO_ROOT, 'node_modules/.bin/tsx'), ['harness/cli.ts', 'boot', '--dry-run', ...args], { cwd: REPO_ROOT, reject: false });
+  const dryRun = (...args: string[]) => cli(['boot', '--dry-run', ...args]);
 
   test('the setting and the flag', async () => {
     for (const [raw, want] of [[undefined, true], ['', true], ['1', true], ['0', false]] as const) {

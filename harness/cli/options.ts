@@ -58,7 +58,7 @@ export const COMMANDS = {
   },
   report: {
     options: ['out', 'flaky-ok'],
-    usage: `  npx tsx harness/cli.ts report DIR... [--out DIR] [--flaky-ok]        merge runs (CI shards) into one report;
+    usage: `  npm run report -- DIR... [--out DIR] [--flaky-ok]                    merge runs (CI shards) into one report;
                                                                        flaky tests fail it, unless --flaky-ok`,
   },
   image: { options: KERNEL, usage: '  npm run image -- [--kernel NAME]                                     build the guest image' },
@@ -70,7 +70,7 @@ export const COMMANDS = {
   },
   boot: {
     options: ['dry-run', 'no-snapshot', ...KERNEL],
-    usage: `  npx tsx harness/cli.ts boot [--kernel NAME] [--dry-run]              boot a guest and keep it up (Ctrl-C ends it);
+    usage: `  npm run boot -- [--kernel NAME] [--dry-run]                          boot a guest and keep it up (Ctrl-C ends it);
                                                                        --dry-run prints the command line a boot runs`,
   },
 } as const satisfies Record<string, { options: readonly OptionName[]; usage: string }>;

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { childEnv, config, resultsRoot } from '../config.js';
 import { getKernel, loadCatalog, lookupKernel, REPO_ROOT } from '../kernels.js';
-import { timestamp } from '../paths.js';
+import { cliArgv, harnessModule, timestamp } from '../paths.js';
 import { runVerdict, writeReports } from '../report.js';
 import { kernelRunPath, writeKernelRun } from '../run-record.js';
 import { guestBudget, suiteFileOptions } from '../suites-config.js';
@@ -47,21 +47,18 @@ export interface RunOptions {
 async function runVitest(suites: string[], o: RunOptions): Promise<number> {
   const { startVitest } = await import('vitest/node');
   const filter = { run: true, shard: o.shard, testNamePattern: o.test };
-  const dir = o.dir;
-  const vitest = dir
-    ? // A project's own suites: the same settings as this repository's suites project, with the
-      // harness's files named by absolute path, and the harness (TypeScript) transformed by vitest
-      // when it sits in the project's node_modules.
-      await startVitest('test', suites.map((n) => `${join(dir, n)}/`), {
-        ...filter,
-        config: false,
-        root: dir,
-        include: ['**/*.test.ts'],
-        ...suiteFileOptions(),
-        reporters: ['verbose', join(REPO_ROOT, 'harness/reporter.ts')],
-        server: { deps: { inline: [/bpf-harness/] } },
-      })
-    : await startVitest('test', suites.map((n) => `suites/${n}/`), { ...filter, project: 'suites', root: REPO_ROOT });
+  // This repository's suites or a project's own (--dir), with the settings of the suites project
+  // of vitest.config.ts given here, so that no config file is loaded. A project's suites import the
+  // harness's build from its node_modules, as plain JavaScript.
+  const root = o.dir ?? REPO_ROOT;
+  const vitest = await startVitest('test', suites.map((n) => `${join(o.dir ?? SUITES_DIR, n)}/`), {
+    ...filter,
+    config: false,
+    root,
+    ...(o.dir ? { include: ['**/*.test.ts'] } : { name: 'suites', include: ['suites/**/*.test.ts'] }),
+    ...suiteFileOptions(),
+    reporters: ['verbose', harnessModule('reporter')],
+  });
   await vitest?.close();
   return process.exitCode === undefined || process.exitCode === 0 ? 0 : Number(process.exitCode);
 }
@@ -87,12 +84,12 @@ async function runMatrix(suites: string[], kernels: string[], o: RunOptions): Pr
   const worker = async () => {
     for (let k = queue.shift(); k !== undefined; k = queue.shift()) {
       const t = Date.now();
-      const args = ['--import', 'tsx', join(REPO_ROOT, 'harness/cli.ts'), 'suite', ...suites, '--kernel', k];
+      const [node, ...args] = [...cliArgv(), 'suite', ...suites, '--kernel', k];
       if (o.modules) args.push('--modules', o.modules);
       if (o.shard) args.push('--shard', o.shard);
       if (o.test) args.push('--test', o.test);
       if (o.dir) args.push('--dir', o.dir);
-      const child = execa(process.execPath, args, {
+      const child = execa(node, args, {
         cwd: REPO_ROOT,
         reject: false,
         all: true,
