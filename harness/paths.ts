@@ -13,8 +13,8 @@ export const REPO_ROOT = resolve(HERE, '..');
 /** One of the harness's modules, from where this one runs: harness/NAME.ts or dist/NAME.js. */
 export const harnessModule = (name: string): string => join(HERE, `${name}${EXT}`);
 
-/** The argv that runs the CLI in a child process the way this process runs the harness. */
-export const cliArgv = (): string[] => (EXT === '.ts' ? [process.execPath, '--import', 'tsx', harnessModule('cli')] : [process.execPath, harnessModule('cli')]);
+/** Node's arguments that run the CLI in a child process the way this process runs the harness. */
+export const cliArgs = (): string[] => (EXT === '.ts' ? ['--import', 'tsx', harnessModule('cli')] : [harnessModule('cli')]);
 
 /** A name made safe for a file name (kernel names may be paths or URLs). */
 export const fileSafe = (s: string): string => s.replace(/[^\w.-]/g, '_');

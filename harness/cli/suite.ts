@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { childEnv, config, resultsRoot } from '../config.js';
 import { getKernel, loadCatalog, lookupKernel, REPO_ROOT } from '../kernels.js';
-import { cliArgv, harnessModule, timestamp } from '../paths.js';
+import { cliArgs, harnessModule, timestamp } from '../paths.js';
 import { runVerdict, writeReports } from '../report.js';
 import { kernelRunPath, writeKernelRun } from '../run-record.js';
 import { guestBudget, suiteFileOptions } from '../suites-config.js';
@@ -84,12 +84,12 @@ async function runMatrix(suites: string[], kernels: string[], o: RunOptions): Pr
   const worker = async () => {
     for (let k = queue.shift(); k !== undefined; k = queue.shift()) {
       const t = Date.now();
-      const [node, ...args] = [...cliArgv(), 'suite', ...suites, '--kernel', k];
+      const args = [...cliArgs(), 'suite', ...suites, '--kernel', k];
       if (o.modules) args.push('--modules', o.modules);
       if (o.shard) args.push('--shard', o.shard);
       if (o.test) args.push('--test', o.test);
       if (o.dir) args.push('--dir', o.dir);
-      const child = execa(node, args, {
+      const child = execa(process.execPath, args, {
         cwd: REPO_ROOT,
         reject: false,
         all: true,
