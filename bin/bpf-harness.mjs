@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `bpf-harness` command (npm run suite, npx bpf-harness suite --dir ./bpf-tests xdp): the CLI
-// of the compiled harness (dist/cli.js), compiled again first in a checkout whose sources changed.
+// of the compiled harness (dist/cli/main.js), compiled again first in a checkout whose sources changed.
 import { ensureBuilt } from './build.mjs';
 
 try {
@@ -9,5 +9,5 @@ try {
   console.error(`bpf-harness: ${e.message}`);
   process.exit(1);
 }
-const { runCli } = await import('../dist/cli.js');
+const { runCli } = await import('../dist/cli/main.js');
 runCli(process.argv.slice(2));

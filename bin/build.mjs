@@ -25,7 +25,7 @@ function* sources(dir) {
 /** The first source newer than the last build (or the reason there is none), else undefined. */
 export function staleBecause() {
   if (!existsSync(join(ROOT, 'harness'))) return undefined;
-  if (!existsSync(STAMP) || !existsSync(join(DIST, 'cli.js'))) return 'there is no build yet';
+  if (!existsSync(STAMP) || !existsSync(join(DIST, 'cli', 'main.js'))) return 'there is no build yet';
   const built = statSync(STAMP).mtimeMs;
   for (const p of [join(ROOT, 'tsconfig.json'), join(ROOT, 'tsconfig.build.json'), ...sources(join(ROOT, 'harness'))]) {
     if (statSync(p).mtimeMs > built) return `${relative(ROOT, p)} changed`;
@@ -72,7 +72,7 @@ function withLock(f) {
 export function ensureBuilt() {
   if (!staleBecause()) return;
   if (!existsSync(TSC)) {
-    if (existsSync(join(DIST, 'cli.js'))) return;
+    if (existsSync(join(DIST, 'cli', 'main.js'))) return;
     throw new Error(`there is no compiled harness in ${DIST}, and no TypeScript to build it with (npm install, then npm run build)`);
   }
   withLock(() => {

@@ -1,11 +1,11 @@
 // bpf-harness's public surface: what suite files and other programs use. Suites in this repository
 // and in projects that depend on the harness import from here (`import { useGuest } from
 // 'bpf-harness'`); everything else in harness/ is the implementation behind it.
-export { useGuest, GUEST_OBJECT_DIR, type Guest, type GuestOptions } from './testing.js';
-export { useVethPair, useCgroup } from './fixtures.js';
-export { expectVerifierRejects } from './verifier.js';
-export { expectBounded, type Bounded } from './bounds.js';
-export { Cgroup } from './cgroup.js';
+export { useGuest, GUEST_OBJECT_DIR, type Guest, type GuestOptions } from './suite/testing.js';
+export { useVethPair, useCgroup } from './suite/fixtures.js';
+export { expectVerifierRejects } from './agent/verifier.js';
+export { expectBounded, type Bounded } from './report/bounds.js';
+export { Cgroup } from './agent/cgroup.js';
 export {
   attach,
   syscallSymbol,
@@ -22,19 +22,19 @@ export {
   type PerfEventAttached,
   type SocketAttached,
   type SockAddrHook,
-} from './attach.js';
-export { send, sendAllowingErrors, UdpSink, untilJudged, linkStats, ipLength, frameLength, ETH_HLEN, IP_PROTO, SETTLE_MS, type Judged, type SendJudged, type SendRequest, type Proto, type SendOptions, type SendResult } from './traffic.js';
-export { VethPair, type Endpoint, type VethPairOptions } from './topology.js';
-export { Agent, BpfObject, BpfMap } from './agent.js';
-export { AgentError, readU64s, readU32, u32, u64, mac, ipv4, type Hex, type Ops, type MapEntry, type MapInfo, type MapRef } from './protocol.js';
-export { atLeast, getKernel, type Kernel } from './kernels.js';
-export { Vm, VmError, type VmOptions, type BootCause } from './vm.js';
-export { hostSlowness, hostSpeed, describeHostSpeed, type HostSpeed } from './host-speed.js';
+} from './agent/attach.js';
+export { send, sendAllowingErrors, UdpSink, untilJudged, linkStats, ipLength, frameLength, ETH_HLEN, IP_PROTO, SETTLE_MS, type Judged, type SendJudged, type SendRequest, type Proto, type SendOptions, type SendResult } from './agent/traffic.js';
+export { VethPair, type Endpoint, type VethPairOptions } from './agent/topology.js';
+export { Agent, BpfObject, BpfMap } from './agent/agent.js';
+export { AgentError, readU64s, readU32, u32, u64, mac, ipv4, type Hex, type Ops, type MapEntry, type MapInfo, type MapRef } from './agent/protocol.js';
+export { atLeast, getKernel, type Kernel } from './kernels/catalog.js';
+export { Vm, VmError, type VmOptions, type BootCause } from './guest/vm.js';
+export { hostSlowness, hostSpeed, describeHostSpeed, type HostSpeed } from './base/host-speed.js';
 // The environment variables the harness reads (e.g. config.lsmAppend.get() for a suite's own command line).
-export { config } from './config.js';
-export { SshSession } from './ssh.js';
-export { CommandError, type ExecResult, type GuestCommands } from './commands.js';
-export { compileAll, compileProgram, CompileError } from './compile.js';
-export { PROGRAM_TYPES, type ProgramTypeName } from './progtypes.js';
-export { requireFeature, featureVerdict, verdict, kernelFacts, type Needs, type KernelFacts } from './probe.js';
-export { loadCore, vmlinuxHeaderDir } from './btf.js';
+export { config } from './base/config.js';
+export { SshSession } from './guest/ssh.js';
+export { CommandError, type ExecResult, type GuestCommands } from './guest/commands.js';
+export { compileAll, compileProgram, CompileError } from './suite/compile.js';
+export { PROGRAM_TYPES, type ProgramTypeName } from './suite/progtypes.js';
+export { requireFeature, featureVerdict, verdict, kernelFacts, type Needs, type KernelFacts } from './suite/probe.js';
+export { loadCore, vmlinuxHeaderDir } from './suite/btf.js';

@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { $ } from 'zx';
-import { getKernel } from '../harness/kernels.js';
-import { PHASES, type SetupTimes } from '../harness/phases.js';
-import type { KernelRun, TestRecord } from '../harness/run-record.js';
-import { Vm } from '../harness/vm.js';
+import { getKernel } from '../harness/kernels/catalog.js';
+import { PHASES, type SetupTimes } from '../harness/base/phases.js';
+import type { KernelRun, TestRecord } from '../harness/report/run-record.js';
+import { Vm } from '../harness/guest/vm.js';
 
 const { values } = parseArgs({
   options: {
@@ -47,7 +47,7 @@ function setupBreakdown(run: KernelRun | null): string[] {
   ];
 }
 
-/** Per-test phases (harness/phases.ts): each phase's total over the run and its median per test. */
+/** Per-test phases (harness/base/phases.ts): each phase's total over the run and its median per test. */
 function testBreakdown(ran: TestRecord[]): string[] {
   const total = ran.reduce((a, t) => a + t.durationMs, 0);
   const lines = [`  tests: ${s(total)} in all; by phase (total, share, median per test):`];

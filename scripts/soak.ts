@@ -2,7 +2,7 @@
 // Runs the same suites many times on each chosen kernel, one run after another, optionally with
 // host cores kept busy, and reports what a single run cannot show: which tests fail now and then
 // (failures over runs), and how close each bounded figure (expectBounded) came to its bound
-// (harness/soak.ts). Each run is a normal `suite` run of the harness's CLI with its own
+// (harness/report/soak.ts). Each run is a normal `suite` run of the harness's CLI with its own
 // BPF_HARNESS_RUN_DIR under one soak directory; the findings go to soak.md there.
 // Usage: npm run soak -- [--runs N] [--kernel K[,K2] | --kernels all] [--busy C] [-t PATTERN] [--dir DIR] SUITE...
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -11,13 +11,13 @@ import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { kernelList, listSuites } from '../harness/cli/suite.js';
-import { childEnv, positiveInt, resultsRoot } from '../harness/config.js';
-import { loadCatalog, lookupKernel } from '../harness/kernels.js';
-import { watchAncestors } from '../harness/lifeline.js';
-import { fileSafe, REPO_ROOT, timestamp } from '../harness/paths.js';
-import { kernelRunPath, type KernelRun, readRuns } from '../harness/run-record.js';
-import { renderSoak, runCounts, summarizeSoak } from '../harness/soak.js';
-import { which } from '../harness/tools.js';
+import { childEnv, positiveInt, resultsRoot } from '../harness/base/config.js';
+import { loadCatalog, lookupKernel } from '../harness/kernels/catalog.js';
+import { watchAncestors } from '../harness/guest/lifeline.js';
+import { fileSafe, REPO_ROOT, timestamp } from '../harness/base/paths.js';
+import { kernelRunPath, type KernelRun, readRuns } from '../harness/report/run-record.js';
+import { renderSoak, runCounts, summarizeSoak } from '../harness/report/soak.js';
+import { which } from '../harness/base/tools.js';
 
 const USAGE = 'usage: npm run soak -- [--runs N] [--kernel K[,K2] | --kernels all] [--busy C] [-t PATTERN] [--dir DIR] SUITE...';
 const { values, positionals: suites } = parseArgs({

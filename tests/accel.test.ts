@@ -5,11 +5,11 @@ import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { cacheRoot } from '../harness/cache.js';
-import { getKernel } from '../harness/kernels.js';
-import { buildImage } from '../harness/image.js';
-import { accelCacheFile, chooseAccel, probeKvm } from '../harness/qemu.js';
-import { Vm, VmError } from '../harness/vm.js';
+import { cacheRoot } from '../harness/base/cache.js';
+import { getKernel } from '../harness/kernels/catalog.js';
+import { buildImage } from '../harness/guest/image.js';
+import { accelCacheFile, chooseAccel, probeKvm } from '../harness/guest/qemu.js';
+import { Vm, VmError } from '../harness/guest/vm.js';
 import { hostMs } from './helpers/timeouts.js';
 
 test('a cached KVM verdict that the guest fails under is named in the error and removed', async (ctx) => {

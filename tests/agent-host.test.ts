@@ -3,8 +3,8 @@
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, test } from 'vitest';
-import { system } from '../harness/config.js';
-import { REPO_ROOT } from '../harness/paths.js';
+import { system } from '../harness/base/config.js';
+import { REPO_ROOT } from '../harness/base/paths.js';
 import { hostMs } from './helpers/timeouts.js';
 
 const root = process.getuid?.() === 0;

@@ -2,7 +2,7 @@ import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
-import { parseDeb822, parseOneLine, systemMirror } from '../harness/apt.js';
+import { parseDeb822, parseOneLine, systemMirror } from '../harness/kernels/apt.js';
 import { hostMs } from './helpers/timeouts.js';
 
 afterEach(() => {
@@ -59,7 +59,7 @@ test('two first fetches of one Debian suite at once both succeed (the private ap
   const before = process.env.BPF_HARNESS_CACHE;
   process.env.BPF_HARNESS_CACHE = await mkdtemp(join(tmpdir(), 'apt-cache-'));
   try {
-    const { resolveDebian } = await import('../harness/apt.js');
+    const { resolveDebian } = await import('../harness/kernels/apt.js');
     const src = { source: 'debian', suite: 'bookworm', package: 'linux-image-cloud-amd64' } as const;
     const [a, b] = await Promise.all([resolveDebian('6.1', src), resolveDebian('6.1', src)]);
     expect(a.package).toMatch(/^linux-image-\d/);

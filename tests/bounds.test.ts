@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, test } from 'vitest';
 import { expectBounded } from '../harness/index.js';
-import { REPO_ROOT } from '../harness/paths.js';
-import type { KernelRun } from '../harness/run-record.js';
+import { REPO_ROOT } from '../harness/base/paths.js';
+import type { KernelRun } from '../harness/report/run-record.js';
 
 const failureOf = (f: () => void): Error => {
   try {

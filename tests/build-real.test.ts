@@ -4,9 +4,9 @@
 //   BPF_HARNESS_SOURCE_BUILD=1 BPF_HARNESS_SOURCE_KERNEL=/path/to/linux-4.14 npx vitest run tests/build-real.test.ts
 // Without the variable the tests are reported as skipped, with the reason in their name.
 import { beforeAll, describe, expect, test } from 'vitest';
-import { config } from '../harness/config.js';
-import { atLeast, getKernel, type Kernel } from '../harness/kernels.js';
-import { Vm, VmError } from '../harness/vm.js';
+import { config } from '../harness/base/config.js';
+import { atLeast, getKernel, type Kernel } from '../harness/kernels/catalog.js';
+import { Vm, VmError } from '../harness/guest/vm.js';
 import { hostMs } from './helpers/timeouts.js';
 
 const enabled = config.sourceBuild.get();

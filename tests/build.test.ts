@@ -1,4 +1,4 @@
-// Kernel source builds (harness/build.ts and the modules it uses): the pure parts, and the whole pipeline against a fake
+// Kernel source builds (harness/kernels/build.ts and the modules it uses): the pure parts, and the whole pipeline against a fake
 // kernel tree whose Makefile imitates kbuild in a few lines (a real build is the opt-in
 // tests/build-real.test.ts).
 import { existsSync } from 'node:fs';
@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import { BuildProgress, compilerErrors, parseKbuildLine } from '../harness/build-log.js';
-import { buildKernel, buildKey, FRAGMENT_PATH } from '../harness/build.js';
+import { BuildProgress, compilerErrors, parseKbuildLine } from '../harness/kernels/build-log.js';
+import { buildKernel, buildKey, FRAGMENT_PATH } from '../harness/kernels/build.js';
 import {
   COMPAT_FIXES,
   duplicateTentatives,
@@ -19,10 +19,10 @@ import {
   tentativeDefinitions,
   type Toolchain,
   type TreeInfo,
-} from '../harness/compat.js';
-import { checkConfig, kconfigDepends, kconfigSymbols, parseConfig } from '../harness/kconfig.js';
-import { treeDigest } from '../harness/kernel-source.js';
-import { loadCatalog, lookupKernel } from '../harness/kernels.js';
+} from '../harness/kernels/compat.js';
+import { checkConfig, kconfigDepends, kconfigSymbols, parseConfig } from '../harness/kernels/kconfig.js';
+import { treeDigest } from '../harness/kernels/source.js';
+import { loadCatalog, lookupKernel } from '../harness/kernels/catalog.js';
 
 const gcc = (major: number): Toolchain => ({ ccMajor: major, id: `gcc ${major}.2.0; GNU ld 2.40; GNU Make 4.3` });
 
@@ -389,7 +389,7 @@ test('a git tree is digested by what git tracks or would track: ignored build ou
 test('a tarball comes from a path, or over HTTP checked against its sha256 before use', async () => {
   const { execa } = await import('execa');
   const { createServer } = await import('node:http');
-  const { sha256File } = await import('../harness/cache.js');
+  const { sha256File } = await import('../harness/base/cache.js');
   const tree = await fakeKernelTree();
   const dir = await mkdtemp(join(tmpdir(), 'tarballs-'));
   const tgz = join(dir, 'linux-9.9.1.tar.gz');

@@ -3,7 +3,7 @@ import { cp, mkdir, mkdtemp, readFile, stat, truncate, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import { cached, contentKey, holderAlive, lockIdentity } from '../harness/cache.js';
+import { cached, contentKey, holderAlive, lockIdentity } from '../harness/base/cache.js';
 import { hostMs } from './helpers/timeouts.js';
 
 beforeEach(async () => {
@@ -110,7 +110,7 @@ test('a kernel entry whose module the image uses was truncated fails verificatio
   // A real Debian kernel entry (the default kernel), copied into this test's cache.
   const before = process.env.BPF_HARNESS_CACHE;
   delete process.env.BPF_HARNESS_CACHE;
-  const { getKernel, imageModules } = await import('../harness/kernels.js');
+  const { getKernel, imageModules } = await import('../harness/kernels/catalog.js');
   const real = await getKernel();
   process.env.BPF_HARNESS_CACHE = before;
   const entry = dirname(real.modulesDir!);

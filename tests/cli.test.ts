@@ -1,10 +1,10 @@
 import { execa } from 'execa';
 import { expect, test, vi } from 'vitest';
 import { parseCommandLine } from '../harness/cli/options.js';
-import { system } from '../harness/config.js';
-import { REPO_ROOT } from '../harness/kernels.js';
-import { MissingToolError, which } from '../harness/tools.js';
-import { Vm } from '../harness/vm.js';
+import { system } from '../harness/base/config.js';
+import { REPO_ROOT } from '../harness/kernels/catalog.js';
+import { MissingToolError, which } from '../harness/base/tools.js';
+import { Vm } from '../harness/guest/vm.js';
 import { CLI, cli as run } from './helpers/cli.js';
 import { hostMs } from './helpers/timeouts.js';
 
@@ -89,7 +89,7 @@ test('a subcommand\'s own options are taken; a refused one stops the CLI with it
   expect(r.stdout).toBe('');
 });
 
-test('importing cli.ts runs nothing (no usage, no exit): main() runs only when cli.ts is the program', async () => {
+test('importing cli/main.ts runs nothing (no usage, no exit): main() runs only when it is the program', async () => {
   // Its build, under plain Node.
   const r = await execa(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(CLI)}); console.log('imported')`], { reject: false, cwd: REPO_ROOT, all: true });
   expect(r.all).toBe('imported');
@@ -98,7 +98,7 @@ test('importing cli.ts runs nothing (no usage, no exit): main() runs only when c
   const exit = vi.spyOn(process, 'exit').mockImplementation((() => undefined) as never);
   const log = vi.spyOn(console, 'log');
   try {
-    const mod = await import('../harness/cli.js');
+    const mod = await import('../harness/cli/main.js');
     expect(typeof mod.main).toBe('function');
     await new Promise((r) => setTimeout(r, 200));
     expect(exit).not.toHaveBeenCalled();

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { CompileError, compileBpf } from '../harness/compile.js';
+import { CompileError, compileBpf } from '../harness/suite/compile.js';
 
 const GOOD = `#include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>

@@ -2,10 +2,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
-import { checkEnvironment, config, VARIABLES } from '../harness/config.js';
-import { REPO_ROOT } from '../harness/paths.js';
-import { DEFAULT_CPUS } from '../harness/boot-command.js';
-import { guestBudget } from '../harness/suites-config.js';
+import { checkEnvironment, config, VARIABLES } from '../harness/base/config.js';
+import { REPO_ROOT } from '../harness/base/paths.js';
+import { DEFAULT_CPUS } from '../harness/guest/boot-command.js';
+import { guestBudget } from '../harness/suite/config.js';
 import vitestConfig from '../vitest.config.js';
 
 /** The README's environment table: variable name -> description. */
@@ -22,22 +22,22 @@ function readmeTable(): Map<string, string> {
   return rows;
 }
 
-test('the README\'s environment table lists exactly the variables of harness/config.ts, with their descriptions', () => {
+test('the README\'s environment table lists exactly the variables of harness/base/config.ts, with their descriptions', () => {
   const table = readmeTable();
   const known = new Map(VARIABLES.map((v) => [v.name, v.description]));
   const missing = [...known.keys()].filter((n) => !table.has(n));
   const unknown = [...table.keys()].filter((n) => !known.has(n));
-  expect(missing, `variables of harness/config.ts missing from the README's table; add:\n${missing.map((n) => `| \`${n}\` | ${known.get(n)} |`).join('\n')}`).toEqual([]);
-  expect(unknown, 'variables in the README\'s table that harness/config.ts does not know').toEqual([]);
+  expect(missing, `variables of harness/base/config.ts missing from the README's table; add:\n${missing.map((n) => `| \`${n}\` | ${known.get(n)} |`).join('\n')}`).toEqual([]);
+  expect(unknown, 'variables in the README\'s table that harness/base/config.ts does not know').toEqual([]);
   for (const [name, description] of known) expect(table.get(name), `README row of ${name}`).toBe(description);
 });
 
 const harnessSources = (dir = join(REPO_ROOT, 'harness')): string[] =>
   readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? harnessSources(join(dir, e.name)) : /\.(ts|mjs)$/.test(e.name) ? [join(dir, e.name)] : []));
 
-test('harness/config.ts is the only module of the harness that reads or sets the environment', () => {
+test('harness/base/config.ts is the only module of the harness that reads or sets the environment', () => {
   const offenders = harnessSources()
-    .filter((f) => !f.endsWith('harness/config.ts'))
+    .filter((f) => !f.endsWith('harness/base/config.ts'))
     .flatMap((f) =>
       readFileSync(f, 'utf8')
         .split('\n')
@@ -98,9 +98,9 @@ test('the guest budget is computed one way: a host core for each vCPU and 2 GiB 
   const projects = (vitestConfig as { test: { projects: { test: { name: string; maxWorkers?: number } }[] } }).test.projects;
   const suites = projects.find((p) => p.test.name === 'suites')!;
   expect(suites.test.maxWorkers).toBe(Number(saved.BPF_HARNESS_PARALLEL) || expected);
-  // Nobody else computes it: the cores and memory are read in suites-config.ts (and build.ts for
+  // Nobody else computes it: the cores and memory are read in suite/config.ts (and kernels/build.ts for
   // make -j, host-speed.ts for its benchmark's threads, vcpu-time.ts for its message's core count).
   const readers = harnessSources().filter((f) => /totalmem\(|availableParallelism\(/.test(readFileSync(f, 'utf8')));
-  expect(readers.map((f) => relative(REPO_ROOT, f)).sort()).toEqual(['harness/build.ts', 'harness/host-speed.ts', 'harness/suites-config.ts', 'harness/vcpu-time.ts']);
+  expect(readers.map((f) => relative(REPO_ROOT, f)).sort()).toEqual(['harness/base/host-speed.ts', 'harness/guest/vcpu-time.ts', 'harness/kernels/build.ts', 'harness/suite/config.ts']);
   expect(readFileSync(join(REPO_ROOT, 'vitest.config.ts'), 'utf8')).not.toMatch(/totalmem|availableParallelism|maxWorkers/);
 });

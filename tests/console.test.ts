@@ -2,7 +2,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { ConsoleLog, parseAllowlist, scanLine } from '../harness/console.js';
+import { ConsoleLog, parseAllowlist, scanLine } from '../harness/guest/console.js';
 
 test.each([
   ['[    2.345] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)', 'panic'],
@@ -81,7 +81,7 @@ test('an allowlist rule needs a reason and a valid pattern, and says where it st
 });
 
 test('the repository\'s allowlist files parse', async () => {
-  const { loadAllowlist } = await import('../harness/allowlist.js');
+  const { loadAllowlist } = await import('../harness/guest/allowlist.js');
   for (const k of ['6.1', '5.10', '6.12', 'sid']) expect(() => loadAllowlist(k)).not.toThrow();
 });
 

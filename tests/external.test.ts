@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, test } from 'vitest';
-import { REPO_ROOT } from '../harness/paths.js';
+import { REPO_ROOT } from '../harness/base/paths.js';
 import { hostMs } from './helpers/timeouts.js';
 
 const BPF = String.raw`// Counts the UDP datagrams that reach the interface, and drops them.

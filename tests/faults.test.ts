@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, test } from 'vitest';
-import { REPO_ROOT } from '../harness/paths.js';
+import { REPO_ROOT } from '../harness/base/paths.js';
 import { hostMs, scaleFor } from './helpers/timeouts.js';
 import { buildWarnModule } from './helpers/warn-module.js';
 
@@ -19,7 +19,7 @@ async function runFixtures(filter: string, env: Record<string, string> = {}) {
   const out = join(await mkdtemp(join(tmpdir(), 'fixtures-')), 'report.json');
   const r = await execa(
     join(REPO_ROOT, 'node_modules/.bin/vitest'),
-    ['run', '--config', 'tests/fixtures/guest/vitest.config.ts', '--reporter=verbose', '--reporter=./harness/reporter.ts', '--reporter=json', `--outputFile.json=${out}`, filter],
+    ['run', '--config', 'tests/fixtures/guest/vitest.config.ts', '--reporter=verbose', '--reporter=./harness/report/reporter.ts', '--reporter=json', `--outputFile.json=${out}`, filter],
     { cwd: REPO_ROOT, reject: false, all: true, env: { ...env, FORCE_COLOR: '0' } },
   );
   const report = JSON.parse(await readFile(out, 'utf8')) as JsonReport;
@@ -56,7 +56,7 @@ test('a test retried after its guest faulted runs again on a fresh guest that wo
   expect(output).toMatch(/\[harness\] FLAKY: retry > retried: .* failed, then passed on attempt 2; first failure: kernel warning: .*bpf_harness_fake\.c:42/);
   expect(output).toMatch(/^summary: 0 passed, 0 failed, 0 skipped, 1 flaky \(failed, then passed on a retry; they fail the run unless --flaky-ok\)$/m);
   expect(r.exitCode, output).toBe(1);
-  const { readRuns } = await import('../harness/run-record.js');
+  const { readRuns } = await import('../harness/report/run-record.js');
   const record = readRuns(dir)[0].tests.find((t) => t.name.startsWith('retried'))!;
   expect(record).toMatchObject({ state: 'passed', flaky: true, attempts: 2 });
   expect(record.firstError).toMatch(/^kernel warning: (\[ *[\d.]+\] )?WARNING: CPU: 0 PID: 1 at lib\/bpf_harness_fake\.c:42/);
@@ -68,7 +68,7 @@ test('a test retried after its guest faulted runs again on a fresh guest that wo
 }, 600_000);
 
 test('a real WARN (a module that WARNs in its init) fails the running test; with an allowlist rule for its line it does not', async (ctx) => {
-  const { getKernel } = await import('../harness/kernels.js');
+  const { getKernel } = await import('../harness/kernels/catalog.js');
   const release = (await getKernel()).release;
   if (!existsSync(`/usr/src/linux-headers-${release}`)) ctx.skip(`needs /usr/src/linux-headers-${release} (Debian's linux-headers package; scripts/setup.sh installs it) to build the module`);
   const module = { BH_WARN_MODULE_DIR: await buildWarnModule(release) };

@@ -1,10 +1,10 @@
 // What reaches a guest's shell is quoted or refused: names a test passes in cannot run commands.
 import { readFile } from 'node:fs/promises';
 import { expect, test } from 'vitest';
-import { attach } from '../harness/attach.js';
-import { Cgroup } from '../harness/cgroup.js';
-import { linkStats } from '../harness/traffic.js';
-import { Vm } from '../harness/vm.js';
+import { attach } from '../harness/agent/attach.js';
+import { Cgroup } from '../harness/agent/cgroup.js';
+import { linkStats } from '../harness/agent/traffic.js';
+import { Vm } from '../harness/guest/vm.js';
 import { hostMs, withTimeoutScale } from './helpers/timeouts.js';
 
 test('a cgroup name, a namespace or an interface name cannot inject shell commands into the guest', async () => {

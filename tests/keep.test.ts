@@ -5,10 +5,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, test } from 'vitest';
-import { listKept } from '../harness/kept.js';
-import { REPO_ROOT } from '../harness/paths.js';
+import { listKept } from '../harness/guest/kept.js';
+import { REPO_ROOT } from '../harness/base/paths.js';
 import { alive } from './helpers/processes.js';
-import { SshSession } from '../harness/ssh.js';
+import { SshSession } from '../harness/guest/ssh.js';
 import { cli } from './helpers/cli.js';
 import { hostMs } from './helpers/timeouts.js';
 

@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { atLeast, bzImageRelease, loadCatalog, loadOrder, lookupKernel, parseModulesDep, parseRelease, UnknownKernelError } from '../harness/kernels.js';
+import { atLeast, bzImageRelease, loadCatalog, loadOrder, lookupKernel, parseModulesDep, parseRelease, UnknownKernelError } from '../harness/kernels/catalog.js';
 import { hostMs } from './helpers/timeouts.js';
 
 test('the catalog has a default kernel and the Debian kernels the issue names', () => {
@@ -70,8 +70,8 @@ test('a catalog whose default is missing is refused', async () => {
 });
 
 test('a Debian kernel resolves to exactly the package and version kernels/lock.json pins', async () => {
-  const { readLock } = await import('../harness/lock.js');
-  const { getKernel } = await import('../harness/kernels.js');
+  const { readLock } = await import('../harness/base/lock.js');
+  const { getKernel } = await import('../harness/kernels/catalog.js');
   const pin = readLock()['6.1'];
   expect(pin).toBeDefined();
   const k = await getKernel('6.1');
@@ -80,7 +80,7 @@ test('a Debian kernel resolves to exactly the package and version kernels/lock.j
 }, hostMs(300_000));
 
 test('pins are written sorted and read back', async () => {
-  const { readLock, writePin } = await import('../harness/lock.js');
+  const { readLock, writePin } = await import('../harness/base/lock.js');
   const dir = await mkdtemp(join(tmpdir(), 'lock-'));
   const path = join(dir, 'lock.json');
   expect(readLock(path)).toEqual({});

@@ -5,9 +5,9 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { expect, test } from 'vitest';
-import { ancestors } from '../harness/lifeline.js';
-import { REPO_ROOT } from '../harness/paths.js';
-import { guestBudget } from '../harness/suites-config.js';
+import { ancestors } from '../harness/guest/lifeline.js';
+import { REPO_ROOT } from '../harness/base/paths.js';
+import { guestBudget } from '../harness/suite/config.js';
 import { alive } from './helpers/processes.js';
 import { hostMs } from './helpers/timeouts.js';
 

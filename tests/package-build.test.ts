@@ -5,7 +5,7 @@ import { cp, mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { REPO_ROOT } from '../harness/paths.js';
+import { REPO_ROOT } from '../harness/base/paths.js';
 
 test('dist/ is stale with no build, fresh after one, stale again when a harness source is newer; without TypeScript the build it has is used', async () => {
   const pkg = await mkdtemp(join(tmpdir(), 'pkg-build-'));
@@ -18,8 +18,8 @@ test('dist/ is stale with no build, fresh after one, stale again when a harness 
     expect(build.staleBecause()).toBe('there is no build yet');
 
     // A build: dist/cli.js and the stamp, newer than every source.
-    await mkdir(join(pkg, 'dist'), { recursive: true });
-    await writeFile(join(pkg, 'dist', 'cli.js'), 'export {};\n');
+    await mkdir(join(pkg, 'dist', 'cli'), { recursive: true });
+    await writeFile(join(pkg, 'dist', 'cli', 'main.js'), 'export {};\n');
     await writeFile(join(pkg, 'dist', '.built'), 'now\n');
     const past = new Date(Date.now() - 60_000);
     for (const f of ['tsconfig.json', 'tsconfig.build.json', 'harness/cli/suite.ts']) await utimes(join(pkg, f), past, past);
@@ -32,7 +32,7 @@ test('dist/ is stale with no build, fresh after one, stale again when a harness 
     // No TypeScript here (as in an installed package): the build it has is used as it is ...
     expect(() => build.ensureBuilt()).not.toThrow();
     // ... and without one, the error says what to do.
-    await rm(join(pkg, 'dist', 'cli.js'));
+    await rm(join(pkg, 'dist', 'cli', 'main.js'));
     expect(() => build.ensureBuilt()).toThrow(/there is no compiled harness in .*\/dist, and no TypeScript to build it with \(npm install, then npm run build\)/);
   } finally {
     await rm(pkg, { recursive: true, force: true });

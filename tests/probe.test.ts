@@ -1,6 +1,6 @@
-// harness/probe.ts: the verdicts, from facts and probe answers (no guest).
+// harness/suite/probe.ts: the verdicts, from facts and probe answers (no guest).
 import { expect, test } from 'vitest';
-import { type KernelFacts, parseFacts, verdict } from '../harness/probe.js';
+import { type KernelFacts, parseFacts, verdict } from '../harness/suite/probe.js';
 
 const facts = (over: Partial<KernelFacts> = {}): KernelFacts => ({
   release: '6.1.0-50-cloud-amd64',

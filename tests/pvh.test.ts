@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { bootKernel, bzImagePayload, hasPvhNote } from '../harness/pvh.js';
+import { bootKernel, bzImagePayload, hasPvhNote } from '../harness/guest/pvh.js';
 
 /** An ELF64 with one PT_NOTE segment holding one note (name, type). */
 function elf(note: { name: string; type: number } | null, padding = 4096): Buffer {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { formatCommand, qemuArgs, timeouts } from '../harness/qemu.js';
+import { formatCommand, qemuArgs, timeouts } from '../harness/guest/qemu.js';
 
 const base = { bzImage: '/k/bzImage', initramfs: '/i/initramfs.cpio', memoryMiB: 512, cpus: 2, sshPort: 40022 };
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, test } from 'vitest';
-import { REPO_ROOT } from '../harness/paths.js';
+import { REPO_ROOT } from '../harness/base/paths.js';
 import { hostMs } from './helpers/timeouts.js';
 
 /** Runs the guest fixtures matching `filter` with the reporter, into a run directory of their own. */
@@ -27,7 +27,7 @@ test('a crashed worker is a failure in the summary, the Markdown report and JUni
   expect(summary, out).not.toBeNull();
   expect(Number(summary![2]), out).toBeGreaterThan(0);
   // The reporter wrote the run's record (no table: BPF_HARNESS_RUN_DIR belongs to a matrix), so render it.
-  const { writeReports } = await import('../harness/report.js');
+  const { writeReports } = await import('../harness/report/report.js');
   const rep = writeReports(dir);
   expect(rep.failed).toBe(true);
   expect(await readFile(rep.markdown, 'utf8')).toMatch(/\| crash \| FAIL/);
@@ -38,7 +38,7 @@ test('a guest that panics during a test: the record, report.md and JUnit carry t
   const { dir, r, out } = await runFixtures('suites/panic/');
   expect(r.exitCode, out).not.toBe(0);
   expect(out).toMatch(/^summary: 0 passed, 1 failed, 0 skipped$/m);
-  const { readRuns } = await import('../harness/run-record.js');
+  const { readRuns } = await import('../harness/report/run-record.js');
   const [run] = readRuns(dir);
   const t = run.tests.find((x) => x.suite === 'panic')!;
   expect(t.state, out).toBe('failed');
@@ -46,7 +46,7 @@ test('a guest that panics during a test: the record, report.md and JUnit carry t
   expect(t.faults?.map((f) => f.kind), out).toEqual(['panic']);
   expect(t.faults![0].line).toMatch(/Kernel panic - not syncing: sysrq triggered crash/);
   expect(t.faults![0].lines.join('\n')).toMatch(/Call Trace:/);
-  const { writeReports } = await import('../harness/report.js');
+  const { writeReports } = await import('../harness/report/report.js');
   const rep = writeReports(dir);
   const md = await readFile(rep.markdown, 'utf8');
   // The failure section names the panic beside the test, and shows the kernel's lines.

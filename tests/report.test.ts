@@ -2,8 +2,8 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { buildMatrix, cellOf, renderJunit, renderMarkdown, renderTerminal, runVerdict, writeReports } from '../harness/report.js';
-import { type KernelRun, rerunCommand, writeKernelRun } from '../harness/run-record.js';
+import { buildMatrix, cellOf, renderJunit, renderMarkdown, renderTerminal, runVerdict, writeReports } from '../harness/report/report.js';
+import { type KernelRun, rerunCommand, writeKernelRun } from '../harness/report/run-record.js';
 
 const run = (kernel: string, over: Partial<KernelRun> = {}): KernelRun => ({
   kernel,
@@ -171,7 +171,7 @@ test('garbage run records and a garbage lock file are errors that name the file'
   expect(() => writeReports(dir)).toThrow(`${join(dir, 'kernel-6.1.json')}: not a run record (kernel, tests, suiteErrors)`);
   await writeFile(join(dir, 'kernel-6.1.json'), '{"kernel": ');
   expect(() => writeReports(dir)).toThrow(new RegExp(`${join(dir, 'kernel-6\\.1\\.json').replace(/\//g, '\\/')}: not valid JSON`));
-  const { readLock } = await import('../harness/lock.js');
+  const { readLock } = await import('../harness/base/lock.js');
   await writeFile(join(dir, 'lock.json'), 'garbage');
   expect(() => readLock(join(dir, 'lock.json'))).toThrow(`${join(dir, 'lock.json')}: not valid JSON`);
   await writeFile(join(dir, 'lock.json'), '{"6.1": {"suite": "bookworm"}}');

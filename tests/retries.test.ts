@@ -7,8 +7,8 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { expect, test } from 'vitest';
-import { getKernel } from '../harness/kernels.js';
-import type { KernelRun } from '../harness/run-record.js';
+import { getKernel } from '../harness/kernels/catalog.js';
+import type { KernelRun } from '../harness/report/run-record.js';
 import { cli } from './helpers/cli.js';
 
 const SUITE = String.raw`import { expect, test } from 'vitest';

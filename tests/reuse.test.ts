@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, test } from 'vitest';
-import { REPO_ROOT } from '../harness/paths.js';
+import { REPO_ROOT } from '../harness/base/paths.js';
 import { hostMs } from './helpers/timeouts.js';
 
 test('the next suite file runs on the same guest and sees nothing the previous file left', async () => {

@@ -3,7 +3,7 @@
 // foreground command (not the harness), bpftool and iproute2 are there, and `exit` ends the guest.
 import { execa } from 'execa';
 import { expect, test } from 'vitest';
-import { REPO_ROOT } from '../harness/paths.js';
+import { REPO_ROOT } from '../harness/base/paths.js';
 import { alive } from './helpers/processes.js';
 import { CLI } from './helpers/cli.js';
 import { hostMs } from './helpers/timeouts.js';

@@ -1,4 +1,4 @@
-// Guests start from a snapshot of their kernel's booted guest (harness/snapshot.ts): restored,
+// Guests start from a snapshot of their kernel's booted guest (harness/guest/snapshot.ts): restored,
 // each with randomness of its own and the host's time, over an SSH connection of its own; the
 // snapshot itself is never written; one that will not load or fails its checksum gives way to a
 // boot, which saves a new one; --no-snapshot boots.
@@ -7,11 +7,11 @@ import { existsSync } from 'node:fs';
 import { open, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { bootConfig } from '../harness/boot-command.js';
-import { tryPublish, verifyEntry } from '../harness/cache.js';
-import { config } from '../harness/config.js';
-import { BOOT_CONSOLE, canReseed, DEVICES_FILE, dropSnapshot, findSnapshot, MEMORY_FILE, pruneSnapshots, SNAPSHOT_AREA, SNAPSHOT_UNUSED_MS, snapshotKey } from '../harness/snapshot.js';
-import { planGuest, Vm, type VmEvent, type VmOptions } from '../harness/vm.js';
+import { bootConfig } from '../harness/guest/boot-command.js';
+import { tryPublish, verifyEntry } from '../harness/base/cache.js';
+import { config } from '../harness/base/config.js';
+import { BOOT_CONSOLE, canReseed, DEVICES_FILE, dropSnapshot, findSnapshot, MEMORY_FILE, pruneSnapshots, SNAPSHOT_AREA, SNAPSHOT_UNUSED_MS, snapshotKey } from '../harness/guest/snapshot.js';
+import { planGuest, Vm, type VmEvent, type VmOptions } from '../harness/guest/vm.js';
 import { cli } from './helpers/cli.js';
 import { hostMs } from './helpers/timeouts.js';
 

@@ -6,8 +6,8 @@ import { PassThrough } from 'node:stream';
 import { createServer, Socket, type AddressInfo, type Server as NetServer } from 'node:net';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { ed25519KeyPair, SshSession } from '../harness/ssh.js';
-import { interactiveShell } from '../harness/shell.js';
+import { ed25519KeyPair, SshSession } from '../harness/guest/ssh.js';
+import { interactiveShell } from '../harness/guest/shell.js';
 
 const { Server, utils } = ssh2;
 

@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, test } from 'vitest';
-import { config } from '../harness/config.js';
-import { getKernel } from '../harness/kernels.js';
-import { REPO_ROOT } from '../harness/paths.js';
-import { Vm } from '../harness/vm.js';
+import { config } from '../harness/base/config.js';
+import { getKernel } from '../harness/kernels/catalog.js';
+import { REPO_ROOT } from '../harness/base/paths.js';
+import { Vm } from '../harness/guest/vm.js';
 import { hostMs } from './helpers/timeouts.js';
 
 const CPU_CGROUP = '/sys/fs/cgroup/cpu';

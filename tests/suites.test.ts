@@ -3,8 +3,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { REPO_ROOT } from '../harness/kernels.js';
-import { PROGRAM_TYPES } from '../harness/progtypes.js';
+import { REPO_ROOT } from '../harness/kernels/catalog.js';
+import { PROGRAM_TYPES } from '../harness/suite/progtypes.js';
 
 test.each(Object.keys(PROGRAM_TYPES))('program type %s has a suite with at least two tests', (type) => {
   const file = join(REPO_ROOT, 'suites', type, `${type}.test.ts`);

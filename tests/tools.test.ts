@@ -1,12 +1,12 @@
-// The host tools table (harness/tools.ts) against the sources: every program the harness spawns is
+// The host tools table (harness/base/tools.ts) against the sources: every program the harness spawns is
 // found through which() (so a missing one says which Debian package to install), and the table
 // lists exactly the tools the harness uses: none missing (which() takes only a table name, so
 // tsc catches those), none stale.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { expect, test } from 'vitest';
-import { REPO_ROOT } from '../harness/paths.js';
-import { TOOLS } from '../harness/tools.js';
+import { REPO_ROOT } from '../harness/base/paths.js';
+import { TOOLS } from '../harness/base/tools.js';
 
 const sources = (dir = join(REPO_ROOT, 'harness')): string[] =>
   readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : /\.(ts|mjs)$/.test(e.name) ? [join(dir, e.name)] : []));
@@ -55,7 +55,7 @@ function spawns(): { where: string; program: string }[] {
 const NOT_THROUGH_WHICH: Record<string, string> = {
   // node itself (the matrix's children, the keeper).
   'process.execPath': 'this node',
-  // vm.ts: the argv of harness/boot-command.ts, whose programs come from which().
+  // vm.ts: the argv of harness/guest/boot-command.ts, whose programs come from which().
   'argv[0]': 'bootCommand(): which(setpriv), which(qemu-system-x86_64), or node and keeper.mjs',
   // keeper.mjs: the command vm.ts hands it (the same argv).
   'process.argv[2]': 'the keeper runs the command vm.ts built',
@@ -71,7 +71,7 @@ test('every program the harness spawns is found through which() (a missing one n
 test('the tools table lists exactly the tools the harness runs or checks', () => {
   const used = new Set<string>();
   for (const file of sources()) {
-    if (file.endsWith('harness/tools.ts')) continue;
+    if (file.endsWith('harness/base/tools.ts')) continue;
     const text = readFileSync(file, 'utf8');
     for (const m of text.matchAll(/\bwhich\(\s*'([^']+)'\s*\)/g)) used.add(m[1]);
     for (const m of text.matchAll(/\brequireTools\(([^)]*)\)/g)) for (const n of m[1].matchAll(/'([^']+)'/g)) used.add(n[1]);

@@ -3,10 +3,10 @@
 // a packet sent before that is dropped (this made the first datagrams of a test vanish once the
 // pair no longer took five ip processes to build).
 import { expect, test } from 'vitest';
-import { Agent } from '../harness/agent.js';
-import { VethPair } from '../harness/topology.js';
-import { send } from '../harness/traffic.js';
-import { Vm } from '../harness/vm.js';
+import { Agent } from '../harness/agent/agent.js';
+import { VethPair } from '../harness/agent/topology.js';
+import { send } from '../harness/agent/traffic.js';
+import { Vm } from '../harness/guest/vm.js';
 import { hostMs } from './helpers/timeouts.js';
 
 test('every new veth pair answers the first packets sent across it', async () => {

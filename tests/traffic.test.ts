@@ -1,8 +1,8 @@
-// The exact end of a check that nothing arrived (harness/traffic.ts): untilJudged waits for the
+// The exact end of a check that nothing arrived (harness/agent/traffic.ts): untilJudged waits for the
 // program's own count, and gives up after its bound so that the caller falls back to the whole
 // quiet window.
 import { expect, test } from 'vitest';
-import { untilJudged } from '../harness/traffic.js';
+import { untilJudged } from '../harness/agent/traffic.js';
 import { hostMs } from './helpers/timeouts.js';
 
 test('untilJudged is true as soon as the count reaches the expected one, polling until then', async () => {

@@ -1,4 +1,4 @@
-// A starved guest is not a kernel fault (harness/vcpu-time.ts, harness/console.ts): the judgement
+// A starved guest is not a kernel fault (harness/guest/vcpu-time.ts, harness/guest/console.ts): the judgement
 // from the vCPU threads' run and wait time, the windows the kernel's reports name, and a stall
 // line that the console records as excused, not as a fault, when the host starved the guest.
 import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, test } from 'vitest';
-import { ConsoleLog } from '../harness/console.js';
-import { REPO_ROOT } from '../harness/paths.js';
-import { judge, stuckWindowMs, VcpuMonitor } from '../harness/vcpu-time.js';
+import { ConsoleLog } from '../harness/guest/console.js';
+import { REPO_ROOT } from '../harness/base/paths.js';
+import { judge, stuckWindowMs, VcpuMonitor } from '../harness/guest/vcpu-time.js';
 
 const sample = (at: number, t: [number, number][]) => ({
   at,

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { REPO_ROOT } from '../harness/kernels.js';
+import { REPO_ROOT } from '../harness/kernels/catalog.js';
 import { alive, waitGone } from './helpers/processes.js';
 import { hostMs } from './helpers/timeouts.js';
 

@@ -4,9 +4,9 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { chooseAccel, timeouts } from '../harness/qemu.js';
-import { getKernel } from '../harness/kernels.js';
-import { Vm, VmError } from '../harness/vm.js';
+import { chooseAccel, timeouts } from '../harness/guest/qemu.js';
+import { getKernel } from '../harness/kernels/catalog.js';
+import { Vm, VmError } from '../harness/guest/vm.js';
 import { hostMs, withTimeoutScale } from './helpers/timeouts.js';
 
 let accelTimeouts: ReturnType<typeof timeouts> | undefined;
@@ -175,7 +175,7 @@ test('two guests at once get their own ports and consoles and both answer', asyn
 }, hostMs(240_000));
 
 test("a user's own bzImage boots as is, with its modules directory", async () => {
-  const { getKernel } = await import('../harness/kernels.js');
+  const { getKernel } = await import('../harness/kernels/catalog.js');
   // Any bzImage and modules tree will do; the catalog's default is at hand.
   const debian = await getKernel();
   const own = await getKernel(debian.bzImage, { modules: debian.modulesDir! });
@@ -186,7 +186,7 @@ test("a user's own bzImage boots as is, with its modules directory", async () =>
     expect((await vm.ssh.exec('uname -r')).trim()).toBe(debian.release);
     expect(await vm.ssh.exec('cat /proc/modules')).toMatch(/^veth /m);
     // The guest must prove its host key, and only the image's client key gets in.
-    const { SshSession, ed25519KeyPair } = await import('../harness/ssh.js');
+    const { SshSession, ed25519KeyPair } = await import('../harness/guest/ssh.js');
     // A key ssh2 parses, so that the refusal below is the guest's.
     const stranger = ed25519KeyPair();
     const wrongHost = Buffer.from('not the guest').toString('base64');

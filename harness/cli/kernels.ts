@@ -1,9 +1,9 @@
 // `kernels list|fetch|lock|build`: the catalog, and getting its kernels into the cache.
-import { resolveDebian } from '../apt.js';
-import { buildKernel } from '../build.js';
-import { positiveInt } from '../config.js';
-import { getKernel, loadCatalog, lookupKernel } from '../kernels.js';
-import { readLock, writePin } from '../lock.js';
+import { resolveDebian } from '../kernels/apt.js';
+import { buildKernel } from '../kernels/build.js';
+import { positiveInt } from '../base/config.js';
+import { getKernel, loadCatalog, lookupKernel } from '../kernels/catalog.js';
+import { readLock, writePin } from '../base/lock.js';
 import type { Values } from './options.js';
 import { say } from './suite.js';
 

@@ -82,7 +82,7 @@ ${Object.values(COMMANDS)
   .map((c) => c.usage)
   .join('\n')}
 
-Every subcommand takes -h|--help. Environment: see the README's table (harness/config.ts), e.g.
+Every subcommand takes -h|--help. Environment: see the README's table (harness/base/config.ts), e.g.
 BPF_HARNESS_KERNEL (default kernel), BPF_HARNESS_ACCEL=kvm|tcg, BPF_HARNESS_CACHE, BPF_HARNESS_RESULTS.`;
 
 export class UsageError extends Error {

@@ -4,12 +4,12 @@ import { accessSync, constants, existsSync, mkdirSync, readdirSync } from 'node:
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { childEnv, config, resultsRoot } from '../config.js';
-import { getKernel, loadCatalog, lookupKernel, REPO_ROOT } from '../kernels.js';
-import { cliArgs, harnessModule, timestamp } from '../paths.js';
-import { runVerdict, writeReports } from '../report.js';
-import { kernelRunPath, writeKernelRun } from '../run-record.js';
-import { guestBudget, suiteFileOptions } from '../suites-config.js';
+import { childEnv, config, resultsRoot } from '../base/config.js';
+import { getKernel, loadCatalog, lookupKernel, REPO_ROOT } from '../kernels/catalog.js';
+import { cliArgs, harnessModule, timestamp } from '../base/paths.js';
+import { runVerdict, writeReports } from '../report/report.js';
+import { kernelRunPath, writeKernelRun } from '../report/run-record.js';
+import { guestBudget, suiteFileOptions } from '../suite/config.js';
 
 export const SUITES_DIR = join(REPO_ROOT, 'suites');
 
@@ -57,7 +57,7 @@ async function runVitest(suites: string[], o: RunOptions): Promise<number> {
     root,
     ...(o.dir ? { include: ['**/*.test.ts'] } : { name: 'suites', include: ['suites/**/*.test.ts'] }),
     ...suiteFileOptions(),
-    reporters: ['verbose', harnessModule('reporter')],
+    reporters: ['verbose', harnessModule('report/reporter')],
   });
   await vitest?.close();
   return process.exitCode === undefined || process.exitCode === 0 ? 0 : Number(process.exitCode);

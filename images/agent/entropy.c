@@ -8,7 +8,7 @@
  * the host; a guest is a disposable test machine, so a seed the host knows is good enough.
  *
  * After crediting, the kernel is asked to reseed its CRNG from the input pool at once
- * (RNDRESEEDCRNG, 4.17+): a guest restored from a snapshot (harness/snapshot.ts) starts
+ * (RNDRESEEDCRNG, 4.17+): a guest restored from a snapshot (harness/guest/snapshot.ts) starts
  * with the very CRNG state of every other guest restored from it, and a credit alone reaches the
  * CRNG only at its next scheduled reseed (minutes away). Init's line says whether the kernel can;
  * the harness saves snapshots only of kernels that can.

@@ -1,5 +1,5 @@
 /* A packets-and-bytes counter: the value of the suites' counter maps. The host reads it as two
- * little-endian u64 (readU64s in harness/protocol.ts). */
+ * little-endian u64 (readU64s in harness/agent/protocol.ts). */
 #pragma once
 #include <linux/types.h>
 

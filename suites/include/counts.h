@@ -5,7 +5,7 @@
  *   count_add(&stats, SLOT, n);           slot += n (atomic); a map of __s64 works the same
  *   count_one(&stats, SLOT);              slot += 1
  *   count_key(&hash, &key);               a hash's entry += 1, made (as 1) on its first count
- * The host reads each value as a little-endian u64 (readU64s in harness/protocol.ts). */
+ * The host reads each value as a little-endian u64 (readU64s in harness/agent/protocol.ts). */
 #pragma once
 
 /* `more`: further map attributes, e.g. its pinning. */

@@ -1,10 +1,10 @@
-// The CLI as a child process, as the package runs it: the compiled harness (dist/cli.js, brought
+// The CLI as a child process, as the package runs it: the compiled harness (dist/cli/main.js, brought
 // up to date by the unit project's global setup, tests/helpers/build-setup.ts) under plain Node.
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { REPO_ROOT } from '../../harness/paths.js';
+import { REPO_ROOT } from '../../harness/base/paths.js';
 
-export const CLI = join(REPO_ROOT, 'dist', 'cli.js');
+export const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js');
 
 export interface CliOptions {
   cwd?: string;

@@ -1,9 +1,9 @@
 // Bounds of the harness's own tests that depend on how fast the host is: each is a figure from
-// the machines the waits were set on times this host's measured slowness (harness/host-speed.ts),
+// the machines the waits were set on times this host's measured slowness (harness/base/host-speed.ts),
 // so that a slower or loaded host takes longer without failing. The failure-path tests wait out
 // a fraction of the harness's own bounds (which scale the same way): a guest that never starts
 // sshd, never answers, or stops answering keepalives fails within that fraction of the real bound.
-import { hostSlowness } from '../../harness/host-speed.js';
+import { hostSlowness } from '../../harness/base/host-speed.js';
 
 /** `ms` on the reference machines, on this host. */
 export const hostMs = (ms: number): number => Math.round(ms * hostSlowness());

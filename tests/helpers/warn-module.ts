@@ -5,7 +5,7 @@ import { cp, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { REPO_ROOT } from '../../harness/paths.js';
+import { REPO_ROOT } from '../../harness/base/paths.js';
 
 /** Builds the module; returns the directory that holds bh_warn.ko. */
 export async function buildWarnModule(release: string): Promise<string> {

@@ -1,0 +1,315 @@
+// Guest snapshots: a guest booted to "ready for ssh" is saved once, and later guests of the same
+// kernel, image, QEMU and machine start from it instead of booting: a fraction of a second
+// instead of seconds.
+//
+// The guest's memory is a file. The boot that saves runs on a shared file in /dev/shm; the save
+// pauses it, writes QEMU's device state (a migration stream that leaves the file-backed memory
+// out: x-ignore-shared, 1 MB) and copies the memory file (sparse: a tenth of it is data). A
+// restored guest maps the snapshot's memory file privately, copy-on-write: nothing is read until
+// the guest touches it, and the snapshot is never written. Each restored guest
+// then redoes what must differ between guests (bpf-agent --after-restore: fresh host randomness,
+// credited and reseeded, and the host's time), and gets an SSH connection of its own with the
+// host key checked, as a booted one does.
+//
+// The save is taken before any SSH connection exists, so no guest connection state is in it. It
+// is a cache entry like the others (harness/base/cache.ts): keyed by content, published by one run
+// while any other boots plainly, verified (once per host boot, and again when one of its files
+// changed), and removed when it fails that or QEMU cannot load it.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, sep } from 'node:path';
+import { execa } from 'execa';
+import { contentKey, existingEntry, removeEntry, sha256File, tryPublish } from '../base/cache.js';
+import { cacheRoot, config } from '../base/config.js';
+import { pidAlive } from '../base/procs.js';
+import type { Qmp } from './qmp.js';
+import type { SshSession } from './ssh.js';
+import { type QemuConfig, qemuArgs } from './qemu.js';
+import { shq } from '../base/quote.js';
+import { which } from '../base/tools.js';
+
+export const SNAPSHOT_AREA = 'snapshots';
+/** The files of an entry: the guest's memory, and QEMU's device state (a migration stream). */
+export const MEMORY_FILE = 'memory';
+export const DEVICES_FILE = 'devices';
+/** The console of the boot that was saved, for a restored guest's failures. */
+export const BOOT_CONSOLE = 'boot-console.log';
+/** Bumped when what a snapshot holds, or how it is restored, changes. */
+const FORMAT = 'bpf-harness-snapshot-2';
+
+/** Whether guests start from snapshots: the caller's choice, else BPF_HARNESS_SNAPSHOT (default on). */
+export function snapshotsWanted(asked?: boolean): boolean {
+  return asked ?? config.snapshot.get();
+}
+
+const digests = new Map<string, string>();
+/**
+ * What a file's contents are known by: a file inside the cache is named by its entry's content
+ * key (verified by the cache when it was handed out: the kernel's PVH image, the initramfs), any
+ * other file by its sha256 (a bzImage given by path), once per process for a size and time.
+ */
+async function contentOf(path: string): Promise<string> {
+  const root = cacheRoot() + sep;
+  if (path.startsWith(root)) return `cache:${path.slice(root.length)}`;
+  const st = statSync(path);
+  const id = `${path}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
+  let d = digests.get(id);
+  if (!d) {
+    d = await sha256File(path);
+    digests.set(id, d);
+  }
+  return d;
+}
+
+let qemuIdentity: string | undefined;
+/**
+ * QEMU's version line, and its binary's size and modification time: a snapshot loads only into
+ * the QEMU that saved it, and a package upgrade replaces the binary.
+ */
+function qemuId(): string {
+  if (!qemuIdentity) {
+    const bin = which('qemu-system-x86_64');
+    const version = execFileSync(which('qemu-system-x86_64'), ['--version'], { encoding: 'utf8' }).split('\n')[0];
+    const st = statSync(realpathSync(bin));
+    qemuIdentity = `${version} ${st.size} ${st.mtimeMs}`;
+  }
+  return qemuIdentity;
+}
+
+/** Under KVM the guest's CPU is the host's (-cpu host): a snapshot is only good on the same CPU. */
+function hostCpu(): string {
+  const info = readFileSync('/proc/cpuinfo', 'utf8');
+  const first = info.split('\n\n')[0];
+  return ['vendor_id', 'cpu family', 'model', 'stepping', 'microcode', 'flags'].map((f) => new RegExp(`^${f}\\s*:(.*)$`, 'm').exec(first)?.[1]?.trim() ?? '').join('|');
+}
+
+/**
+ * The key of a guest's snapshot: the format, QEMU, the contents of the kernel and initramfs, and
+ * every machine argument, with what changes per guest left out (the entropy seed, which a restore
+ * replaces, and the SSH port, which is the host side of the port forward and not part of the saved
+ * machine).
+ */
+export async function snapshotKey(c: QemuConfig): Promise<string> {
+  if (!c.initramfs) throw new Error('a snapshot needs the guest image (initramfs)');
+  const machine = qemuArgs({ ...c, seed: undefined, sshPort: 0, qmp: undefined, memoryFile: undefined, incoming: undefined });
+  return contentKey(FORMAT, qemuId(), await contentOf(c.bzImage), await contentOf(c.initramfs), machine.join('\0'), c.accel === 'kvm' ? hostCpu() : '');
+}
+
+export interface Snapshot {
+  key: string;
+  /** The entry's directory. */
+  dir: string;
+  memory: string;
+  devices: string;
+  bootConsole: string;
+}
+
+function snapshotIn(key: string, dir: string): Snapshot {
+  return { key, dir, memory: join(dir, MEMORY_FILE), devices: join(dir, DEVICES_FILE), bootConsole: join(dir, BOOT_CONSOLE) };
+}
+
+/**
+ * The verified snapshot of this key, or null; a corrupt one is removed (saying so) and null. A
+ * snapshot found is marked used now (its directory's time), for pruneSnapshots.
+ */
+export async function findSnapshot(key: string, onProgress?: (m: string) => void): Promise<Snapshot | null> {
+  const dir = await existingEntry(SNAPSHOT_AREA, key, onProgress);
+  if (!dir) return null;
+  const now = new Date();
+  await utimes(dir, now, now).catch(() => {});
+  return snapshotIn(key, dir);
+}
+
+/** Snapshots not used for this long are removed when another is saved. */
+export const SNAPSHOT_UNUSED_MS = 14 * 24 * 3600_000;
+
+/**
+ * Removes the snapshots that no start has used for `unusedMs` (their kernel, image or QEMU is
+ * gone or changed, so their key never comes again), each 100 MB or so. Returns their keys.
+ */
+export async function pruneSnapshots(unusedMs = SNAPSHOT_UNUSED_MS, onProgress?: (m: string) => void): Promise<string[]> {
+  const area = join(cacheRoot(), SNAPSHOT_AREA);
+  const removed: string[] = [];
+  for (const e of await readdir(area, { withFileTypes: true }).catch(() => [])) {
+    if (!e.isDirectory() || !/^[0-9a-f]+$/.test(e.name)) continue;
+    const used = await stat(join(area, e.name)).then((st) => st.mtimeMs, () => Date.now());
+    if (Date.now() - used < unusedMs) continue;
+    await removeEntry(SNAPSHOT_AREA, e.name);
+    removed.push(e.name);
+  }
+  if (removed.length) onProgress?.(`removed ${removed.length} guest snapshot${removed.length > 1 ? 's' : ''} unused for ${Math.round(unusedMs / 86_400_000)} days: ${removed.join(', ')}`);
+  return removed;
+}
+
+let ramCounter = 0;
+/**
+ * Where a booting guest's memory goes when it may be saved: a file in /dev/shm (memory, not
+ * disk), named by this process so that one left by a killed run can be swept.
+ */
+export function bootMemoryFile(): string {
+  return join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), `bpf-harness-ram-${process.pid}-${++ramCounter}`);
+}
+
+/** Removes memory files of booting guests whose process is gone (a run that was killed). */
+export async function sweepBootMemory(): Promise<void> {
+  for (const dir of ['/dev/shm', tmpdir()]) {
+    for (const e of await readdir(dir).catch(() => [] as string[])) {
+      const m = /^bpf-harness-ram-(\d+)-\d+$/.exec(e);
+      if (m && !pidAlive(Number(m[1]))) await rm(join(dir, e), { force: true });
+    }
+  }
+}
+
+/** Forgets a snapshot that would not load, so that the next boot saves a good one. */
+export async function dropSnapshot(key: string): Promise<void> {
+  await removeEntry(SNAPSHOT_AREA, key);
+}
+
+
+interface MigrationInfo {
+  status: string;
+  'error-desc'?: string;
+  'total-time'?: number;
+}
+
+async function migrationDone(qmp: Qmp, deadlineMs: number): Promise<MigrationInfo> {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    const info = await qmp.execute<MigrationInfo>('query-migrate');
+    if (info.status === 'completed') return info;
+    if (info.status === 'failed' || info.status === 'cancelled') throw new Error(`the save ${info.status}${info['error-desc'] ? `: ${info['error-desc']}` : ''}`);
+    if (Date.now() > until) {
+      await qmp.execute('migrate_cancel').catch(() => {});
+      throw new Error(`the save did not complete within ${deadlineMs / 1000} s (status ${info.status})`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Saves the running guest behind `qmp`, whose memory is the shared file `memoryFile`, as the
+ * snapshot `key`, unless another run is saving it right now: the guest is paused, its device
+ * state written and its memory copied, and resumed. Returns the entry, or null when another run
+ * had it. The guest is running again when this returns or throws.
+ */
+export async function saveSnapshot(qmp: Qmp, memoryFile: string, key: string, bootConsole: string, deadlineMs: number, onProgress?: (m: string) => void): Promise<Snapshot | null> {
+  const dir = await tryPublish({
+    area: SNAPSHOT_AREA,
+    key,
+    onProgress,
+    sparse: [MEMORY_FILE],
+    build: async (tmp) => {
+      const started = Date.now();
+      await qmp.execute('stop');
+      try {
+        await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
+        // The default bandwidth cap (32 MiB/s) is for live migration over a network.
+        await qmp.execute('migrate-set-parameters', { 'max-bandwidth': 2 ** 40 });
+        await qmp.execute('migrate', { uri: `exec:cat > ${shq(join(tmp, DEVICES_FILE))}` });
+        const info = await migrationDone(qmp, deadlineMs);
+        // Paused, the memory file is what the device state goes with; holes stay holes.
+        await execa(which('cp'), ['--sparse=always', memoryFile, join(tmp, MEMORY_FILE)]);
+        await writeFile(join(tmp, BOOT_CONSOLE), bootConsole);
+        return { pausedMs: Date.now() - started, devicesMs: info['total-time'], saved: new Date().toISOString() };
+      } finally {
+        await qmp.execute('cont');
+      }
+    },
+  });
+  if (!dir) return null;
+  await pruneSnapshots(SNAPSHOT_UNUSED_MS, onProgress);
+  return snapshotIn(key, dir);
+}
+
+/**
+ * Loads a snapshot into a QEMU started to wait for one (-incoming defer, its memory mapped from
+ * the snapshot), then resumes the guest: the save paused it, so a loaded guest waits paused.
+ */
+export async function loadSnapshot(qmp: Qmp, snap: Snapshot, deadlineMs: number): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
+  await qmp.execute('migrate-incoming', { uri: `exec:cat ${shq(snap.devices)}` });
+  for (;;) {
+    const { status } = await qmp.execute<{ status: string }>('query-status');
+    if (status !== 'inmigrate') {
+      if (status === 'running') return;
+      if (status === 'paused' || status === 'prelaunch') {
+        await qmp.execute('cont');
+        return;
+      }
+      throw new Error(`the loaded guest is ${status}, not paused`);
+    }
+    if (Date.now() > until) throw new Error(`QEMU was still loading the snapshot after ${deadlineMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** True when init's entropy line says the kernel reseeded its CRNG on demand (what a restore needs). */
+export function canReseed(entropyLine: string | undefined): boolean {
+  return Boolean(entropyLine && /reseeded the CRNG/.test(entropyLine));
+}
+
+export interface AfterRestore {
+  /** What the agent said: the credit and reseed, then the clock's step. */
+  said: string;
+  /**
+   * At most how far the guest's clock is from the host's after the step: the time between the
+   * host reading its clock and the guest's answer that it stepped its own.
+   */
+  clockErrorMs: number;
+}
+
+/**
+ * What a restored guest runs first (bpf-agent --after-restore): fresh host randomness, credited
+ * and reseeded, and the clock stepped to the host's. The host's time goes over once the agent
+ * asks for it, so that the step is off by one trip over SSH at most.
+ */
+export async function afterRestore(ssh: SshSession, timeoutMs: number): Promise<AfterRestore> {
+  const command = `/usr/bin/bpf-agent --after-restore ${randomBytes(64).toString('hex')}`;
+  const what = `the restored guest's bpf-agent --after-restore`;
+  return new Promise<AfterRestore>((resolve, reject) => {
+    let out = '';
+    let err = '';
+    let sentAt = 0;
+    let answeredAt = 0;
+    let code: number | null = null;
+    let channel: { close: () => void } | undefined;
+    const timer = setTimeout(() => {
+      channel?.close();
+      reject(new Error(`${what} did not finish within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    ssh
+      .channel(command, (ch) => {
+        channel = ch;
+        ch.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (!sentAt && out.includes('time?\n')) {
+            const now = performance.timeOrigin + performance.now();
+            sentAt = performance.now();
+            ch.end(`${BigInt(Math.round(now * 1000)) * 1000n}\n`);
+          }
+          if (sentAt && !answeredAt && /stepped the clock/.test(out)) answeredAt = performance.now();
+        });
+        ch.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        ch.on('exit', (c: number | null) => (code = c));
+        ch.on('close', () => {
+          clearTimeout(timer);
+          const said = out.replace('time?\n', '').trim();
+          if (code !== 0 || !answeredAt) return reject(new Error(`${what} failed (exit ${code}): ${(err || said).trim()}`));
+          resolve({ said, clockErrorMs: answeredAt - sentAt });
+        });
+      })
+      .catch((e: Error) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+  });
+}
+
+/** How much of a snapshot's memory file is data (it is sparse), for messages. */
+export function snapshotSize(s: Snapshot): string {
+  return `${Math.round((statSync(s.memory).blocks * 512) / 2 ** 20)} MiB`;
+}

@@ -1,0 +1,634 @@
+// A VM is a resource with a lifetime: start (QEMU + SSH handshake), use, stop. QEMU is started
+// under `setpriv --pdeathsig SIGKILL`, so it dies with the process that started it even when
+// that process is killed outright; every live VM is also killed on exit and on SIGINT/SIGTERM.
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { loadAllowlist } from './allowlist.js';
+import { keptDir, type KeptGuest } from './kept.js';
+import { ConsoleLog, FATAL_FAULTS, type Fault } from './console.js';
+import { buildImage, type Image } from './image.js';
+import { getKernel, type Kernel } from '../kernels/catalog.js';
+import { resultsRoot } from '../base/config.js';
+import { fileSafe } from '../base/paths.js';
+import { type BootPlan, bootCommand, bootConfig } from './boot-command.js';
+import { Qmp } from './qmp.js';
+import { afterRestore, bootMemoryFile, canReseed, dropSnapshot, findSnapshot, loadSnapshot, saveSnapshot, type Snapshot, snapshotKey, snapshotSize, snapshotsWanted, sweepBootMemory } from './snapshot.js';
+import { type Accel, chooseAccel, formatCommand, timeouts } from './qemu.js';
+import type { GuestCommands } from './commands.js';
+import { SshSession } from './ssh.js';
+import { bootKernel } from './pvh.js';
+import { stuckWindowMs, VcpuMonitor } from './vcpu-time.js';
+
+export type VmEvent =
+  | { type: 'progress'; message: string }
+  | { type: 'booting'; kernel: string; accel: Accel; command: string }
+  | { type: 'ready'; kernel: string; bootMs: number; from: 'boot' | 'snapshot' }
+  | { type: 'fault'; kind: Fault; line: string }
+  | { type: 'stopped'; kernel: string; code: number | null };
+
+export interface VmOptions {
+  /** Catalog name, bzImage path, or a resolved kernel. Default: BPF_HARNESS_KERNEL or the catalog default. */
+  kernel?: string | Kernel;
+  memoryMiB?: number;
+  cpus?: number;
+  /** Names the log directory, e.g. the suite. */
+  label?: string;
+  /** Extra kernel command line. */
+  append?: string;
+  /** How long to wait for SSH; default scales with the accelerator. */
+  bootTimeoutMs?: number;
+  /**
+   * Where the guest's entropy comes from: a fresh seed on the command line that init credits,
+   * (by default), and QEMU's virtio-rng device (only when asked for: it costs boot time).
+   */
+  entropy?: { seed?: boolean; rng?: boolean };
+  /**
+   * Start QEMU under a keeper (harness/guest/keeper.mjs) so that keep() can leave the guest running
+   * after this process ends (--keep-on-fail). Default: BPF_HARNESS_KEEP_ON_FAIL=1.
+   */
+  keepable?: boolean;
+  /**
+   * Start from a snapshot of the same guest booted earlier, and save one when there is none
+   * (harness/guest/snapshot.ts). Default: BPF_HARNESS_SNAPSHOT (on); false boots every time.
+   */
+  snapshot?: boolean;
+  onEvent?: (e: VmEvent) => void;
+}
+
+interface LaunchContext {
+  kernel: Kernel;
+  image: Image;
+  accel: Accel;
+  logDir: string;
+  allow: ReturnType<typeof loadAllowlist>;
+  emit: (e: VmEvent) => void;
+}
+
+/** A restore that failed because QEMU could not load the snapshot (not because the guest failed after). */
+interface RestoreError extends Error {
+  notLoaded?: boolean;
+}
+
+let qmpCounter = 0;
+/** A QMP socket path short enough for a unix socket (108 bytes), whatever the results directory. */
+function qmpSocketPath(): string {
+  return join(tmpdir(), `bpf-harness-qmp-${process.pid}-${++qmpCounter}.sock`);
+}
+
+/**
+ * Why a guest did not come up, from what its console showed:
+ * - no-output: the kernel printed nothing at all (not a bootable x86_64 kernel, no serial console);
+ * - panic / fault: the kernel died or reported a fault during boot;
+ * - qemu-exited: QEMU ended without a panic on the console (bad arguments, a triple fault);
+ * - no-sshd: the kernel ran, but init never said it starts the SSH server;
+ * - no-network: init said the guest has no network (no eth0: no device, or no driver for it; or
+ *   an `ip` command that failed), so no SSH connection can reach it;
+ * - sshd-silent: init started the SSH server, but it never completed a handshake.
+ */
+export type BootCause = 'no-output' | 'panic' | 'fault' | 'qemu-exited' | 'no-sshd' | 'no-network' | 'sshd-silent';
+
+export class VmError extends Error {
+  constructor(
+    message: string,
+    readonly consoleTail: string,
+    readonly consolePath: string,
+    /** Set when the guest did not come up: why. */
+    readonly bootCause?: BootCause,
+  ) {
+    super(`${message}\n--- console (${consolePath}), last lines ---\n${consoleTail}`);
+    this.name = 'VmError';
+  }
+}
+
+export { resultsRoot };
+
+const live = new Set<Vm>();
+let hooksInstalled = false;
+function installExitHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  process.on('exit', () => {
+    for (const vm of live) {
+      vm.kill();
+      vm.dropBootMemory();
+    }
+  });
+  // Orphaned (the process that started us died without telling us, e.g. SIGKILL to a wrapper
+  // such as npm or tsx): take our guests down with us.
+  // Whether or not a guest is up right now: an orphaned process must not boot the next one.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) {
+      for (const vm of live) vm.kill();
+      process.exit(1);
+    }
+  }, 500).unref();
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      for (const vm of live) vm.kill();
+      process.kill(process.pid, sig);
+    });
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Faults that end a boot at once: the kernel is dead or cannot be trusted. */
+const BOOT_ENDING: ReadonlySet<Fault> = new Set([...FATAL_FAULTS, 'oops', 'bug', 'kasan']);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let counter = 0;
+let syncCounter = 0;
+
+/** What a guest start is made of, resolved once (Vm.start, and `boot --dry-run`'s printout). */
+export interface GuestPlan {
+  kernel: Kernel;
+  image: Image;
+  probe: ReturnType<typeof chooseAccel> extends Promise<infer P> ? P : never;
+  accel: Accel;
+  /** The boot plan for a given SSH port, plus any per-start parts. */
+  plan: (sshPort: number, extra?: Partial<BootPlan>) => BootPlan;
+  /** The snapshot key when guests may start from snapshots. */
+  key?: string;
+  /** The verified snapshot a start restores, if there is one. */
+  snapshot: Snapshot | null;
+}
+
+/** Resolves the kernel, image, accelerator, boot image and snapshot of a guest start. */
+export async function planGuest(opts: VmOptions, progress: (m: string) => void = () => {}): Promise<GuestPlan> {
+  const kernel = typeof opts.kernel === 'object' ? opts.kernel : await getKernel(opts.kernel, { onProgress: progress });
+  const image = await buildImage(kernel, progress);
+  const probe = await chooseAccel(kernel.bzImage, progress);
+  const bootImage = await bootKernel(kernel.bzImage, progress);
+  const plan = (sshPort: number, extra: Partial<BootPlan> = {}): BootPlan => ({
+    accel: probe.accel,
+    bzImage: bootImage,
+    initramfs: image.initramfs,
+    memoryMiB: opts.memoryMiB,
+    cpus: opts.cpus,
+    sshPort,
+    append: opts.append,
+    rng: opts.entropy?.rng,
+    keepable: opts.keepable,
+    ...extra,
+  });
+  // A snapshot stands for a boot only where the guest would not differ: not when the caller asks
+  // for its own seed handling (entropy.seed false), which is about the boot itself.
+  const wanted = snapshotsWanted(opts.snapshot) && opts.entropy?.seed !== false;
+  const key = wanted ? await snapshotKey(bootConfig(plan(0, { snapshot: { qmp: '', memoryFile: { path: '', shared: true } } }))) : undefined;
+  const snapshot = key ? await findSnapshot(key, progress) : null;
+  return { kernel, image, probe, accel: probe.accel, plan, key, snapshot };
+}
+
+/** The boot plan of a start: a restore of the plan's snapshot when it has one, else a boot that may save one. */
+export function startPlan(g: GuestPlan, sshPort: number, seed: string | undefined): BootPlan {
+  if (g.snapshot) return g.plan(sshPort, { snapshot: { qmp: qmpSocketPath(), memoryFile: { path: g.snapshot.memory, shared: false }, incoming: true } });
+  return g.plan(sshPort, { seed, snapshot: g.key ? { qmp: qmpSocketPath(), memoryFile: { path: bootMemoryFile(), shared: true } } : undefined });
+}
+
+export class Vm {
+  ssh!: SshSession;
+  bootMs = 0;
+  /** When QEMU was started. */
+  readonly started = Date.now();
+  /** The snapshot this guest was started from, if it was not booted. */
+  restoredFrom?: Snapshot;
+  /** A restored guest: at most how far its clock was from the host's after it was stepped (ms). */
+  clockErrorMs?: number;
+  private snapshotFiles?: BootPlan['snapshot'];
+  /** Handed over to its keeper (keep()): this process no longer ends it. */
+  private kept = false;
+  exited: { code: number | null } | null = null;
+  private exitWaiters: (() => void)[] = [];
+
+  private constructor(
+    readonly kernel: Kernel,
+    readonly image: Image,
+    readonly accel: Accel,
+    readonly logDir: string,
+    readonly console: ConsoleLog,
+    private readonly proc: ResultPromise,
+    readonly sshPort: number,
+    private readonly emit: (e: VmEvent) => void,
+  ) {
+    proc.then(
+      (r) => this.onExit(r.exitCode ?? null),
+      (e: { exitCode?: number }) => this.onExit(e.exitCode ?? null),
+    );
+  }
+
+  private onExit(code: number | null) {
+    this.exited = { code };
+    live.delete(this);
+    for (const w of this.exitWaiters.splice(0)) w();
+    this.emit({ type: 'stopped', kernel: this.kernel.name, code });
+  }
+
+  get timeouts() {
+    return timeouts(this.accel);
+  }
+
+  /** QEMU's process id. */
+  get pid(): number | undefined {
+    return this.proc.pid;
+  }
+
+  get running(): boolean {
+    return this.exited === null;
+  }
+
+  /**
+   * Starts a guest and returns once an SSH handshake with it succeeded: from the kernel's
+   * snapshot when there is one (harness/guest/snapshot.ts), else by booting it, which saves a snapshot
+   * for the next guest once init is ready for SSH.
+   */
+  static async start(opts: VmOptions = {}): Promise<Vm> {
+    installExitHooks();
+    const emit = opts.onEvent ?? (() => {});
+    const progress = (message: string) => emit({ type: 'progress', message });
+    const g = await planGuest(opts, progress);
+    const { kernel, image, probe, accel, key } = g;
+    const logDir = join(resultsRoot(), `${opts.label ?? 'vm'}-${fileSafe(kernel.name)}-${process.pid}-${++counter}`);
+    await mkdir(logDir, { recursive: true });
+    const t = timeouts(accel);
+    const allow = loadAllowlist(kernel.name);
+    const ctx: LaunchContext = { kernel, image, accel, logDir, allow, emit };
+
+    if (key) await sweepBootMemory();
+    if (g.snapshot) {
+      try {
+        return await Vm.restore(ctx, { ...g, snapshot: g.snapshot }, t, opts.bootTimeoutMs ?? t.bootMs);
+      } catch (e) {
+        const why = (e as Error).message.split('\n')[0];
+        // Only a snapshot QEMU could not load is dropped: a guest that failed later is no verdict on it.
+        const dropped = (e as RestoreError).notLoaded;
+        progress(`the guest snapshot ${g.snapshot.dir} did not restore (${why}); booting the guest instead${dropped ? ', and saving a new snapshot' : ''}`);
+        if (dropped) await dropSnapshot(g.snapshot.key);
+      }
+    }
+
+    for (let attempt = 1; ; attempt++) {
+      const sshPort = await freePort();
+      // A boot that may be saved has its memory in a file, which the save copies.
+      const boot = startPlan({ ...g, snapshot: null }, sshPort, opts.entropy?.seed === false ? undefined : randomBytes(64).toString('hex'));
+      const { argv, keepable } = bootCommand(boot);
+      const con = new ConsoleLog(join(logDir, 'console.log'), allow);
+      const vm = Vm.launch(ctx, argv, keepable, con, sshPort, boot.snapshot);
+      try {
+        await vm.waitForSsh(opts.bootTimeoutMs ?? t.bootMs, key);
+        vm.bootMs = Date.now() - vm.started;
+        emit({ type: 'ready', kernel: kernel.name, bootMs: vm.bootMs, from: 'boot' });
+        return vm;
+      } catch (e) {
+        vm.kill();
+        await vm.waitExit(2_000);
+        await con.close();
+        // A KVM verdict read from the cache that the guest then fails under: forget it, so that
+        // the next run probes again, and say where the choice came from.
+        if (e instanceof VmError && accel === 'kvm' && probe.cachedIn && (e.bootCause === 'no-output' || e.bootCause === 'qemu-exited')) {
+          await rm(probe.cachedIn, { force: true });
+          e.message = `${e.message}\nThe guest ran under KVM because ${probe.cachedIn} said so; that file is removed and the next run probes the accelerator again.`;
+        }
+        // Another process may have taken the port between our check and QEMU's bind.
+        if (attempt < 3 && /Could not set up host forwarding rule/.test(con.tail(5))) continue;
+        throw e;
+      }
+    }
+  }
+
+  /** Spawns QEMU for a guest (a boot or a restore) and wires its console, faults and vCPU watch. */
+  private static launch(ctx: LaunchContext, argv: string[], keepable: boolean, con: ConsoleLog, sshPort: number, snapshot?: BootPlan['snapshot']): Vm {
+    const { emit } = ctx;
+    emit({ type: 'booting', kernel: ctx.kernel.name, accel: ctx.accel, command: formatCommand(argv[0], argv.slice(1)) });
+    // A keepable guest's QEMU dies with its keeper, and the keeper with this process (its
+    // stdin closes) unless it was told to keep the guest; in its own process group, so that a
+    // Ctrl-C of the run does not reach a guest that was kept.
+    const proc = keepable
+      ? execa(argv[0], argv.slice(1), { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false, detached: true })
+      : execa(argv[0], argv.slice(1), { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });
+    const vm = new Vm(ctx.kernel, ctx.image, ctx.accel, ctx.logDir, con, proc, sshPort, emit);
+    vm.snapshotFiles = snapshot;
+    live.add(vm);
+    proc.stdout!.on('data', (d: Buffer) => con.write(d));
+    proc.stderr!.on('data', (d: Buffer) => con.write(`[qemu] ${d.toString()}`));
+    con.onFault((kind, line) => emit({ type: 'fault', kind, line }));
+    // A stall or lockup is judged against what the host gave the vCPUs over the time it names.
+    const vcpus = proc.pid ? new VcpuMonitor(proc.pid) : undefined;
+    con.excuse = (kind, line) => {
+      const s = vcpus?.starvation(stuckWindowMs(line));
+      if (s?.starved) emit({ type: 'progress', message: `guest ${kind} while the host starved it, not counted as a kernel fault: ${s.text}` });
+      return s ?? null;
+    };
+    const done = () => {
+      vcpus?.stop();
+      vm.dropBootMemory();
+      if (snapshot) rm(snapshot.qmp, { force: true }).catch(() => {});
+    };
+    proc.then(done, done);
+    return vm;
+  }
+
+  /**
+   * Starts a guest from a snapshot: QEMU loads it, the guest resumes where the saved one was
+   * (init ready for SSH), and its first command redoes what must differ between guests.
+   */
+  private static async restore(ctx: LaunchContext, g: GuestPlan & { snapshot: Snapshot }, t: ReturnType<typeof timeouts>, deadlineMs: number): Promise<Vm> {
+    const snap = g.snapshot;
+    const sshPort = await freePort();
+    // The snapshot's memory, mapped copy-on-write (share=off): the guest's writes never reach the file.
+    const restore = startPlan(g, sshPort, undefined);
+    const snapshot = restore.snapshot!;
+    const qmpPath = snapshot.qmp;
+    const { argv, keepable } = bootCommand(restore);
+    const con = new ConsoleLog(join(ctx.logDir, 'console.log'), ctx.allow);
+    con.write(`[harness] restored from the guest snapshot ${snap.dir}; the console of the boot it saved is ${snap.bootConsole}\n`);
+    const vm = Vm.launch(ctx, argv, keepable, con, sshPort, snapshot);
+    vm.restoredFrom = snap;
+    const deadline = vm.started + deadlineMs;
+    const exited = () => (vm.running ? null : `QEMU exited (code ${vm.exited?.code}): ${con.tail(3).replace(/\s+/g, ' ').trim()}`);
+    let qmp: Qmp | undefined;
+    try {
+      try {
+        qmp = await Qmp.connect(qmpPath, deadlineMs, exited);
+        await loadSnapshot(qmp, snap, Math.max(1, deadline - Date.now()));
+      } catch (e) {
+        // QEMU ends when it cannot load the device state (another QEMU's, a corrupt file); its
+        // QMP socket can close a moment before the exit is seen.
+        if (vm.running && /QMP/.test((e as Error).message)) await vm.waitExit(2_000);
+        const gone = exited();
+        throw gone ? Object.assign(new Error(gone), { notLoaded: true }) : e;
+      } finally {
+        qmp?.close();
+      }
+      const sshFrom = Date.now();
+      const sshErr = await vm.connectSsh(Math.min(deadline, sshFrom + t.sshdMs), () => {
+        const why = exited();
+        if (why) throw new Error(why);
+      });
+      if (sshErr !== null) throw new Error(`the restored guest did not answer SSH within ${((Date.now() - sshFrom) / 1000).toFixed(1)} s: ${sshErr}`);
+      const redone = await afterRestore(vm.ssh, t.commandMs);
+      if (!canReseed(redone.said)) throw new Error(`the restored guest did not reseed its random generator: ${redone.said}`);
+      vm.clockErrorMs = redone.clockErrorMs;
+      vm.bootMs = Date.now() - vm.started;
+      ctx.emit({ type: 'ready', kernel: ctx.kernel.name, bootMs: vm.bootMs, from: 'snapshot' });
+      return vm;
+    } catch (e) {
+      vm.kill();
+      await vm.waitExit(2_000);
+      await con.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Saves this guest as the snapshot `key` (init is ready for SSH, no connection made yet), when
+   * its kernel can reseed its random generator on demand: a restored guest must not share its
+   * random bytes with the others. A failed save is said and the boot goes on.
+   */
+  private async saveAs(key: string): Promise<void> {
+    const entropy = this.console.guestSays.find((l) => l.startsWith('entropy:'));
+    if (!canReseed(entropy)) {
+      this.emit({ type: 'progress', message: `no guest snapshot of kernel ${this.kernel.name}: it cannot reseed its random generator on demand (init said "${entropy ?? 'nothing about entropy'}"), so its guests boot` });
+      return;
+    }
+    const files = this.snapshotFiles!;
+    let qmp: Qmp | undefined;
+    try {
+      qmp = await Qmp.connect(files.qmp, this.timeouts.bootMs, () => (this.running ? null : 'QEMU exited'));
+      const snap = await saveSnapshot(qmp, files.memoryFile.path, key, this.console.text(), this.timeouts.bootMs, (m) => this.emit({ type: 'progress', message: m }));
+      if (snap) this.emit({ type: 'progress', message: `saved a guest snapshot of kernel ${this.kernel.name} (${snapshotSize(snap)}) in ${snap.dir}: later guests start from it` });
+    } catch (e) {
+      this.emit({ type: 'progress', message: `could not save a guest snapshot of kernel ${this.kernel.name}: ${(e as Error).message}` });
+    } finally {
+      qmp?.close();
+    }
+  }
+
+  /**
+   * Waits for a completed SSH handshake, and fails as soon as the console shows that none will
+   * come, with the cause: a kernel that prints nothing, a panic or fault, an init that never
+   * starts the SSH server, a guest without network, or an SSH server that never answers.
+   */
+  private async waitForSsh(deadlineMs: number, saveAs?: string): Promise<void> {
+    const started = this.started;
+    const deadline = started + deadlineMs;
+    const t = this.timeouts;
+    const secs = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+    const sshdAt = () => this.console.saidAt.get('starting sshd');
+    const check = () => {
+      // A warning, UBSAN or lockdep report does not stop a boot; the guest's first user sees it.
+      const fault = this.console.faults.find((f) => BOOT_ENDING.has(f.kind));
+      if (fault) {
+        const cause = fault.kind === 'panic' ? 'panic' : 'fault';
+        const lines = fault.report.slice(0, fault.kind === 'panic' ? 12 : 20).join('\n');
+        throw this.error(`guest ${fault.kind} during boot: ${fault.line.trim()}\n${lines}`, cause);
+      }
+      if (!this.running) {
+        // With -no-reboot, a CPU reset (a triple fault) ends QEMU with code 0.
+        const early = /Booting the kernel\.\s*$/.test(this.console.tail(3)) ? ': the kernel reset the machine right after the decompressor handed over (a triple fault in early boot; a toolchain the tree predates can cause it)' : '';
+        throw this.error(`QEMU exited (code ${this.exited?.code}) before the guest answered SSH${early}`, 'qemu-exited');
+      }
+      const now = Date.now();
+      if (!this.console.guestLines && now - started > Math.min(t.silentMs, deadlineMs)) {
+        throw this.error(`the kernel printed nothing on the serial console in ${secs(now - started)}: is it an x86_64 bzImage with a serial console (CONFIG_SERIAL_8250_CONSOLE)?`, 'no-output');
+      }
+      // init says what is wrong with the network before "starting sshd": by then it has said all of it.
+      if (sshdAt() !== undefined) {
+        const said = this.console.guestSays.filter((l) => l.startsWith('no network: '));
+        if (said.length) throw this.error(this.noNetworkMessage(said), 'no-network');
+      }
+    };
+    // Wakes as soon as init says something, or after 50 ms to look for faults and QEMU's exit.
+    const nextSay = () => this.console.waitForLine((l) => l.includes('bpf-harness: '), 50);
+    // A connection made before the guest's network is up only sits in QEMU's port forward while
+    // it retries with back-off, which costs seconds: the first attempt waits for init's word.
+    while (sshdAt() === undefined) {
+      check();
+      if (Date.now() >= deadline) {
+        throw this.error(
+          `init never started the SSH server within ${secs(deadlineMs)}: the kernel ${this.console.guestSays.length ? 'ran init, which stopped before "starting sshd"' : 'did not reach the image\'s init (no "bpf-harness:" line on the console)'}`,
+          'no-sshd',
+        );
+      }
+      await nextSay();
+    }
+    // Once the server is started, a guest that can answer does so within seconds.
+    const sshdDeadline = Math.min(deadline, sshdAt()! + t.sshdMs);
+    // init says "ready for ssh" once the server listens; a connection made before that is reset
+    // by the guest. An init that never says it (a test's own) is tried from 2 s on.
+    const tryFrom = sshdAt()! + 2_000;
+    while (!this.console.saidAt.has('ready for ssh') && Date.now() < Math.min(tryFrom, sshdDeadline)) {
+      check();
+      await nextSay();
+    }
+    // Saved before the first connection: no SSH state of this guest's is in the snapshot.
+    if (saveAs && this.console.saidAt.has('ready for ssh')) {
+      check();
+      await this.saveAs(saveAs);
+    }
+    // Saved or not, the memory file's name is not needed any more (QEMU keeps its mapping).
+    this.dropBootMemory();
+    const lastErr = await this.connectSsh(sshdDeadline, check);
+    if (lastErr === null) return;
+    check();
+    const seeded = this.console.guestSays.find((l) => l.startsWith('entropy:'));
+    // "fast init done" (crng_init 1) is not enough: getrandom() blocks until "crng init done".
+    const crng = /crng init done/.test(this.console.tail(400));
+    const hint = crng
+      ? 'the random pool was initialised, so look at the SSH server itself'
+      : `hint: the kernel never said "random: crng init done", so its random pool is not initialised and the SSH server blocks waiting for random bytes (${seeded ? `init said "${seeded}"` : 'init did not seed it'})`;
+    throw this.error(
+      `the SSH server was started ${secs(sshdAt()! - started)} into the boot but did not answer within ${secs(Date.now() - sshdAt()!)} (${this.accel}); last error: ${lastErr}; ${hint}`,
+      'sshd-silent',
+    );
+  }
+
+  /** Unlinks a booting guest's shared memory file (/dev/shm): QEMU's mapping lives on without the name. */
+  dropBootMemory(): void {
+    const f = this.snapshotFiles?.memoryFile;
+    if (f?.shared) rmSync(f.path, { force: true });
+  }
+
+  /**
+   * Connects over SSH, with the guest's host key checked, retrying until `deadline`; `check`
+   * throws when the guest can no longer answer. Null once connected, else the last error.
+   */
+  private async connectSsh(deadline: number, check: () => void): Promise<string | null> {
+    const t = this.timeouts;
+    let lastErr = `no attempt before the deadline`;
+    while (Date.now() < deadline) {
+      check();
+      try {
+        this.ssh = await SshSession.connect({
+          port: this.sshPort,
+          privateKey: this.image.clientKey,
+          hostKey: this.image.hostKey,
+          readyTimeoutMs: Math.min(10_000, Math.max(1_000, deadline - Date.now())),
+          keepaliveMs: t.keepaliveMs,
+        });
+        this.ssh.commandTimeoutMs = t.commandMs;
+        return null;
+      } catch (e) {
+        lastErr = (e as Error).message;
+        await sleep(50);
+      }
+    }
+    return lastErr;
+  }
+
+  /** Why a guest has no network, as init said it, and what to do about it. */
+  private noNetworkMessage(said: string[]): string {
+    const { name, release, modulesDir } = this.kernel;
+    const lacks = ['virtio_pci', 'virtio_net'].filter((d) => said.some((l) => l.includes(`the ${d} driver is neither built in`)));
+    let hint: string;
+    if (lacks.length && !modulesDir) {
+      hint = `kernel ${name} was booted without a modules directory, so the image has no modules: for a bzImage given by path whose ${lacks.join(' and ')} ${lacks.length > 1 ? 'are modules' : 'is a module'}, pass its modules (--modules /path/to/lib/modules/${release}, or BPF_HARNESS_MODULES), or build ${lacks.length > 1 ? 'them' : 'it'} in (${lacks.map((d) => `CONFIG_${d.toUpperCase()}=y`).join(', ')})`;
+    } else if (lacks.length) {
+      hint = `${modulesDir} has no ${lacks.join(' or ')} module and the kernel has ${lacks.length > 1 ? 'them' : 'it'} not built in: build the kernel with ${lacks.map((d) => `CONFIG_${d.toUpperCase()}=y or =m`).join(', ')}`;
+    } else if (said.some((l) => l.includes('is a module in the image but is not loaded'))) {
+      hint = 'look for init\'s "insmod … failed" line on the console';
+    } else if (said.some((l) => l.includes('no virtio network device on the PCI bus'))) {
+      hint = 'QEMU was started without its virtio-net-pci device (see the command line of the boot)';
+    } else {
+      hint = 'init could not configure eth0 (10.0.2.15/24, default route via 10.0.2.2) as the harness\'s port forward needs';
+    }
+    return `the guest has no network, so its SSH server cannot be reached; init said:\n${said.map((l) => `  ${l}`).join('\n')}\n${hint}`;
+  }
+
+  /**
+   * Waits until everything the kernel printed so far is in the console log: a marker written to
+   * /dev/kmsg comes back on the serial console after every earlier message. `before` is shell
+   * lines run in the same command (over SSH, or `via` the agent) ahead of the marker (e.g. a
+   * reset), or a function that writes the marker itself (the agent's reset does). False when the
+   * marker did not come.
+   */
+  async syncConsole(before: string | ((mark: string) => Promise<unknown>) = 'true', timeoutMs = 5_000, via: GuestCommands = this.ssh): Promise<boolean> {
+    const mark = `bpf-harness-sync-${process.pid}-${++syncCounter}`;
+    const seen = this.console.waitForLine((l) => l.includes(mark), timeoutMs);
+    if (typeof before === 'function') await before(mark);
+    else await via.exec(`${before}\necho '${mark}' > /dev/kmsg`);
+    return seen;
+  }
+
+  /** An error that carries the tail of the console, for any failure involving this guest. */
+  error(message: string, bootCause?: BootCause): VmError {
+    return new VmError(message, this.console.tail(40), this.console.path, bootCause);
+  }
+
+  /** Resolves true once QEMU has exited, false after `ms`. */
+  waitExit(ms: number): Promise<boolean> {
+    if (!this.running) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), ms);
+      this.exitWaiters.push(() => {
+        clearTimeout(t);
+        resolve(true);
+      });
+    });
+  }
+
+  /**
+   * Leaves the guest running after this process ends (a keepable guest only): its keeper takes
+   * over the console log and registers the guest (harness/guest/kept.ts) until it is stopped or
+   * `maxSeconds` pass. This Vm no longer owns it: kill() and stop() leave it alone.
+   */
+  async keep(info: Omit<KeptGuest, 'registry' | 'keeperPid' | 'qemuPid'>): Promise<KeptGuest> {
+    if (!this.proc.stdin) throw new Error('this guest was not started keepable (BPF_HARNESS_KEEP_ON_FAIL=1 or keepable: true)');
+    await mkdir(keptDir(), { recursive: true });
+    const kept: KeptGuest = { ...info, registry: join(keptDir(), `${info.id}.json`) };
+    const acked = new Promise<boolean>((resolve) => {
+      const t = setTimeout(() => resolve(false), 5_000);
+      this.proc.stdout!.on('data', (d: Buffer) => {
+        if (/^kept$/m.test(d.toString())) {
+          clearTimeout(t);
+          resolve(true);
+        }
+      });
+    });
+    this.proc.stdin.write(`keep ${JSON.stringify(kept)}\n`);
+    if (!(await acked)) throw new Error('the guest\'s keeper did not confirm keeping it');
+    this.kept = true;
+    live.delete(this);
+    return kept;
+  }
+
+  /** Kills QEMU at once (safe to call any time, also from an exit handler). */
+  kill(): void {
+    if (this.running && this.proc.pid && !this.kept) {
+      try {
+        process.kill(this.proc.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+
+  /** Orderly shutdown: power off through SSH, then a hard kill if the guest lingers. */
+  async stop(): Promise<void> {
+    if (this.running && !this.kept) {
+      try {
+        this.ssh?.channel('poweroff -f').catch(() => {});
+      } catch {
+        /* connection already down */
+      }
+      if (!(await this.waitExit(this.timeouts.shutdownMs))) this.kill();
+      await this.waitExit(5_000);
+    }
+    this.ssh?.close();
+    await this.console.close();
+  }
+}
