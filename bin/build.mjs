@@ -29,8 +29,33 @@ export function staleBecause() {
   const built = statSync(STAMP).mtimeMs;
   for (const p of [join(ROOT, 'tsconfig.json'), join(ROOT, 'tsconfig.build.json'), ...sources(join(ROOT, 'harness'))]) {
     if (statSync(p).mtimeMs > built) return `${relative(ROOT, p)} changed`;
+    // A source moved or added keeps its time: it is new to the build when its output is missing.
+    if (p.endsWith('.ts') && !existsSync(outputOf(p))) return `${relative(ROOT, p)} is new`;
   }
+  const gone = orphans()[0];
+  if (gone) return `the source of ${relative(ROOT, gone)} is gone`;
   return undefined;
+}
+
+/** dist/X.js of harness/X.ts. */
+const outputOf = (source) => join(DIST, relative(join(ROOT, 'harness'), source)).replace(/\.ts$/, '.js');
+
+/** Outputs in dist/ whose source in harness/ is gone (moved or removed): tsc leaves them. */
+function orphans() {
+  if (!existsSync(DIST)) return [];
+  const out = [];
+  const walk = (dir) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else {
+        const m = /^(.*)\.(js|d\.ts|js\.map|d\.ts\.map)$/.exec(relative(DIST, p));
+        if (m && !existsSync(join(ROOT, 'harness', `${m[1]}.ts`))) out.push(p);
+      }
+    }
+  };
+  walk(DIST);
+  return out;
 }
 
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -86,6 +111,8 @@ export function ensureBuilt() {
       rmSync(STAMP, { force: true });
       throw new Error(`compiling harness/ failed (exit ${r.status ?? r.signal}): see the TypeScript errors above`);
     }
+    // So that nothing imports a module that is no longer there, and the package does not carry it.
+    for (const p of orphans()) rmSync(p);
     mkdirSync(DIST, { recursive: true });
     writeFileSync(STAMP, `${started.toISOString()}\n`);
     utimesSync(STAMP, started, started);

@@ -7,13 +7,13 @@ import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { REPO_ROOT } from '../harness/base/paths.js';
 
-test('dist/ is stale with no build, fresh after one, stale again when a harness source is newer; without TypeScript the build it has is used', async () => {
+test('dist/ is stale with no build, fresh after one, stale again when a harness source is newer, new or gone; without TypeScript the build it has is used', async () => {
   const pkg = await mkdtemp(join(tmpdir(), 'pkg-build-'));
   try {
     await cp(join(REPO_ROOT, 'bin'), join(pkg, 'bin'), { recursive: true });
     await mkdir(join(pkg, 'harness', 'cli'), { recursive: true });
     for (const f of ['tsconfig.json', 'tsconfig.build.json']) await writeFile(join(pkg, f), '{}\n');
-    await writeFile(join(pkg, 'harness', 'cli', 'suite.ts'), 'export {};\n');
+    await writeFile(join(pkg, 'harness', 'cli', 'main.ts'), 'export {};\n');
     const build = await import(join(pkg, 'bin', 'build.mjs'));
     expect(build.staleBecause()).toBe('there is no build yet');
 
@@ -22,8 +22,19 @@ test('dist/ is stale with no build, fresh after one, stale again when a harness 
     await writeFile(join(pkg, 'dist', 'cli', 'main.js'), 'export {};\n');
     await writeFile(join(pkg, 'dist', '.built'), 'now\n');
     const past = new Date(Date.now() - 60_000);
-    for (const f of ['tsconfig.json', 'tsconfig.build.json', 'harness/cli/suite.ts']) await utimes(join(pkg, f), past, past);
+    for (const f of ['tsconfig.json', 'tsconfig.build.json', 'harness/cli/main.ts']) await utimes(join(pkg, f), past, past);
     expect(build.staleBecause()).toBeUndefined();
+
+    // A source moved in keeps its old time: it is new to the build all the same.
+    await writeFile(join(pkg, 'harness', 'cli', 'suite.ts'), 'export {};\n');
+    await utimes(join(pkg, 'harness', 'cli', 'suite.ts'), past, past);
+    expect(build.staleBecause()).toBe('harness/cli/suite.ts is new');
+    await writeFile(join(pkg, 'dist', 'cli', 'suite.js'), 'export {};\n');
+    expect(build.staleBecause()).toBeUndefined();
+    // The output of a source moved away or removed (tsc leaves it).
+    await writeFile(join(pkg, 'dist', 'cli', 'old.js'), 'export {};\n');
+    expect(build.staleBecause()).toBe('the source of dist/cli/old.js is gone');
+    await rm(join(pkg, 'dist', 'cli', 'old.js'));
 
     const later = new Date(Date.now() + 60_000);
     await utimes(join(pkg, 'harness', 'cli', 'suite.ts'), later, later);
