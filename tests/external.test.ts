@@ -1,6 +1,7 @@
-// A BPF project outside this checkout uses the harness as a dependency: it installs it (a path is
-// enough), keeps its suites in a folder of its own, imports the testing API from the package, and
-// runs `npx bpf-harness suite --dir ./bpf-tests NAME`.
+// A BPF project outside this checkout uses the harness as a dependency: it installs the package's
+// tarball (npm pack), imports it from plain Node, keeps its suites in a folder of its own, imports
+// the testing API from the package, and runs `npx bpf-harness suite --dir ./bpf-tests NAME`.
+import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,9 +70,20 @@ test('a scratch project runs its own suite with the harness as a dependency', as
   await writeFile(join(suite, 'udp_counter.bpf.c'), BPF);
   await writeFile(join(suite, 'udp_counter.test.ts'), TEST);
 
-  // --install-links: a copy, as from a git URL or the registry, not a link into this checkout.
-  const install = await execa('npm', ['install', '--install-links', '--no-audit', '--no-fund', '--save-dev', REPO_ROOT], { cwd: project, reject: false, all: true });
+  // The package as the registry would serve it: the tarball npm pack makes (its prepare step
+  // brings the build up to date), installed into the project.
+  const pack = await execa('npm', ['pack', '--json', '--pack-destination', project], { cwd: REPO_ROOT, reject: false });
+  expect(pack.exitCode, pack.stderr).toBe(0);
+  const tarball = join(project, (JSON.parse(pack.stdout) as { filename: string }[])[0].filename);
+  const install = await execa('npm', ['install', '--no-audit', '--no-fund', '--save-dev', tarball], { cwd: project, reject: false, all: true });
   expect(install.exitCode, install.all).toBe(0);
+
+  // Plain Node imports it: JavaScript with its types beside it, no TypeScript loader.
+  const imported = await execa(process.execPath, ['--input-type=module', '-e', "const h = await import('bpf-harness'); console.log(typeof h.useGuest, typeof h.Vm, typeof h.readU64s)"], { cwd: project, reject: false, all: true });
+  expect(imported.all).toBe('function function function');
+  const pkg = join(project, 'node_modules', 'bpf-harness');
+  expect(existsSync(join(pkg, 'dist', 'index.d.ts')), 'the type declarations').toBe(true);
+  expect(existsSync(join(pkg, 'node_modules', 'tsx')) || existsSync(join(project, 'node_modules', 'tsx')), 'tsx is not installed with it').toBe(false);
 
   const run = await execa('npx', ['bpf-harness', 'suite', '--dir', './bpf-tests', 'udp_counter'], {
     cwd: project,
