@@ -80,6 +80,8 @@ test('a failed test carries the command that re-runs it alone on its kernel, in 
     "npm run suite sk_skb -- --kernel 5.10 -t 'SK_PASS leaves the stream \\(parser \\+ verdict\\)'",
   );
   expect(rerunCommand('xdp', '/k/linux-4.14', "it's")).toBe("npm run suite xdp -- --kernel /k/linux-4.14 -t 'it'\\''s'");
+  // A project's own suites folder (--dir): the package's command, with the folder.
+  expect(rerunCommand('udp', '6.1', 'drops', '/src/my project/bpf-tests')).toBe("npx bpf-harness suite --dir '/src/my project/bpf-tests' udp --kernel 6.1 -t drops");
   const cmd = rerunCommand('xdp', '6.1', 'drops');
   const bad = run('6.1', { tests: [{ suite: 'xdp', name: 'drops', state: 'failed', durationMs: 5, error: 'expected 0 to be 20', rerun: cmd }] });
   const m = buildMatrix([bad]);

@@ -59,6 +59,8 @@ test('--retries 1: a test that fails, then passes, is flaky everywhere and fails
   expect(strict.out).toContain(`[harness] FLAKY: flaky > flaky on purpose failed, then passed on attempt 2; first failure: ${FIRST_ERROR}`);
   expect(strict.out).toMatch(/^summary: 1 passed, 0 failed, 0 skipped, 1 flaky \(failed, then passed on a retry; they fail the run unless --flaky-ok\)$/m);
   expect(strict.out).toMatch(/^flaky +FLAKY 1\/2 *$/m);
+  // The re-run line of a project's own suite runs it from that folder.
+  expect(strict.md).toContain(`re-run: npx bpf-harness suite --dir ${join(project, 'bpf-tests')} flaky --kernel 6.1 -t 'flaky on purpose'`);
   expect(strict.out).toContain(`[6.1] flaky: FLAKY flaky on purpose: failed, then passed on attempt 2; first failure: ${FIRST_ERROR}`);
   expect(strict.md).toContain('| flaky | FLAKY 1/2 |');
   expect(strict.md).toContain(`## Flaky tests: failed, then passed on a retry\n\n### flaky on 6.1: FLAKY 1/2\n\n- flaky on purpose: failed, then passed on attempt 2; first failure: ${FIRST_ERROR}\n`);

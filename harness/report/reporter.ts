@@ -85,7 +85,7 @@ export default class RunRecorder implements Reporter {
                 ? 'the test did not finish: its worker process ended first (a crash, or the run was cut short)'
                 : undefined,
           faults: meta.faults?.length ? meta.faults : undefined,
-          rerun: r.state === 'failed' || unfinished || flaky ? rerunCommand(suite, run.kernel, t.name) : undefined,
+          rerun: r.state === 'failed' || unfinished || flaky ? rerunCommand(suite, run.kernel, t.name, config.suitesDir.get()) : undefined,
           flaky: flaky ? true : undefined,
           firstError: flaky?.firstError,
           attempts: retries > 0 ? retries + 1 : undefined,

@@ -60,9 +60,14 @@ export interface KernelRun {
 
 const regexEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** The one-line command that runs one test of a suite again, alone, on one kernel. */
-export function rerunCommand(suite: string, kernel: string, testName: string): string {
-  return `npm run suite ${suite} -- --kernel ${shq(kernel)} -t ${shq(regexEscape(testName))}`;
+/**
+ * The one-line command that runs one test of a suite again, alone, on one kernel: this
+ * repository's npm script, or for a project's own suites folder (`dir`, --dir) the package's
+ * command with that folder.
+ */
+export function rerunCommand(suite: string, kernel: string, testName: string, dir?: string): string {
+  const tail = `--kernel ${shq(kernel)} -t ${shq(regexEscape(testName))}`;
+  return dir ? `npx bpf-harness suite --dir ${shq(dir)} ${suite} ${tail}` : `npm run suite ${suite} -- ${tail}`;
 }
 
 /** Path of a kernel's record in a run directory. */
