@@ -12,6 +12,7 @@ import { runVerdict, writeReports } from '../report/report.js';
 import { boot, image, shell } from './guest.js';
 import { kernelsBuild, kernelsFetch, kernelsList, kernelsLock } from './kernels.js';
 import { COMMANDS, parseCommandLine, USAGE, UsageError } from './options.js';
+import { bisectCommand } from './bisect.js';
 import { suite } from './suite.js';
 
 export { listSuites } from './suite.js';
@@ -71,6 +72,8 @@ export async function main(argv: string[]): Promise<number> {
       return shell(values);
     case 'boot':
       return boot(values);
+    case 'bisect':
+      return bisectCommand({ tree: values.tree, good: values.good, bad: values.bad, suites: args, test: values.test, work: values.work, reverse: values.reverse, resume: values.resume });
   }
 }
 

@@ -25,6 +25,12 @@ const ALL = {
   stop: { type: 'string' },
   list: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
+  tree: { type: 'string' },
+  good: { type: 'string' },
+  bad: { type: 'string' },
+  work: { type: 'string' },
+  reverse: { type: 'boolean' },
+  resume: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -67,6 +73,14 @@ export const COMMANDS = {
     usage: `  npm run shell -- [--kernel NAME] [--suite TYPE]                      a shell in a guest (with the suite's objects
                                                                        and a veth pair); exit ends the guest
   npm run shell -- --attach ID | --stop ID | --list                    a shell in a kept guest; end it; list them`,
+  },
+  bisect: {
+    options: ['tree', 'good', 'bad', 'test', 'work', 'reverse', 'resume'],
+    usage: `  npm run bisect -- --tree PATH --good REV --bad REV SUITE... [-t PATTERN]
+                                                                       the kernel commit where the tests began to fail:
+                                                                       each step builds the tree and runs the suites on it
+      [--reverse]                                                      the commit where they began to pass (--good is the newer)
+      [--work DIR] [--resume]                                          the bisect's directory; go on with an interrupted one`,
   },
   boot: {
     options: ['dry-run', 'no-snapshot', ...KERNEL],
