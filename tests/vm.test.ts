@@ -33,8 +33,10 @@ describe('a guest that cannot come up fails fast, with its console', () => {
     const t = Date.now();
     // init is busybox cat (arguments after -- go to init): the kernel runs fine, but nothing
     // ever starts an SSH server.
-    // 5 s on the reference machines, where this kernel reaches init in about 1.2 s.
-    const bootTimeoutMs = hostMs(5_000);
+    // 15 s on the reference machines, where this kernel reaches init in about 1.2 s: the wait is
+    // wall time, and a host busy with other guests (the calibration is of a quiet host) ran this
+    // guest at a third of its speed, with the kernel at 2.4 s of its own time after 5 s.
+    const bootTimeoutMs = hostMs(15_000);
     const err = await Vm.start({ label: 'silent', append: 'rdinit=/bin/busybox -- cat', bootTimeoutMs }).then(
       () => null,
       (e: unknown) => e,
@@ -43,7 +45,7 @@ describe('a guest that cannot come up fails fast, with its console', () => {
     expect((err as VmError).bootCause).toBe('no-sshd');
     expect((err as VmError).message).toMatch(new RegExp(`init never started the SSH server within ${Math.round(bootTimeoutMs / 100) / 10} s: the kernel did not reach the image's init`));
     expect((err as VmError).consoleTail).toMatch(/Run \/bin\/busybox as init process/);
-    expect(Date.now() - t).toBeLessThan(hostMs(30_000));
+    expect(Date.now() - t).toBeLessThan(hostMs(45_000));
   }, hostMs(120_000));
 
   test('an SSH server that starts but never answers fails as such, with the entropy hint', async () => {
