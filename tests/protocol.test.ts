@@ -46,3 +46,48 @@ test('the op list is one list: the agent\'s dispatch table, harness/agent/protoc
   expect(inProtocol, 'harness/agent/protocol.ts Ops vs the agent\'s g_ops').toEqual(inAgent);
   expect(inDoc, 'PROTOCOL.md\'s table vs the agent\'s g_ops').toEqual(inAgent);
 });
+
+test('each op\'s request fields are the same in harness/agent/protocol.ts and PROTOCOL.md\'s table, read field by field', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const ts = (await import('typescript')).default;
+  const { REPO_ROOT } = await import('../harness/base/paths.js');
+  // The fields as the compiler sees them: intersections and unions (MapRef: obj + map, or pin) resolved.
+  const file = join(REPO_ROOT, 'harness/agent/protocol.ts');
+  const program = ts.createProgram([file], { strict: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, skipLibCheck: true, noEmit: true });
+  const checker = program.getTypeChecker();
+  const ops = program.getSourceFile(file)!.statements.find((s) => ts.isInterfaceDeclaration(s) && s.name.text === 'Ops') as import('typescript').InterfaceDeclaration;
+  const names = (t: import('typescript').Type) => [...new Set((t.isUnion() ? t.types : [t]).flatMap((m) => m.getProperties().map((x) => x.name)))].sort();
+  const inTs = new Map(
+    checker
+      .getTypeAtLocation(ops.name)
+      .getProperties()
+      .map((p) => [p.name, names(checker.getTypeOfSymbolAtLocation(checker.getTypeOfSymbolAtLocation(p, ops).getProperty('req')!, ops))] as const),
+  );
+  // The table's request column: an op may have more than one row (`probe` (map type)), and
+  // `same fields as X` stands for X's.
+  const doc = await readFile(join(REPO_ROOT, 'images/agent/PROTOCOL.md'), 'utf8');
+  const rows = new Map<string, string>();
+  for (const m of doc.matchAll(/^\| `(\w+)`(?: \([^)]*\))? \| (.*?) \| (.*) \|$/gm)) rows.set(m[1], `${rows.get(m[1]) ?? ''} ${m[2]}`.trim());
+  /** Backticked names outside parentheses: the fields themselves, not values or notes about them. */
+  const topLevel = (cell: string) => {
+    let depth = 0;
+    let out = '';
+    for (const c of cell) {
+      if ('([{'.includes(c)) depth++;
+      if (depth === 0) out += c;
+      if (')]}'.includes(c)) depth--;
+    }
+    return [...out.matchAll(/`(\w+)`/g)].map((m) => m[1]);
+  };
+  const drift: string[] = [];
+  for (const [op, row] of rows) {
+    const cell = /^same fields as `(\w+)`/.exec(row) ? rows.get(/^same fields as `(\w+)`/.exec(row)![1])! : row;
+    const named = new Set([...cell.matchAll(/`(\w+)`/g)].map((m) => m[1]));
+    const fields = inTs.get(op) ?? [];
+    for (const f of fields) if (!named.has(f)) drift.push(`${op}: ${f} is a request field in protocol.ts, not in PROTOCOL.md`);
+    for (const f of topLevel(cell)) if (!fields.includes(f)) drift.push(`${op}: PROTOCOL.md names ${f}, which protocol.ts's request does not have`);
+  }
+  expect(rows.size).toBeGreaterThan(40);
+  expect(drift).toEqual([]);
+});
