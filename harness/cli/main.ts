@@ -13,6 +13,7 @@ import { boot, image, shell } from './guest.js';
 import { kernelsBuild, kernelsFetch, kernelsList, kernelsLock } from './kernels.js';
 import { COMMANDS, parseCommandLine, USAGE, UsageError } from './options.js';
 import { bisectCommand } from './bisect.js';
+import { runCommand } from './run.js';
 import { suite } from './suite.js';
 
 export { listSuites } from './suite.js';
@@ -30,7 +31,7 @@ export async function main(argv: string[]): Promise<number> {
   // Long-running commands end, with their guests, when whatever started them goes away (npm
   // killed, the tsx wrapper killed, the terminal closed): their workers then see themselves
   // orphaned and take their guests down.
-  if (command === 'suite' || command === 'shell' || command === 'boot') {
+  if (command === 'suite' || command === 'shell' || command === 'boot' || command === 'run' || command === 'bisect') {
     watchAncestors((gone) => {
       console.error(`bpf-harness: process ${gone.pid}, which started this run, is gone; ending the run and its guests`);
       process.exit(1);
@@ -72,6 +73,8 @@ export async function main(argv: string[]): Promise<number> {
       return shell(values);
     case 'boot':
       return boot(values);
+    case 'run':
+      return runCommand({ argv: args, kernels: values.kernels ?? values.kernel, copy: values.copy, cwd: values.cwd, timeoutS: values.timeout !== undefined ? wholeNumber(values.timeout, '--timeout') : undefined });
     case 'bisect':
       return bisectCommand({ tree: values.tree, good: values.good, bad: values.bad, suites: args, test: values.test, work: values.work, reverse: values.reverse, resume: values.resume });
   }

@@ -2,7 +2,7 @@
 // does not take is refused with one message naming both, instead of being silently ignored.
 import { parseArgs } from 'node:util';
 
-type OptionSpec = { type: 'string' | 'boolean'; short?: string };
+type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
 
 const ALL = {
   kernel: { type: 'string', short: 'k' },
@@ -31,11 +31,14 @@ const ALL = {
   work: { type: 'string' },
   reverse: { type: 'boolean' },
   resume: { type: 'boolean' },
+  copy: { type: 'string', multiple: true },
+  cwd: { type: 'string' },
+  timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionName = keyof typeof ALL;
-export type Values = { [K in OptionName]?: (typeof ALL)[K]['type'] extends 'boolean' ? boolean : string };
+export type Values = { [K in OptionName]?: (typeof ALL)[K] extends { multiple: true } ? string[] : (typeof ALL)[K]['type'] extends 'boolean' ? boolean : string };
 
 /** Options of every command that resolves a kernel (a source kernel's tarball and checksum, a bzImage's modules). */
 const KERNEL: OptionName[] = ['kernel', 'modules', 'source', 'sha256'];
@@ -73,6 +76,13 @@ export const COMMANDS = {
     usage: `  npm run shell -- [--kernel NAME] [--suite TYPE]                      a shell in a guest (with the suite's objects
                                                                        and a veth pair); exit ends the guest
   npm run shell -- --attach ID | --stop ID | --list                    a shell in a kept guest; end it; list them`,
+  },
+  run: {
+    options: ['kernels', 'copy', 'cwd', 'timeout', ...KERNEL],
+    usage: `  npx bpf-harness run [--kernel K1,K2|--kernels all] [--copy PATH]... [--cwd DIR] [--timeout S] -- PROGRAM [ARGS...]
+                                                                       your own test program as root in a guest of each kernel:
+                                                                       its exit code is the verdict, kernel faults fail it, TAP
+                                                                       lines become cases (go test -exec, a cargo runner)`,
   },
   bisect: {
     options: ['tree', 'good', 'bad', 'test', 'work', 'reverse', 'resume'],

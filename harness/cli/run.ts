@@ -1,0 +1,88 @@
+// `run -- PROGRAM [ARGS]`: a project's own test program (C, Go, Rust, a script) run as root in a
+// guest of each kernel, as vmtest and vimto do, with what the harness adds around it: kernel
+// faults fail the run, a kernel that does not come up fails its column at once, the kernel ×
+// program table, report.md and JUnit (a case per kernel, or per TAP line when the program prints
+// TAP). Its exit code is the verdict on each kernel. Usable as `go test -exec 'npx bpf-harness run
+// --kernel 6.1 --'` and as a cargo runner.
+import { basename, join } from 'node:path';
+import { config, resultsRoot } from '../base/config.js';
+import { timestamp } from '../base/paths.js';
+import { runProgram } from '../guest/program.js';
+import { Vm, VmError } from '../guest/vm.js';
+import { runVerdict, writeReports } from '../report/report.js';
+import { type KernelRun, type TestRecord, writeKernelRun } from '../report/run-record.js';
+import { tapTests } from '../report/tap.js';
+import { describeFaults, kernelFault } from '../suite/kernel-faults.js';
+import { kernelList, say } from './suite.js';
+
+export interface RunArgs {
+  argv: string[];
+  kernels?: string;
+  copy?: string[];
+  cwd?: string;
+  timeoutS?: number;
+}
+
+export async function runCommand(a: RunArgs): Promise<number> {
+  const [program, ...args] = a.argv;
+  if (!program) throw new Error('run: name the program after --, e.g. npx bpf-harness run --kernel 6.1 -- ./test_prog');
+  const kernels = kernelList(a.kernels);
+  const name = basename(program);
+  const dir = join(resultsRoot(), `run-${timestamp()}-${process.pid}`);
+  const prefix = kernels.length > 1;
+  for (const k of kernels) {
+    const t0 = Date.now();
+    const run: KernelRun = { kernel: k, tests: [], suiteErrors: [], wallMs: 0 };
+    let vm: Vm | undefined;
+    try {
+      vm = await Vm.start({ kernel: k, label: `run-${name}`, onEvent: (e) => e.type === 'progress' && say(e.message) });
+      say(`kernel ${k}: running ${[program, ...args].join(' ')}`);
+      let partial = '';
+      const r = await runProgram(vm, program, args, {
+        copy: a.copy,
+        cwd: a.cwd,
+        timeoutS: a.timeoutS,
+        onOutput: (chunk, stream) => {
+          if (!prefix) return void (stream === 'stdout' ? process.stdout : process.stderr).write(chunk);
+          const lines = (partial + chunk).split('\n');
+          partial = lines.pop() ?? '';
+          for (const l of lines) console.log(`[${k}] ${l}`);
+        },
+      });
+      if (partial) console.log(`[${k}] ${partial}`);
+      // Every kernel message printed while the program ran is in the console log after this.
+      await vm.syncConsole().catch(() => false);
+      const faults = vm.console.faults;
+      const tap = tapTests(r.output, name);
+      const whole: TestRecord = {
+        suite: name,
+        name: [program, ...args].join(' '),
+        state: r.code === 0 && !faults.length && !r.timedOut ? 'passed' : 'failed',
+        durationMs: Date.now() - t0,
+        consoleLog: vm.console.path,
+      };
+      if (r.timedOut) whole.error = `killed after ${a.timeoutS ?? 600} s (--timeout)`;
+      else if (r.code !== 0) whole.error = `exited ${r.code}\n${r.output.split('\n').slice(-20).join('\n')}`;
+      if (faults.length) {
+        whole.faults = faults.map(kernelFault);
+        // The reports give the fault's lines from the record; the error says what failed.
+        whole.error = [whole.error, `the kernel faulted while the program ran: ${faults.map((f) => `${f.kind}: ${f.line.trim()}`).join('; ')}`].filter(Boolean).join('\n');
+        console.error(describeFaults(faults));
+      }
+      // TAP lines are the cases; the program's exit code and the kernel's faults still judge the run.
+      run.tests = tap.length ? [...tap, ...(whole.state === 'failed' && (faults.length || !tap.some((t) => t.state === 'failed')) ? [{ ...whole, name: `${whole.name} (exit code and kernel faults)` }] : [])] : [whole];
+    } catch (e) {
+      if (!(e instanceof VmError)) throw e;
+      run.suiteErrors.push({ suite: name, error: e.message });
+      say(`kernel ${k}: the guest did not come up (${e.bootCause ?? 'error'}): ${e.message.split('\n')[0]}`);
+    } finally {
+      await vm?.stop();
+    }
+    run.wallMs = Date.now() - t0;
+    writeKernelRun(dir, run);
+  }
+  const report = writeReports(dir, kernels);
+  const verdict = runVerdict(report, config.flakyOk.get());
+  console.log(`\n${report.table}\n\nreport: ${report.markdown}\njunit:  ${report.junit}`);
+  return verdict.failed ? 1 : 0;
+}

@@ -1,0 +1,89 @@
+// A program of the user's run in a guest as root: the program and the paths it asks for are
+// copied in first, under their own absolute paths, and the shared libraries a dynamically linked
+// program needs (resolved as the image resolves ip's) into a folder of their own, so that nothing
+// is assumed installed in the guest beyond the image. Its output is streamed as it comes; its exit code is returned.
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join, relative, resolve } from 'node:path';
+import { shq } from '../base/quote.js';
+import { libraryClosure } from './image.js';
+import type { Vm } from './vm.js';
+
+/** Where a program's shared libraries go in the guest. */
+export const PROGRAM_LIBS = '/run/bpf-harness/lib';
+
+export interface ProgramOptions {
+  /** More files or directories the program needs, copied to the same paths in the guest. */
+  copy?: string[];
+  /** The directory the program runs in (copied in, with what it holds); default: the host's cwd. */
+  cwd?: string;
+  /** Seconds before the program is killed (its run fails). */
+  timeoutS?: number;
+  /** Each chunk of its stdout and stderr as it arrives. */
+  onOutput?(chunk: string, stream: 'stdout' | 'stderr'): void;
+}
+
+export interface ProgramResult {
+  code: number;
+  output: string;
+  timedOut: boolean;
+}
+
+/** Copies the program, its libraries and opts.copy into the guest, and runs it with args. */
+export async function runProgram(vm: Vm, program: string, args: string[], o: ProgramOptions = {}): Promise<ProgramResult> {
+  const path = resolve(program);
+  if (!existsSync(path) || !statSync(path).isFile()) throw new Error(`${program}: no such program`);
+  const cwd = resolve(o.cwd ?? process.cwd());
+  const libs = await libraryClosure(path);
+  const asked = [path, ...(o.copy ?? []).map((p) => resolve(p))];
+  for (const f of asked) if (!existsSync(f)) throw new Error(`--copy ${f}: no such file or directory`);
+  // The program and its paths land where they are on the host (one tar stream from /).
+  await vm.ssh.put('/', asked.map((f) => relative('/', f)), '/');
+  // Its libraries go to a folder of their own, named as the program asks for them
+  // (libbpf.so.1, not the file the link points at), so that none of the guest's own, in use, is
+  // overwritten; the guest's loader finds them through LD_LIBRARY_PATH.
+  if (libs.length) {
+    const stage = await mkdtemp(join(tmpdir(), 'bpf-harness-libs-'));
+    try {
+      for (const l of libs) await copyFile(realpathSync(l), join(stage, basename(l)));
+      await vm.ssh.put(stage, libs.map((l) => basename(l)), PROGRAM_LIBS);
+    } finally {
+      await rm(stage, { recursive: true, force: true });
+    }
+  }
+  await vm.ssh.exec(`mkdir -p ${shq(cwd)}`);
+  const env = libs.length ? `LD_LIBRARY_PATH=${PROGRAM_LIBS} ` : '';
+  const command = `cd ${shq(cwd)} && ${env}exec ${[path, ...args].map(shq).join(' ')}`;
+  const timeoutMs = (o.timeoutS ?? 600) * 1000;
+  let output = '';
+  return new Promise((done, fail) => {
+    let code = -1;
+    let timedOut = false;
+    vm.ssh
+      .channel(command, (ch) => {
+        const timer = setTimeout(() => {
+          timedOut = true;
+          ch.signal('KILL');
+          ch.close();
+        }, timeoutMs);
+        ch.on('data', (d: Buffer) => {
+          output += d.toString();
+          o.onOutput?.(d.toString(), 'stdout');
+        });
+        ch.stderr.on('data', (d: Buffer) => {
+          output += d.toString();
+          o.onOutput?.(d.toString(), 'stderr');
+        });
+        ch.on('exit', (c: number | null, signal?: string) => {
+          code = c ?? (signal ? 128 : -1);
+        });
+        ch.on('close', () => {
+          clearTimeout(timer);
+          done({ code, output, timedOut });
+        });
+        ch.end();
+      })
+      .catch(fail);
+  });
+}
