@@ -10,6 +10,7 @@ import { execa } from 'execa';
 import { expect, test } from 'vitest';
 import { bisect, bisectPaths, type StepResult } from '../harness/kernels/bisect.js';
 import type { KernelRun } from '../harness/report/run-record.js';
+import { hostMs } from './helpers/timeouts.js';
 
 /** A repository whose commits c0, c1, ... hold `state` = states[i]; returns their SHAs. */
 async function history(states: string[]): Promise<{ dir: string; revs: string[] }> {
@@ -156,4 +157,4 @@ test('npm run bisect on a tree that does not build stops at the check of --good,
   expect(noTree.stderr).toMatch(/bisect: --tree PATH, --good REV and --bad REV are needed/);
   const noGit = await cli(['bisect', '--tree', tmpdir(), '--good', 'a', '--bad', 'b', 'xdp']);
   expect(noGit.stderr).toMatch(/is not a git repository \(a fetched tree has no history: commit it first\)/);
-}, 120_000);
+}, hostMs(120_000));
