@@ -23,3 +23,18 @@ test('the next suite file runs on the same guest and sees nothing the previous f
   expect(out.match(/SSH ready after/g), out).toHaveLength(1);
   expect(existsSync(join(dir, 'checked'))).toBe(true);
 }, hostMs(600_000));
+
+test('with --pristine (BPF_HARNESS_PRISTINE=1) the next suite file gets a guest of its own: it does not see even what no reset knows about', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pristine-'));
+  const r = await execa(
+    join(REPO_ROOT, 'node_modules/.bin/vitest'),
+    ['run', '--config', 'tests/fixtures/guest/vitest.config.ts', 'reuse-'],
+    { cwd: REPO_ROOT, reject: false, all: true, env: { BH_REUSE_DIR: dir, BPF_HARNESS_PRISTINE: '1', FORCE_COLOR: '0' } },
+  );
+  const out = (r.all ?? '').replace(/\x1b\[[0-9;]*m/g, '');
+  expect(r.exitCode, out).toBe(0);
+  expect(out).toMatch(/^summary: 2 passed, 0 failed, 0 skipped$/m);
+  // A guest started for each file, and the second file did check.
+  expect(out.match(/SSH ready after/g), out).toHaveLength(2);
+  expect(existsSync(join(dir, 'checked'))).toBe(true);
+}, hostMs(600_000));

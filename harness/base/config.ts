@@ -104,6 +104,7 @@ export const config = {
   parallel: variable('BPF_HARNESS_PARALLEL', 'guests at once (default: a host core for each vCPU, 2 per guest, and 2 GiB of memory each)', (raw, name) => (raw ? positiveInt(raw, name) : undefined)),
   retries: variable('BPF_HARNESS_RETRIES', 'how many more times a failing suite test runs (default 0), as `--retries` sets it; a test that fails and then passes is flaky', (raw, name) => (raw ? wholeNumber(raw, name) : 0)),
   snapshot: variable('BPF_HARNESS_SNAPSHOT', '`0`: every guest boots, none starts from a saved snapshot of a booted guest (default `1`), as `--no-snapshot` sets it', (raw, name) => (raw === undefined || raw === '' ? true : flag(raw, name))),
+  pristine: variable('BPF_HARNESS_PRISTINE', '`1`: every suite file gets a guest of its own, started afresh (from the kernel\'s snapshot), instead of the one the previous file handed on after its reset, as `--pristine` sets it', flag),
   flakyOk: variable('BPF_HARNESS_FLAKY_OK', '`1`: flaky tests do not fail the run (they are still reported as flaky), as `--flaky-ok` sets it', flag),
   // Where things go.
   cache: variable('BPF_HARNESS_CACHE', 'cache directory (default `$XDG_CACHE_HOME/bpf-harness`, i.e. `~/.cache/bpf-harness`)', textOr(() => join(xdgCacheHome.get(), 'bpf-harness'))),

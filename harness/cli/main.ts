@@ -49,6 +49,7 @@ export async function main(argv: string[]): Promise<number> {
       // For vitest's retry (harness/suite/config.ts) and the reporter, here and in a matrix's runs.
       if (values.retries !== undefined) config.retries.set(String(wholeNumber(values.retries, '--retries')));
       if (values['flaky-ok']) config.flakyOk.set('1');
+      if (values.pristine) config.pristine.set('1');
       return suite(args, values.kernels ?? values.kernel, { dir: values.dir, modules: values.modules, shard: values.shard, test: values.test });
     case 'kernels list':
       return kernelsList();

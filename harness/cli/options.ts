@@ -21,6 +21,7 @@ const ALL = {
   retries: { type: 'string' },
   'flaky-ok': { type: 'boolean' },
   'no-snapshot': { type: 'boolean' },
+  pristine: { type: 'boolean' },
   attach: { type: 'string' },
   stop: { type: 'string' },
   list: { type: 'boolean' },
@@ -45,7 +46,7 @@ const KERNEL: OptionName[] = ['kernel', 'modules', 'source', 'sha256'];
 
 export const COMMANDS = {
   suite: {
-    options: ['kernels', 'shard', 'test', 'dir', 'keep-on-fail', 'retries', 'flaky-ok', 'no-snapshot', ...KERNEL],
+    options: ['kernels', 'shard', 'test', 'dir', 'keep-on-fail', 'retries', 'flaky-ok', 'no-snapshot', 'pristine', ...KERNEL],
     usage: `  npm run suite <type...|all> [-- --kernel NAME|PATH] [--modules DIR]   run suites in guests
   npm run suite <type...|all> -- --kernel 5.10,6.1 | --kernels all     the kernel matrix, with a report
       [--shard i/n]                                                    run one CI shard of the tests
@@ -55,6 +56,7 @@ export const COMMANDS = {
       [--retries N] [--flaky-ok]                                       run a failing test up to N more times; one that
                                                                        then passes is flaky and fails the run, unless --flaky-ok
       [--no-snapshot]                                                  boot every guest (default: start from the kernel's snapshot)
+      [--pristine]                                                     a fresh guest for every suite file (default: the hand-over)
       [--source FILE|DIR] [--sha256 HEX]                               a source kernel's tarball or tree, and its checksum`,
   },
   'kernels list': { options: [], usage: '  npm run kernels -- list                                              the kernel catalog' },

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import { Agent } from '../agent/agent.js';
+import { config } from '../base/config.js';
 import type { SetupTimes } from '../base/phases.js';
 import { FATAL_FAULTS } from '../guest/console.js';
 import { Vm, VmError, type VmEvent } from '../guest/vm.js';
@@ -57,7 +58,8 @@ export async function bringUp(slot: GuestSlot, setup: SetupTimes = {}): Promise<
     setup.compileMs = lap();
   }
   const { staging } = slot;
-  const idle = takeIdle(slot);
+  // --pristine: no hand-over; every file's guest starts afresh.
+  const idle = config.pristine.get() ? undefined : takeIdle(slot);
   if (idle) {
     slot.vm = idle.vm;
     slot.agent = idle.agent;
@@ -99,9 +101,10 @@ export async function bringUp(slot: GuestSlot, setup: SetupTimes = {}): Promise<
     if (staging) await booted.ssh.put(staging.dir, staging.files, GUEST_OBJECT_DIR);
     setup.copyMs = lap();
     // A fault while booting is a failure too (warnings and the like do not stop a boot). The
-    // guest's sysctls are recorded, to be put back when it is handed to the next file.
+    // guest's sysctls are recorded, to be put back when it is handed to the next file (not with
+    // --pristine, where no guest is handed on).
     await booted.syncConsole(async (mark) => {
-      await agent.call('sysctl_snapshot', {});
+      if (!config.pristine.get()) await agent.call('sysctl_snapshot', {});
       await agent.call('reset', { mark });
     });
     setup.baselineMs = lap();

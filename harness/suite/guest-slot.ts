@@ -60,6 +60,14 @@ export class GuestSlot {
     return v;
   }
 
+  /** Ends a guest that was clean and is not needed (--pristine): killed, not powered off. */
+  async discard(): Promise<void> {
+    this.agent?.close();
+    this.agent = undefined;
+    await this.vm?.discard();
+    this.vm = undefined;
+  }
+
   async tearDown(): Promise<void> {
     this.agent?.close();
     this.agent = undefined;
