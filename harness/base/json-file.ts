@@ -1,6 +1,7 @@
-// Reading the JSON files the harness keeps (the catalog, the lock, the recipe, run records): an
-// error names the file and what is wrong with it.
+// The JSON files the harness keeps (the catalog, the lock, the recipe, run records, a bisect's
+// state): reading one names the file and what is wrong with it; writing one replaces it whole.
 import { readFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 
 /** Parses a JSON file; `check` says what a valid one must hold (an error message, or null). */
 export function readJsonFile<T>(path: string, check?: (v: unknown) => string | null): T {
@@ -19,6 +20,12 @@ export function readJsonFile<T>(path: string, check?: (v: unknown) => string | n
   const problem = check?.(value);
   if (problem) throw new Error(`${path}: ${problem}`);
   return value as T;
+}
+
+/** Writes a JSON file by replacing it whole: an interruption leaves the old one or the new one. */
+export async function writeJsonFile(path: string, value: unknown): Promise<void> {
+  await writeFile(`${path}.tmp`, `${JSON.stringify(value, null, 2)}\n`);
+  await rename(`${path}.tmp`, path);
 }
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -6,9 +6,10 @@
 //   reverse: the tests fail at the older revision and pass at the newer: the first commit that
 //   fixed them (for a backport).
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { readJsonFile, writeJsonFile } from '../base/json-file.js';
 import { which } from '../base/tools.js';
 
 export type Verdict = 'pass' | 'fail' | 'skip';
@@ -73,11 +74,6 @@ const git = async (cwd: string, ...args: string[]) => {
 
 const short = (rev: string) => rev.slice(0, 12);
 
-/** The state file, replaced whole: an interruption leaves the old one or the new one. */
-async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  await writeFile(`${path}.tmp`, `${JSON.stringify(value, null, 2)}\n`);
-  await rename(`${path}.tmp`, path);
-}
 
 /** The clone of a bisect, and where its state is kept. */
 export const bisectPaths = (work: string) => ({ clone: join(work, 'tree'), state: join(work, 'bisect.json'), log: join(work, 'bisect.md') });
@@ -90,7 +86,7 @@ export async function bisect(opts: BisectOptions): Promise<BisectOutcome> {
   let state: State;
   if (opts.resume) {
     if (!existsSync(paths.state)) throw new BisectError(`there is no bisect to resume in ${opts.work}`);
-    state = JSON.parse(await readFile(paths.state, 'utf8')) as State;
+    state = readJsonFile<State>(paths.state);
     const asked = { tree: opts.tree, good: opts.good, bad: opts.bad, reverse };
     const was = { tree: state.tree, good: state.good, bad: state.bad, reverse: state.reverse };
     if (JSON.stringify(asked) !== JSON.stringify(was)) throw new BisectError(`the bisect in ${opts.work} was started with ${JSON.stringify(was)}, not ${JSON.stringify(asked)}`);
@@ -104,9 +100,9 @@ export async function bisect(opts: BisectOptions): Promise<BisectOutcome> {
       throw new BisectError(`${r} is not a commit of ${opts.tree}`);
     });
     state = { tree: opts.tree, good: opts.good, bad: opts.bad, reverse, goodRev: await revOf(opts.good), badRev: await revOf(opts.bad), steps: [] };
-    await writeJsonAtomic(paths.state, state);
+    await writeJsonFile(paths.state, state);
   }
-  const save = () => writeJsonAtomic(paths.state, state);
+  const save = () => writeJsonFile(paths.state, state);
   const subjectOf = (rev: string) => git(paths.clone, 'log', '-1', '--format=%s', rev);
   // A step may leave the tree edited (a build's compatibility fixes): git's next checkout must not trip on it.
   const clean = () => git(paths.clone, 'reset', '-q', '--hard');
