@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { expect, test } from 'vitest';
 import { ConsoleLog } from '../harness/guest/console.js';
 import { REPO_ROOT } from '../harness/base/paths.js';
-import { judge, stuckWindowMs, VcpuMonitor } from '../harness/guest/vcpu-time.js';
+import { judge, silenceCause, stuckWindowMs, vcpuState, VcpuMonitor } from '../harness/guest/vcpu-time.js';
 
 const sample = (at: number, t: [number, number][]) => ({
   at,
@@ -87,3 +87,15 @@ test.skipIf(process.getuid?.() !== 0 || !existsSync(join(cpuCgroup, 'cpu.cfs_quo
     }
   },
 );
+
+test('a silent guest\'s vCPUs: halted when they neither ran nor waited, starved when they waited as long as they ran, running otherwise', () => {
+  const idle = judge(sample(0, [[0, 0], [0, 0]]), sample(60_000, [[1_200, 300], [900, 100]]), '2.00 2.00 2.00', 'of the silence');
+  expect(vcpuState(idle)).toBe('idle');
+  expect(silenceCause(idle)).toMatch(/^the guest was not starved: its vCPUs were halted, so the kernel was waiting for an interrupt or a timer that did not come \(in the 60\.0 s of the silence, the guest's 2 vCPU threads ran 2\.1 s and waited 0\.4 s/);
+  const starved = judge(sample(0, [[0, 0], [0, 0]]), sample(60_000, [[20_000, 30_000], [10_000, 25_000]]), '6.00 5.00 4.00');
+  expect(vcpuState(starved)).toBe('starved');
+  expect(silenceCause(starved)).toMatch(/^the host starved the guest, so this says nothing of the kernel \(/);
+  const spinning = judge(sample(0, [[0, 0], [0, 0]]), sample(60_000, [[58_000, 1_000], [3_000, 200]]), '1.00 1.00 1.00');
+  expect(vcpuState(spinning)).toBe('running');
+  expect(silenceCause(spinning)).toMatch(/^the guest was not starved: its vCPUs were running, so the kernel was busy or spinning without printing \(/);
+});

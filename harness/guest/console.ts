@@ -96,6 +96,8 @@ export class ConsoleLog {
   readonly saidAt = new Map<string, number>();
   /** Lines the guest printed (QEMU's own "[qemu] ..." lines are not counted). */
   guestLines = 0;
+  /** The guest's last line and when it came (Date.now()): how long a hung guest has been silent. */
+  lastGuestLine?: { line: string; at: number };
   private listeners: ((kind: Fault, line: string) => void)[] = [];
   private lineWaiters: { test: (line: string) => boolean; resolve: () => void }[] = [];
 
@@ -125,7 +127,10 @@ export class ConsoleLog {
 
   private line(line: string): void {
     this.lines.push(line);
-    if (!line.startsWith('[qemu] ')) this.guestLines++;
+    if (!line.startsWith('[qemu] ')) {
+      this.guestLines++;
+      this.lastGuestLine = { line, at: Date.now() };
+    }
     // init says its lines through /dev/kmsg ("[    1.9] bpf-harness: starting sshd"), or, before
     // /dev is up or from a test's own init, on the console, where a kernel message printed
     // meanwhile can land before the newline ("bpf-harness: starting sshd[    1.9] GACT probability

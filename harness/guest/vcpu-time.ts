@@ -77,7 +77,7 @@ export function sampleVcpus(qemuPid: number): Sample['threads'] | null {
  * The judgement over two samples: starved when the vCPUs together waited at least as long as
  * they ran (they got at most half the CPU they were ready to use).
  */
-export function judge(from: Sample, to: Sample, loadavg: string): Starvation {
+export function judge(from: Sample, to: Sample, loadavg: string, window = 'before it'): Starvation {
   const perVcpu: Starvation['perVcpu'] = [];
   for (const [tid, t] of to.threads) {
     const f = from.threads.get(tid) ?? { runNs: 0, waitNs: 0 };
@@ -91,9 +91,38 @@ export function judge(from: Sample, to: Sample, loadavg: string): Starvation {
   const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   const each = perVcpu.map((v) => `${v.name} ran ${s(v.runMs)}, waited ${s(v.waitMs)}`).join('; ');
   const text = perVcpu.length
-    ? `in the ${s(windowMs)} before it, the guest's ${perVcpu.length} vCPU threads ran ${s(runMs)} and waited ${s(waitMs)} for a host CPU (${each}); host load average ${loadavg} on ${availableParallelism()} cores`
+    ? `in the ${s(windowMs)} ${window}, the guest's ${perVcpu.length} vCPU threads ran ${s(runMs)} and waited ${s(waitMs)} for a host CPU (${each}); host load average ${loadavg} on ${availableParallelism()} cores`
     : `no vCPU thread times were sampled over the ${s(windowMs)} before it`;
   return { starved, windowMs, runMs, waitMs, perVcpu, loadavg, text };
+}
+
+/** What a guest's vCPUs were doing over a window: waiting for the host, halted, or running. */
+export type VcpuState = 'starved' | 'idle' | 'running';
+
+/**
+ * The state over a window: idle when the vCPUs ran and waited, between them, under a twentieth of
+ * the window (a halted vCPU, waiting for an interrupt or a timer, neither runs nor asks to);
+ * otherwise starved as judge() says, or running (the kernel was busy, or spinning).
+ */
+export function vcpuState(s: Starvation): VcpuState {
+  if (s.runMs + s.waitMs < (s.windowMs * s.perVcpu.length) / 20) return 'idle';
+  return s.starved ? 'starved' : 'running';
+}
+
+/**
+ * Why a guest printed nothing over a window, in a sentence, from what its vCPUs did: a host that
+ * starved it, a kernel that halted waiting for something that never came, or one that was busy.
+ */
+export function silenceCause(s: Starvation): string {
+  if (!s.perVcpu.length) return s.text;
+  const state = vcpuState(s);
+  const what =
+    state === 'starved'
+      ? 'the host starved the guest, so this says nothing of the kernel'
+      : state === 'idle'
+        ? 'the guest was not starved: its vCPUs were halted, so the kernel was waiting for an interrupt or a timer that did not come'
+        : 'the guest was not starved: its vCPUs were running, so the kernel was busy or spinning without printing';
+  return `${what} (${s.text})`;
 }
 
 /** Samples a QEMU process's vCPU threads every second for as long as it runs. */
@@ -126,12 +155,12 @@ export class VcpuMonitor {
    * Whether the host starved the guest over the last `windowMs` (the time the kernel says it was
    * stuck), from the oldest sample in that window to now.
    */
-  starvation(windowMs: number): Starvation | null {
+  starvation(windowMs: number, window?: string): Starvation | null {
     const now = this.sample() ?? this.samples.at(-1);
     if (!now) return null;
     const from = this.samples.find((s) => s.at >= now.at - windowMs) ?? this.samples[0];
     if (from === now) return null;
-    return judge(from, now, (readText('/proc/loadavg') ?? '').split(' ').slice(0, 3).join(' '));
+    return judge(from, now, (readText('/proc/loadavg') ?? '').split(' ').slice(0, 3).join(' '), window);
   }
 
   stop(): void {

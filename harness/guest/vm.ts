@@ -22,7 +22,7 @@ import { type Accel, chooseAccel, formatCommand, timeouts } from './qemu.js';
 import type { GuestCommands } from './commands.js';
 import { SshSession } from './ssh.js';
 import { bootKernel } from './pvh.js';
-import { stuckWindowMs, VcpuMonitor } from './vcpu-time.js';
+import { silenceCause, stuckWindowMs, VcpuMonitor } from './vcpu-time.js';
 
 export type VmEvent =
   | { type: 'progress'; message: string }
@@ -90,6 +90,9 @@ function qmpSocketPath(): string {
  *   an `ip` command that failed), so no SSH connection can reach it;
  * - sshd-silent: init started the SSH server, but it never completed a handshake.
  */
+/** A console silent for this long before a boot's deadline is named, with what the vCPUs did. */
+const SILENCE_WORTH_MS = 2_000;
+
 export type BootCause = 'no-output' | 'panic' | 'fault' | 'qemu-exited' | 'no-sshd' | 'no-network' | 'sshd-silent';
 
 export class VmError extends Error {
@@ -212,6 +215,8 @@ export class Vm {
   private snapshotFiles?: BootPlan['snapshot'];
   /** Handed over to its keeper (keep()): this process no longer ends it. */
   private kept = false;
+  /** What the host gives the vCPUs, sampled for as long as QEMU runs. */
+  private vcpus?: VcpuMonitor;
   exited: { code: number | null } | null = null;
   private exitWaiters: (() => void)[] = [];
 
@@ -328,6 +333,7 @@ export class Vm {
     con.onFault((kind, line) => emit({ type: 'fault', kind, line }));
     // A stall or lockup is judged against what the host gave the vCPUs over the time it names.
     const vcpus = proc.pid ? new VcpuMonitor(proc.pid) : undefined;
+    vm.vcpus = vcpus;
     con.excuse = (kind, line) => {
       const s = vcpus?.starvation(stuckWindowMs(line));
       if (s?.starved) emit({ type: 'progress', message: `guest ${kind} while the host starved it, not counted as a kernel fault: ${s.text}` });
@@ -460,7 +466,7 @@ export class Vm {
       check();
       if (Date.now() >= deadline) {
         throw this.error(
-          `init never started the SSH server within ${secs(deadlineMs)}: the kernel ${this.console.guestSays.length ? 'ran init, which stopped before "starting sshd"' : 'did not reach the image\'s init (no "bpf-harness:" line on the console)'}`,
+          `init never started the SSH server within ${secs(deadlineMs)}: the kernel ${this.console.guestSays.length ? 'ran init, which stopped before "starting sshd"' : 'did not reach the image\'s init (no "bpf-harness:" line on the console)'}${this.silence()}`,
           'no-sshd',
         );
       }
@@ -562,6 +568,18 @@ export class Vm {
     if (typeof before === 'function') await before(mark);
     else await via.exec(`${before}\necho '${mark}' > /dev/kmsg`);
     return seen;
+  }
+
+  /**
+   * How long the console has been silent, and what the vCPUs did meanwhile (starved, halted or
+   * running), when that is long enough to matter: empty otherwise.
+   */
+  private silence(): string {
+    const last = this.console.lastGuestLine;
+    const silentMs = last ? Date.now() - last.at : 0;
+    if (!last || silentMs < SILENCE_WORTH_MS) return '';
+    const s = this.vcpus?.starvation(silentMs, 'of the silence');
+    return `; its console has been silent for ${Math.round(silentMs / 1000)} s since "${last.line.trim()}"${s ? `: ${silenceCause(s)}` : ''}`;
   }
 
   /** An error that carries the tail of the console, for any failure involving this guest. */
