@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, open, readFile, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import { cached, contentKey, holderAlive, lockIdentity } from '../harness/base/cache.js';
+import { cached, contentKey, holderAlive, inputSha256, lockIdentity, sha256 } from '../harness/base/cache.js';
 import { hostMs } from './helpers/timeouts.js';
 
 beforeEach(async () => {
@@ -17,6 +17,25 @@ test('content keys differ when any part differs, including how parts are split',
   expect(contentKey('a', 'b')).toBe(contentKey('a', 'b'));
   expect(contentKey('a', 'b')).not.toBe(contentKey('ab'));
   expect(contentKey('a', 'b')).not.toBe(contentKey('a', 'c'));
+});
+
+test('an input\'s sum is read again whenever the file changed, even to the same size with its modification time put back', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'input-sum-'));
+  const f = join(dir, 'module.ko');
+  await writeFile(f, 'first contents');
+  expect(await inputSha256(f)).toBe(sha256('first contents'));
+  expect(await inputSha256(f)).toBe(sha256('first contents'));
+  // Overwritten in place with as many bytes, and its mtime set back as cp -p or tar would.
+  const { mtime, atime } = await stat(f);
+  const fh = await open(f, 'r+');
+  await fh.write('FIRST', 0);
+  await fh.close();
+  await utimes(f, atime, mtime);
+  expect(await inputSha256(f)).toBe(sha256('FIRST contents'));
+  // Replaced by another file under the same name.
+  await writeFile(join(dir, 'new'), 'second');
+  await cp(join(dir, 'new'), f, { force: true });
+  expect(await inputSha256(f)).toBe(sha256('second'));
 });
 
 test('two concurrent users of one entry build it once and both get it', async () => {

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, realpathSync, createWriteStream } from 'node:
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { ed25519KeyPair } from './ssh.js';
-import { cached, contentKey, sha256, sha256File } from '../base/cache.js';
+import { cached, contentKey, inputSha256, sha256, sha256File, statStamp } from '../base/cache.js';
 import { config } from '../base/config.js';
 import { type Kernel, REPO_ROOT, loadOrder, readModuleIndex } from '../kernels/catalog.js';
 import { FILES, requireFiles, requireTools, type Tool, which } from '../base/tools.js';
@@ -33,6 +33,21 @@ export interface Image {
 
 export function readRecipe(): Recipe {
   return JSON.parse(readFileSync(join(IMAGES_DIR, 'recipe.json'), 'utf8')) as Recipe;
+}
+
+const closures = new Map<string, { stamp: string; libs: string[] }>();
+
+/**
+ * libraryClosure, asked once per process and again when the program or one of its libraries
+ * changed (their stat stamps): every guest start plans its image from these.
+ */
+async function knownClosure(program: string): Promise<string[]> {
+  const stampOf = async (libs: string[]) => (await Promise.all([program, ...libs].map((f) => statStamp(f).catch(() => 'gone')))).join('|');
+  const known = closures.get(program);
+  if (known && known.stamp === (await stampOf(known.libs))) return known.libs;
+  const libs = await libraryClosure(program);
+  closures.set(program, { stamp: await stampOf(libs), libs });
+  return libs;
 }
 
 /** Shared libraries a dynamic program needs, as absolute paths (including the loader). */
@@ -105,11 +120,11 @@ export async function buildBase(onProgress?: (m: string) => void): Promise<{ dir
     return [dest, src] as const;
   });
   // At once: every run of the harness starts here, and ldd and the sums each wait on the disk.
-  const libs = new Set((await Promise.all(programs.map(([, src]) => libraryClosure(src)))).flat());
+  const libs = new Set((await Promise.all(programs.map(([, src]) => knownClosure(src)))).flat());
   const inputs = [recipe.busybox, ...programs.map(([, s]) => s), ...libs].sort();
   const parts: string[] = [await readFile(join(IMAGES_DIR, 'recipe.json'), 'utf8'), await readFile(join(IMAGES_DIR, 'init'), 'utf8')];
   for (const f of await sourceFiles(AGENT_DIR)) parts.push(f.slice(AGENT_DIR.length), await readFile(f, 'utf8'));
-  const sums = await Promise.all(inputs.map((f) => sha256File(f)));
+  const sums = await Promise.all(inputs.map((f) => inputSha256(f)));
   inputs.forEach((f, i) => parts.push(f, sums[i]));
   const prebuilt = config.agentBin.get();
   if (prebuilt) parts.push('agent-bin', await sha256File(prebuilt));
@@ -165,7 +180,7 @@ export async function buildImage(kernel: Kernel, onProgress?: (m: string) => voi
   }
   const modDigest = kernel.modulesDir ? sha256(await readFile(join(kernel.modulesDir, 'modules.dep'))) : 'none';
   // The bytes of each module the image takes: an image made from a damaged module is never reused.
-  const [baseSum, ...moduleSums] = await Promise.all([sha256File(join(base.dir, 'base.cpio')), ...order.map((rel) => sha256File(join(kernel.modulesDir!, rel)))]);
+  const [baseSum, ...moduleSums] = await Promise.all([inputSha256(join(base.dir, 'base.cpio')), ...order.map((rel) => inputSha256(join(kernel.modulesDir!, rel)))]);
   const key = contentKey('image-kernel-v1', base.dir, kernel.release, modDigest, order.join(','), moduleSums.join(','), baseSum);
   const { dir } = await cached({
     area: 'initramfs',
