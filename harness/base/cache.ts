@@ -30,23 +30,6 @@ export async function statStamp(path: string): Promise<string> {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
-const inputSums = new Map<string, { stamp: string; sum: string }>();
-
-/**
- * sha256File of an input a key is made from (the guest's programs and libraries, a kernel's
- * modules), read once per process and again only when its stat stamp changed: every guest start
- * keys its image by these, and reading them all again cost a restore a second on a busy host.
- */
-export async function inputSha256(path: string): Promise<string> {
-  const stamp = await statStamp(path);
-  const known = inputSums.get(path);
-  if (known?.stamp === stamp) return known.sum;
-  const sum = await sha256File(path);
-  // Kept only when the file did not change while it was read.
-  if ((await statStamp(path)) === stamp) inputSums.set(path, { stamp, sum });
-  return sum;
-}
-
 const SPARSE = 'sparse-sha256:';
 const CHUNK = 1 << 20;
 
@@ -76,9 +59,31 @@ export async function sparseSha256File(path: string): Promise<string> {
   }
 }
 
+const digests = new Map<string, { stamp: string; sum: string }>();
+
+/**
+ * A file's digest (plain sha256, or the sparse kind), read once per process and again only when
+ * its stat stamp changed: every guest start keys its image by the programs, libraries and modules
+ * it takes and checks the cache entries they come from, and reading them all again cost a start
+ * half a second on a quiet host and 1-2 s on a busy one.
+ */
+async function stampedDigest(path: string, sparse: boolean): Promise<string> {
+  const stamp = await statStamp(path);
+  const memo = `${sparse ? 'sparse' : 'plain'}:${path}`;
+  const known = digests.get(memo);
+  if (known?.stamp === stamp) return known.sum;
+  const sum = sparse ? await sparseSha256File(path) : await sha256File(path);
+  // Kept only when the file did not change while it was read.
+  if ((await statStamp(path)) === stamp) digests.set(memo, { stamp, sum });
+  return sum;
+}
+
+/** sha256File of an input a key is made from, remembered while the file is unchanged (stampedDigest). */
+export const inputSha256 = (path: string): Promise<string> => stampedDigest(path, false);
+
 /** The digest a manifest keeps for a file: plain sha256, or the sparse kind for files named so. */
 async function fileDigest(path: string, sparse: boolean): Promise<string> {
-  return sparse ? sparseSha256File(path) : sha256File(path);
+  return stampedDigest(path, sparse);
 }
 
 /** A stable key from parts (strings or buffers), short enough for a directory name. */
