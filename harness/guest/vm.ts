@@ -131,11 +131,24 @@ function installExitHooks(): void {
       process.exit(1);
     }
   }, 500).unref();
+  // The signal ends the process once its guests are gone (a second or two at most): vitest ends
+  // its workers with SIGTERM, and a worker that died at once left its idle guests' QEMUs still
+  // exiting after the run had ended.
+  // The same signal again while they go (vitest sends its SIGTERM twice) is not let through: it
+  // would end the process before it reaped them. The wait is bounded.
+  let ending = false;
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(sig, () => {
-      for (const vm of live) vm.kill();
-      process.kill(process.pid, sig);
-    });
+    const onSignal = () => {
+      if (ending) return;
+      ending = true;
+      const guests = [...live];
+      for (const vm of guests) vm.kill();
+      void Promise.all(guests.map((vm) => vm.waitExit(2_000))).finally(() => {
+        for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(s);
+        process.kill(process.pid, sig);
+      });
+    };
+    process.on(sig, onSignal);
   }
 }
 
