@@ -8,8 +8,17 @@ export default defineConfig({
     projects: [
       {
         test: {
+          // Host only: no guest, no QEMU, no CLI run; well under a minute.
           name: 'unit',
-          include: ['tests/**/*.test.ts'],
+          include: ['tests/unit/**/*.test.ts'],
+          ...testFileOptions(),
+        },
+      },
+      {
+        test: {
+          // The harness's own tests that boot guests, run QEMU, the agent, or the CLI.
+          name: 'integration',
+          include: ['tests/integration/**/*.test.ts'],
           // The CLI's build (dist/), which these tests run, compiled from harness/ when it changed.
           globalSetup: ['tests/helpers/build-setup.ts'],
           // One file per core: they mostly wait (harness/suite/config.ts).

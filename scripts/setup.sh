@@ -12,8 +12,8 @@ PACKAGES=(
   busybox-static dropbear-bin iproute2 bash dash bpftool  # programs copied into the guest image
   cpio kmod xz-utils zstd lz4 gzip  # initramfs archives; depmod and unpacking kernel modules; a kernel for direct (PVH) boot
   util-linux        # setpriv: QEMU dies with its parent
-  jq                # the agent's host smoke test (tests/agent-host.test.ts)
-  tmux              # tests/shell.test.ts drives npm run shell through a terminal multiplexer
+  jq                # the agent's host smoke test (tests/integration/agent-host.test.ts)
+  tmux              # tests/integration/shell.test.ts drives npm run shell through a terminal multiplexer
   flex bison bc perl libssl-dev  # kernel source builds (npm run kernels -- build)
   ca-certificates
 )
@@ -30,7 +30,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# The default kernel's headers, pinned to its version (tests/faults.test.ts builds a module that
+# The default kernel's headers, pinned to its version (tests/integration/faults.test.ts builds a module that
 # WARNs against them). Skipped with a note when the archive no longer has that version.
 pin=$(jq -r --arg k "$(jq -r .default kernels/catalog.json)" '.[$k] | "\(.package | sub("^linux-image-"; "linux-headers-"))=\(.version)"' kernels/lock.json)
 if ! dpkg-query -W -f='${Status} ${Version}' "${pin%%=*}" 2>/dev/null | grep -q "install ok installed ${pin#*=}"; then

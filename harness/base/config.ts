@@ -1,6 +1,6 @@
 // The harness's configuration from the environment, in one place: every variable the harness
 // reads, with its default, its check and a one-line description (the README's environment table
-// is checked against this list by tests/config.test.ts). Other modules read and set variables
+// is checked against this list by tests/unit/config.test.ts). Other modules read and set variables
 // only through `config` below; a bad value is one error naming the variable and the value, and
 // checkEnvironment() raises it before anything boots.
 import { homedir } from 'node:os';
@@ -125,8 +125,8 @@ export const config = {
   suitesDir: variable('BPF_HARNESS_SUITES_DIR', 'a project\'s own suites folder, as `--dir` sets it (for the reporter)', text, 'cli'),
   kernelResolved: variable('BPF_HARNESS_KERNEL_RESOLVED', 'the run\'s kernel, resolved by the CLI before vitest starts (JSON; set by the CLI only)', json<unknown>, 'cli'),
   // The harness's own tests.
-  sourceBuild: variable('BPF_HARNESS_SOURCE_BUILD', '`1`: run the real kernel source build test (`tests/build-real.test.ts`)', flag, 'tests'),
-  starvationTest: variable('BPF_HARNESS_STARVATION_TEST', '`1`: run the real starvation test (`tests/starvation.test.ts`: a kernel that stalls, with and without a host that starves its guest; about 2½ minutes)', flag, 'tests'),
+  sourceBuild: variable('BPF_HARNESS_SOURCE_BUILD', '`1`: run the real kernel source build test (`tests/integration/build-real.test.ts`)', flag, 'tests'),
+  starvationTest: variable('BPF_HARNESS_STARVATION_TEST', '`1`: run the real starvation test (`tests/integration/starvation.test.ts`: a kernel that stalls, with and without a host that starves its guest; about 2½ minutes)', flag, 'tests'),
   sourceKernel: variable('BPF_HARNESS_SOURCE_KERNEL', 'the kernel that test builds (default `5.10-src`)', textOr(() => '5.10-src'), 'tests'),
 } as const;
 

@@ -1,6 +1,6 @@
 // Host tools the harness runs, each with the Debian package that provides it, so that a missing
 // tool is one line that says what to install. Every program the harness spawns is found through
-// which() (tests/tools.test.ts scans harness/ for spawns and keeps this table exact).
+// which() (tests/unit/tools.test.ts scans harness/ for spawns and keeps this table exact).
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { system } from './config.js';

@@ -1,4 +1,4 @@
-// Global setup of the unit project: the tests that run the CLI run its build (dist/), so the build
+// Global setup of the integration project: the tests that run the CLI run its build (dist/), so the build
 // is brought up to date with harness/ once, before any test file starts.
 import { ensureBuilt } from '../../bin/build.mjs';
 

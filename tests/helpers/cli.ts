@@ -1,5 +1,5 @@
 // The CLI as a child process, as the package runs it: the compiled harness (dist/cli/main.js, brought
-// up to date by the unit project's global setup, tests/helpers/build-setup.ts) under plain Node.
+// up to date by the integration project's global setup, tests/helpers/build-setup.ts) under plain Node.
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { REPO_ROOT } from '../../harness/base/paths.js';

@@ -1,6 +1,6 @@
 // The module of tests/fixtures/guest/warn-module (its init WARNs), built against a kernel's
 // headers (Debian's linux-headers package on the host): by the fixture, or once by
-// tests/faults.test.ts for its two runs of the fixture (BH_WARN_MODULE_DIR).
+// tests/integration/faults.test.ts for its two runs of the fixture (BH_WARN_MODULE_DIR).
 import { cp, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

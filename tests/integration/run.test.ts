@@ -1,0 +1,80 @@
+// `bpf-harness run -- PROGRAM`: a project's own test programs in guests. C programs from
+// tests/fixtures/programs/ (static and dynamically linked, loading BPF with the raw syscall and
+// with libbpf), each passing and failing on purpose; TAP lines as JUnit cases; two kernels; and a
+// kernel fault during the program failing the run, naming it.
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { beforeAll, expect, test } from 'vitest';
+import { REPO_ROOT } from '../../harness/base/paths.js';
+import { cli } from '../helpers/cli.js';
+import { hostMs } from '../helpers/timeouts.js';
+import { buildWarnModule } from '../helpers/warn-module.js';
+
+const FIXTURES = join(REPO_ROOT, 'tests/fixtures/programs');
+let dir: string;
+let staticProg: string;
+let dynamicProg: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'run-programs-'));
+  staticProg = join(dir, 'raw_load');
+  dynamicProg = join(dir, 'libbpf_load');
+  await execa('gcc', ['-static', '-O2', '-o', staticProg, join(FIXTURES, 'raw_load.c')]);
+  await execa('gcc', ['-O2', '-o', dynamicProg, join(FIXTURES, 'libbpf_load.c'), '-lbpf']);
+});
+
+/** `run` with these arguments, results in a folder of their own; the report's paths and texts. */
+async function run(...args: string[]) {
+  const results = await mkdtemp(join(dir, 'results-'));
+  const r = await cli(['run', ...args], { env: { BPF_HARNESS_RESULTS: results, FORCE_COLOR: '0' } });
+  const out = r.all ?? '';
+  const report = /^report: (\S+)$/m.exec(out)?.[1];
+  expect(report, out).toBeDefined();
+  return { code: r.exitCode, out, md: await readFile(report!, 'utf8'), junit: await readFile(report!.replace(/report\.md$/, 'junit.xml'), 'utf8') };
+}
+
+test('a static program that loads BPF with the raw syscall: its output streamed, its TAP lines cases of JUnit, its exit code the verdict', async () => {
+  const ok = await run('--kernel', '6.1', '--', staticProg);
+  expect(ok.code, ok.out).toBe(0);
+  expect(ok.out).toMatch(/^ok 1 - BPF_PROG_LOAD of a socket filter gives a program fd$/m);
+  expect(ok.md).toContain('| raw_load | pass 2 |');
+  expect(ok.junit).toMatch(/<testcase [^>]*name="BPF_PROG_LOAD of a socket filter gives a program fd"/);
+  expect(ok.junit).toMatch(/<testcase [^>]*name="the second test passes"/);
+
+  const bad = await run('--kernel', '6.1', '--', staticProg, 'fail');
+  expect(bad.code, bad.out).toBe(1);
+  expect(bad.md).toContain('| raw_load | FAIL 1/2 |');
+  expect(bad.junit).toMatch(/<testcase [^>]*name="the second test fails on purpose"[^>]*><failure message="not ok 2 the second test fails on purpose"/);
+}, hostMs(300_000));
+
+test('a dynamically linked program (libbpf) gets its libraries in the guest, on two kernels, a column each', async () => {
+  const both = await run('--kernel', '6.1,5.10', '--', dynamicProg);
+  expect(both.code, both.out).toBe(0);
+  expect(both.out).toMatch(/^\[6\.1\] bpf_prog_load: \d+$/m);
+  expect(both.out).toMatch(/^\[5\.10\] bpf_prog_load: \d+$/m);
+  expect(both.md).toContain('| program type | 6.1 | 5.10 |');
+  expect(both.md).toContain('| libbpf_load | pass 1 | pass 1 |');
+  // A failing one: a missing --copy path is refused before anything runs in the guest.
+  const missing = await cli(['run', '--kernel', '6.1', '--copy', join(dir, 'nothing-here'), '--', dynamicProg]);
+  expect(missing.exitCode).toBe(1);
+  expect(missing.stderr).toMatch(/--copy \S+nothing-here: no such file or directory/);
+}, hostMs(600_000));
+
+test('a kernel fault while the program runs fails the run, with the kernel\'s lines, though the program exited 0', async (ctx) => {
+  const { getKernel } = await import('../../harness/kernels/catalog.js');
+  const release = (await getKernel()).release;
+  if (!existsSync(`/usr/src/linux-headers-${release}`)) ctx.skip(`needs /usr/src/linux-headers-${release} (Debian's linux-headers package; scripts/setup.sh installs it) to build the module`);
+  const module = join(await buildWarnModule(release), 'bh_warn.ko');
+  const script = join(dir, 'insmod-warn.sh');
+  await writeFile(script, `#!/bin/sh\ninsmod ${module} && echo loaded\n`);
+  await chmod(script, 0o755);
+  const r = await run('--kernel', '6.1', '--copy', module, '--', script);
+  expect(r.code, r.out).toBe(1);
+  expect(r.out).toMatch(/^loaded$/m);
+  expect(r.md).toContain('| insmod-warn.sh | FAIL 1/1 |');
+  expect(r.md).toContain('the kernel faulted while the program ran: warning: ');
+  expect(r.junit).toMatch(/kernel warning: .*WARNING: CPU: \d+ PID: \d+ at .*bh_warn\.c:\d+/);
+}, hostMs(600_000));

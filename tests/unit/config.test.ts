@@ -1,0 +1,106 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
+import { join, relative } from 'node:path';
+import { afterEach, expect, test } from 'vitest';
+import { checkEnvironment, config, VARIABLES } from '../../harness/base/config.js';
+import { REPO_ROOT } from '../../harness/base/paths.js';
+import { DEFAULT_CPUS } from '../../harness/guest/boot-command.js';
+import { guestBudget } from '../../harness/suite/config.js';
+import vitestConfig from '../../vitest.config.js';
+
+/** The README's environment table: variable name -> description. */
+function readmeTable(): Map<string, string> {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf('| variable | meaning |');
+  expect(start, 'the README has an environment table (| variable | meaning |)').toBeGreaterThan(0);
+  const rows = new Map<string, string>();
+  for (const line of readme.slice(start).split('\n').slice(2)) {
+    const m = /^\| `([A-Z0-9_]+)` \| (.*) \|$/.exec(line);
+    if (!m) break;
+    rows.set(m[1], m[2]);
+  }
+  return rows;
+}
+
+test('the README\'s environment table lists exactly the variables of harness/base/config.ts, with their descriptions', () => {
+  const table = readmeTable();
+  const known = new Map(VARIABLES.map((v) => [v.name, v.description]));
+  const missing = [...known.keys()].filter((n) => !table.has(n));
+  const unknown = [...table.keys()].filter((n) => !known.has(n));
+  expect(missing, `variables of harness/base/config.ts missing from the README's table; add:\n${missing.map((n) => `| \`${n}\` | ${known.get(n)} |`).join('\n')}`).toEqual([]);
+  expect(unknown, 'variables in the README\'s table that harness/base/config.ts does not know').toEqual([]);
+  for (const [name, description] of known) expect(table.get(name), `README row of ${name}`).toBe(description);
+});
+
+const harnessSources = (dir = join(REPO_ROOT, 'harness')): string[] =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? harnessSources(join(dir, e.name)) : /\.(ts|mjs)$/.test(e.name) ? [join(dir, e.name)] : []));
+
+test('harness/base/config.ts is the only module of the harness that reads or sets the environment', () => {
+  const offenders = harnessSources()
+    .filter((f) => !f.endsWith('harness/base/config.ts'))
+    .flatMap((f) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .map((line, i) => ({ where: `${relative(REPO_ROOT, f)}:${i + 1}`, line }))
+        .filter(({ line }) => /process\.env\b/.test(line) && !/^\s*(\/\/|\*)/.test(line)),
+    );
+  expect(offenders.map((o) => `${o.where}: ${o.line.trim()}`)).toEqual([]);
+});
+
+const saved = { ...process.env };
+afterEach(() => {
+  for (const v of VARIABLES) if (!(v.name in saved)) delete process.env[v.name];
+  Object.assign(process.env, saved);
+});
+
+test.each([
+  ['BPF_HARNESS_PARALLEL', 'abc', 'BPF_HARNESS_PARALLEL must be a whole number of at least 1, not "abc"'],
+  ['BPF_HARNESS_BUILD_JOBS', '0', 'BPF_HARNESS_BUILD_JOBS must be a whole number of at least 1, not "0"'],
+  ['BPF_HARNESS_KEEP_SECONDS', 'forever', 'BPF_HARNESS_KEEP_SECONDS must be a whole number of at least 1, not "forever"'],
+  ['BPF_HARNESS_LOCK_WAIT_SECONDS', '1.5', 'BPF_HARNESS_LOCK_WAIT_SECONDS must be a whole number of at least 1, not "1.5"'],
+  ['BPF_HARNESS_TIMEOUT_SCALE', '-2', 'BPF_HARNESS_TIMEOUT_SCALE must be a number above 0, not "-2"'],
+  ['BPF_HARNESS_ACCEL', 'hvf', 'BPF_HARNESS_ACCEL must be kvm or tcg, not "hvf"'],
+  ['BPF_HARNESS_KEEP_ON_FAIL', 'yes', 'BPF_HARNESS_KEEP_ON_FAIL must be 1 or 0, not "yes"'],
+  ['BPF_HARNESS_RETRIES', 'twice', 'BPF_HARNESS_RETRIES must be a whole number (0 or more), not "twice"'],
+  ['BPF_HARNESS_FLAKY_OK', 'yes', 'BPF_HARNESS_FLAKY_OK must be 1 or 0, not "yes"'],
+  ['BPF_HARNESS_KERNEL_SHA256', 'abc', 'BPF_HARNESS_KERNEL_SHA256 must be a sha256 sum (64 hex digits), not "abc"'],
+])('a bad %s (%s) is one error naming the variable and the value', (name, value, message) => {
+  process.env[name] = value;
+  expect(() => checkEnvironment()).toThrow(message);
+});
+
+test('defaults: unset and empty mean the default; BPF_HARNESS_LSM_APPEND= (empty) asks for nothing', () => {
+  for (const v of VARIABLES) delete process.env[v.name];
+  checkEnvironment();
+  expect(config.keepSeconds.get()).toBe(4 * 3600);
+  expect(config.timeoutScale.get()).toBe(1);
+  expect(config.lockWaitSeconds.get()).toBe(3600);
+  expect(config.keepOnFail.get()).toBe(false);
+  expect(config.retries.get()).toBe(0);
+  expect(config.flakyOk.get()).toBe(false);
+  expect(config.results.get()).toBe(join(REPO_ROOT, 'results'));
+  process.env.XDG_CACHE_HOME = '/x';
+  expect(config.cache.get()).toBe('/x/bpf-harness');
+  expect(config.lsmAppend.get()).toMatch(/^lsm=.*bpf$/);
+  process.env.BPF_HARNESS_LSM_APPEND = '';
+  expect(config.lsmAppend.get()).toBe('');
+  config.keepOnFail.set('1');
+  expect(process.env.BPF_HARNESS_KEEP_ON_FAIL).toBe('1');
+});
+
+test('the guest budget is computed one way: a host core for each vCPU and 2 GiB each, or BPF_HARNESS_PARALLEL; vitest.config.ts uses it', () => {
+  delete process.env.BPF_HARNESS_PARALLEL;
+  const expected = Math.max(1, Math.min(Math.floor(availableParallelism() / DEFAULT_CPUS), Math.floor(totalmem() / 2 ** 31)));
+  expect(guestBudget()).toBe(expected);
+  process.env.BPF_HARNESS_PARALLEL = '3';
+  expect(guestBudget()).toBe(3);
+  // The suites project of vitest.config.ts (loaded with this process's environment when the run started).
+  const projects = (vitestConfig as { test: { projects: { test: { name: string; maxWorkers?: number } }[] } }).test.projects;
+  const suites = projects.find((p) => p.test.name === 'suites')!;
+  expect(suites.test.maxWorkers).toBe(Number(saved.BPF_HARNESS_PARALLEL) || expected);
+  // Nobody else computes it: the cores and memory are read in suite/config.ts (and kernels/build.ts for
+  // make -j, host-speed.ts for its benchmark's threads, vcpu-time.ts for its message's core count).
+  const readers = harnessSources().filter((f) => /totalmem\(|availableParallelism\(/.test(readFileSync(f, 'utf8')));
+  expect(readers.map((f) => relative(REPO_ROOT, f)).sort()).toEqual(['harness/base/host-speed.ts', 'harness/guest/vcpu-time.ts', 'harness/kernels/build.ts', 'harness/suite/config.ts']);
+  expect(readFileSync(join(REPO_ROOT, 'vitest.config.ts'), 'utf8')).not.toMatch(/totalmem|availableParallelism|maxWorkers/);
+});
