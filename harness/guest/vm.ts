@@ -1,64 +1,32 @@
-// A VM is a resource with a lifetime: start (QEMU + SSH handshake), use, stop. QEMU is started
-// under `setpriv --pdeathsig SIGKILL`, so it dies with the process that started it even when
-// that process is killed outright; every live VM is also killed on exit and on SIGINT/SIGTERM.
+// A VM is a resource with a lifetime: start (restored from its kernel's snapshot, or booted to
+// SSH), use, stop. What a start is made of is planned in plan.ts; QEMU dies with the process that
+// started it (reaper.ts); a boot that fails names its cause (vm-error.ts, boot-causes.ts).
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { loadAllowlist } from './allowlist.js';
 import { keptDir, type KeptGuest } from './kept.js';
 import { ConsoleLog, FATAL_FAULTS, type Fault } from './console.js';
-import { buildImage, type Image } from './image.js';
-import { getKernel, type Kernel } from '../kernels/catalog.js';
+import type { Image } from './image.js';
+import type { Kernel } from '../kernels/catalog.js';
 import { resultsRoot } from '../base/config.js';
 import { fileSafe } from '../base/paths.js';
-import { type BootPlan, bootCommand, bootConfig } from './boot-command.js';
+import { type BootPlan, bootCommand } from './boot-command.js';
 import { Qmp } from './qmp.js';
-import { afterRestore, bootMemoryFile, canReseed, dropSnapshot, findSnapshot, loadSnapshot, saveSnapshot, type Snapshot, snapshotKey, snapshotSize, snapshotsWanted, sweepBootMemory } from './snapshot.js';
-import { type Accel, chooseAccel, formatCommand, timeouts } from './qemu.js';
+import { afterRestore, canReseed, dropSnapshot, loadSnapshot, saveSnapshot, type Snapshot, snapshotSize, sweepBootMemory } from './snapshot.js';
+import { type Accel, formatCommand, timeouts } from './qemu.js';
 import type { GuestCommands } from './commands.js';
 import { SshSession } from './ssh.js';
-import { bootKernel } from './pvh.js';
-import { silenceCause, stuckWindowMs, VcpuMonitor } from './vcpu-time.js';
+import { stuckWindowMs, VcpuMonitor } from './vcpu-time.js';
+import { type BootCause, VmError } from './vm-error.js';
+import { installExitHooks, live } from './reaper.js';
+import { noNetworkMessage, silenceNote } from './boot-causes.js';
+import { type GuestPlan, planGuest, startPlan, type VmEvent, type VmOptions } from './plan.js';
 
-export type VmEvent =
-  | { type: 'progress'; message: string }
-  | { type: 'booting'; kernel: string; accel: Accel; command: string }
-  | { type: 'ready'; kernel: string; bootMs: number; from: 'boot' | 'snapshot' }
-  | { type: 'fault'; kind: Fault; line: string }
-  | { type: 'stopped'; kernel: string; code: number | null };
-
-export interface VmOptions {
-  /** Catalog name, bzImage path, or a resolved kernel. Default: BPF_HARNESS_KERNEL or the catalog default. */
-  kernel?: string | Kernel;
-  memoryMiB?: number;
-  cpus?: number;
-  /** Names the log directory, e.g. the suite. */
-  label?: string;
-  /** Extra kernel command line. */
-  append?: string;
-  /** How long to wait for SSH; default scales with the accelerator. */
-  bootTimeoutMs?: number;
-  /**
-   * Where the guest's entropy comes from: a fresh seed on the command line that init credits,
-   * (by default), and QEMU's virtio-rng device (only when asked for: it costs boot time).
-   */
-  entropy?: { seed?: boolean; rng?: boolean };
-  /**
-   * Start QEMU under a keeper (harness/guest/keeper.mjs) so that keep() can leave the guest running
-   * after this process ends (--keep-on-fail). Default: BPF_HARNESS_KEEP_ON_FAIL=1.
-   */
-  keepable?: boolean;
-  /**
-   * Start from a snapshot of the same guest booted earlier, and save one when there is none
-   * (harness/guest/snapshot.ts). Default: BPF_HARNESS_SNAPSHOT (on); false boots every time.
-   */
-  snapshot?: boolean;
-  onEvent?: (e: VmEvent) => void;
-}
+export { type BootCause, type GuestPlan, planGuest, startPlan, type VmEvent, type VmOptions, VmError };
 
 interface LaunchContext {
   kernel: Kernel;
@@ -74,83 +42,8 @@ interface RestoreError extends Error {
   notLoaded?: boolean;
 }
 
-let qmpCounter = 0;
-/** A QMP socket path short enough for a unix socket (108 bytes), whatever the results directory. */
-function qmpSocketPath(): string {
-  return join(tmpdir(), `bpf-harness-qmp-${process.pid}-${++qmpCounter}.sock`);
-}
-
-/**
- * Why a guest did not come up, from what its console showed:
- * - no-output: the kernel printed nothing at all (not a bootable x86_64 kernel, no serial console);
- * - panic / fault: the kernel died or reported a fault during boot;
- * - qemu-exited: QEMU ended without a panic on the console (bad arguments, a triple fault);
- * - no-sshd: the kernel ran, but init never said it starts the SSH server;
- * - no-network: init said the guest has no network (no eth0: no device, or no driver for it; or
- *   an `ip` command that failed), so no SSH connection can reach it;
- * - sshd-silent: init started the SSH server, but it never completed a handshake.
- */
-/** A console silent for this long before a boot's deadline is named, with what the vCPUs did. */
-const SILENCE_WORTH_MS = 2_000;
-
-export type BootCause = 'no-output' | 'panic' | 'fault' | 'qemu-exited' | 'no-sshd' | 'no-network' | 'sshd-silent';
-
-export class VmError extends Error {
-  constructor(
-    message: string,
-    readonly consoleTail: string,
-    readonly consolePath: string,
-    /** Set when the guest did not come up: why. */
-    readonly bootCause?: BootCause,
-  ) {
-    super(`${message}\n--- console (${consolePath}), last lines ---\n${consoleTail}`);
-    this.name = 'VmError';
-  }
-}
 
 export { resultsRoot };
-
-const live = new Set<Vm>();
-let hooksInstalled = false;
-function installExitHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  process.on('exit', () => {
-    for (const vm of live) {
-      vm.kill();
-      vm.dropBootMemory();
-    }
-  });
-  // Orphaned (the process that started us died without telling us, e.g. SIGKILL to a wrapper
-  // such as npm or tsx): take our guests down with us.
-  // Whether or not a guest is up right now: an orphaned process must not boot the next one.
-  const parent = process.ppid;
-  setInterval(() => {
-    if (process.ppid !== parent) {
-      for (const vm of live) vm.kill();
-      process.exit(1);
-    }
-  }, 500).unref();
-  // The signal ends the process once its guests are gone (a second or two at most): vitest ends
-  // its workers with SIGTERM, and a worker that died at once left its idle guests' QEMUs still
-  // exiting after the run had ended.
-  // The same signal again while they go (vitest sends its SIGTERM twice) is not let through: it
-  // would end the process before it reaped them. The wait is bounded.
-  let ending = false;
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const onSignal = () => {
-      if (ending) return;
-      ending = true;
-      const guests = [...live];
-      for (const vm of guests) vm.kill();
-      void Promise.all(guests.map((vm) => vm.waitExit(2_000))).finally(() => {
-        for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(s);
-        process.kill(process.pid, sig);
-      });
-    };
-    process.on(sig, onSignal);
-  }
-}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -170,51 +63,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let counter = 0;
 let syncCounter = 0;
 
-/** What a guest start is made of, resolved once (Vm.start, and `boot --dry-run`'s printout). */
-export interface GuestPlan {
-  kernel: Kernel;
-  image: Image;
-  probe: ReturnType<typeof chooseAccel> extends Promise<infer P> ? P : never;
-  accel: Accel;
-  /** The boot plan for a given SSH port, plus any per-start parts. */
-  plan: (sshPort: number, extra?: Partial<BootPlan>) => BootPlan;
-  /** The snapshot key when guests may start from snapshots. */
-  key?: string;
-  /** The verified snapshot a start restores, if there is one. */
-  snapshot: Snapshot | null;
-}
 
-/** Resolves the kernel, image, accelerator, boot image and snapshot of a guest start. */
-export async function planGuest(opts: VmOptions, progress: (m: string) => void = () => {}): Promise<GuestPlan> {
-  const kernel = typeof opts.kernel === 'object' ? opts.kernel : await getKernel(opts.kernel, { onProgress: progress });
-  const image = await buildImage(kernel, progress);
-  const probe = await chooseAccel(kernel.bzImage, progress);
-  const bootImage = await bootKernel(kernel.bzImage, progress);
-  const plan = (sshPort: number, extra: Partial<BootPlan> = {}): BootPlan => ({
-    accel: probe.accel,
-    bzImage: bootImage,
-    initramfs: image.initramfs,
-    memoryMiB: opts.memoryMiB,
-    cpus: opts.cpus,
-    sshPort,
-    append: opts.append,
-    rng: opts.entropy?.rng,
-    keepable: opts.keepable,
-    ...extra,
-  });
-  // A snapshot stands for a boot only where the guest would not differ: not when the caller asks
-  // for its own seed handling (entropy.seed false), which is about the boot itself.
-  const wanted = snapshotsWanted(opts.snapshot) && opts.entropy?.seed !== false;
-  const key = wanted ? await snapshotKey(bootConfig(plan(0, { snapshot: { qmp: '', memoryFile: { path: '', shared: true } } }))) : undefined;
-  const snapshot = key ? await findSnapshot(key, progress) : null;
-  return { kernel, image, probe, accel: probe.accel, plan, key, snapshot };
-}
 
-/** The boot plan of a start: a restore of the plan's snapshot when it has one, else a boot that may save one. */
-export function startPlan(g: GuestPlan, sshPort: number, seed: string | undefined): BootPlan {
-  if (g.snapshot) return g.plan(sshPort, { snapshot: { qmp: qmpSocketPath(), memoryFile: { path: g.snapshot.memory, shared: false }, incoming: true } });
-  return g.plan(sshPort, { seed, snapshot: g.key ? { qmp: qmpSocketPath(), memoryFile: { path: bootMemoryFile(), shared: true } } : undefined });
-}
 
 export class Vm {
   ssh!: SshSession;
@@ -468,7 +318,7 @@ export class Vm {
       // init says what is wrong with the network before "starting sshd": by then it has said all of it.
       if (sshdAt() !== undefined) {
         const said = this.console.guestSays.filter((l) => l.startsWith('no network: '));
-        if (said.length) throw this.error(this.noNetworkMessage(said), 'no-network');
+        if (said.length) throw this.error(noNetworkMessage(this.kernel, said), 'no-network');
       }
     };
     // Wakes as soon as init says something, or after 50 ms to look for faults and QEMU's exit.
@@ -479,7 +329,7 @@ export class Vm {
       check();
       if (Date.now() >= deadline) {
         throw this.error(
-          `init never started the SSH server within ${secs(deadlineMs)}: the kernel ${this.console.guestSays.length ? 'ran init, which stopped before "starting sshd"' : 'did not reach the image\'s init (no "bpf-harness:" line on the console)'}${this.silence()}`,
+          `init never started the SSH server within ${secs(deadlineMs)}: the kernel ${this.console.guestSays.length ? 'ran init, which stopped before "starting sshd"' : 'did not reach the image\'s init (no "bpf-harness:" line on the console)'}${silenceNote(this.console, this.vcpus)}`,
           'no-sshd',
         );
       }
@@ -549,24 +399,6 @@ export class Vm {
     return lastErr;
   }
 
-  /** Why a guest has no network, as init said it, and what to do about it. */
-  private noNetworkMessage(said: string[]): string {
-    const { name, release, modulesDir } = this.kernel;
-    const lacks = ['virtio_pci', 'virtio_net'].filter((d) => said.some((l) => l.includes(`the ${d} driver is neither built in`)));
-    let hint: string;
-    if (lacks.length && !modulesDir) {
-      hint = `kernel ${name} was booted without a modules directory, so the image has no modules: for a bzImage given by path whose ${lacks.join(' and ')} ${lacks.length > 1 ? 'are modules' : 'is a module'}, pass its modules (--modules /path/to/lib/modules/${release}, or BPF_HARNESS_MODULES), or build ${lacks.length > 1 ? 'them' : 'it'} in (${lacks.map((d) => `CONFIG_${d.toUpperCase()}=y`).join(', ')})`;
-    } else if (lacks.length) {
-      hint = `${modulesDir} has no ${lacks.join(' or ')} module and the kernel has ${lacks.length > 1 ? 'them' : 'it'} not built in: build the kernel with ${lacks.map((d) => `CONFIG_${d.toUpperCase()}=y or =m`).join(', ')}`;
-    } else if (said.some((l) => l.includes('is a module in the image but is not loaded'))) {
-      hint = 'look for init\'s "insmod … failed" line on the console';
-    } else if (said.some((l) => l.includes('no virtio network device on the PCI bus'))) {
-      hint = 'QEMU was started without its virtio-net-pci device (see the command line of the boot)';
-    } else {
-      hint = 'init could not configure eth0 (10.0.2.15/24, default route via 10.0.2.2) as the harness\'s port forward needs';
-    }
-    return `the guest has no network, so its SSH server cannot be reached; init said:\n${said.map((l) => `  ${l}`).join('\n')}\n${hint}`;
-  }
 
   /**
    * Waits until everything the kernel printed so far is in the console log: a marker written to
@@ -583,17 +415,6 @@ export class Vm {
     return seen;
   }
 
-  /**
-   * How long the console has been silent, and what the vCPUs did meanwhile (starved, halted or
-   * running), when that is long enough to matter: empty otherwise.
-   */
-  private silence(): string {
-    const last = this.console.lastGuestLine;
-    const silentMs = last ? Date.now() - last.at : 0;
-    if (!last || silentMs < SILENCE_WORTH_MS) return '';
-    const s = this.vcpus?.starvation(silentMs, 'of the silence');
-    return `; its console has been silent for ${Math.round(silentMs / 1000)} s since "${last.line.trim()}"${s ? `: ${silenceCause(s)}` : ''}`;
-  }
 
   /** An error that carries the tail of the console, for any failure involving this guest. */
   error(message: string, bootCause?: BootCause): VmError {
