@@ -98,6 +98,8 @@ export class ConsoleLog {
   guestLines = 0;
   /** The guest's last line and when it came (Date.now()): how long a hung guest has been silent. */
   lastGuestLine?: { line: string; at: number };
+  /** The kernel said it runs init ("Run /init as init process": 4.19 and later say it). */
+  initRan = false;
   private listeners: ((kind: Fault, line: string) => void)[] = [];
   private lineWaiters: { test: (line: string) => boolean; resolve: () => void }[] = [];
 
@@ -130,6 +132,7 @@ export class ConsoleLog {
     if (!line.startsWith('[qemu] ')) {
       this.guestLines++;
       this.lastGuestLine = { line, at: Date.now() };
+      if (!this.initRan && /Run \S+ as init process/.test(line)) this.initRan = true;
     }
     // init says its lines through /dev/kmsg ("[    1.9] bpf-harness: starting sshd"), or, before
     // /dev is up or from a test's own init, on the console, where a kernel message printed

@@ -144,7 +144,7 @@ export function timeoutScale(): number {
 }
 
 /** Seconds the harness waits for each stage, scaled by how fast the accelerator runs a guest. */
-export function timeouts(accel: Accel): { bootMs: number; silentMs: number; sshdMs: number; commandMs: number; shutdownMs: number; keepaliveMs: number } {
+export function timeouts(accel: Accel): { bootMs: number; silentMs: number; hungMs: number; sshdMs: number; commandMs: number; shutdownMs: number; keepaliveMs: number } {
   const k = (accel === 'kvm' ? 1 : 4) * timeoutScale();
   // Whole milliseconds: a measured factor is fractional, and the agent takes integers only.
   const ms = (n: number) => Math.round(n);
@@ -153,6 +153,11 @@ export function timeouts(accel: Accel): { bootMs: number; silentMs: number; sshd
     bootMs: ms(30_000 * k),
     /** A kernel prints its first console line within a second; one silent this long never will. */
     silentMs: ms(5_000 * k),
+    /**
+     * A kernel that printed nothing this long before it ran init, its vCPUs halted all that time,
+     * has hung: a boot prints every fraction of a second, and one the host starves is not halted.
+     */
+    hungMs: ms(7_500 * k),
     /** From init's "starting sshd" to the handshake (dropbear answers within a second when it can). */
     sshdMs: ms(7_500 * k),
     commandMs: ms(30_000 * k),

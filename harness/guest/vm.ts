@@ -20,7 +20,7 @@ import { afterRestore, canReseed, dropSnapshot, loadSnapshot, saveSnapshot, type
 import { type Accel, formatCommand, timeouts } from './qemu.js';
 import type { GuestCommands } from './commands.js';
 import { SshSession } from './ssh.js';
-import { stuckWindowMs, VcpuMonitor } from './vcpu-time.js';
+import { stuckWindowMs, VcpuMonitor, vcpuState } from './vcpu-time.js';
 import { type BootCause, VmError } from './vm-error.js';
 import { installExitHooks, live } from './reaper.js';
 import { noNetworkMessage, silenceNote } from './boot-causes.js';
@@ -298,6 +298,7 @@ export class Vm {
     const t = this.timeouts;
     const secs = (ms: number) => `${Math.round(ms / 100) / 10} s`;
     const sshdAt = () => this.console.saidAt.get('starting sshd');
+    let hungJudgedAt = 0;
     const check = () => {
       // A warning, UBSAN or lockdep report does not stop a boot; the guest's first user sees it.
       const fault = this.console.faults.find((f) => BOOT_ENDING.has(f.kind));
@@ -314,6 +315,13 @@ export class Vm {
       const now = Date.now();
       if (!this.console.guestLines && now - started > Math.min(t.silentMs, deadlineMs)) {
         throw this.error(`the kernel printed nothing on the serial console in ${secs(now - started)}: is it an x86_64 bzImage with a serial console (CONFIG_SERIAL_8250_CONSOLE)?`, 'no-output');
+      }
+      // Silent and halted before init: hung (BootCause 'hung'). Judged at most once a second.
+      const last = this.console.lastGuestLine;
+      if (!this.console.initRan && !this.console.guestSays.length && last && now - last.at > t.hungMs && now - hungJudgedAt >= 1_000) {
+        hungJudgedAt = now;
+        const s = this.vcpus?.starvation(now - last.at, 'of the silence');
+        if (s && vcpuState(s) === 'idle') throw this.error(`the kernel hung before it ran init${silenceNote(this.console, this.vcpus)}`, 'hung');
       }
       // init says what is wrong with the network before "starting sshd": by then it has said all of it.
       if (sshdAt() !== undefined) {

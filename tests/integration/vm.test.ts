@@ -37,9 +37,13 @@ describe('a guest that cannot come up fails fast, with its console', () => {
     // wall time, and a host busy with other guests (the calibration is of a quiet host) ran this
     // guest at a third of its speed, with the kernel at 2.4 s of its own time after 5 s.
     const bootTimeoutMs = hostMs(15_000);
-    const err = await Vm.start({ label: 'silent', append: 'rdinit=/bin/busybox -- cat', bootTimeoutMs }).then(
-      () => null,
-      (e: unknown) => e,
+    // At a quarter of the harness's waits, the silence after init runs cat is longer than the
+    // hung bound: a kernel that said it runs init has not hung before it (4.19+ say so).
+    const err = await withTimeoutScale(0.25, () =>
+      Vm.start({ label: 'silent', append: 'rdinit=/bin/busybox -- cat', bootTimeoutMs }).then(
+        () => null,
+        (e: unknown) => e,
+      ),
     );
     expect(err).toBeInstanceOf(VmError);
     expect((err as VmError).bootCause).toBe('no-sshd');
@@ -95,6 +99,24 @@ describe('a guest that cannot come up fails fast, with its console', () => {
     expect((err as VmError).bootCause).toBe('no-output');
     expect((err as VmError).message).toMatch(/the kernel printed nothing on the serial console in [\d.]+ s/);
     expect(Date.now() - t).toBeLessThan(timeoutsFor().silentMs / 10 + hostMs(20_000));
+  }, hostMs(120_000));
+
+  test('a kernel that goes silent and halts before init is reported hung, with its vCPUs\' figures, before the boot\'s deadline', async () => {
+    const t = Date.now();
+    // No such init: the kernel falls back to mounting a root device, and rootdelay has it sleep
+    // 600 s first, printing nothing more, its vCPUs halted.
+    const err = await withTimeoutScale(0.25, () =>
+      Vm.start({ label: 'hung', append: 'rdinit=/no-such-init root=/dev/vda rootdelay=600' }).then(
+        () => null,
+        (e: unknown) => e,
+      ),
+    );
+    expect(err).toBeInstanceOf(VmError);
+    const message = (err as VmError).message;
+    expect((err as VmError).bootCause, message).toBe('hung');
+    expect(message).toMatch(/^the kernel hung before it ran init; its console has been silent for \d+ s since "[^"]*Waiting 600 sec before mounting root device[^"]*": the guest was not starved: its vCPUs were halted/);
+    // At its silence bound (a quarter of the real one, scaled like it), well before the boot's deadline.
+    expect(Date.now() - t).toBeLessThan(timeoutsFor().bootMs / 4);
   }, hostMs(120_000));
 
   test('a guest without its network driver says what is missing, and fails as no-network, not as a silent SSH server', async () => {
