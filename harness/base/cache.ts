@@ -1,100 +1,18 @@
 // Content-keyed cache outside the repo: kernels, images, compiled objects, probe results.
 // An entry is a directory published by an atomic rename, with a manifest of sha256 sums that is
-// checked on every use; a lock file keeps two runs from building the same entry twice.
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
-import { chmod, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+// checked on every use (digest.ts); a lock file keeps two runs from building the same entry twice.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cacheRoot, config } from './config.js';
-import { bootId, pidAlive, procStat } from './procs.js';
+import { cacheRoot } from './config.js';
+import { fileDigest, SPARSE } from './digest.js';
+import { lock } from './file-lock.js';
+import { bootId, pidAlive } from './procs.js';
 
 export { cacheRoot };
 
-export function sha256(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
-/**
- * A file's identity as stat sees it: device, inode, size, and modification and change times to
- * the nanosecond. A write changes the change time, which no program can set back (git's index
- * trusts the same fields), so an unchanged stamp is an unchanged file.
- */
-export async function statStamp(path: string): Promise<string> {
-  const st = await stat(path, { bigint: true });
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-}
-
-const SPARSE = 'sparse-sha256:';
-const CHUNK = 1 << 20;
-
-/**
- * A digest of a large sparse file (a guest's memory: 1 GiB of which a tenth is data) that hashes
- * only its chunks that are not all zeros, each with its offset and length, and the size: as
- * strong a check as sha256 of the whole file, at the cost of reading it and hashing the data.
- */
-export async function sparseSha256File(path: string): Promise<string> {
-  const fh = await open(path, 'r');
-  try {
-    const size = (await fh.stat()).size;
-    const h = createHash('sha256');
-    const buf = Buffer.alloc(CHUNK);
-    const zero = Buffer.alloc(CHUNK);
-    for (let off = 0; off < size; off += CHUNK) {
-      const { bytesRead } = await fh.read(buf, 0, CHUNK, off);
-      const b = buf.subarray(0, bytesRead);
-      if (b.equals(zero.subarray(0, bytesRead))) continue;
-      h.update(`${off}:${bytesRead}:`);
-      h.update(b);
-    }
-    h.update(`size:${size}`);
-    return SPARSE + h.digest('hex');
-  } finally {
-    await fh.close();
-  }
-}
-
-const digests = new Map<string, { stamp: string; sum: string }>();
-
-/**
- * A file's digest (plain sha256, or the sparse kind), read once per process and again only when
- * its stat stamp changed: every guest start keys its image by the programs, libraries and modules
- * it takes and checks the cache entries they come from, and reading them all again cost a start
- * half a second on a quiet host and 1-2 s on a busy one.
- */
-async function stampedDigest(path: string, sparse: boolean): Promise<string> {
-  const stamp = await statStamp(path);
-  const memo = `${sparse ? 'sparse' : 'plain'}:${path}`;
-  const known = digests.get(memo);
-  if (known?.stamp === stamp) return known.sum;
-  const sum = sparse ? await sparseSha256File(path) : await sha256File(path);
-  // Kept only when the file did not change while it was read.
-  if ((await statStamp(path)) === stamp) digests.set(memo, { stamp, sum });
-  return sum;
-}
-
-/** sha256File of an input a key is made from, remembered while the file is unchanged (stampedDigest). */
-export const inputSha256 = (path: string): Promise<string> => stampedDigest(path, false);
-
-/** The digest a manifest keeps for a file: plain sha256, or the sparse kind for files named so. */
-async function fileDigest(path: string, sparse: boolean): Promise<string> {
-  return stampedDigest(path, sparse);
-}
-
-/** A stable key from parts (strings or buffers), short enough for a directory name. */
-export function contentKey(...parts: (string | Buffer)[]): string {
-  const h = createHash('sha256');
-  for (const p of parts) {
-    h.update(String(Buffer.byteLength(p)) + ':');
-    h.update(p);
-  }
-  return h.digest('hex').slice(0, 24);
-}
+export { contentKey, inputSha256, sha256, sha256File, sparseSha256File, statStamp } from './digest.js';
 
 const MANIFEST = '.manifest.json';
 
@@ -142,73 +60,7 @@ export async function entryMeta<T>(dir: string): Promise<T> {
   return (JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as Manifest).meta as T;
 }
 
-/**
- * Who holds a lock: pid, the host's boot id and the process's start time (from /proc), so that a
- * pid reused by an unrelated process, or a lock file from another boot (a cache kept across CI
- * containers), is not taken for a live holder.
- */
-export function lockIdentity(pid = process.pid): string {
-  return `${pid} ${bootId()} ${procStat(pid)?.start ?? '?'}`;
-}
-
-/** True when the identity in a lock file names a process that is alive now. */
-export function holderAlive(identity: string): boolean {
-  const [pid, boot, start] = identity.trim().split(' ');
-  if (!pid || !Number(pid)) return false;
-  if (boot !== bootId()) return false;
-  const now = procStat(Number(pid))?.start;
-  return now !== undefined && (start === '?' || now === start);
-}
-
-/** How long a run waits for another to finish building an entry before it gives up. */
-const LOCK_WAIT_MS = () => config.lockWaitSeconds.get() * 1000;
-
-async function lock(path: string, waitingFor: string, onWait?: (msg: string) => void): Promise<() => Promise<void>>;
-async function lock(path: string, waitingFor: string, onWait: ((msg: string) => void) | undefined, wait: false): Promise<(() => Promise<void>) | null>;
-async function lock(path: string, waitingFor: string, onWait?: (msg: string) => void, wait = true): Promise<(() => Promise<void>) | null> {
-  let told = false;
-  const giveUp = Date.now() + LOCK_WAIT_MS();
-  for (;;) {
-    try {
-      const fh = await open(path, 'wx');
-      await fh.writeFile(lockIdentity());
-      await fh.close();
-      return () => rm(path, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    const holder = (await readFile(path, 'utf8').catch(() => '')).trim();
-    if (holder && !holderAlive(holder)) {
-      onWait?.(`removing the stale lock ${path} (its holder, "${holder}", is gone)`);
-      await rm(path, { force: true });
-      continue;
-    }
-    if (!holder) {
-      // Being written right now, or left empty by a crash: treat as stale after a while.
-      const age = await stat(path).then((s) => Date.now() - s.mtimeMs, () => 0);
-      if (age > 10_000) await rm(path, { force: true });
-    }
-    if (!wait) return null;
-    if (Date.now() > giveUp) {
-      throw new Error(
-        `gave up after ${LOCK_WAIT_MS() / 1000} s waiting for the lock ${path} (held by "${holder}": pid, boot id, start time) while building ${waitingFor}; remove the file if that process is not a bpf-harness run (BPF_HARNESS_LOCK_WAIT_SECONDS sets the wait)`,
-      );
-    }
-    if (!told) onWait?.(`waiting for another run (pid ${holder.split(' ')[0] || '?'}) building ${waitingFor}; lock ${path}`);
-    told = true;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
-/** Runs `fn` holding the lock file `path` (the same locks cache entries use), for any shared state. */
-export async function withLock<T>(path: string, what: string, fn: () => Promise<T>, onWait?: (msg: string) => void): Promise<T> {
-  const release = await lock(path, what, onWait);
-  try {
-    return await fn();
-  } finally {
-    await release();
-  }
-}
+export { holderAlive, lockIdentity, withLock } from './file-lock.js';
 
 /**
  * Removes temporary build directories (`KEY.tmp-PID-HEX`) of an area whose builder is gone: a run

@@ -1,7 +1,7 @@
 // kernels/lock.json pins each Debian catalog kernel to one exact package, version and checksum,
 // so that every run (a laptop, CI, a colleague next year) boots the same kernel. `npm run
 // kernels -- lock [NAME...]` moves pins to the newest packages the archive serves.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isObject, readJsonFile } from './json-file.js';
 import { REPO_ROOT } from './paths.js';
