@@ -25,6 +25,11 @@ export {
 } from './agent/attach.js';
 export { send, sendAllowingErrors, UdpSink, untilJudged, linkStats, ipLength, frameLength, ETH_HLEN, IP_PROTO, SETTLE_MS, type Judged, type SendJudged, type SendRequest, type Proto, type SendOptions, type SendResult } from './agent/traffic.js';
 export { VethPair, type Endpoint, type VethPairOptions } from './agent/topology.js';
+export { InetSocket, type InetSocketRequest, type InetSocketOpened, type InetMessage } from './agent/inet.js';
+export { tcpPairs, StreamSocket, type TcpPair, type TcpPairRequest, type StreamRead, type SockInfo } from './agent/tcp-pair.js';
+export { XskSocket, type XskRequest, type XskStats } from './agent/xsk.js';
+export { EventReader, type EventsRead } from './agent/events.js';
+export { syscalls, type SyscallName } from './agent/syscalls.js';
 export { Agent, BpfObject, BpfMap } from './agent/agent.js';
 export { AgentError, readU64s, readU32, u32, u64, mac, ipv4, type Hex, type Ops, type MapEntry, type MapInfo, type MapRef } from './agent/protocol.js';
 export { atLeast, getKernel, type Kernel } from './kernels/catalog.js';
