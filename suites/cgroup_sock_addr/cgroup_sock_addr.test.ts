@@ -5,7 +5,7 @@
 // gave), and recvmsg4 (5.2) reports the backend's replies as coming from the service address.
 // Sockets created outside the cgroup are untouched. The programs count every call they see.
 import { beforeEach, expect, test } from 'vitest';
-import { type BpfObject, type Ops, readU64s, requireFeature, SETTLE_MS, UdpSink, useCgroup, useGuest } from '../../harness/index.js';
+import { type BpfObject, InetSocket, type InetSocketRequest, readU64s, requireFeature, SETTLE_MS, UdpSink, useCgroup, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'cgroup_sock_addr',
@@ -41,7 +41,7 @@ async function hits(obj: BpfObject): Promise<Record<string, bigint>> {
   return out;
 }
 
-const inet = (req: Omit<Ops['inet_socket']['req'], 'netns'>) => guest.agent.call('inet_socket', { netns: NETNS, ...req });
+const inet = (req: Omit<InetSocketRequest, 'netns'>) => InetSocket.open(guest.agent, { netns: NETNS, ...req });
 const udpSink = (at: { addr: string; port: number }) => UdpSink.open(guest.agent, { netns: NETNS, addr: at.addr, port: at.port });
 /**
  * Datagrams a sink received since it was last read: `expect` of them; without, none. Every check
@@ -57,33 +57,33 @@ test('connect4 sends a UDP socket connected to the service address to the backen
   const [service, backend] = [await udpSink(SERVICE), await udpSink(BACKEND)];
 
   const inside = await inet({ proto: 'udp', cgroup: cg.path });
-  const c = await guest.agent.call('inet_connect', { sock: inside.sock, dst: SERVICE.addr, dport: SERVICE.port });
+  const c = await inside.connect({ dst: SERVICE.addr, dport: SERVICE.port });
   // The kernel's own view of the peer: the rewritten address.
   expect(c, 'connect from inside the cgroup').toMatchObject({ connectErrno: 0, remoteAddr: BACKEND.addr, remotePort: BACKEND.port });
-  expect((await guest.agent.call('inet_send', { sock: inside.sock, data: 'x'.repeat(100), count: 5 })).sent).toBe(5);
+  expect((await inside.send({ data: 'x'.repeat(100), count: 5 })).sent).toBe(5);
   expect(await received(backend, 5), 'backend sink').toMatchObject({ packets: 5, bytes: 500 });
   expect(await received(service), 'service sink').toMatchObject({ packets: 0, bytes: 0 });
 
   // Outside the cgroup the same connect goes where it was asked to.
   const outside = await inet({ proto: 'udp' });
-  expect(await guest.agent.call('inet_connect', { sock: outside.sock, dst: SERVICE.addr, dport: SERVICE.port }), 'connect from outside').toMatchObject({
+  expect(await outside.connect({ dst: SERVICE.addr, dport: SERVICE.port }), 'connect from outside').toMatchObject({
     connectErrno: 0,
     remoteAddr: SERVICE.addr,
     remotePort: SERVICE.port,
   });
-  await guest.agent.call('inet_send', { sock: outside.sock, data: 'y'.repeat(40), count: 3 });
+  await outside.send({ data: 'y'.repeat(40), count: 3 });
   expect(await received(service, 3), 'service sink, from outside').toMatchObject({ packets: 3, bytes: 120 });
   expect(await received(backend), 'backend sink, from outside').toMatchObject({ packets: 0 });
 
   // A connect to another address from inside is seen and left alone.
   const other = await inet({ proto: 'udp', cgroup: cg.path });
-  expect(await guest.agent.call('inet_connect', { sock: other.sock, dst: SERVICE.addr, dport: 5999 })).toMatchObject({ remoteAddr: SERVICE.addr, remotePort: 5999 });
+  expect(await other.connect({ dst: SERVICE.addr, dport: 5999 })).toMatchObject({ remoteAddr: SERVICE.addr, remotePort: 5999 });
   expect(await hits(obj)).toEqual({ 'connect4 udp rewritten': 1n, 'connect4 udp kept': 1n });
 
   // Detached: a new connect from inside goes to the service address again.
   await a.detach();
   const after = await inet({ proto: 'udp', cgroup: cg.path });
-  expect(await guest.agent.call('inet_connect', { sock: after.sock, dst: SERVICE.addr, dport: SERVICE.port }), 'after detach').toMatchObject({ remoteAddr: SERVICE.addr, remotePort: SERVICE.port });
+  expect(await after.connect({ dst: SERVICE.addr, dport: SERVICE.port }), 'after detach').toMatchObject({ remoteAddr: SERVICE.addr, remotePort: SERVICE.port });
   expect(await hits(obj)).toEqual({ 'connect4 udp rewritten': 1n, 'connect4 udp kept': 1n });
 });
 
@@ -96,21 +96,21 @@ test('connect4 sends a TCP connection to the backend\'s listener, which accepts 
   expect([service.bindErrno, backend.bindErrno]).toEqual([0, 0]);
 
   const client = await inet({ proto: 'tcp', cgroup: cg.path });
-  const c = await guest.agent.call('inet_connect', { sock: client.sock, dst: SERVICE.addr, dport: SERVICE.port });
+  const c = await client.connect({ dst: SERVICE.addr, dport: SERVICE.port });
   expect(c, 'TCP connect from inside the cgroup').toMatchObject({ connectErrno: 0, remoteAddr: BACKEND.addr, remotePort: BACKEND.port });
-  expect((await guest.agent.call('inet_send', { sock: client.sock, data: 'hello backend' })).bytes).toBe(13);
-  await guest.agent.call('inet_close', { sock: client.sock });
-  expect((await guest.agent.call('inet_recv', { sock: backend.sock, expect: 1 })).messages, 'accepted by the backend').toEqual([
+  expect((await client.send({ data: 'hello backend' })).bytes).toBe(13);
+  await client.close();
+  expect(await backend.recv({ expect: 1 }), 'accepted by the backend').toEqual([
     { addr: c.localAddr, port: c.localPort, data: 'hello backend' },
   ]);
-  expect((await guest.agent.call('inet_recv', { sock: service.sock })).messages, 'accepted at the service address').toEqual([]);
+  expect(await service.recv(), 'accepted at the service address').toEqual([]);
 
   // With no backend listening, the rewritten connect is refused by the backend's address, even
   // though the service address has a listener.
-  await guest.agent.call('inet_close', { sock: backend.sock });
+  await backend.close();
   const refused = await inet({ proto: 'tcp', cgroup: cg.path });
-  expect(await guest.agent.call('inet_connect', { sock: refused.sock, dst: SERVICE.addr, dport: SERVICE.port })).toMatchObject({ connectErrno: ECONNREFUSED });
-  expect((await guest.agent.call('inet_recv', { sock: service.sock })).messages, 'accepted at the service address, backend gone').toEqual([]);
+  expect(await refused.connect({ dst: SERVICE.addr, dport: SERVICE.port })).toMatchObject({ connectErrno: ECONNREFUSED });
+  expect(await service.recv(), 'accepted at the service address, backend gone').toEqual([]);
   expect(await hits(obj)).toEqual({ 'connect4 tcp rewritten': 2n });
 });
 
@@ -121,17 +121,17 @@ test('sendmsg4 rewrites the destination of each sendto() on an unconnected UDP s
   const [service, backend] = [await udpSink(SERVICE), await udpSink(BACKEND)];
 
   const inside = await inet({ proto: 'udp', cgroup: cg.path });
-  const s = await guest.agent.call('inet_send', { sock: inside.sock, data: 'z'.repeat(64), count: 7, dst: SERVICE.addr, dport: SERVICE.port });
+  const s = await inside.send({ data: 'z'.repeat(64), count: 7, dst: SERVICE.addr, dport: SERVICE.port });
   expect(s, 'sendto from inside').toMatchObject({ sent: 7, sendErrno: 0, remoteAddr: '' }); // still unconnected
   expect(await received(backend, 7), 'backend sink').toMatchObject({ packets: 7, bytes: 448 });
   expect(await received(service), 'service sink').toMatchObject({ packets: 0 });
 
   // Other destinations pass unchanged; sockets outside the cgroup are not seen at all.
   const elsewhere = await udpSink({ addr: SERVICE.addr, port: 5001 });
-  await guest.agent.call('inet_send', { sock: inside.sock, data: 'q', count: 2, dst: SERVICE.addr, dport: 5001 });
+  await inside.send({ data: 'q', count: 2, dst: SERVICE.addr, dport: 5001 });
   expect(await received(elsewhere, 2), 'port 5001 sink').toMatchObject({ packets: 2 });
   const outside = await inet({ proto: 'udp' });
-  await guest.agent.call('inet_send', { sock: outside.sock, data: 'o', count: 4, dst: SERVICE.addr, dport: SERVICE.port });
+  await outside.send({ data: 'o', count: 4, dst: SERVICE.addr, dport: SERVICE.port });
   expect(await received(service, 4), 'service sink, from outside').toMatchObject({ packets: 4 });
   expect(await received(backend), 'backend sink, from outside').toMatchObject({ packets: 0 });
   expect(await hits(obj)).toEqual({ 'sendmsg4 udp rewritten': 7n, 'sendmsg4 udp kept': 2n });
@@ -154,16 +154,16 @@ test('bind4 turns a bind to port 7000 into port 7001: getsockname shows the kern
 
   // Traffic finds the sockets where the kernel put them: 7001 is the rewritten socket, 7000 the outside one.
   const sender = await inet({ proto: 'udp' });
-  await guest.agent.call('inet_send', { sock: sender.sock, data: 'to-7001', count: 3, dst: SERVICE.addr, dport: BIND_GIVEN });
-  await guest.agent.call('inet_send', { sock: sender.sock, data: 'to-7000', count: 2, dst: SERVICE.addr, dport: BIND_ASKED });
-  const at7001 = (await guest.agent.call('inet_recv', { sock: udp.sock, expect: 3 })).messages;
+  await sender.send({ data: 'to-7001', count: 3, dst: SERVICE.addr, dport: BIND_GIVEN });
+  await sender.send({ data: 'to-7000', count: 2, dst: SERVICE.addr, dport: BIND_ASKED });
+  const at7001 = await udp.recv({ expect: 3 });
   expect(at7001.map((m) => m.data)).toEqual(['to-7001', 'to-7001', 'to-7001']);
-  expect((await guest.agent.call('inet_recv', { sock: outside.sock, expect: 2 })).messages.map((m) => m.data)).toEqual(['to-7000', 'to-7000']);
+  expect((await outside.recv({ expect: 2 })).map((m) => m.data)).toEqual(['to-7000', 'to-7000']);
 
   const tcpClient = await inet({ proto: 'tcp' });
-  expect(await guest.agent.call('inet_connect', { sock: tcpClient.sock, dst: SERVICE.addr, dport: BIND_GIVEN }), 'TCP connect to 7001').toMatchObject({ connectErrno: 0 });
-  await guest.agent.call('inet_close', { sock: tcpClient.sock });
-  expect((await guest.agent.call('inet_recv', { sock: tcp.sock, expect: 1 })).messages).toHaveLength(1);
+  expect(await tcpClient.connect({ dst: SERVICE.addr, dport: BIND_GIVEN }), 'TCP connect to 7001').toMatchObject({ connectErrno: 0 });
+  await tcpClient.close();
+  expect(await tcp.recv({ expect: 1 })).toHaveLength(1);
 
   expect(await hits(obj)).toEqual({ 'bind4 udp rewritten': 1n, 'bind4 tcp rewritten': 1n, 'bind4 udp kept': 1n });
 });
@@ -178,15 +178,15 @@ test('recvmsg4 shows the backend\'s replies as coming from the service address; 
   const backend = await inet({ proto: 'udp', addr: BACKEND.addr, port: BACKEND.port });
   const client = await inet({ proto: 'udp', cgroup: cg.path, addr: SERVICE.addr, port: 9000 });
   // The request: sent to the service, received by the backend from the client's own address.
-  await guest.agent.call('inet_send', { sock: client.sock, data: 'request', count: 1, dst: SERVICE.addr, dport: SERVICE.port });
-  expect((await guest.agent.call('inet_recv', { sock: backend.sock, expect: 1 })).messages, 'at the backend').toEqual([
+  await client.send({ data: 'request', count: 1, dst: SERVICE.addr, dport: SERVICE.port });
+  expect(await backend.recv({ expect: 1 }), 'at the backend').toEqual([
     { addr: SERVICE.addr, port: 9000, data: 'request' },
   ]);
   // The replies: 3 from the backend, 2 from another port of the backend's address.
-  await guest.agent.call('inet_send', { sock: backend.sock, data: 'reply', count: 3, dst: SERVICE.addr, dport: 9000 });
+  await backend.send({ data: 'reply', count: 3, dst: SERVICE.addr, dport: 9000 });
   const other = await inet({ proto: 'udp', addr: BACKEND.addr, port: 6001 });
-  await guest.agent.call('inet_send', { sock: other.sock, data: 'other', count: 2, dst: SERVICE.addr, dport: 9000 });
-  const got = (await guest.agent.call('inet_recv', { sock: client.sock, expect: 5 })).messages;
+  await other.send({ data: 'other', count: 2, dst: SERVICE.addr, dport: 9000 });
+  const got = await client.recv({ expect: 5 });
   expect(got, 'what recvfrom says inside the cgroup').toEqual([
     ...Array(3).fill({ ...SERVICE, data: 'reply' }),
     ...Array(2).fill({ addr: BACKEND.addr, port: 6001, data: 'other' }),
@@ -194,8 +194,8 @@ test('recvmsg4 shows the backend\'s replies as coming from the service address; 
 
   // Outside the cgroup recvfrom tells the truth.
   const plain = await inet({ proto: 'udp', addr: SERVICE.addr, port: 9001 });
-  await guest.agent.call('inet_send', { sock: backend.sock, data: 'reply', count: 1, dst: SERVICE.addr, dport: 9001 });
-  expect((await guest.agent.call('inet_recv', { sock: plain.sock, expect: 1 })).messages, 'outside the cgroup').toEqual([{ ...BACKEND, data: 'reply' }]);
+  await backend.send({ data: 'reply', count: 1, dst: SERVICE.addr, dport: 9001 });
+  expect(await plain.recv({ expect: 1 }), 'outside the cgroup').toEqual([{ ...BACKEND, data: 'reply' }]);
 
   expect(await hits(lb)).toEqual({ 'sendmsg4 udp rewritten': 1n });
   expect(await hits(rev)).toEqual({ 'recvmsg4 udp rewritten': 3n, 'recvmsg4 udp kept': 2n });
@@ -210,12 +210,12 @@ test('connect4 as a bpf_link (5.7) rewrites like the BPF_PROG_ATTACH attachment;
   expect(await guest.ssh.exec('bpftool link show'), 'bpftool link show').toMatch(/cgroup\s/);
   const backend = await udpSink(BACKEND);
   const inside = await inet({ proto: 'udp', cgroup: cg.path });
-  expect(await guest.agent.call('inet_connect', { sock: inside.sock, dst: SERVICE.addr, dport: SERVICE.port }), 'connect through the link').toMatchObject({ remoteAddr: BACKEND.addr, remotePort: BACKEND.port });
-  await guest.agent.call('inet_send', { sock: inside.sock, data: 'via link', count: 3 });
+  expect(await inside.connect({ dst: SERVICE.addr, dport: SERVICE.port }), 'connect through the link').toMatchObject({ remoteAddr: BACKEND.addr, remotePort: BACKEND.port });
+  await inside.send({ data: 'via link', count: 3 });
   expect(await received(backend, 3), 'backend sink').toMatchObject({ packets: 3 });
   await link.detach();
   const after = await inet({ proto: 'udp', cgroup: cg.path });
-  expect(await guest.agent.call('inet_connect', { sock: after.sock, dst: SERVICE.addr, dport: SERVICE.port }), 'after the link went').toMatchObject({ remoteAddr: SERVICE.addr, remotePort: SERVICE.port });
+  expect(await after.connect({ dst: SERVICE.addr, dport: SERVICE.port }), 'after the link went').toMatchObject({ remoteAddr: SERVICE.addr, remotePort: SERVICE.port });
   expect(await guest.ssh.exec('bpftool link show'), 'bpftool link show, after').not.toMatch(/cgroup\s/);
   expect(await hits(obj)).toEqual({ 'connect4 udp rewritten': 1n });
 });
