@@ -3,7 +3,7 @@
 // what the vCPUs did meanwhile (starved, halted or running).
 import type { ConsoleLog } from './console.js';
 import type { Kernel } from '../kernels/catalog.js';
-import { silenceCause, type VcpuMonitor } from './vcpu-time.js';
+import { silenceCause, type Starvation, type VcpuMonitor } from './vcpu-time.js';
 
 /** A console silent for this long before a boot's deadline is named, with what the vCPUs did. */
 const SILENCE_WORTH_MS = 2_000;
@@ -28,15 +28,23 @@ export function noNetworkMessage(kernel: Kernel, said: string[]): string {
 }
 
 
-/**
- * How long the console has been silent, and what the vCPUs did meanwhile (starved, halted or
- * running), when that is long enough to matter: empty otherwise.
- */
-export function silenceNote(console: ConsoleLog, vcpus: VcpuMonitor | undefined): string {
-  const last = console.lastGuestLine;
-  const silentMs = last ? Date.now() - last.at : 0;
-  if (!last || silentMs < SILENCE_WORTH_MS) return '';
-  const s = vcpus?.starvation(silentMs, 'of the silence');
-  return `; its console has been silent for ${Math.round(silentMs / 1000)} s since "${last.line.trim()}"${s ? `: ${silenceCause(s)}` : ''}`;
+/** A console's silence: since which line, for how long, and what the vCPUs did meanwhile. */
+export interface Silence {
+  line: string;
+  silentMs: number;
+  vcpus: Starvation | null;
 }
 
+/** The console's silence up to now, with the vCPUs' figures over it; null before its first line. */
+export function measureSilence(console: ConsoleLog, vcpus: VcpuMonitor | undefined): Silence | null {
+  const last = console.lastGuestLine;
+  if (!last) return null;
+  const silentMs = Date.now() - last.at;
+  return { line: last.line.trim(), silentMs, vcpus: vcpus?.starvation(silentMs, 'of the silence') ?? null };
+}
+
+/** A silence in words, when it was long enough to matter: empty otherwise. */
+export function silenceNote(q: Silence | null): string {
+  if (!q || q.silentMs < SILENCE_WORTH_MS) return '';
+  return `; its console has been silent for ${Math.round(q.silentMs / 1000)} s since "${q.line}"${q.vcpus ? `: ${silenceCause(q.vcpus)}` : ''}`;
+}

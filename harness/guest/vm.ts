@@ -23,7 +23,7 @@ import { SshSession } from './ssh.js';
 import { stuckWindowMs, VcpuMonitor, vcpuState } from './vcpu-time.js';
 import { type BootCause, VmError } from './vm-error.js';
 import { installExitHooks, live } from './reaper.js';
-import { noNetworkMessage, silenceNote } from './boot-causes.js';
+import { measureSilence, noNetworkMessage, silenceNote } from './boot-causes.js';
 import { type GuestPlan, planGuest, startPlan, type VmEvent, type VmOptions } from './plan.js';
 
 export { type BootCause, type GuestPlan, planGuest, startPlan, type VmEvent, type VmOptions, VmError };
@@ -320,8 +320,8 @@ export class Vm {
       const last = this.console.lastGuestLine;
       if (!this.console.initRan && !this.console.guestSays.length && last && now - last.at > t.hungMs && now - hungJudgedAt >= 1_000) {
         hungJudgedAt = now;
-        const s = this.vcpus?.starvation(now - last.at, 'of the silence');
-        if (s && vcpuState(s) === 'idle') throw this.error(`the kernel hung before it ran init${silenceNote(this.console, this.vcpus)}`, 'hung');
+        const q = measureSilence(this.console, this.vcpus);
+        if (q?.vcpus && vcpuState(q.vcpus) === 'idle') throw this.error(`the kernel hung before it ran init${silenceNote(q)}`, 'hung');
       }
       // init says what is wrong with the network before "starting sshd": by then it has said all of it.
       if (sshdAt() !== undefined) {
@@ -337,7 +337,7 @@ export class Vm {
       check();
       if (Date.now() >= deadline) {
         throw this.error(
-          `init never started the SSH server within ${secs(deadlineMs)}: the kernel ${this.console.guestSays.length ? 'ran init, which stopped before "starting sshd"' : 'did not reach the image\'s init (no "bpf-harness:" line on the console)'}${silenceNote(this.console, this.vcpus)}`,
+          `init never started the SSH server within ${secs(deadlineMs)}: the kernel ${this.console.guestSays.length ? 'ran init, which stopped before "starting sshd"' : 'did not reach the image\'s init (no "bpf-harness:" line on the console)'}${silenceNote(measureSilence(this.console, this.vcpus))}`,
           'no-sshd',
         );
       }
