@@ -4,7 +4,7 @@
 // datagrams, and the clients see the port they dialled. UDP to port 8010 is dropped although a
 // socket is bound there. Another namespace, and this one once the link is gone, work as usual.
 import { beforeEach, expect, test } from 'vitest';
-import { type BpfObject, type Ops, readU64s, UdpSink, useGuest } from '../../harness/index.js';
+import { type BpfObject, InetSocket, type InetSocketRequest, readU64s, UdpSink, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'sk_lookup', from: import.meta.url, sources: ['sk_lookup_steer.bpf.c'] });
 
@@ -19,7 +19,7 @@ beforeEach(async () => {
   await guest.ssh.exec(`for n in ${NETNS} ${OTHER}; do ip netns add $n && ip -n $n link set lo up || exit 1; done`);
 });
 
-const inet = (req: Ops['inet_socket']['req']) => guest.agent.call('inet_socket', { netns: NETNS, ...req });
+const inet = (req: InetSocketRequest) => InetSocket.open(guest.agent, { netns: NETNS, ...req });
 
 /** The program's decisions on ports 8000-8010: "tcp 8003 assigned" → count. */
 async function decisions(obj: BpfObject): Promise<Record<string, bigint>> {
@@ -34,51 +34,51 @@ async function decisions(obj: BpfObject): Promise<Record<string, bigint>> {
 test('TCP connections to ports 8000-8009 are accepted by the listener on port 7777, with their data; other ports and other namespaces are untouched', async () => {
   const obj = await guest.load('sk_lookup_steer.bpf.c');
   const listener = await inet({ proto: 'tcp', addr: LO, port: 7777, listen: true });
-  await guest.agent.call('inet_sockmap_add', { obj: obj.handle, map: 'targets', key: 0, sock: listener.sock });
+  await listener.sockmapAdd(obj, 'targets', 0);
   const link = await guest.attach({ type: 'sk_lookup', obj, prog: 'steer', netns: NETNS });
 
   const clients: { port: number; localPort: number }[] = [];
   for (const port of [8003, 8009]) {
     const c = await inet({ proto: 'tcp' });
-    const r = await guest.agent.call('inet_connect', { sock: c.sock, dst: LO, dport: port });
+    const r = await c.connect({ dst: LO, dport: port });
     // The client is connected to the port it dialled; the kernel gave the connection to 7777's listener.
     expect(r, `connect to ${port}`).toMatchObject({ connectErrno: 0, remoteAddr: LO, remotePort: port });
-    await guest.agent.call('inet_send', { sock: c.sock, data: `to ${port}` });
-    await guest.agent.call('inet_close', { sock: c.sock });
+    await c.send({ data: `to ${port}` });
+    await c.close();
     clients.push({ port, localPort: r.localPort });
   }
-  expect((await guest.agent.call('inet_recv', { sock: listener.sock, expect: 2 })).messages, 'accepted by the listener on 7777').toEqual(
+  expect(await listener.recv({ expect: 2 }), 'accepted by the listener on 7777').toEqual(
     clients.map((c) => ({ addr: LO, port: c.localPort, data: `to ${c.port}` })),
   );
 
   // Port 7999 is outside the range and nothing listens there; in the other namespace, 8003 is
   // just a closed port.
   const outside = await inet({ proto: 'tcp' });
-  expect(await guest.agent.call('inet_connect', { sock: outside.sock, dst: LO, dport: 7999 }), 'connect to 7999').toMatchObject({ connectErrno: ECONNREFUSED });
-  const other = await guest.agent.call('inet_socket', { netns: OTHER, proto: 'tcp' });
-  expect(await guest.agent.call('inet_connect', { sock: other.sock, dst: LO, dport: 8003 }), 'connect to 8003 in the other namespace').toMatchObject({ connectErrno: ECONNREFUSED });
+  expect(await outside.connect({ dst: LO, dport: 7999 }), 'connect to 7999').toMatchObject({ connectErrno: ECONNREFUSED });
+  const other = await InetSocket.open(guest.agent, { netns: OTHER, proto: 'tcp' });
+  expect(await other.connect({ dst: LO, dport: 8003 }), 'connect to 8003 in the other namespace').toMatchObject({ connectErrno: ECONNREFUSED });
   expect(await decisions(obj)).toEqual({ 'tcp 8003 assigned': 1n, 'tcp 8009 assigned': 1n });
 
   // Without the link the namespace looks sockets up as usual again.
   await link.detach();
   const after = await inet({ proto: 'tcp' });
-  expect(await guest.agent.call('inet_connect', { sock: after.sock, dst: LO, dport: 8003 }), 'connect to 8003, detached').toMatchObject({ connectErrno: ECONNREFUSED });
-  expect((await guest.agent.call('inet_recv', { sock: listener.sock, waitMs: 100 })).messages, 'accepted after detach').toEqual([]);
+  expect(await after.connect({ dst: LO, dport: 8003 }), 'connect to 8003, detached').toMatchObject({ connectErrno: ECONNREFUSED });
+  expect(await listener.recv({ waitMs: 100 }), 'accepted after detach').toEqual([]);
   expect(await decisions(obj)).toEqual({ 'tcp 8003 assigned': 1n, 'tcp 8009 assigned': 1n });
 });
 
 test('UDP datagrams to ports 8000-8009 reach the socket on port 7778; those to port 8010 are dropped although a socket is bound there', async () => {
   const obj = await guest.load('sk_lookup_steer.bpf.c');
   const target = await inet({ proto: 'udp', addr: LO, port: 7778 });
-  await guest.agent.call('inet_sockmap_add', { obj: obj.handle, map: 'targets', key: 1, sock: target.sock });
+  await target.sockmapAdd(obj, 'targets', 1);
   const bound8010 = await UdpSink.open(guest.agent, { netns: NETNS, addr: LO, port: 8010 });
   const link = await guest.attach({ type: 'sk_lookup', obj, prog: 'steer', netns: NETNS });
 
   const sender = await inet({ proto: 'udp', addr: LO, port: 40000 });
-  await guest.agent.call('inet_send', { sock: sender.sock, data: 'to 8000', count: 3, dst: LO, dport: 8000 });
-  await guest.agent.call('inet_send', { sock: sender.sock, data: 'to 8005', count: 2, dst: LO, dport: 8005 });
-  await guest.agent.call('inet_send', { sock: sender.sock, data: 'to 8010', count: 4, dst: LO, dport: 8010 });
-  expect((await guest.agent.call('inet_recv', { sock: target.sock, expect: 5 })).messages, 'at the socket on 7778').toEqual([
+  await sender.send({ data: 'to 8000', count: 3, dst: LO, dport: 8000 });
+  await sender.send({ data: 'to 8005', count: 2, dst: LO, dport: 8005 });
+  await sender.send({ data: 'to 8010', count: 4, dst: LO, dport: 8010 });
+  expect(await target.recv({ expect: 5 }), 'at the socket on 7778').toEqual([
     ...Array(3).fill({ addr: LO, port: 40000, data: 'to 8000' }),
     ...Array(2).fill({ addr: LO, port: 40000, data: 'to 8005' }),
   ]);
@@ -89,8 +89,8 @@ test('UDP datagrams to ports 8000-8009 reach the socket on port 7778; those to p
 
   // Detached: 8010's own socket gets its datagrams, and nothing reaches 7778 through 8000.
   await link.detach();
-  await guest.agent.call('inet_send', { sock: sender.sock, data: 'to 8010', count: 4, dst: LO, dport: 8010 });
-  await guest.agent.call('inet_send', { sock: sender.sock, data: 'to 8000', count: 1, dst: LO, dport: 8000 });
+  await sender.send({ data: 'to 8010', count: 4, dst: LO, dport: 8010 });
+  await sender.send({ data: 'to 8000', count: 1, dst: LO, dport: 8000 });
   expect(await bound8010.stats({ expect: 4, waitMs: 500 }), 'at 8010, detached').toMatchObject({ packets: 4 });
-  expect((await guest.agent.call('inet_recv', { sock: target.sock, waitMs: 100 })).messages, 'at 7778, detached').toEqual([]);
+  expect(await target.recv({ waitMs: 100 }), 'at 7778, detached').toEqual([]);
 });
