@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import { type BpfObject, config as harnessConfig, loadCore, readU64s, u32, useCgroup, useGuest } from '../../harness/index.js';
+import { type BpfObject, config as harnessConfig, InetSocket, loadCore, readU64s, u32, useCgroup, useGuest } from '../../harness/index.js';
 
 /** The command line the suite asks for: Debian's own LSMs, and bpf. */
 const LSM_APPEND = harnessConfig.lsmAppend.get();
@@ -54,14 +54,14 @@ test('lsm/socket_bind refuses a bind to port 7999 from the cgroup with EPERM; ot
   const link = await guest.attach({ type: 'lsm', obj, prog: 'deny_bind' });
   await guest.ssh.exec(`ip netns add ${NETNS} && ip -n ${NETNS} link set lo up`);
   const bind = (proto: 'udp' | 'tcp', port: number, inCgroup: boolean) =>
-    guest.agent.call('inet_socket', { netns: NETNS, proto, addr: '127.0.0.1', port, cgroup: inCgroup ? cg.path : undefined });
+    InetSocket.open(guest.agent, { netns: NETNS, proto, addr: '127.0.0.1', port, cgroup: inCgroup ? cg.path : undefined });
 
   expect(await bind('udp', PORT, true), 'UDP bind to 7999 in the cgroup').toMatchObject({ bindErrno: EPERM, localPort: 0 });
   expect(await bind('tcp', PORT, true), 'TCP bind to 7999 in the cgroup').toMatchObject({ bindErrno: EPERM, localPort: 0 });
   expect(await bind('udp', PORT - 1, true), 'UDP bind to 7998 in the cgroup').toMatchObject({ bindErrno: 0, localPort: PORT - 1 });
   const outside = await bind('udp', PORT, false);
   expect(outside, 'UDP bind to 7999 outside the cgroup').toMatchObject({ bindErrno: 0, localPort: PORT });
-  await guest.agent.call('inet_close', { sock: outside.sock });
+  await outside.close();
   expect(await counts(obj)).toMatchObject({ bindPortSeen: 3n, bindDenied: 2n });
 
   // Detached: the cgroup binds the port again, and the program sees nothing more.

@@ -4,7 +4,7 @@
 // are made by the agent itself, outside it. Each test uses its own namespace with lo's MTU at 1500,
 // so that the MSS is 1460 and a window of a few MSS is far below the default.
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import { type BpfObject, kernelFacts, linkStats, readU64s, u32, useCgroup, useGuest } from '../../harness/index.js';
+import { type BpfObject, InetSocket, kernelFacts, linkStats, readU64s, tcpPairs, u32, useCgroup, useGuest } from '../../harness/index.js';
 import { describe } from 'vitest';
 
 const guest = useGuest({ suite: 'sock_ops', from: import.meta.url, sources: ['sock_ops.bpf.c', 'sock_ops_timeout.bpf.c'] });
@@ -25,12 +25,12 @@ afterEach(async () => {
 });
 
 async function pairs(count: number, inCgroup: boolean) {
-  const r = await guest.agent.call('tcp_pair', { netns: NETNS, count, cgroup: inCgroup ? cg.path : undefined });
+  const r = await tcpPairs(guest.agent, { netns: NETNS, count, cgroup: inCgroup ? cg.path : undefined });
   expect(r.pairs).toHaveLength(count);
   const out = [];
   for (const p of r.pairs) {
-    const client = await guest.agent.call('sock_info', { sock: p.client });
-    const server = await guest.agent.call('sock_info', { sock: p.server });
+    const client = await p.client.info();
+    const server = await p.server.info();
     expect(client).toMatchObject({ remotePort: r.port, tcpState: TCP_ESTABLISHED });
     expect(server).toMatchObject({ localPort: r.port, remotePort: client.localPort, tcpState: TCP_ESTABLISHED });
     out.push({ client, server });
@@ -155,15 +155,15 @@ describe('TIMEOUT_INIT', () => {
     // connect returns at once, and one from outside, whose connect waits 2 s, past the default
     // 1 s RTO. Then the kernel's view of both.
     const start = await linkStats(guest, 'bh0', NETNS);
-    const inside = await guest.agent.call('inet_socket', { netns: NETNS, proto: 'tcp', cgroup: cg.path });
-    const insideConnect = await guest.agent.call('inet_connect', { sock: inside.sock, dst: DEST, dport: 80, timeoutMs: 50 });
+    const inside = await InetSocket.open(guest.agent, { netns: NETNS, proto: 'tcp', cgroup: cg.path });
+    const insideConnect = await inside.connect({ dst: DEST, dport: 80, timeoutMs: 50 });
     const afterInside = await linkStats(guest, 'bh0', NETNS);
-    const outside = await guest.agent.call('inet_socket', { netns: NETNS, proto: 'tcp' });
-    const outsideConnect = await guest.agent.call('inet_connect', { sock: outside.sock, dst: DEST, dport: 80, timeoutMs: 2000 });
+    const outside = await InetSocket.open(guest.agent, { netns: NETNS, proto: 'tcp' });
+    const outsideConnect = await outside.connect({ dst: DEST, dport: 80, timeoutMs: 2000 });
     const end = await linkStats(guest, 'bh0', NETNS);
     const inTcp = await procNetTcp(insideConnect.localPort);
     const outTcp = await procNetTcp(outsideConnect.localPort);
-    for (const s of [inside.sock, outside.sock]) await guest.agent.call('inet_close', { sock: s });
+    for (const s of [inside, outside]) await s.close();
 
     const insideSeen = { connectErrno: insideConnect.connectErrno, ...inTcp, synsAtConnect: afterInside.txPackets - start.txPackets };
     expect(insideSeen, JSON.stringify(insideSeen)).toEqual({ connectErrno: EINPROGRESS, state: TCP_SYN_SENT, retransmits: 0, rtoSeconds: RTO_SECONDS, synsAtConnect: 1 });

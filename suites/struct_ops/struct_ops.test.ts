@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeEach, expect, test } from 'vitest';
-import { type BpfObject, loadCore, readU64s, u32, useGuest } from '../../harness/index.js';
+import { type BpfObject, InetSocket, loadCore, readU64s, u32, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'struct_ops', from: import.meta.url });
 const source = join(fileURLToPath(new URL('.', import.meta.url)), 'bh_tcp_cc.bpf.c');
@@ -41,23 +41,23 @@ test('registered, bh_cc is offered and chosen by the connections that ask for it
   await guest.attach({ type: 'struct_ops', obj, map: 'bh_cc' });
   expect(await available(), 'registered').toContain('bh_cc');
 
-  const listener = await guest.agent.call('inet_socket', { netns: NETNS, proto: 'tcp', addr: LO, port: 7000, listen: true });
-  const clients: number[] = [];
+  const listener = await InetSocket.open(guest.agent, { netns: NETNS, proto: 'tcp', addr: LO, port: 7000, listen: true });
+  const clients: InetSocket[] = [];
   for (let i = 0; i < 3; i++) {
-    const c = await guest.agent.call('inet_socket', { netns: NETNS, proto: 'tcp', congestion: 'bh_cc' });
+    const c = await InetSocket.open(guest.agent, { netns: NETNS, proto: 'tcp', congestion: 'bh_cc' });
     expect(c, `client ${i} asks for bh_cc`).toMatchObject({ congestionErrno: 0, congestion: 'bh_cc' });
-    const r = await guest.agent.call('inet_connect', { sock: c.sock, dst: LO, dport: 7000 });
+    const r = await c.connect({ dst: LO, dport: 7000 });
     expect(r, `client ${i} connected`).toMatchObject({ connectErrno: 0, congestion: 'bh_cc' });
-    await guest.agent.call('inet_send', { sock: c.sock, data: 'x'.repeat(1000), count: 20 });
-    clients.push(c.sock);
+    await c.send({ data: 'x'.repeat(1000), count: 20 });
+    clients.push(c);
   }
   // One init per connection that chose bh_cc; the listener's side keeps the default.
   expect(await calls(obj, 'init'), 'init calls').toBe(3n);
-  const plain = await guest.agent.call('inet_socket', { netns: NETNS, proto: 'tcp' });
+  const plain = await InetSocket.open(guest.agent, { netns: NETNS, proto: 'tcp' });
   expect(plain.congestion, 'a socket that did not ask').not.toBe('bh_cc');
 
-  for (const sock of clients) await guest.agent.call('inet_close', { sock });
-  const accepted = (await guest.agent.call('inet_recv', { sock: listener.sock, expect: 3 })).messages;
+  for (const c of clients) await c.close();
+  const accepted = await listener.recv({ expect: 3 });
   expect(accepted.map((m) => m.data.length), 'bytes each server side received').toEqual([20000, 20000, 20000]);
   // A connection's congestion control is released when the kernel destroys its socket.
   expect(await until(async () => (await calls(obj, 'release')) === 3n), `release calls: ${await calls(obj, 'release')}`).toBe(true);
@@ -70,7 +70,7 @@ test('unregistered, bh_cc is no longer offered, and asking for it fails with ENO
   expect(await available()).toContain('bh_cc');
   await cc.detach();
   expect(await available(), 'unregistered').not.toContain('bh_cc');
-  const c = await guest.agent.call('inet_socket', { netns: NETNS, proto: 'tcp', congestion: 'bh_cc' });
+  const c = await InetSocket.open(guest.agent, { netns: NETNS, proto: 'tcp', congestion: 'bh_cc' });
   expect(c, 'asking for bh_cc').toMatchObject({ congestionErrno: ENOENT });
   expect(c.congestion).not.toBe('bh_cc');
   expect(await calls(obj, 'init')).toBe(0n);

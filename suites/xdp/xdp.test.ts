@@ -1,7 +1,7 @@
 // XDP on a veth pair: verdicts, per-protocol counters, XDP_TX, verifier rejection.
 // Traffic goes from namespace A to namespace B; the program sits on B's end of the pair.
 import { describe, expect, test } from 'vitest';
-import { type BpfObject, expectVerifierRejects, frameLength, IP_PROTO, mac, type Proto, readU64s, send, SETTLE_MS, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
+import { type BpfObject, expectVerifierRejects, frameLength, InetSocket, IP_PROTO, mac, type Proto, readU64s, send, SETTLE_MS, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'xdp',
@@ -215,17 +215,17 @@ describe('XDP_ABORTED and bpf_xdp_adjust_head', () => {
     const POP = 8;
     const obj = await guest.load('xdp_adjust_head.bpf.c');
     await guest.attach({ type: 'xdp', obj, prog: 'xdp_pop_payload', ifname: net.b.ifname, netns: net.b.netns });
-    const popped = await guest.agent.call('inet_socket', { netns: net.b.netns, proto: 'udp', addr: net.b.ip, port: PASS_PORT });
-    const other = await guest.agent.call('inet_socket', { netns: net.b.netns, proto: 'udp', addr: net.b.ip, port: DROP_PORT });
-    const sender = await guest.agent.call('inet_socket', { netns: net.a.netns, proto: 'udp', addr: net.a.ip, port: 40000 });
+    const popped = await InetSocket.open(guest.agent, { netns: net.b.netns, proto: 'udp', addr: net.b.ip, port: PASS_PORT });
+    const other = await InetSocket.open(guest.agent, { netns: net.b.netns, proto: 'udp', addr: net.b.ip, port: DROP_PORT });
+    const sender = await InetSocket.open(guest.agent, { netns: net.a.netns, proto: 'udp', addr: net.a.ip, port: 40000 });
     const data = 'HEAD8BYTpayload that stays';
 
-    await guest.agent.call('inet_send', { sock: sender.sock, data, count: N, dst: net.b.ip, dport: PASS_PORT });
-    await guest.agent.call('inet_send', { sock: sender.sock, data, count: 5, dst: net.b.ip, dport: DROP_PORT });
+    await sender.send({ data, count: N, dst: net.b.ip, dport: PASS_PORT });
+    await sender.send({ data, count: 5, dst: net.b.ip, dport: DROP_PORT });
 
-    const got = (await guest.agent.call('inet_recv', { sock: popped.sock, expect: N })).messages;
+    const got = await popped.recv({ expect: N });
     expect(got).toEqual(Array(N).fill({ addr: net.a.ip, port: 40000, data: data.slice(POP) }));
-    const untouched = (await guest.agent.call('inet_recv', { sock: other.sock, expect: 5 })).messages;
+    const untouched = await other.recv({ expect: 5 });
     expect(untouched).toEqual(Array(5).fill({ addr: net.a.ip, port: 40000, data }));
     // B's UDP layer took every shortened datagram: no length or checksum errors.
     const snmp = await guest.exec(`ip netns exec ${net.b.netns} cat /proc/net/snmp`);
