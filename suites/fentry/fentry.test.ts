@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeEach, expect, test } from 'vitest';
-import { atLeast, type BpfObject, loadCore, requireFeature, u32, useGuest } from '../../harness/index.js';
+import { atLeast, type BpfObject, EventReader, InetSocket, loadCore, requireFeature, syscalls, u32, UdpSink, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'fentry', from: import.meta.url });
 const source = join(fileURLToPath(new URL('.', import.meta.url)), 'fentry_udp_sendmsg.bpf.c');
@@ -21,7 +21,7 @@ const S = { entryCalls: 0, entryLenSum: 1, exitCalls: 2, exitSentSum: 3, exitRet
 
 let agentPid: number;
 beforeEach(async () => {
-  agentPid ??= (await guest.agent.call('syscalls', { name: 'getpid', count: 0 })).pid;
+  agentPid ??= (await syscalls(guest.agent, 'getpid', 0)).pid;
   await guest.ssh.exec(`ip netns add ${NETNS} && ip -n ${NETNS} link set lo up && ip -n ${NETNS} addr add ${SINK.addr}/32 dev lo`);
 });
 
@@ -40,21 +40,20 @@ async function stats(obj: BpfObject): Promise<Record<keyof typeof S, bigint>> {
   return out;
 }
 
-const socket = async (port: number) => (await guest.agent.call('inet_socket', { netns: NETNS, proto: 'udp', addr: SINK.addr, port })).sock;
-const sendTo = (sock: number, bytes: number, count: number, dst = SINK.addr) =>
-  guest.agent.call('inet_send', { sock, data: 'b'.repeat(bytes), count, dst, dport: SINK.port });
+const socket = (port: number) => InetSocket.open(guest.agent, { netns: NETNS, proto: 'udp', addr: SINK.addr, port });
+const sendTo = (sock: InetSocket, bytes: number, count: number, dst = SINK.addr) => sock.send({ data: 'b'.repeat(bytes), count, dst, dport: SINK.port });
 
 test('fentry sees each udp_sendmsg with its socket and length; fexit sees the bytes sent and the errno of a send without a route', async () => {
   const obj = await loadForAgent();
   expect(obj.program('on_entry')).toMatchObject({ type: 'tracing', section: 'fentry/udp_sendmsg' });
   await guest.attach({ type: 'tracing', obj, prog: 'on_entry' });
   await guest.attach({ type: 'tracing', obj, prog: 'on_exit' });
-  const sink = (await guest.agent.call('udp_listen', { netns: NETNS, addr: SINK.addr, port: SINK.port })).sock;
+  const sink = await UdpSink.open(guest.agent, { netns: NETNS, addr: SINK.addr, port: SINK.port });
   const sock = await socket(PORT);
 
   await sendTo(sock, 100, 3);
   await sendTo(sock, 7, 2);
-  expect(await guest.agent.call('sock_stats', { sock: sink, expect: 5, waitMs: 500 }), 'what the sink received').toMatchObject({ packets: 5, bytes: 314 });
+  expect(await sink.stats({ expect: 5, waitMs: 500 }), 'what the sink received').toMatchObject({ packets: 5, bytes: 314 });
   expect(await stats(obj), 'after 3 x 100 + 2 x 7 bytes').toEqual({
     entryCalls: 5n,
     entryLenSum: 314n,
@@ -71,7 +70,7 @@ test('fentry sees each udp_sendmsg with its socket and length; fexit sees the by
 
   // Another socket of the agent, on another port, is not counted (nor is anyone else's).
   await sendTo(await socket(PORT + 1), 64, 4);
-  expect(await guest.agent.call('sock_stats', { sock: sink, expect: 4, waitMs: 500 })).toMatchObject({ packets: 4 });
+  expect(await sink.stats({ expect: 4, waitMs: 500 })).toMatchObject({ packets: 4 });
   expect((await stats(obj)).entryCalls, 'after sends from port 7778').toBe(7n);
 });
 
@@ -112,7 +111,8 @@ test('fexit reports each call through a BPF ring buffer, in order: the length as
   await sendTo(sock, 30, 1, '192.0.2.1'); // no route: -ENETUNREACH
   await sendTo(sock, 7, 3);
   await sendTo(await socket(PORT + 1), 64, 4); // another port: not reported
-  const { records } = await guest.agent.call('events_read', { obj: obj.handle, map: 'bh_events', expect: 6 });
+  const ring = EventReader.of(obj, 'bh_events'); // a ring buffer: opened by its first read
+  const { records } = await ring.read({ expect: 6 });
   const events = records.map((r) => {
     const b = Buffer.from(r.data, 'hex');
     return { len: b.readBigUInt64LE(0), ret: b.readInt32LE(8), port: b.readUInt32LE(12) };
@@ -125,5 +125,5 @@ test('fexit reports each call through a BPF ring buffer, in order: the length as
     { len: 7n, ret: 7, port: PORT },
     { len: 7n, ret: 7, port: PORT },
   ]);
-  expect((await guest.agent.call('events_read', { obj: obj.handle, map: 'bh_events', waitMs: 100 })).records, 'a second read').toEqual([]);
+  expect((await ring.read({ waitMs: 100 })).records, 'a second read').toEqual([]);
 });
