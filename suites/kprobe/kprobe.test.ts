@@ -2,7 +2,7 @@
 // agent makes an exact number of getpid calls, the programs count only the agent's own (its tgid
 // is written into a config map first), and the kretprobe sees getpid's return value.
 import { beforeEach, expect, test } from 'vitest';
-import { AgentError, atLeast, type BpfObject, readU64s, syscallSymbol, u32, useGuest } from '../../harness/index.js';
+import { AgentError, atLeast, type BpfObject, readU64s, syscalls, syscallSymbol, u32, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'kprobe',
@@ -21,7 +21,7 @@ let agentPid: number;
 beforeEach(async () => {
   getpidSym ??= await syscallSymbol(guest, 'getpid');
   // A call of zero system calls just reports the agent's pid.
-  agentPid ??= (await guest.agent.call('syscalls', { name: 'getpid', count: 0 })).pid;
+  agentPid ??= (await syscalls(guest.agent, 'getpid', 0)).pid;
 });
 
 async function count(obj: BpfObject, slot: number): Promise<bigint> {
@@ -38,7 +38,7 @@ async function loadForAgent(): Promise<BpfObject> {
 
 /** The agent makes n getpid calls; what counts is what the probes saw (the maps), not its answer. */
 async function getpids(n: number): Promise<void> {
-  await guest.agent.call('syscalls', { name: 'getpid', count: n });
+  await syscalls(guest.agent, 'getpid', n);
 }
 
 test('a kprobe counts exactly the getpid calls the agent makes, through the kprobe PMU or legacy tracefs', async () => {
@@ -56,7 +56,7 @@ test('a kprobe counts exactly the getpid calls the agent makes, through the kpro
     await getpids(500);
     expect(await count(obj, ENTRIES)).toBe(537n);
     // Other system calls do not touch the probe.
-    await guest.agent.call('syscalls', { name: 'getppid', count: 50 });
+    await syscalls(guest.agent, 'getppid', 50);
     expect(await count(obj, ENTRIES)).toBe(537n);
   } finally {
     await obj.unload();

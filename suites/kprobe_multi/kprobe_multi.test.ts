@@ -4,13 +4,12 @@
 // (getppid's is the agent's parent as /proc gives it). Debian's 6.1 is built without fprobe: its
 // tests skip with "kernel config lacks CONFIG_FPROBE".
 import { beforeEach, expect, test } from 'vitest';
-import { AgentError, type BpfObject, type Ops, readU64s, syscallSymbol, u32, useGuest } from '../../harness/index.js';
+import { AgentError, type BpfObject, readU64s, syscalls, type SyscallName, syscallSymbol, u32, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'kprobe_multi', from: import.meta.url, sources: ['kprobe_multi_count.bpf.c'] });
 
-type Call = Ops['syscalls']['req']['name'];
 // The functions, in cookie order (cookie = index + 1), and how often the agent calls each.
-const CALLS: [Call, number][] = [
+const CALLS: [SyscallName, number][] = [
   ['getppid', 3],
   ['getuid', 5],
   ['getgid', 7],
@@ -22,7 +21,7 @@ let agentPid: number;
 let agentPpid: number;
 beforeEach(async () => {
   syms ??= await Promise.all(CALLS.map(([name]) => syscallSymbol(guest.ssh, name)));
-  agentPid ??= (await guest.agent.call('syscalls', { name: 'getpid', count: 0 })).pid;
+  agentPid ??= (await syscalls(guest.agent, 'getpid', 0)).pid;
   agentPpid ??= Number((await guest.ssh.exec(`cat /proc/${agentPid}/stat`)).replace(/^.*\) /s, '').split(' ')[1]);
 });
 
@@ -43,7 +42,7 @@ async function perFunction(obj: BpfObject, map: 'entries' | 'returns') {
 }
 
 async function makeCalls(times = 1): Promise<void> {
-  for (let i = 0; i < times; i++) for (const [name, n] of CALLS) await guest.agent.call('syscalls', { name, count: n });
+  for (let i = 0; i < times; i++) for (const [name, n] of CALLS) await syscalls(guest.agent, name, n);
 }
 
 test('one kprobe.multi link counts exactly the calls of each of four functions, told apart by their cookies', async () => {

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { beforeEach, expect, test } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { AgentError, type BpfObject, type Hex, loadCore, readU64s, requireFeature, u32, useGuest } from '../../harness/index.js';
+import { AgentError, type BpfObject, EventReader, type Hex, loadCore, readU64s, requireFeature, syscalls, u32, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'raw_tracepoint',
@@ -21,7 +21,7 @@ const NR = { getppid: 110, sched_yield: 24, getuid: 102 } as const;
 let agentPid: number;
 let agentPpid: number;
 beforeEach(async () => {
-  agentPid ??= (await guest.agent.call('syscalls', { name: 'getpid', count: 0 })).pid;
+  agentPid ??= (await syscalls(guest.agent, 'getpid', 0)).pid;
   // The agent's parent, as the kernel's /proc says (field 4 of stat).
   agentPpid ??= Number((await guest.ssh.exec(`cat /proc/${agentPid}/stat`)).replace(/^.*\) /s, '').split(' ')[1]);
 });
@@ -44,7 +44,7 @@ async function exits(obj: BpfObject, nr: number): Promise<{ calls: bigint; retSu
   return v ? { calls: readU64s(v)[0], retSum: s64(v, 8), lastRet: s64(v, 16) } : null;
 }
 
-const calls = (name: 'getppid' | 'sched_yield' | 'getuid', count: number) => guest.agent.call('syscalls', { name, count });
+const calls = (name: 'getppid' | 'sched_yield' | 'getuid', count: number) => syscalls(guest.agent, name, count);
 
 test('a raw sys_enter tracepoint counts exactly the system calls the agent makes, per system call number', async () => {
   const obj = await loadForAgent();
@@ -93,12 +93,12 @@ test('after detach the raw tracepoint no longer fires; attached again it counts 
 
 test('a raw tracepoint reports each getppid and getuid of the agent through a perf event array, in the order made', async () => {
   const obj = await loadForAgent();
-  await guest.agent.call('events_open', { obj: obj.handle, map: 'events' });
+  const perf = await EventReader.open(obj, 'events'); // a perf event array: open before the program writes to it
   await guest.attach({ type: 'raw_tracepoint', obj, prog: 'report_enter', name: 'sys_enter' });
   await calls('getppid', 5);
   await calls('getuid', 3);
   await calls('getppid', 2);
-  const { records, lost } = await guest.agent.call('events_read', { obj: obj.handle, map: 'events', expect: 10 });
+  const { records, lost } = await perf.read({ expect: 10 });
   expect(lost, 'records the perf buffer lost').toBe(0);
   const events = records
     .map((r) => Buffer.from(r.data, 'hex'))
@@ -108,7 +108,7 @@ test('a raw tracepoint reports each getppid and getuid of the agent through a pe
     [...Array(5).fill(NR.getppid), ...Array(3).fill(NR.getuid), ...Array(2).fill(NR.getppid)].map((nr, i) => ({ seq: BigInt(i), tgid: agentPid, nr })),
   );
   // Nothing more: a read with nothing new returns no record.
-  expect((await guest.agent.call('events_read', { obj: obj.handle, map: 'events', waitMs: 100 })).records).toEqual([]);
+  expect((await perf.read({ waitMs: 100 })).records).toEqual([]);
 });
 
 test('tp_btf (CO-RE against the guest\'s BTF) reads typed arguments: regs->orig_ax is the id on entry, and the return value on exit', async (ctx) => {

@@ -3,7 +3,7 @@
 // exact counts through a veth pair. The C structs follow the tracepoints' format files; each test
 // first checks those offsets on the running kernel.
 import { describe, expect, test } from 'vitest';
-import { AgentError, type BpfObject, frameLength, type Hex, ipLength, readU64s, send, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
+import { AgentError, type BpfObject, frameLength, type Hex, ipLength, readU64s, send, syscalls, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'tracepoint',
@@ -26,7 +26,7 @@ async function formatOffsets(category: string, name: string): Promise<Record<str
 }
 
 async function agentPid(): Promise<number> {
-  return (await guest.agent.call('syscalls', { name: 'getppid', count: 0 })).pid;
+  return (await syscalls(guest.agent, 'getppid', 0)).pid;
 }
 
 async function u64At(obj: BpfObject, map: string, slot: number): Promise<bigint> {
@@ -40,16 +40,16 @@ test('syscalls/sys_enter_getppid fires exactly once per getppid call of the agen
   try {
     await obj.map('config').update(u32(0), u32(pid));
     const tp = await guest.attach({ type: 'tracepoint', obj, prog: 'count_getppid', category: 'syscalls', name: 'sys_enter_getppid' });
-    const r = await guest.agent.call('syscalls', { name: 'getppid', count: 123 });
+    const r = await syscalls(guest.agent, 'getppid', 123);
     expect(r.pid).toBe(pid);
     expect(await u64At(obj, 'counts', 0)).toBe(123n);
     expect(await u64At(obj, 'counts', 1)).toBe(BigInt(NR_GETPPID_X86_64));
     // Other system calls of the agent do not hit this tracepoint.
-    await guest.agent.call('syscalls', { name: 'getpid', count: 40 });
-    await guest.agent.call('syscalls', { name: 'getppid', count: 7 });
+    await syscalls(guest.agent, 'getpid', 40);
+    await syscalls(guest.agent, 'getppid', 7);
     expect(await u64At(obj, 'counts', 0)).toBe(130n);
     await tp.detach();
-    await guest.agent.call('syscalls', { name: 'getppid', count: 9 });
+    await syscalls(guest.agent, 'getppid', 9);
     expect(await u64At(obj, 'counts', 0)).toBe(130n);
   } finally {
     await obj.unload();
