@@ -4,7 +4,7 @@
 // EACCES and reaches nobody; a redirect goes out of client 1, so server 1 receives it. Corking
 // holds 3 bytes until 10 have been written, then server 0 gets all 10 at once.
 import { beforeEach, expect, test } from 'vitest';
-import { AgentError, type BpfObject, readU64s, u32, useGuest } from '../../harness/index.js';
+import { AgentError, type BpfObject, readU64s, type StreamSocket, tcpPairs, u32, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'sk_msg', from: import.meta.url, sources: ['sk_msg_verdict.bpf.c'] });
 
@@ -26,26 +26,25 @@ async function stats(obj: BpfObject) {
 async function setup(prog: 'verdict' | 'cork') {
   const obj = await guest.load('sk_msg_verdict.bpf.c');
   await guest.attach({ type: 'sk_msg', obj, prog, map: 'socks' });
-  const { pairs } = await guest.agent.call('tcp_pair', { netns: NETNS, count: 2 });
-  for (const [key, p] of pairs.entries()) await guest.agent.call('sockmap_add', { obj: obj.handle, map: 'socks', key, sock: p.client });
+  const { pairs } = await tcpPairs(guest.agent, { netns: NETNS, count: 2 });
+  for (const [key, p] of pairs.entries()) await p.client.sockmapAdd(obj, 'socks', key);
   return { obj, pairs };
 }
-const write = (sock: number, data: string) => guest.agent.call('sock_write', { sock, data });
-const read = async (sock: number, waitMs = 150) => (await guest.agent.call('sock_read', { sock, waitMs })).data;
+const read = async (sock: StreamSocket, waitMs = 150) => (await sock.read({ waitMs })).data;
 
 test('the verdict passes, redirects out of another socket, and drops (the send fails with EACCES), message by message', async () => {
   const { obj, pairs } = await setup('verdict');
   const [p0, p1] = pairs;
 
-  expect(await write(p0.client, 'pass: hello'), 'pass').toMatchObject({ written: 11 });
+  expect(await p0.client.write('pass: hello'), 'pass').toMatchObject({ written: 11 });
   expect(await read(p0.server), 'server 0 after a pass').toBe('pass: hello');
 
-  expect(await write(p0.client, 'redirect: to pair 1'), 'redirect').toMatchObject({ written: 19 });
+  expect(await p0.client.write('redirect: to pair 1'), 'redirect').toMatchObject({ written: 19 });
   expect(await read(p1.server), 'server 1 after a redirect').toBe('redirect: to pair 1');
   expect(await read(p0.server), 'server 0 after a redirect').toBe('');
 
   // Last: after a drop, 6.1 failed the socket's next send with EACCES too.
-  const err = await write(p0.client, 'drop: secret').then(
+  const err = await p0.client.write('drop: secret').then(
     () => null,
     (e: unknown) => e,
   );
@@ -59,9 +58,9 @@ test('the verdict passes, redirects out of another socket, and drops (the send f
 test('bpf_msg_cork_bytes holds a short message until 10 bytes are written, then the program passes them as one', async () => {
   const { obj, pairs } = await setup('cork');
   const [p0] = pairs;
-  await write(p0.client, 'abc');
+  await p0.client.write('abc');
   expect(await read(p0.server, 300), 'server 0 after 3 bytes (corked)').toBe('');
-  await write(p0.client, 'defghij');
+  await p0.client.write('defghij');
   expect(await read(p0.server), 'server 0 after 10 bytes').toBe('abcdefghij');
   // One run on the first 3 bytes (which corked), one on all 10 once they were in.
   expect(await stats(obj)).toMatchObject({ runs: 2n, passed: 2n });

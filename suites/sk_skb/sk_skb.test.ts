@@ -8,7 +8,7 @@
 // sk_skb parser program") a verdict alone is enough; before that, a verdict-only map adds the
 // socket but never runs the program.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { atLeast, type BpfObject, readU64s, u32, useCgroup, useGuest } from '../../harness/index.js';
+import { atLeast, type BpfObject, readU64s, type StreamSocket, type TcpPair, tcpPairs, u32, useCgroup, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'sk_skb',
@@ -43,12 +43,12 @@ async function until(cond: () => Promise<boolean>, ms = 10_000): Promise<boolean
 }
 
 /** Reads from a TCP socket until `bytes` bytes came (or 10 s passed); returns what came. */
-async function readExactly(sock: number, bytes: number): Promise<string> {
+async function readExactly(sock: StreamSocket, bytes: number): Promise<string> {
   let data = '';
   let got = 0;
   const end = Date.now() + 10_000;
   while (got < bytes && Date.now() < end) {
-    const r = await guest.agent.call('sock_read', { sock, waitMs: 100, expect: bytes - got });
+    const r = await sock.read({ waitMs: 100, expect: bytes - got });
     data += r.data;
     got += r.bytes;
     if (r.eof) break;
@@ -68,19 +68,19 @@ const RECV_ZERO_WHEN_EMPTY = (v: [number, number, number]) => atLeast(v, '4.17')
  * every byte written), after which nothing can be on its way: the window only has to let a
  * surplus show, as the agent's other settle windows do.
  */
-async function expectNothing(sock: number): Promise<void> {
-  const r = await guest.agent.call('sock_read', { sock, waitMs: 20 });
-  expect(r, `sock ${sock}`).toMatchObject({ data: '', bytes: 0 });
+async function expectNothing(s: StreamSocket): Promise<void> {
+  const r = await s.read({ waitMs: 20 });
+  expect(r, `sock ${s.sock}`).toMatchObject({ data: '', bytes: 0 });
   if (r.eof) {
-    expect(RECV_ZERO_WHEN_EMPTY(guest.kernel.version), `sock ${sock}: a read returned 0 (end of stream) on ${guest.kernel.release}`).toBe(true);
+    expect(RECV_ZERO_WHEN_EMPTY(guest.kernel.version), `sock ${s.sock}: a read returned 0 (end of stream) on ${guest.kernel.release}`).toBe(true);
     // The kernel's own word that the connection is not closed: TCP_ESTABLISHED.
-    expect((await guest.agent.call('sock_info', { sock })).tcpState, `sock ${sock}: TCP state`).toBe(1);
+    expect((await s.info()).tcpState, `sock ${s.sock}: TCP state`).toBe(1);
   }
 }
 
 interface Setup {
   obj: BpfObject;
-  pairs: { client: number; server: number }[];
+  pairs: TcpPair[];
 }
 
 /** Loads the object, attaches the verdict (and parser), makes two TCP pairs, puts servers into sock_map. */
@@ -89,9 +89,9 @@ async function setup(verdict: string, withParser: boolean, inMap: { key: number;
   if (withParser) await guest.attach({ type: 'sk_skb', obj, prog: 'parser', map: 'sock_map', kind: 'stream_parser' });
   await guest.attach({ type: 'sk_skb', obj, prog: verdict, map: 'sock_map', kind: 'stream_verdict' });
   // Programs first, then sockets: a socket is hooked with the programs its map has when it is added.
-  const { pairs } = await guest.agent.call('tcp_pair', { netns: NETNS, count: 2 });
+  const { pairs } = await tcpPairs(guest.agent, { netns: NETNS, count: 2 });
   for (const { key, pair } of inMap) {
-    await guest.agent.call('sockmap_add', { obj: obj.handle, map: 'sock_map', key, sock: pairs[pair].server });
+    await pairs[pair].server.sockmapAdd(obj, 'sock_map', key);
   }
   return { obj, pairs };
 }
@@ -112,7 +112,7 @@ async function redirectTest(withParser: boolean) {
   // one at a time they are one message each, and the programs run exactly once per message.
   // The bytes client 0 wrote leave through server 1 and arrive, unchanged and in order, at client 1.
   for (const m of [MSG1, MSG2]) {
-    expect((await guest.agent.call('sock_write', { sock: p0.client, data: m })).written).toBe(len(m));
+    expect((await p0.client.write(m)).written).toBe(len(m));
     expect(await readExactly(p1.client, len(m))).toBe(m);
   }
   const total = len(MSG1) + len(MSG2);
@@ -137,8 +137,8 @@ test('verdict without a parser redirects too (parser optional since 5.10)', asyn
 test('SK_DROP discards the stream: the peer reads nothing while the verdict counts every byte', async () => {
   const { obj, pairs } = await setup('drop_all', true, [{ key: 0, pair: 0 }]);
   const [p0, p1] = pairs;
-  const w1 = await guest.agent.call('sock_write', { sock: p0.client, data: MSG1 });
-  const w2 = await guest.agent.call('sock_write', { sock: p0.client, data: MSG2 });
+  const w1 = await p0.client.write(MSG1);
+  const w2 = await p0.client.write(MSG2);
   expect(w1.written + w2.written).toBe(len(MSG1) + len(MSG2));
 
   // Wait until the verdict has judged every byte written; after that nothing can be on its way.
@@ -147,12 +147,12 @@ test('SK_DROP discards the stream: the peer reads nothing while the verdict coun
   expect((await stat(obj, STAT_VERDICT)).bytes).toBe(total);
   await expectNothing(p0.server);
   // The other pair, not in the map, is untouched: data flows normally there.
-  await guest.agent.call('sock_write', { sock: p1.client, data: MSG1 });
+  await p1.client.write(MSG1);
   expect(await readExactly(p1.server, len(MSG1))).toBe(MSG1);
 
   // Out of the map, server 0 is an ordinary socket again: new data reaches it, the verdict is not run.
   await obj.map('sock_map').delete(u32(0));
-  await guest.agent.call('sock_write', { sock: p0.client, data: MSG2 });
+  await p0.client.write(MSG2);
   expect(await readExactly(p0.server, len(MSG2))).toBe(MSG2);
   expect((await stat(obj, STAT_VERDICT)).bytes).toBe(total);
 });
@@ -178,8 +178,8 @@ for (const withParser of [true, false]) {
     }
     const { obj, pairs } = await setup('pass_all', withParser, [{ key: 0, pair: 0 }]);
     const [p0, p1] = pairs;
-    await guest.agent.call('sock_write', { sock: p0.client, data: MSG1 });
-    await guest.agent.call('sock_write', { sock: p0.client, data: MSG2 });
+    await p0.client.write(MSG1);
+    await p0.client.write(MSG2);
     const total = len(MSG1) + len(MSG2);
     expect(await readExactly(p0.server, total)).toBe(MSG1 + MSG2);
     for (const s of [p0.client, p1.server, p1.client]) await expectNothing(s);
@@ -193,8 +193,8 @@ test('before 4.20, SK_PASS under a stream parser drops the stream: the verdict j
   if (atLeast(guest.kernel.version, '4.20')) ctx.skip(`kernel ${guest.kernel.release} delivers SK_PASS to the socket itself (4.20+): the test above covers it`);
   const { obj, pairs } = await setup('pass_all', true, [{ key: 0, pair: 0 }]);
   const [p0, p1] = pairs;
-  await guest.agent.call('sock_write', { sock: p0.client, data: MSG1 });
-  await guest.agent.call('sock_write', { sock: p0.client, data: MSG2 });
+  await p0.client.write(MSG1);
+  await p0.client.write(MSG2);
   const total = BigInt(len(MSG1) + len(MSG2));
   expect(await until(async () => (await stat(obj, STAT_VERDICT)).bytes >= total), 'the verdict saw every byte').toBe(true);
   expect((await stat(obj, STAT_VERDICT)).bytes).toBe(total);
@@ -212,10 +212,10 @@ describe('sockets added by a sock_ops program', () => {
     await guest.attach({ type: 'sock_ops', obj, prog: 'add_established', cgroup: cg.path });
     // Made inside the cgroup: as they become established, sock_ops puts the server at key 0 and
     // the client at key 1. User space adds nothing to the map.
-    const { pairs } = await guest.agent.call('tcp_pair', { netns: NETNS, count: 1, cgroup: cg.path });
+    const { pairs } = await tcpPairs(guest.agent, { netns: NETNS, count: 1, cgroup: cg.path });
     const [p] = pairs;
-    await guest.agent.call('sock_write', { sock: p.client, data: MSG1 });
-    await guest.agent.call('sock_write', { sock: p.server, data: MSG2 });
+    await p.client.write(MSG1);
+    await p.server.write(MSG2);
 
     const total = BigInt(len(MSG1) + len(MSG2));
     expect(await until(async () => (await stat(obj, STAT_VERDICT)).bytes >= total)).toBe(true);
@@ -245,8 +245,8 @@ describe('stream parser framing', () => {
     const obj = await guest.load('sk_skb_framing.bpf.c');
     await guest.attach({ type: 'sk_skb', obj, prog: 'parse_fixed', map: 'framing_map', kind: 'stream_parser' });
     await guest.attach({ type: 'sk_skb', obj, prog: 'verdict_count', map: 'framing_map', kind: 'stream_verdict' });
-    const { pairs } = await guest.agent.call('tcp_pair', { netns: NETNS, count: 2 });
-    for (const key of [0, 1]) await guest.agent.call('sockmap_add', { obj: obj.handle, map: 'framing_map', key, sock: pairs[key].server });
+    const { pairs } = await tcpPairs(guest.agent, { netns: NETNS, count: 2 });
+    for (const key of [0, 1]) await pairs[key].server.sockmapAdd(obj, 'framing_map', key);
     return { obj, judged: pairs[0], out: pairs[1] };
   }
 
@@ -261,7 +261,7 @@ describe('stream parser framing', () => {
     const { obj, judged, out } = await framingSetup();
     const two = 'ABCDEFGHIJKLMNOP' + 'abcdefghijklmnop';
     const write = `${two}01234567`;
-    expect((await guest.agent.call('sock_write', { sock: judged.client, data: write })).written).toBe(40);
+    expect((await judged.client.write(write)).written).toBe(40);
 
     // The two whole messages are passed on (what each carries: see above), each through its own
     // verdict call, and nothing of the third.
@@ -270,7 +270,7 @@ describe('stream parser framing', () => {
     expect(await verdictCalls(obj)).toBe(2);
     await expectNothing(out.client);
     // The third message completes with 8 more bytes, and only then goes on.
-    await guest.agent.call('sock_write', { sock: judged.client, data: '89abcdef' });
+    await judged.client.write('89abcdef');
     const third = redirectsWholeSkb() ? `${write}89abcdef` : '0123456789abcdef';
     expect(await readExactly(out.client, Buffer.byteLength(third))).toBe(third);
     expect(await verdictCalls(obj)).toBe(3);
@@ -279,13 +279,13 @@ describe('stream parser framing', () => {
 
   test('a parser returning 0 holds a short message back: the verdict runs only once the rest has arrived', async () => {
     const { obj, judged, out } = await framingSetup();
-    await guest.agent.call('sock_write', { sock: judged.client, data: 'first ten!' });
+    await judged.client.write('first ten!');
     // The parser has seen the 10 bytes and asked for more; the verdict has not run.
     expect(await until(async () => (await parserCalls(obj))[1] >= 1), 'the parser was asked').toBe(true);
     await expectNothing(out.client);
     expect(await verdictCalls(obj)).toBe(0);
 
-    await guest.agent.call('sock_write', { sock: judged.client, data: 'six!!!' });
+    await judged.client.write('six!!!');
     expect(await readExactly(out.client, MSG_LEN)).toBe('first ten!six!!!');
     expect(await verdictCalls(obj)).toBe(1);
     // Asked twice: once with the 10 bytes (0: more), once with all 16.
