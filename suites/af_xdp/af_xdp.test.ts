@@ -3,7 +3,7 @@
 // those frames, at their exact length, and the kernel's UDP socket on port 9000 gets none; other
 // ports go on to the stack. Without the XDP program, port 9000 reaches the kernel's socket again.
 import { expect, test } from 'vitest';
-import { frameLength, readU64s, send, SETTLE_MS, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
+import { frameLength, readU64s, send, SETTLE_MS, u32, UdpSink, useGuest, useVethPair, XskSocket } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'af_xdp', from: import.meta.url, sources: ['xdp_to_xsk.bpf.c'] });
 const net = useVethPair(guest);
@@ -12,18 +12,18 @@ const SIZE = 40;
 async function setup() {
   const obj = await guest.load('xdp_to_xsk.bpf.c');
   const xdp = await guest.attach({ type: 'xdp', obj, prog: 'to_xsk', ifname: net.b.ifname, netns: net.b.netns, mode: 'generic' });
-  const { sock } = await guest.agent.call('xsk_open', { netns: net.b.netns, ifname: net.b.ifname, queue: 0, obj: obj.handle, map: 'xsks' });
+  const xsk = await XskSocket.open(guest.agent, { netns: net.b.netns, ifname: net.b.ifname, queue: 0, obj: obj.handle, map: 'xsks' });
   const sink9000 = await UdpSink.open(guest.agent, { netns: net.b.netns, addr: net.b.ip, port: 9000 });
   const sink9001 = await UdpSink.open(guest.agent, { netns: net.b.netns, addr: net.b.ip, port: 9001 });
   const udp = (dport: number, count: number) => send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport, count, size: SIZE });
-  return { obj, xdp, sock, sink9000, sink9001, udp };
+  return { obj, xdp, xsk, sink9000, sink9001, udp };
 }
 
 test('the AF_XDP socket receives exactly the frames the XDP program redirects, at their length; the kernel\'s socket gets none of them', async () => {
-  const { obj, sock, sink9000, sink9001, udp } = await setup();
+  const { obj, xsk, sink9000, sink9001, udp } = await setup();
   await udp(9000, 10);
   await udp(9001, 5);
-  expect(await guest.agent.call('xsk_stats', { sock, expect: 10, waitMs: 500 }), 'AF_XDP socket').toMatchObject({
+  expect(await xsk.stats({ expect: 10, waitMs: 500 }), 'AF_XDP socket').toMatchObject({
     frames: 10,
     bytes: 10 * frameLength('udp', SIZE),
     lengths: Array(10).fill(frameLength('udp', SIZE)),
@@ -37,15 +37,15 @@ test('the AF_XDP socket receives exactly the frames the XDP program redirects, a
   // would not: the kernel drops what does not fit.)
   for (let batch = 1; batch <= 3; batch++) {
     await udp(9000, 100);
-    expect((await guest.agent.call('xsk_stats', { sock, expect: 100, waitMs: 1000 })).frames, `batch ${batch} of 100`).toBe(100);
+    expect((await xsk.stats({ expect: 100, waitMs: 1000 })).frames, `batch ${batch} of 100`).toBe(100);
   }
 });
 
 test('without the XDP program, port 9000 reaches the kernel\'s socket and the AF_XDP socket receives nothing', async () => {
-  const { xdp, sock, sink9000, udp } = await setup();
+  const { xdp, xsk, sink9000, udp } = await setup();
   await xdp.detach();
   await udp(9000, 7);
   expect((await sink9000.stats({ expect: 7, waitMs: 500 })).packets, 'kernel socket on 9000').toBe(7);
   // All 7 reached the kernel's socket: none is left for the AF_XDP socket but a surplus.
-  expect((await guest.agent.call('xsk_stats', { sock, waitMs: SETTLE_MS })).frames, 'AF_XDP socket').toBe(0);
+  expect((await xsk.stats({ waitMs: SETTLE_MS })).frames, 'AF_XDP socket').toBe(0);
 });
