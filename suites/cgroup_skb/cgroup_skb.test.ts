@@ -2,7 +2,7 @@
 // inside a cgroup are filtered, sockets outside it are not. Traffic goes from namespace A to
 // namespace B over a veth pair; the agent does the cgroup's work in a forked child that joins it.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { AgentError, type BpfObject, Cgroup, IP_PROTO, ipLength, type Proto, readU64s, send, UdpSink, useCgroup, useGuest, useVethPair } from '../../harness/index.js';
+import { AgentError, type BpfObject, Cgroup, IP_PROTO, ipLength, type Proto, readU64s, send, sendAllowingErrors, UdpSink, useCgroup, useGuest, useVethPair } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'cgroup_skb', from: import.meta.url, sources: ['cgroup_skb.bpf.c', 'cgroup_skb_inherit.bpf.c'] });
 
@@ -45,12 +45,12 @@ test('egress: a sender inside the cgroup gets EPERM for refused UDP, one outside
   const from = { netns: net.a.netns, dst: net.b.ip };
 
   // Inside the cgroup: every datagram to the refused port fails at sendto with EPERM.
-  const refused = await guest.agent.call('send', { ...from, proto: 'udp', dport: DENY_PORT, count: 12, size: 100, cgroup: cg.path });
+  const refused = await sendAllowingErrors(guest.agent, { ...from, proto: 'udp', dport: DENY_PORT, count: 12, size: 100, cgroup: cg.path });
   expect(refused).toMatchObject({ sent: 0, sendErrors: 12, sendErrno: EPERM });
   expect((await denied.stats({ judged: refusedBy(obj, 'egress_stats', 12) })).packets).toBe(0);
 
   // Inside the cgroup, other traffic goes: UDP to another port, and ICMP echo (answered).
-  const ok = await guest.agent.call('send', { ...from, proto: 'udp', dport: ALLOW_PORT, count: 9, size: 300, cgroup: cg.path });
+  const ok = await send(guest.agent, { ...from, proto: 'udp', dport: ALLOW_PORT, count: 9, size: 300, cgroup: cg.path });
   expect(ok.sent).toBe(9);
   expect(ok.sendErrors ?? 0).toBe(0);
   expect(await allowed.stats({ expect: 9 })).toMatchObject({ packets: 9, bytes: 9 * 300 });
@@ -70,7 +70,7 @@ test('egress: a sender inside the cgroup gets EPERM for refused UDP, one outside
 
   // Detached, the cgroup's sender reaches the refused port again and nothing more is counted.
   await a.detach();
-  const after = await guest.agent.call('send', { ...from, proto: 'udp', dport: DENY_PORT, count: 4, size: 100, cgroup: cg.path });
+  const after = await send(guest.agent, { ...from, proto: 'udp', dport: DENY_PORT, count: 4, size: 100, cgroup: cg.path });
   expect(after.sent).toBe(4);
   expect(after.sendErrors ?? 0).toBe(0);
   expect((await denied.stats({ expect: 4 })).packets).toBe(4);
@@ -112,7 +112,7 @@ test('an ingress program does not filter what the cgroup sends', async () => {
   await guest.attach({ type: 'cgroup_skb', obj, prog: 'ingress_filter', cgroup: cg.path, direction: 'ingress' });
   const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: DENY_PORT });
   // The sender is in the cgroup (in namespace A), the receiver is not.
-  const r = await guest.agent.call('send', { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: DENY_PORT, count: 11, size: 32, cgroup: cg.path });
+  const r = await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: DENY_PORT, count: 11, size: 32, cgroup: cg.path });
   expect(r.sent).toBe(11);
   expect(r.sendErrors ?? 0).toBe(0);
   expect(await sink.stats({ expect: 11 })).toMatchObject({ packets: 11, bytes: 11 * 32 });
@@ -164,7 +164,7 @@ describe('cgroup inheritance and BPF_F_ALLOW_OVERRIDE', () => {
 
   /** `count` datagrams to B from a process in `cgroup` (or outside any of ours); all must leave. */
   async function sendFrom(cgroup: string | undefined, count: number) {
-    const r = await guest.agent.call('send', { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: PORT, count, size: SIZE, cgroup });
+    const r = await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: PORT, count, size: SIZE, cgroup });
     expect(r).toMatchObject({ sent: count });
     expect(r.sendErrors ?? 0).toBe(0);
   }

@@ -2,7 +2,7 @@
 // agent creates sockets from a child that joined the cgroup (and from itself, outside it) and
 // reports socket()'s errno and the socket's SO_MARK, SO_PRIORITY and SO_BINDTODEVICE.
 import { expect, test } from 'vitest';
-import { atLeast, frameLength, linkStats, type Ops, readU64s, SETTLE_MS, u32, UdpSink, useCgroup, useGuest, VethPair } from '../../harness/index.js';
+import { atLeast, frameLength, linkStats, type Ops, readU64s, send, SETTLE_MS, u32, UdpSink, useCgroup, useGuest, VethPair } from '../../harness/index.js';
 import { describe } from 'vitest';
 
 const guest = useGuest({
@@ -124,12 +124,12 @@ describe('bound_dev_if steering traffic', () => {
       const atC = await UdpSink.open(guest.agent, { netns: toC.b.netns, port: PORT });
       const before = { b: await linkStats(guest, toB.b.ifname, toB.b.netns), c: await linkStats(guest, toC.b.ifname, toC.b.netns) };
 
-      const inside = await guest.agent.call('send', { netns: A, proto: 'udp', dst: DEST, dport: PORT, count: 12, size: 40, cgroup: cg.path });
+      const inside = await send(guest.agent, { netns: A, proto: 'udp', dst: DEST, dport: PORT, count: 12, size: 40, cgroup: cg.path });
       expect(inside.sent).toBe(12);
       expect(await atC.stats({ expect: 12 })).toMatchObject({ packets: 12, bytes: 12 * 40 });
       expect((await atB.stats({ waitMs: SETTLE_MS })).packets).toBe(0);
 
-      const outside = await guest.agent.call('send', { netns: A, proto: 'udp', dst: DEST, dport: PORT, count: 7, size: 40 });
+      const outside = await send(guest.agent, { netns: A, proto: 'udp', dst: DEST, dport: PORT, count: 7, size: 40 });
       expect(outside.sent).toBe(7);
       expect(await atB.stats({ expect: 7 })).toMatchObject({ packets: 7, bytes: 7 * 40 });
       expect((await atC.stats({ waitMs: SETTLE_MS })).packets).toBe(0);

@@ -4,7 +4,7 @@
 // an ipip tunnel device in namespace B takes it off again. What B receives is the check; the
 // programs' maps (pinned by iproute2) are read through their pins.
 import { expect, test } from 'vitest';
-import { ETH_HLEN, frameLength, IP_PIN_DIR, IP_PROTO, ipLength, ipv4, linkStats, mac, type Proto, readU64s, send, SETTLE_MS, u32, UdpSink, useGuest, useVethPair, VethPair } from '../../harness/index.js';
+import { ETH_HLEN, frameLength, IP_PIN_DIR, IP_PROTO, ipLength, ipv4, linkStats, mac, type Proto, readU64s, send, sendAllowingErrors, SETTLE_MS, u32, UdpSink, useGuest, useVethPair, VethPair } from '../../harness/index.js';
 import { describe } from 'vitest';
 
 const guest = useGuest({
@@ -75,7 +75,7 @@ test('BPF_DROP on the transmit path fails each UDP send with EPERM and nothing r
   const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: FROM_PORT });
   const vethBefore = await linkStats(guest, net.b.ifname, net.b.netns);
 
-  const udp = await guest.agent.call('send', { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: FROM_PORT, count: N, size: 64 });
+  const udp = await sendAllowingErrors(guest.agent, { netns: net.a.netns, proto: 'udp', dst: net.b.ip, dport: FROM_PORT, count: N, size: 64 });
   const icmp = await send(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: net.b.ip, count: N, size: 56 });
 
   expect(udp, 'every UDP send fails with the verdict\'s EPERM').toMatchObject({ sent: 0, sendErrors: N, sendErrno: EPERM });
@@ -167,8 +167,8 @@ test('a BPF_DROP verdict on the transmit path fails the send with EPERM and noth
   const sink = await UdpSink.open(guest.agent, { netns: net.b.netns, port: 6001 });
   const vethBefore = await linkStats(guest, net.b.ifname, net.b.netns);
 
-  const udp = await guest.agent.call('send', { netns: net.a.netns, proto: 'udp', dst: TUNNELED, dport: 6001, count: N, size: 64 });
-  const icmp = await guest.agent.call('send', { netns: net.a.netns, proto: 'icmp', dst: TUNNELED, count: N, size: 56 });
+  const udp = await sendAllowingErrors(guest.agent, { netns: net.a.netns, proto: 'udp', dst: TUNNELED, dport: 6001, count: N, size: 64 });
+  const icmp = await sendAllowingErrors(guest.agent, { netns: net.a.netns, proto: 'icmp', dst: TUNNELED, count: N, size: 56 });
 
   expect(udp).toMatchObject({ sent: 0, sendErrors: N, sendErrno: EPERM });
   expect(icmp).toMatchObject({ sent: 0, sendErrors: N, sendErrno: EPERM, replies: 0 });
@@ -213,7 +213,7 @@ describe('bpf_redirect from lwt_xmit', () => {
       expect(await atB.stats({ expect: 5 })).toMatchObject({ packets: 5 });
       expect((await atC.stats({ waitMs: SETTLE_MS })).packets).toBe(0);
 
-      await guest.agent.call('map_update', { pin: `${IP_PIN_DIR}/lwt_redir_cfg`, key: u32(0), value: u32(side.a.ifindex) + mac(side.b.mac) + mac(side.a.mac) });
+      await guest.pinnedMap(`${IP_PIN_DIR}/lwt_redir_cfg`).update(u32(0), u32(side.a.ifindex) + mac(side.b.mac) + mac(side.a.mac));
       const cBefore = await linkStats(guest, side.b.ifname, side.b.netns);
       const bBefore = await linkStats(guest, net.b.ifname, net.b.netns);
       await send(guest.agent, { netns: net.a.netns, proto: 'udp', dst: ALIAS, dport: PORT, count: N, size: 64 });
