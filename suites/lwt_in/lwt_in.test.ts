@@ -5,8 +5,8 @@
 // The programs count every packet per IP protocol in a map iproute2 pins (read through the pin);
 // one of them drops UDP.
 import { beforeEach, expect, test } from 'vitest';
-import { expectVerifierRejects, IP_PIN_DIR, IP_PROTO, ipLength, linkStats, type Proto, readU64s, send, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
-import { describe } from 'vitest';
+import { IP_PIN_DIR, IP_PROTO, ipLength, linkStats, type Proto, readU64s, send, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
+import { describeRefusedWrites } from '../include/lwt_write.js';
 
 const guest = useGuest({
   suite: 'lwt_in',
@@ -144,28 +144,5 @@ test('on a local route, the program runs for locally delivered packets and its d
   expect(await protocolsSeen()).toEqual([IP_PROTO.icmp, IP_PROTO.udp]);
 });
 
-// Issue 11: lwt_in may read the packet but not write it (dst_input() cannot take a changed
-// packet): the verifier refuses a direct store into the packet (EACCES, "cannot write into
-// packet") and bpf_skb_store_bytes, a helper the type is not given (EINVAL). The same writes in an
-// lwt_xmit program load: the refusal is the hook's, not the code's.
-describe('lwt_in refuses packet writes at load time', () => {
-  const EINVAL = 22;
-
-  test('a direct store into the packet is refused by the verifier with EACCES', async () => {
-    await expectVerifierRejects(guest.load('lwt_in_write_direct.bpf.c'), 'in_write_direct', /cannot write into packet/);
-  });
-
-  test('bpf_skb_store_bytes is not offered to lwt_in: EINVAL, naming the helper', async () => {
-    // 4.14-5.x: "unknown func"; later kernels: "program of this type cannot use helper".
-    await expectVerifierRejects(guest.load('lwt_in_write_helper.bpf.c'), 'in_write_helper', /(unknown func|program of this type cannot use helper) bpf_skb_store_bytes#9/, EINVAL);
-  });
-
-  test('the same writes in lwt_xmit programs load', async () => {
-    const obj = await guest.load('lwt_in_writes_as_xmit.bpf.c');
-    expect(obj.programs.map((p) => [p.name, p.type])).toEqual([
-      ['xmit_write_direct', 'lwt_xmit'],
-      ['xmit_write_helper', 'lwt_xmit'],
-    ]);
-    expect(obj.programs.every((p) => (p.id ?? 0) > 0)).toBe(true);
-  });
-});
+// Issue 11: the packet writes lwt_in refuses at load time (suites/include/lwt_write.ts).
+describeRefusedWrites(guest, 'in');

@@ -3,8 +3,8 @@
 // route per IP protocol (a map iproute2 pins, read here through its pin) and drops UDP.
 // A dropped packet never leaves A: the sender's sendto() fails with EPERM.
 import { expect, test } from 'vitest';
-import { expectVerifierRejects, IP_PIN_DIR, IP_PROTO, ipLength, linkStats, type Proto, readU64s, send, sendAllowingErrors, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
-import { describe } from 'vitest';
+import { IP_PIN_DIR, IP_PROTO, ipLength, linkStats, type Proto, readU64s, send, sendAllowingErrors, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
+import { describeRefusedWrites } from '../include/lwt_write.js';
 
 const guest = useGuest({
   suite: 'lwt_out',
@@ -110,28 +110,5 @@ test('deleting the route detaches the program: UDP flows again and the counters 
   expect(await counted('udp')).toEqual({ packets: 5n, bytes: BigInt(5 * ipLength('udp', 32)) });
 });
 
-// Issue 11: lwt_out may read the packet but not write it (dst_output() cannot take a changed
-// packet): the verifier refuses a direct store into the packet (EACCES, "cannot write into
-// packet") and bpf_skb_store_bytes, a helper the type is not given (EINVAL). The same writes in an
-// lwt_xmit program load: the refusal is the hook's, not the code's.
-describe('lwt_out refuses packet writes at load time', () => {
-  const EINVAL = 22;
-
-  test('a direct store into the packet is refused by the verifier with EACCES', async () => {
-    await expectVerifierRejects(guest.load('lwt_out_write_direct.bpf.c'), 'out_write_direct', /cannot write into packet/);
-  });
-
-  test('bpf_skb_store_bytes is not offered to lwt_out: EINVAL, naming the helper', async () => {
-    // 4.14-5.x: "unknown func"; later kernels: "program of this type cannot use helper".
-    await expectVerifierRejects(guest.load('lwt_out_write_helper.bpf.c'), 'out_write_helper', /(unknown func|program of this type cannot use helper) bpf_skb_store_bytes#9/, EINVAL);
-  });
-
-  test('the same writes in lwt_xmit programs load', async () => {
-    const obj = await guest.load('lwt_out_writes_as_xmit.bpf.c');
-    expect(obj.programs.map((p) => [p.name, p.type])).toEqual([
-      ['xmit_write_direct', 'lwt_xmit'],
-      ['xmit_write_helper', 'lwt_xmit'],
-    ]);
-    expect(obj.programs.every((p) => (p.id ?? 0) > 0)).toBe(true);
-  });
-});
+// Issue 11: the packet writes lwt_out refuses at load time (suites/include/lwt_write.ts).
+describeRefusedWrites(guest, 'out');
