@@ -22,7 +22,7 @@ import { readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { execa } from 'execa';
-import { contentKey, existingEntry, removeEntry, sha256File, tryPublish } from '../base/cache.js';
+import { contentKey, existingEntry, inputSha256, removeEntry, tryPublish } from '../base/cache.js';
 import { cacheRoot, config } from '../base/config.js';
 import { pidAlive } from '../base/procs.js';
 import type { Qmp } from './qmp.js';
@@ -45,23 +45,15 @@ export function snapshotsWanted(asked?: boolean): boolean {
   return asked ?? config.snapshot.get();
 }
 
-const digests = new Map<string, string>();
 /**
  * What a file's contents are known by: a file inside the cache is named by its entry's content
  * key (verified by the cache when it was handed out: the kernel's PVH image, the initramfs), any
- * other file by its sha256 (a bzImage given by path), once per process for a size and time.
+ * other file by its sha256 (a bzImage given by path), read once per process while it is unchanged.
  */
 async function contentOf(path: string): Promise<string> {
   const root = cacheRoot() + sep;
   if (path.startsWith(root)) return `cache:${path.slice(root.length)}`;
-  const st = statSync(path);
-  const id = `${path}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
-  let d = digests.get(id);
-  if (!d) {
-    d = await sha256File(path);
-    digests.set(id, d);
-  }
-  return d;
+  return inputSha256(path);
 }
 
 let qemuIdentity: string | undefined;
