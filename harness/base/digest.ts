@@ -57,12 +57,12 @@ export async function sparseSha256File(path: string): Promise<string> {
 const digests = new Map<string, { stamp: string; sum: string }>();
 
 /**
- * A file's digest (plain sha256, or the sparse kind), read once per process and again only when
+ * A file's digest as a manifest keeps it (plain sha256, or the sparse kind), read once per process and again only when
  * its stat stamp changed: every guest start keys its image by the programs, libraries and modules
  * it takes and checks the cache entries they come from, and reading them all again cost a start
  * half a second on a quiet host and 1-2 s on a busy one.
  */
-async function stampedDigest(path: string, sparse: boolean): Promise<string> {
+export async function fileDigest(path: string, sparse: boolean): Promise<string> {
   const stamp = await statStamp(path);
   const memo = `${sparse ? 'sparse' : 'plain'}:${path}`;
   const known = digests.get(memo);
@@ -73,13 +73,8 @@ async function stampedDigest(path: string, sparse: boolean): Promise<string> {
   return sum;
 }
 
-/** sha256File of an input a key is made from, remembered while the file is unchanged (stampedDigest). */
-export const inputSha256 = (path: string): Promise<string> => stampedDigest(path, false);
-
-/** The digest a manifest keeps for a file: plain sha256, or the sparse kind for files named so. */
-export async function fileDigest(path: string, sparse: boolean): Promise<string> {
-  return stampedDigest(path, sparse);
-}
+/** sha256File of an input a key is made from, remembered while the file is unchanged (fileDigest). */
+export const inputSha256 = (path: string): Promise<string> => fileDigest(path, false);
 
 /** A stable key from parts (strings or buffers), short enough for a directory name. */
 export function contentKey(...parts: (string | Buffer)[]): string {
