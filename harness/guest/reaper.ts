@@ -13,6 +13,9 @@ export interface LiveGuest {
 /** This process's guests that are running (a kept guest is not: its keeper owns it). */
 export const live = new Set<LiveGuest>();
 let hooksInstalled = false;
+/** The signals that end the process with its guests. */
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /** Installs the hooks once per process: on exit, on SIGINT/SIGTERM/SIGHUP, and when orphaned. */
 export function installExitHooks(): void {
   if (hooksInstalled) return;
@@ -39,14 +42,14 @@ export function installExitHooks(): void {
   // The same signal again while they go (vitest sends its SIGTERM twice) is not let through: it
   // would end the process before it reaped them. The wait is bounded.
   let ending = false;
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  for (const sig of SIGNALS) {
     const onSignal = () => {
       if (ending) return;
       ending = true;
       const guests = [...live];
       for (const vm of guests) vm.kill();
       void Promise.all(guests.map((vm) => vm.waitExit(2_000))).finally(() => {
-        for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(s);
+        for (const s of SIGNALS) process.removeAllListeners(s);
         process.kill(process.pid, sig);
       });
     };
