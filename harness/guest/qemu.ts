@@ -135,17 +135,12 @@ export function formatCommand(bin: string, args: string[]): string {
 }
 
 /**
- * The factor on every wait below: this host's measured slowness (harness/base/host-speed.ts: 1 on the
- * machines the waits were set on, more on a slower or loaded one), or BPF_HARNESS_TIMEOUT_SCALE
- * when set (less where a test wants a failure to come sooner).
+ * Seconds the harness waits for each stage, scaled by how fast the accelerator runs a guest and by
+ * this host's measured slowness (harness/base/host-speed.ts: 1 on the machines the waits were set
+ * on, more on a slower or loaded one; BPF_HARNESS_TIMEOUT_SCALE when set).
  */
-export function timeoutScale(): number {
-  return hostSlowness();
-}
-
-/** Seconds the harness waits for each stage, scaled by how fast the accelerator runs a guest. */
 export function timeouts(accel: Accel): { bootMs: number; silentMs: number; hungMs: number; sshdMs: number; commandMs: number; shutdownMs: number; keepaliveMs: number } {
-  const k = (accel === 'kvm' ? 1 : 4) * timeoutScale();
+  const k = (accel === 'kvm' ? 1 : 4) * hostSlowness();
   // Whole milliseconds: a measured factor is fractional, and the agent takes integers only.
   const ms = (n: number) => Math.round(n);
   return {
@@ -163,7 +158,7 @@ export function timeouts(accel: Accel): { bootMs: number; silentMs: number; hung
     commandMs: ms(30_000 * k),
     shutdownMs: 5_000,
     /** A guest that answers no SSH keepalive for this long has stopped (checked every 5 s). */
-    keepaliveMs: ms(30_000 * timeoutScale()),
+    keepaliveMs: ms(30_000 * hostSlowness()),
   };
 }
 

@@ -84,9 +84,7 @@ const schedstat = (text: string): RunTime => {
 };
 
 /** Shell lines: stop $1's process and wait until it is stopped, so that its run time is final. */
-const STOP = [
-  'stop() { kill -STOP $1; while read -r _ _ st _ < /proc/$1/stat; [ "$st" != T ]; do :; done; }',
-].join('\n');
+const STOP = 'stop() { kill -STOP $1; while read -r _ _ st _ < /proc/$1/stat; [ "$st" != T ]; do :; done; }';
 
 /**
  * Runs a shell busy loop pinned to BUSY_CPU and, meanwhile, `sleep seconds` (pinned there too, and
