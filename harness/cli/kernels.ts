@@ -3,7 +3,7 @@ import { resolveDebian } from '../kernels/apt.js';
 import { buildKernel } from '../kernels/build.js';
 import { positiveInt } from '../base/config.js';
 import { getKernel, loadCatalog, lookupKernel } from '../kernels/catalog.js';
-import { readLock, writePin } from '../base/lock.js';
+import { readLock, writePin } from '../kernels/pins.js';
 import type { Values } from './options.js';
 import { say } from './suite.js';
 

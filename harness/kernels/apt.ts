@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import { cacheRoot, sha256File, withLock } from '../base/cache.js';
 import { config, DEFAULT_DEBIAN_KEYRING, system } from '../base/config.js';
 import type { DebianSource, Progress } from './types.js';
-import { type Pin, readLock } from '../base/lock.js';
+import { type Pin, readLock } from './pins.js';
 import { which } from '../base/tools.js';
 
 export interface Mirror {

@@ -1,13 +1,13 @@
 // Kernel catalog: names a kernel, resolves it to one exact artifact (bzImage + modules), fetches
 // and caches it. Sources: Debian packages (through a private apt state), local bzImages, and
 // kernel source (a tree, a tarball, Debian's linux-source-X) built by harness/kernels/build.ts.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rename, rm, symlink } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { AptSuite, debianPin, pinServed } from './apt.js';
 import { buildKernel } from './build.js';
-import { cached, contentKey, sha256File } from '../base/cache.js';
+import { cached, contentKey } from '../base/cache.js';
 import { config } from '../base/config.js';
 import type { Catalog, DebianSource, Kernel, KernelSource, LocalSource, Progress } from './types.js';
 import { parseRelease } from './types.js';

@@ -1,7 +1,7 @@
 // A run's records: what each test on one kernel did (outcome, skip reason, flaky with its first
 // failure, logs, the command that re-runs it), one JSON file per kernel in the run directory;
 // shards of one kernel merge on reading.
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isObject, readJsonFile } from '../base/json-file.js';
 import { fileSafe } from '../base/paths.js';

@@ -70,7 +70,7 @@ test('a catalog whose default is missing is refused', async () => {
 });
 
 test('a Debian kernel resolves to exactly the package and version kernels/lock.json pins', async () => {
-  const { readLock } = await import('../../harness/base/lock.js');
+  const { readLock } = await import('../../harness/kernels/pins.js');
   const { getKernel } = await import('../../harness/kernels/catalog.js');
   const pin = readLock()['6.1'];
   expect(pin).toBeDefined();
@@ -80,7 +80,7 @@ test('a Debian kernel resolves to exactly the package and version kernels/lock.j
 }, hostMs(300_000));
 
 test('pins are written sorted and read back', async () => {
-  const { readLock, writePin } = await import('../../harness/base/lock.js');
+  const { readLock, writePin } = await import('../../harness/kernels/pins.js');
   const dir = await mkdtemp(join(tmpdir(), 'lock-'));
   const path = join(dir, 'lock.json');
   expect(readLock(path)).toEqual({});

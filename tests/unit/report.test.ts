@@ -173,7 +173,7 @@ test('garbage run records and a garbage lock file are errors that name the file'
   expect(() => writeReports(dir)).toThrow(`${join(dir, 'kernel-6.1.json')}: not a run record (kernel, tests, suiteErrors)`);
   await writeFile(join(dir, 'kernel-6.1.json'), '{"kernel": ');
   expect(() => writeReports(dir)).toThrow(new RegExp(`${join(dir, 'kernel-6\\.1\\.json').replace(/\//g, '\\/')}: not valid JSON`));
-  const { readLock } = await import('../../harness/base/lock.js');
+  const { readLock } = await import('../../harness/kernels/pins.js');
   await writeFile(join(dir, 'lock.json'), 'garbage');
   expect(() => readLock(join(dir, 'lock.json'))).toThrow(`${join(dir, 'lock.json')}: not valid JSON`);
   await writeFile(join(dir, 'lock.json'), '{"6.1": {"suite": "bookworm"}}');

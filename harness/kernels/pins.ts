@@ -3,8 +3,8 @@
 // kernels -- lock [NAME...]` moves pins to the newest packages the archive serves.
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isObject, readJsonFile } from './json-file.js';
-import { REPO_ROOT } from './paths.js';
+import { isObject, readJsonFile } from '../base/json-file.js';
+import { REPO_ROOT } from '../base/paths.js';
 
 export interface Pin {
   /** The catalog entry it was resolved from (a changed entry ignores a stale pin). */
