@@ -35,6 +35,7 @@ export { AgentError, readU64s, readU32, u32, u64, mac, ipv4, type Hex, type Ops,
 export { atLeast, getKernel, type Kernel } from './kernels/catalog.js';
 export { Vm, VmError, type VmOptions, type BootCause } from './guest/vm.js';
 export { hostSlowness, hostSpeed, describeHostSpeed, type HostSpeed } from './base/host-speed.js';
+export { pollUntil } from './base/poll.js';
 // The environment variables the harness reads (e.g. config.lsmAppend.get() for a suite's own command line).
 export { config } from './base/config.js';
 export { SshSession } from './guest/ssh.js';

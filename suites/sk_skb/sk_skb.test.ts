@@ -8,7 +8,7 @@
 // sk_skb parser program") a verdict alone is enough; before that, a verdict-only map adds the
 // socket but never runs the program.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { atLeast, type BpfObject, readU64s, type StreamSocket, type TcpPair, tcpPairs, u32, useCgroup, useGuest } from '../../harness/index.js';
+import { atLeast, type BpfObject, hostSlowness, pollUntil, readU64s, type StreamSocket, type TcpPair, tcpPairs, u32, useCgroup, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'sk_skb',
@@ -32,21 +32,14 @@ async function stat(obj: BpfObject, key: number) {
   return { calls, bytes };
 }
 
-/** Polls until `cond` holds (10 s at most); returns whether it did. */
-async function until(cond: () => Promise<boolean>, ms = 10_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await cond()) return true;
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Polls until `cond` holds (10 s at most, on the reference machines; longer on a slower host). */
+const until = (cond: () => Promise<boolean>) => pollUntil(cond, 10_000);
 
-/** Reads from a TCP socket until `bytes` bytes came (or 10 s passed); returns what came. */
+/** Reads from a TCP socket until `bytes` bytes came (or 10 s passed, times the host's slowness); returns what came. */
 async function readExactly(sock: StreamSocket, bytes: number): Promise<string> {
   let data = '';
   let got = 0;
-  const end = Date.now() + 10_000;
+  const end = Date.now() + 10_000 * hostSlowness();
   while (got < bytes && Date.now() < end) {
     const r = await sock.read({ waitMs: 100, expect: bytes - got });
     data += r.data;

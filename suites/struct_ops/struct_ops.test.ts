@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeEach, expect, test } from 'vitest';
-import { type BpfObject, InetSocket, loadCore, readU64s, u32, useGuest } from '../../harness/index.js';
+import { type BpfObject, InetSocket, loadCore, pollUntil, readU64s, u32, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({ suite: 'struct_ops', from: import.meta.url });
 const source = join(fileURLToPath(new URL('.', import.meta.url)), 'bh_tcp_cc.bpf.c');
@@ -25,15 +25,8 @@ async function calls(obj: BpfObject, what: keyof typeof CALL): Promise<bigint> {
 }
 const available = async () => (await guest.ssh.exec('cat /proc/sys/net/ipv4/tcp_available_congestion_control')).trim().split(/\s+/);
 
-/** Polls until `cond` holds (5 s at most). */
-async function until(cond: () => Promise<boolean>): Promise<boolean> {
-  const end = Date.now() + 5000;
-  for (;;) {
-    if (await cond()) return true;
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Polls until `cond` holds (5 s at most, on the reference machines; longer on a slower host). */
+const until = (cond: () => Promise<boolean>) => pollUntil(cond, 5_000);
 
 test('registered, bh_cc is offered and chosen by the connections that ask for it: init once per connection, release once each is gone', async () => {
   expect(await available(), 'before registering').not.toContain('bh_cc');
