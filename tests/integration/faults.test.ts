@@ -65,7 +65,7 @@ test('a test retried after its guest faulted runs again on a fresh guest that wo
   expect(faulted).toBeDefined();
   expect(record.consoleLog).toBeDefined();
   expect(record.consoleLog).not.toBe(faulted);
-}, 600_000);
+}, hostMs(600_000));
 
 test('a real WARN (a module that WARNs in its init) fails the running test; with an allowlist rule for its line it does not', async (ctx) => {
   const { getKernel } = await import('../../harness/kernels/catalog.js');

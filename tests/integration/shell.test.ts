@@ -6,10 +6,13 @@ import { expect, test } from 'vitest';
 import { REPO_ROOT } from '../../harness/base/paths.js';
 import { alive } from '../helpers/processes.js';
 import { CLI } from '../helpers/cli.js';
+import { hostSlowness } from '../../harness/base/host-speed.js';
 import { hostMs } from '../helpers/timeouts.js';
 
 const DRIVER = String.raw`
 import os, pty, sys, time, fcntl, termios, struct, select, re
+# The waits of the reference machines, times this host's slowness (hostSlowness(), passed in).
+K = float(os.environ.get('BH_WAIT_SCALE', '1'))
 def winsize(fd, rows, cols):
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', rows, cols, 0, 0))
 pid, fd = pty.fork()
@@ -19,7 +22,7 @@ winsize(fd, 30, 100)
 out = b''
 def read_until(pattern, timeout):
     global out
-    end = time.time() + timeout
+    end = time.time() + timeout * K
     while time.time() < end:
         r, _, _ = select.select([fd], [], [], 0.2)
         if r:
@@ -42,18 +45,21 @@ read_until(rb'exit \(or Ctrl-D\) ends the guest', 300)
 send('PS1=PROMPT-; stty size\r')
 read_until(rb'[\r\n]30 100[\r\n]', 30)
 winsize(fd, 40, 120)
-time.sleep(0.5)
+time.sleep(0.5 * K)
 send('stty size\r')
 read_until(rb'[\r\n]40 120[\r\n]', 30)
-send('sleep 60; echo DONE-$((6*7))\r')
-time.sleep(1.5)
+# Ctrl-C once the shell runs the line (the computed STARTED-2 is its output, not the echo of
+# what was typed); a Ctrl-C before that would throw the typed line away instead.
+send('echo STARTED-$((1+1)); sleep 60; echo DONE-$((6*7))\r')
+read_until(rb'STARTED-2', 30)
+time.sleep(0.3 * K)
 send('\x03')
 send('echo rc=$?\r')
 read_until(rb'rc=130', 20)
 send('bpftool version | head -1; ip -V\r')
 read_until(rb'bpftool v[0-9][^\n]*\n[^\n]*iproute2', 30)
 send('exit\r')
-end = time.time() + 60
+end = time.time() + 60 * K
 while time.time() < end:
     done, status = os.waitpid(pid, os.WNOHANG)
     if done:
@@ -71,7 +77,8 @@ test('npm run shell: a real terminal in the guest, with its size, Ctrl-C, bpftoo
     cwd: REPO_ROOT,
     reject: false,
     all: true,
-    timeout: 400_000,
+    timeout: hostMs(400_000),
+    env: { ...process.env, BH_WAIT_SCALE: String(hostSlowness()) },
   });
   const out = r.all ?? '';
   expect(r.exitCode, out).toBe(0);
@@ -108,8 +115,10 @@ test('npm run shell inside tmux: the pane\'s size, a resize, Ctrl-C to the guest
     await tmux('resize-window', '-t', session, '-x', '120', '-y', '40');
     await tmux('send-keys', '-t', session, 'clear; stty size', 'Enter');
     await waitFor(/^40 120$/m, hostMs(30_000));
-    await tmux('send-keys', '-t', session, 'sleep 60; echo DONE-$((6*7))', 'Enter');
-    await new Promise((r) => setTimeout(r, 1500));
+    // Ctrl-C once the shell runs the line (STARTED-2 is its output, not the echo of what was typed).
+    await tmux('send-keys', '-t', session, 'echo STARTED-$((1+1)); sleep 60; echo DONE-$((6*7))', 'Enter');
+    await waitFor(/^STARTED-2$/m, hostMs(30_000));
+    await new Promise((r) => setTimeout(r, hostMs(300)));
     await tmux('send-keys', '-t', session, 'C-c');
     await tmux('send-keys', '-t', session, 'echo rc=$?', 'Enter');
     expect(await waitFor(/^rc=130$/m, hostMs(20_000))).not.toMatch(/^DONE-42$/m);
@@ -124,13 +133,14 @@ test('npm run shell inside tmux: the pane\'s size, a resize, Ctrl-C to the guest
 test('npm run shell --suite: the suite\'s objects are in /run/bpf and its veth pair is up', async () => {
   const driver = String.raw`
 import os, pty, sys, time, select
+K = float(os.environ.get('BH_WAIT_SCALE', '1'))
 pid, fd = pty.fork()
 if pid == 0:
     os.execvp(sys.argv[1], sys.argv[1:])
 out = b''
 def pump(t, until):
     global out
-    end = time.time() + t
+    end = time.time() + t * K
     while time.time() < end and until not in out:
         r, _, _ = select.select([fd], [], [], 0.2)
         if r:
@@ -148,7 +158,8 @@ sys.stdout.write(out.decode(errors='replace'))
     cwd: REPO_ROOT,
     reject: false,
     all: true,
-    timeout: 400_000,
+    timeout: hostMs(400_000),
+    env: { ...process.env, BH_WAIT_SCALE: String(hostSlowness()) },
   });
   const out = r.all ?? '';
   const listing = out.slice(out.lastIndexOf('ls /run/bpf'));
