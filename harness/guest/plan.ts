@@ -1,6 +1,8 @@
 // What a guest start is made of, resolved once for Vm.start and `boot --dry-run`: the kernel, the
 // image, the accelerator, the kernel QEMU boots (bzImage, or the PVH entry of its vmlinux), the
-// snapshot key and the snapshot a start restores; and the boot plan of one start from it.
+// snapshot key and the snapshot a start restores; and the boot plan of one start from it, with a
+// free host port for its SSH forward.
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Fault } from './console.js';
@@ -45,6 +47,18 @@ export interface VmOptions {
    */
   snapshot?: boolean;
   onEvent?: (e: VmEvent) => void;
+}
+
+/** A free TCP port on the host's loopback: the host side of a start's SSH forward (startPlan's sshPort). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
 }
 
 let qmpCounter = 0;

@@ -4,7 +4,6 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { loadAllowlist } from './allowlist.js';
@@ -24,9 +23,9 @@ import { stuckWindowMs, VcpuMonitor, vcpuState } from './vcpu-time.js';
 import { type BootCause, VmError } from './vm-error.js';
 import { installExitHooks, live } from './reaper.js';
 import { measureSilence, noNetworkMessage, silenceNote } from './boot-causes.js';
-import { type GuestPlan, planGuest, startPlan, type VmEvent, type VmOptions } from './plan.js';
+import { freePort, type GuestPlan, planGuest, startPlan, type VmEvent, type VmOptions } from './plan.js';
 
-export { type BootCause, type GuestPlan, planGuest, startPlan, type VmEvent, type VmOptions, VmError };
+export { type BootCause, freePort, type GuestPlan, planGuest, startPlan, type VmEvent, type VmOptions, VmError };
 
 interface LaunchContext {
   kernel: Kernel;
@@ -44,17 +43,6 @@ interface RestoreError extends Error {
 
 
 export { resultsRoot };
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** Faults that end a boot at once: the kernel is dead or cannot be trusted. */
 const BOOT_ENDING: ReadonlySet<Fault> = new Set([...FATAL_FAULTS, 'oops', 'bug', 'kasan']);
