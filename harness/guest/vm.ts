@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { loadAllowlist } from './allowlist.js';
 import { keptDir, type KeptGuest } from './kept.js';
-import { ConsoleLog, FATAL_FAULTS, type Fault } from './console.js';
+import { ConsoleLog } from './console.js';
 import type { Image } from './image.js';
 import type { Kernel } from '../kernels/catalog.js';
 import { resultsRoot } from '../base/config.js';
@@ -18,11 +18,11 @@ import { Qmp } from './qmp.js';
 import { afterRestore, canReseed, dropSnapshot, loadSnapshot, saveSnapshot, type Snapshot, snapshotSize, sweepBootMemory } from './snapshot.js';
 import { type Accel, formatCommand, timeouts } from './qemu.js';
 import type { GuestCommands } from './commands.js';
-import { SshSession } from './ssh.js';
-import { stuckWindowMs, VcpuMonitor, vcpuState } from './vcpu-time.js';
+import type { SshSession } from './ssh.js';
+import { connectSsh, waitForSsh } from './ssh-ready.js';
+import { stuckWindowMs, VcpuMonitor } from './vcpu-time.js';
 import { type BootCause, VmError } from './vm-error.js';
 import { installExitHooks, live } from './reaper.js';
-import { measureSilence, noNetworkMessage, silenceNote } from './boot-causes.js';
 import { freePort, type GuestPlan, planGuest, startPlan, type VmEvent, type VmOptions } from './plan.js';
 
 export { type BootCause, freePort, type GuestPlan, planGuest, startPlan, type VmEvent, type VmOptions, VmError };
@@ -44,10 +44,6 @@ interface RestoreError extends Error {
 
 export { resultsRoot };
 
-/** Faults that end a boot at once: the kernel is dead or cannot be trusted. */
-const BOOT_ENDING: ReadonlySet<Fault> = new Set([...FATAL_FAULTS, 'oops', 'bug', 'kasan']);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let counter = 0;
 let syncCounter = 0;
 
@@ -145,7 +141,7 @@ export class Vm {
       const con = new ConsoleLog(join(logDir, 'console.log'), allow);
       const vm = Vm.launch(ctx, argv, keepable, con, sshPort, boot.snapshot);
       try {
-        await vm.waitForSsh(opts.bootTimeoutMs ?? t.bootMs, key);
+        await waitForSsh(vm, vm.vcpus, opts.bootTimeoutMs ?? t.bootMs, key ? () => vm.saveAs(key) : undefined);
         vm.bootMs = Date.now() - vm.started;
         emit({ type: 'ready', kernel: kernel.name, bootMs: vm.bootMs, from: 'boot' });
         return vm;
@@ -232,7 +228,7 @@ export class Vm {
         qmp?.close();
       }
       const sshFrom = Date.now();
-      const sshErr = await vm.connectSsh(Math.min(deadline, sshFrom + t.sshdMs), () => {
+      const sshErr = await connectSsh(vm, Math.min(deadline, sshFrom + t.sshdMs), () => {
         const why = exited();
         if (why) throw new Error(why);
       });
@@ -275,126 +271,11 @@ export class Vm {
     }
   }
 
-  /**
-   * Waits for a completed SSH handshake, and fails as soon as the console shows that none will
-   * come, with the cause: a kernel that prints nothing, a panic or fault, an init that never
-   * starts the SSH server, a guest without network, or an SSH server that never answers.
-   */
-  private async waitForSsh(deadlineMs: number, saveAs?: string): Promise<void> {
-    const started = this.started;
-    const deadline = started + deadlineMs;
-    const t = this.timeouts;
-    const secs = (ms: number) => `${Math.round(ms / 100) / 10} s`;
-    const sshdAt = () => this.console.saidAt.get('starting sshd');
-    let hungJudgedAt = 0;
-    const check = () => {
-      // A warning, UBSAN or lockdep report does not stop a boot; the guest's first user sees it.
-      const fault = this.console.faults.find((f) => BOOT_ENDING.has(f.kind));
-      if (fault) {
-        const cause = fault.kind === 'panic' ? 'panic' : 'fault';
-        const lines = fault.report.slice(0, fault.kind === 'panic' ? 12 : 20).join('\n');
-        throw this.error(`guest ${fault.kind} during boot: ${fault.line.trim()}\n${lines}`, cause);
-      }
-      if (!this.running) {
-        // With -no-reboot, a CPU reset (a triple fault) ends QEMU with code 0.
-        const early = /Booting the kernel\.\s*$/.test(this.console.tail(3)) ? ': the kernel reset the machine right after the decompressor handed over (a triple fault in early boot; a toolchain the tree predates can cause it)' : '';
-        throw this.error(`QEMU exited (code ${this.exited?.code}) before the guest answered SSH${early}`, 'qemu-exited');
-      }
-      const now = Date.now();
-      if (!this.console.guestLines && now - started > Math.min(t.silentMs, deadlineMs)) {
-        throw this.error(`the kernel printed nothing on the serial console in ${secs(now - started)}: is it an x86_64 bzImage with a serial console (CONFIG_SERIAL_8250_CONSOLE)?`, 'no-output');
-      }
-      // Silent and halted before init: hung (BootCause 'hung'). Judged at most once a second.
-      const last = this.console.lastGuestLine;
-      if (!this.console.initRan && !this.console.guestSays.length && last && now - last.at > t.hungMs && now - hungJudgedAt >= 1_000) {
-        hungJudgedAt = now;
-        const q = measureSilence(this.console, this.vcpus);
-        if (q?.vcpus && vcpuState(q.vcpus) === 'idle') throw this.error(`the kernel hung before it ran init${silenceNote(q)}`, 'hung');
-      }
-      // init says what is wrong with the network before "starting sshd": by then it has said all of it.
-      if (sshdAt() !== undefined) {
-        const said = this.console.guestSays.filter((l) => l.startsWith('no network: '));
-        if (said.length) throw this.error(noNetworkMessage(this.kernel, said), 'no-network');
-      }
-    };
-    // Wakes as soon as init says something, or after 50 ms to look for faults and QEMU's exit.
-    const nextSay = () => this.console.waitForLine((l) => l.includes('bpf-harness: '), 50);
-    // A connection made before the guest's network is up only sits in QEMU's port forward while
-    // it retries with back-off, which costs seconds: the first attempt waits for init's word.
-    while (sshdAt() === undefined) {
-      check();
-      if (Date.now() >= deadline) {
-        throw this.error(
-          `init never started the SSH server within ${secs(deadlineMs)}: the kernel ${this.console.guestSays.length ? 'ran init, which stopped before "starting sshd"' : 'did not reach the image\'s init (no "bpf-harness:" line on the console)'}${silenceNote(measureSilence(this.console, this.vcpus))}`,
-          'no-sshd',
-        );
-      }
-      await nextSay();
-    }
-    // Once the server is started, a guest that can answer does so within seconds.
-    const sshdDeadline = Math.min(deadline, sshdAt()! + t.sshdMs);
-    // init says "ready for ssh" once the server listens; a connection made before that is reset
-    // by the guest. An init that never says it (a test's own) is tried from 2 s on.
-    const tryFrom = sshdAt()! + 2_000;
-    while (!this.console.saidAt.has('ready for ssh') && Date.now() < Math.min(tryFrom, sshdDeadline)) {
-      check();
-      await nextSay();
-    }
-    // Saved before the first connection: no SSH state of this guest's is in the snapshot.
-    if (saveAs && this.console.saidAt.has('ready for ssh')) {
-      check();
-      await this.saveAs(saveAs);
-    }
-    // Saved or not, the memory file's name is not needed any more (QEMU keeps its mapping).
-    this.dropBootMemory();
-    const lastErr = await this.connectSsh(sshdDeadline, check);
-    if (lastErr === null) return;
-    check();
-    const seeded = this.console.guestSays.find((l) => l.startsWith('entropy:'));
-    // "fast init done" (crng_init 1) is not enough: getrandom() blocks until "crng init done".
-    const crng = /crng init done/.test(this.console.tail(400));
-    const hint = crng
-      ? 'the random pool was initialised, so look at the SSH server itself'
-      : `hint: the kernel never said "random: crng init done", so its random pool is not initialised and the SSH server blocks waiting for random bytes (${seeded ? `init said "${seeded}"` : 'init did not seed it'})`;
-    throw this.error(
-      `the SSH server was started ${secs(sshdAt()! - started)} into the boot but did not answer within ${secs(Date.now() - sshdAt()!)} (${this.accel}); last error: ${lastErr}; ${hint}`,
-      'sshd-silent',
-    );
-  }
-
   /** Unlinks a booting guest's shared memory file (/dev/shm): QEMU's mapping lives on without the name. */
   dropBootMemory(): void {
     const f = this.snapshotFiles?.memoryFile;
     if (f?.shared) rmSync(f.path, { force: true });
   }
-
-  /**
-   * Connects over SSH, with the guest's host key checked, retrying until `deadline`; `check`
-   * throws when the guest can no longer answer. Null once connected, else the last error.
-   */
-  private async connectSsh(deadline: number, check: () => void): Promise<string | null> {
-    const t = this.timeouts;
-    let lastErr = `no attempt before the deadline`;
-    while (Date.now() < deadline) {
-      check();
-      try {
-        this.ssh = await SshSession.connect({
-          port: this.sshPort,
-          privateKey: this.image.clientKey,
-          hostKey: this.image.hostKey,
-          readyTimeoutMs: Math.min(10_000, Math.max(1_000, deadline - Date.now())),
-          keepaliveMs: t.keepaliveMs,
-        });
-        this.ssh.commandTimeoutMs = t.commandMs;
-        return null;
-      } catch (e) {
-        lastErr = (e as Error).message;
-        await sleep(50);
-      }
-    }
-    return lastErr;
-  }
-
 
   /**
    * Waits until everything the kernel printed so far is in the console log: a marker written to
