@@ -15,14 +15,18 @@
 // is a cache entry like the others (harness/base/cache.ts): keyed by content, published by one run
 // while any other boots plainly, verified (once per host boot, and again when one of its files
 // changed), and removed when it fails that or QEMU cannot load it.
+//
+// This module is what a snapshot is and where it lives: its key, its cache entry (found, dropped,
+// pruned when unused), the memory file of a boot that may be saved (and the sweep of those a
+// killed run left behind), and whether a kernel can be restored at all. Saving one is
+// snapshot-save.ts.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { readdir, rm, stat, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
-import { execa } from 'execa';
-import { contentKey, existingEntry, inputSha256, removeEntry, tryPublish } from '../base/cache.js';
+import { contentKey, existingEntry, inputSha256, removeEntry } from '../base/cache.js';
 import { cacheRoot, config } from '../base/config.js';
 import { pidAlive } from '../base/procs.js';
 import type { Qmp } from './qmp.js';
@@ -99,7 +103,8 @@ export interface Snapshot {
   bootConsole: string;
 }
 
-function snapshotIn(key: string, dir: string): Snapshot {
+/** The snapshot `key` whose entry is `dir`. */
+export function snapshotIn(key: string, dir: string): Snapshot {
   return { key, dir, memory: join(dir, MEMORY_FILE), devices: join(dir, DEVICES_FILE), bootConsole: join(dir, BOOT_CONSOLE) };
 }
 
@@ -158,62 +163,6 @@ export async function sweepBootMemory(): Promise<void> {
 /** Forgets a snapshot that would not load, so that the next boot saves a good one. */
 export async function dropSnapshot(key: string): Promise<void> {
   await removeEntry(SNAPSHOT_AREA, key);
-}
-
-
-interface MigrationInfo {
-  status: string;
-  'error-desc'?: string;
-  'total-time'?: number;
-}
-
-async function migrationDone(qmp: Qmp, deadlineMs: number): Promise<MigrationInfo> {
-  const until = Date.now() + deadlineMs;
-  for (;;) {
-    const info = await qmp.execute<MigrationInfo>('query-migrate');
-    if (info.status === 'completed') return info;
-    if (info.status === 'failed' || info.status === 'cancelled') throw new Error(`the save ${info.status}${info['error-desc'] ? `: ${info['error-desc']}` : ''}`);
-    if (Date.now() > until) {
-      await qmp.execute('migrate_cancel').catch(() => {});
-      throw new Error(`the save did not complete within ${deadlineMs / 1000} s (status ${info.status})`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/**
- * Saves the running guest behind `qmp`, whose memory is the shared file `memoryFile`, as the
- * snapshot `key`, unless another run is saving it right now: the guest is paused, its device
- * state written and its memory copied, and resumed. Returns the entry, or null when another run
- * had it. The guest is running again when this returns or throws.
- */
-export async function saveSnapshot(qmp: Qmp, memoryFile: string, key: string, bootConsole: string, deadlineMs: number, onProgress?: (m: string) => void): Promise<Snapshot | null> {
-  const dir = await tryPublish({
-    area: SNAPSHOT_AREA,
-    key,
-    onProgress,
-    sparse: [MEMORY_FILE],
-    build: async (tmp) => {
-      const started = Date.now();
-      await qmp.execute('stop');
-      try {
-        await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
-        // The default bandwidth cap (32 MiB/s) is for live migration over a network.
-        await qmp.execute('migrate-set-parameters', { 'max-bandwidth': 2 ** 40 });
-        await qmp.execute('migrate', { uri: `exec:cat > ${shq(join(tmp, DEVICES_FILE))}` });
-        const info = await migrationDone(qmp, deadlineMs);
-        // Paused, the memory file is what the device state goes with; holes stay holes.
-        await execa(which('cp'), ['--sparse=always', memoryFile, join(tmp, MEMORY_FILE)]);
-        await writeFile(join(tmp, BOOT_CONSOLE), bootConsole);
-        return { pausedMs: Date.now() - started, devicesMs: info['total-time'], saved: new Date().toISOString() };
-      } finally {
-        await qmp.execute('cont');
-      }
-    },
-  });
-  if (!dir) return null;
-  await pruneSnapshots(SNAPSHOT_UNUSED_MS, onProgress);
-  return snapshotIn(key, dir);
 }
 
 /**

@@ -15,7 +15,8 @@ import { resultsRoot } from '../base/config.js';
 import { fileSafe } from '../base/paths.js';
 import { type BootPlan, bootCommand } from './boot-command.js';
 import { Qmp } from './qmp.js';
-import { afterRestore, canReseed, dropSnapshot, loadSnapshot, saveSnapshot, type Snapshot, snapshotSize, sweepBootMemory } from './snapshot.js';
+import { afterRestore, canReseed, dropSnapshot, loadSnapshot, type Snapshot, sweepBootMemory } from './snapshot.js';
+import { saveGuest } from './snapshot-save.js';
 import { type Accel, formatCommand, timeouts } from './qemu.js';
 import type { GuestCommands } from './commands.js';
 import type { SshSession } from './ssh.js';
@@ -141,7 +142,9 @@ export class Vm {
       const con = new ConsoleLog(join(logDir, 'console.log'), allow);
       const vm = Vm.launch(ctx, argv, keepable, con, sshPort, boot.snapshot);
       try {
-        await waitForSsh(vm, vm.vcpus, opts.bootTimeoutMs ?? t.bootMs, key ? () => vm.saveAs(key) : undefined);
+        // Saved once init is ready for SSH, when the kernel can reseed (snapshot-save.ts).
+        const save = key ? () => saveGuest(key, { kernel: kernel.name, console: con, files: boot.snapshot!, running: () => vm.running, deadlineMs: vm.timeouts.bootMs, progress }) : undefined;
+        await waitForSsh(vm, vm.vcpus, opts.bootTimeoutMs ?? t.bootMs, save);
         vm.bootMs = Date.now() - vm.started;
         emit({ type: 'ready', kernel: kernel.name, bootMs: vm.bootMs, from: 'boot' });
         return vm;
@@ -244,30 +247,6 @@ export class Vm {
       await vm.waitExit(2_000);
       await con.close();
       throw e;
-    }
-  }
-
-  /**
-   * Saves this guest as the snapshot `key` (init is ready for SSH, no connection made yet), when
-   * its kernel can reseed its random generator on demand: a restored guest must not share its
-   * random bytes with the others. A failed save is said and the boot goes on.
-   */
-  private async saveAs(key: string): Promise<void> {
-    const entropy = this.console.guestSays.find((l) => l.startsWith('entropy:'));
-    if (!canReseed(entropy)) {
-      this.emit({ type: 'progress', message: `no guest snapshot of kernel ${this.kernel.name}: it cannot reseed its random generator on demand (init said "${entropy ?? 'nothing about entropy'}"), so its guests boot` });
-      return;
-    }
-    const files = this.snapshotFiles!;
-    let qmp: Qmp | undefined;
-    try {
-      qmp = await Qmp.connect(files.qmp, this.timeouts.bootMs, () => (this.running ? null : 'QEMU exited'));
-      const snap = await saveSnapshot(qmp, files.memoryFile.path, key, this.console.text(), this.timeouts.bootMs, (m) => this.emit({ type: 'progress', message: m }));
-      if (snap) this.emit({ type: 'progress', message: `saved a guest snapshot of kernel ${this.kernel.name} (${snapshotSize(snap)}) in ${snap.dir}: later guests start from it` });
-    } catch (e) {
-      this.emit({ type: 'progress', message: `could not save a guest snapshot of kernel ${this.kernel.name}: ${(e as Error).message}` });
-    } finally {
-      qmp?.close();
     }
   }
 
