@@ -9,7 +9,7 @@ export const TOOLS = {
   // Guests (harness/guest/vm.ts, harness/guest/qemu.ts).
   'qemu-system-x86_64': 'qemu-system-x86',
   setpriv: 'util-linux',
-  // Guest snapshots (harness/guest/snapshot.ts): the memory file, copied with its holes.
+  // Guest snapshots (harness/guest/snapshot-save.ts): the memory file, copied with its holes.
   cp: 'coreutils',
   // BPF objects (harness/suite/compile.ts), and vmlinux.h for CO-RE programs from a guest's BTF (harness/suite/btf.ts).
   clang: 'clang',

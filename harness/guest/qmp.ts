@@ -1,6 +1,7 @@
 // A small client of QEMU's machine protocol (QMP) over a unix socket: one JSON object a line,
 // commands answered in order, events in between. The harness uses it to save a running guest to
-// a file and to resume a guest loaded from one (harness/guest/snapshot.ts).
+// a file (harness/guest/snapshot-save.ts) and to resume a guest loaded from one
+// (harness/guest/snapshot-restore.ts).
 import { createConnection, type Socket } from 'node:net';
 
 export interface QmpEvent {

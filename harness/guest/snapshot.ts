@@ -19,9 +19,8 @@
 // This module is what a snapshot is and where it lives: its key, its cache entry (found, dropped,
 // pruned when unused), the memory file of a boot that may be saved (and the sweep of those a
 // killed run left behind), and whether a kernel can be restored at all. Saving one is
-// snapshot-save.ts.
+// snapshot-save.ts, starting a guest from one snapshot-restore.ts.
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { readdir, rm, stat, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -29,10 +28,7 @@ import { join, sep } from 'node:path';
 import { contentKey, existingEntry, inputSha256, removeEntry } from '../base/cache.js';
 import { cacheRoot, config } from '../base/config.js';
 import { pidAlive } from '../base/procs.js';
-import type { Qmp } from './qmp.js';
-import type { SshSession } from './ssh.js';
 import { type QemuConfig, qemuArgs } from './qemu.js';
-import { shq } from '../base/quote.js';
 import { which } from '../base/tools.js';
 
 export const SNAPSHOT_AREA = 'snapshots';
@@ -165,89 +161,9 @@ export async function dropSnapshot(key: string): Promise<void> {
   await removeEntry(SNAPSHOT_AREA, key);
 }
 
-/**
- * Loads a snapshot into a QEMU started to wait for one (-incoming defer, its memory mapped from
- * the snapshot), then resumes the guest: the save paused it, so a loaded guest waits paused.
- */
-export async function loadSnapshot(qmp: Qmp, snap: Snapshot, deadlineMs: number): Promise<void> {
-  const until = Date.now() + deadlineMs;
-  await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
-  await qmp.execute('migrate-incoming', { uri: `exec:cat ${shq(snap.devices)}` });
-  for (;;) {
-    const { status } = await qmp.execute<{ status: string }>('query-status');
-    if (status !== 'inmigrate') {
-      if (status === 'running') return;
-      if (status === 'paused' || status === 'prelaunch') {
-        await qmp.execute('cont');
-        return;
-      }
-      throw new Error(`the loaded guest is ${status}, not paused`);
-    }
-    if (Date.now() > until) throw new Error(`QEMU was still loading the snapshot after ${deadlineMs / 1000} s`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 /** True when init's entropy line says the kernel reseeded its CRNG on demand (what a restore needs). */
 export function canReseed(entropyLine: string | undefined): boolean {
   return Boolean(entropyLine && /reseeded the CRNG/.test(entropyLine));
-}
-
-export interface AfterRestore {
-  /** What the agent said: the credit and reseed, then the clock's step. */
-  said: string;
-  /**
-   * At most how far the guest's clock is from the host's after the step: the time between the
-   * host reading its clock and the guest's answer that it stepped its own.
-   */
-  clockErrorMs: number;
-}
-
-/**
- * What a restored guest runs first (bpf-agent --after-restore): fresh host randomness, credited
- * and reseeded, and the clock stepped to the host's. The host's time goes over once the agent
- * asks for it, so that the step is off by one trip over SSH at most.
- */
-export async function afterRestore(ssh: SshSession, timeoutMs: number): Promise<AfterRestore> {
-  const command = `/usr/bin/bpf-agent --after-restore ${randomBytes(64).toString('hex')}`;
-  const what = `the restored guest's bpf-agent --after-restore`;
-  return new Promise<AfterRestore>((resolve, reject) => {
-    let out = '';
-    let err = '';
-    let sentAt = 0;
-    let answeredAt = 0;
-    let code: number | null = null;
-    let channel: { close: () => void } | undefined;
-    const timer = setTimeout(() => {
-      channel?.close();
-      reject(new Error(`${what} did not finish within ${timeoutMs / 1000} s`));
-    }, timeoutMs);
-    ssh
-      .channel(command, (ch) => {
-        channel = ch;
-        ch.on('data', (d: Buffer) => {
-          out += d.toString();
-          if (!sentAt && out.includes('time?\n')) {
-            const now = performance.timeOrigin + performance.now();
-            sentAt = performance.now();
-            ch.end(`${BigInt(Math.round(now * 1000)) * 1000n}\n`);
-          }
-          if (sentAt && !answeredAt && /stepped the clock/.test(out)) answeredAt = performance.now();
-        });
-        ch.stderr.on('data', (d: Buffer) => (err += d.toString()));
-        ch.on('exit', (c: number | null) => (code = c));
-        ch.on('close', () => {
-          clearTimeout(timer);
-          const said = out.replace('time?\n', '').trim();
-          if (code !== 0 || !answeredAt) return reject(new Error(`${what} failed (exit ${code}): ${(err || said).trim()}`));
-          resolve({ said, clockErrorMs: answeredAt - sentAt });
-        });
-      })
-      .catch((e: Error) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-  });
 }
 
 /** How much of a snapshot's memory file is data (it is sparse), for messages. */

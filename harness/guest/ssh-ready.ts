@@ -1,7 +1,7 @@
 // From QEMU's start to a guest that answers SSH: the wait for a booting guest's SSH server, which
 // fails as soon as the console shows that none will answer, with the cause (vm-error.ts's
 // BootCause, worded by boot-causes.ts); and the SSH connection itself, with the guest's host key
-// checked, which a restored guest makes too.
+// checked, which a restored guest makes too (snapshot-restore.ts).
 import { type ConsoleLog, FATAL_FAULTS, type Fault } from './console.js';
 import type { Image } from './image.js';
 import type { Kernel } from '../kernels/catalog.js';

@@ -1,6 +1,8 @@
 // A VM is a resource with a lifetime: start (restored from its kernel's snapshot, or booted to
-// SSH), use, stop. What a start is made of is planned in plan.ts; QEMU dies with the process that
-// started it (reaper.ts); a boot that fails names its cause (vm-error.ts, boot-causes.ts).
+// SSH), use, stop. What a start is made of is planned in plan.ts; the wait for a booting guest's
+// SSH is ssh-ready.ts, its save as a snapshot snapshot-save.ts, a restore snapshot-restore.ts;
+// QEMU dies with the process that started it (reaper.ts); a boot that fails names its cause
+// (vm-error.ts, boot-causes.ts).
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -14,13 +16,13 @@ import type { Kernel } from '../kernels/catalog.js';
 import { resultsRoot } from '../base/config.js';
 import { fileSafe } from '../base/paths.js';
 import { type BootPlan, bootCommand } from './boot-command.js';
-import { Qmp } from './qmp.js';
-import { afterRestore, canReseed, dropSnapshot, loadSnapshot, type Snapshot, sweepBootMemory } from './snapshot.js';
+import { dropSnapshot, type Snapshot, sweepBootMemory } from './snapshot.js';
+import { type Launch, type RestoreError, restoreGuest } from './snapshot-restore.js';
 import { saveGuest } from './snapshot-save.js';
 import { type Accel, formatCommand, timeouts } from './qemu.js';
 import type { GuestCommands } from './commands.js';
 import type { SshSession } from './ssh.js';
-import { connectSsh, waitForSsh } from './ssh-ready.js';
+import { waitForSsh } from './ssh-ready.js';
 import { stuckWindowMs, VcpuMonitor } from './vcpu-time.js';
 import { type BootCause, VmError } from './vm-error.js';
 import { installExitHooks, live } from './reaper.js';
@@ -37,19 +39,10 @@ interface LaunchContext {
   emit: (e: VmEvent) => void;
 }
 
-/** A restore that failed because QEMU could not load the snapshot (not because the guest failed after). */
-interface RestoreError extends Error {
-  notLoaded?: boolean;
-}
-
-
 export { resultsRoot };
 
 let counter = 0;
 let syncCounter = 0;
-
-
-
 
 export class Vm {
   ssh!: SshSession;
@@ -124,7 +117,8 @@ export class Vm {
     if (key) await sweepBootMemory();
     if (g.snapshot) {
       try {
-        return await Vm.restore(ctx, { ...g, snapshot: g.snapshot }, t, opts.bootTimeoutMs ?? t.bootMs);
+        const launch: Launch<Vm> = (argv, keepable, con, sshPort, snapshot) => Vm.launch(ctx, argv, keepable, con, sshPort, snapshot);
+        return await restoreGuest(ctx, { ...g, snapshot: g.snapshot }, t, opts.bootTimeoutMs ?? t.bootMs, launch);
       } catch (e) {
         const why = (e as Error).message.split('\n')[0];
         // Only a snapshot QEMU could not load is dropped: a guest that failed later is no verdict on it.
@@ -198,58 +192,6 @@ export class Vm {
     return vm;
   }
 
-  /**
-   * Starts a guest from a snapshot: QEMU loads it, the guest resumes where the saved one was
-   * (init ready for SSH), and its first command redoes what must differ between guests.
-   */
-  private static async restore(ctx: LaunchContext, g: GuestPlan & { snapshot: Snapshot }, t: ReturnType<typeof timeouts>, deadlineMs: number): Promise<Vm> {
-    const snap = g.snapshot;
-    const sshPort = await freePort();
-    // The snapshot's memory, mapped copy-on-write (share=off): the guest's writes never reach the file.
-    const restore = startPlan(g, sshPort, undefined);
-    const snapshot = restore.snapshot!;
-    const qmpPath = snapshot.qmp;
-    const { argv, keepable } = bootCommand(restore);
-    const con = new ConsoleLog(join(ctx.logDir, 'console.log'), ctx.allow);
-    con.write(`[harness] restored from the guest snapshot ${snap.dir}; the console of the boot it saved is ${snap.bootConsole}\n`);
-    const vm = Vm.launch(ctx, argv, keepable, con, sshPort, snapshot);
-    vm.restoredFrom = snap;
-    const deadline = vm.started + deadlineMs;
-    const exited = () => (vm.running ? null : `QEMU exited (code ${vm.exited?.code}): ${con.tail(3).replace(/\s+/g, ' ').trim()}`);
-    let qmp: Qmp | undefined;
-    try {
-      try {
-        qmp = await Qmp.connect(qmpPath, deadlineMs, exited);
-        await loadSnapshot(qmp, snap, Math.max(1, deadline - Date.now()));
-      } catch (e) {
-        // QEMU ends when it cannot load the device state (another QEMU's, a corrupt file); its
-        // QMP socket can close a moment before the exit is seen.
-        if (vm.running && /QMP/.test((e as Error).message)) await vm.waitExit(2_000);
-        const gone = exited();
-        throw gone ? Object.assign(new Error(gone), { notLoaded: true }) : e;
-      } finally {
-        qmp?.close();
-      }
-      const sshFrom = Date.now();
-      const sshErr = await connectSsh(vm, Math.min(deadline, sshFrom + t.sshdMs), () => {
-        const why = exited();
-        if (why) throw new Error(why);
-      });
-      if (sshErr !== null) throw new Error(`the restored guest did not answer SSH within ${((Date.now() - sshFrom) / 1000).toFixed(1)} s: ${sshErr}`);
-      const redone = await afterRestore(vm.ssh, t.commandMs);
-      if (!canReseed(redone.said)) throw new Error(`the restored guest did not reseed its random generator: ${redone.said}`);
-      vm.clockErrorMs = redone.clockErrorMs;
-      vm.bootMs = Date.now() - vm.started;
-      ctx.emit({ type: 'ready', kernel: ctx.kernel.name, bootMs: vm.bootMs, from: 'snapshot' });
-      return vm;
-    } catch (e) {
-      vm.kill();
-      await vm.waitExit(2_000);
-      await con.close();
-      throw e;
-    }
-  }
-
   /** Unlinks a booting guest's shared memory file (/dev/shm): QEMU's mapping lives on without the name. */
   dropBootMemory(): void {
     const f = this.snapshotFiles?.memoryFile;
@@ -270,7 +212,6 @@ export class Vm {
     else await via.exec(`${before}\necho '${mark}' > /dev/kmsg`);
     return seen;
   }
-
 
   /** An error that carries the tail of the console, for any failure involving this guest. */
   error(message: string, bootCause?: BootCause): VmError {
