@@ -2,19 +2,8 @@
 // typed requests in, typed responses out (see harness/agent/protocol.ts).
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { ClientChannel } from 'ssh2';
-import {
-  AgentError,
-  decodeResponse,
-  encodeRequest,
-  type Hex,
-  type MapEntry,
-  type MapInfo,
-  type MapRef,
-  type OpName,
-  type Ops,
-  type ProgInfo,
-  type XdpMode,
-} from './protocol.js';
+import type { Hex, MapEntry, MapInfo, MapRef, OpName, Ops, ProgInfo, XdpMode } from './protocol.js';
+import { AgentError, decodeResponse, encodeRequest } from './wire.js';
 import { type ExecResult, type GuestCommands, stdoutOrThrow } from '../guest/commands.js';
 import { inPhase } from '../base/phases.js';
 import { agentOpPhase } from './op-phase.js';

@@ -5,7 +5,7 @@
 //   await expectVerifierRejects(guest.load('xdp_bad_access.bpf.c'), 'xdp_unchecked', /invalid access to packet/);
 import { expect } from 'vitest';
 import { CommandError } from '../guest/commands.js';
-import { AgentError } from './protocol.js';
+import { AgentError } from './wire.js';
 
 const EACCES = 13;
 /** Each errno a refused load can carry: how the assertion names it, and how a loader (strerror) prints it. */

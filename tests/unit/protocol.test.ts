@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { decodeResponse, encodeRequest, ipv4, mac, readU32, readU64s, u32, u64 } from '../../harness/agent/protocol.js';
+import { decodeResponse, encodeRequest, ipv4, mac, readU32, readU64s, u32, u64 } from '../../harness/agent/wire.js';
 
 test('requests are one flat JSON line', () => {
   expect(encodeRequest(3, 'map_lookup', { obj: 'o', map: 'm', key: u32(17) })).toBe('{"id":3,"op":"map_lookup","obj":"o","map":"m","key":"11000000"}\n');
