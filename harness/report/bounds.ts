@@ -4,14 +4,9 @@
 // record (run-record.ts), and a soak (npm run soak, harness/report/soak.ts) shows each figure's worst value
 // over many runs beside its bound, so that a test close to its bound shows before it flakes.
 import { expect, TestRunner } from 'vitest';
+import { type Bounded, boundText } from './margin.js';
 
-/** One bounded figure of one test, as measured in one run. */
-export interface Bounded {
-  name: string;
-  value: number;
-  atMost?: number;
-  atLeast?: number;
-}
+export type { Bounded };
 
 declare module 'vitest' {
   interface TaskMeta {
@@ -22,11 +17,6 @@ declare module 'vitest' {
 
 /** The attempt of each test whose figures meta.bounds holds. */
 const attemptOf = new WeakMap<object, number>();
-
-/** "at most 5", "at least 2 and at most 9". */
-export function boundText(b: { atMost?: number; atLeast?: number }): string {
-  return [b.atLeast !== undefined && `at least ${b.atLeast}`, b.atMost !== undefined && `at most ${b.atMost}`].filter(Boolean).join(' and ');
-}
 
 /**
  * Asserts `atLeast <= value <= atMost` (either bound may be left out, not both) and records the

@@ -4,6 +4,7 @@
 // own section with its first failure, and a Surefire-style <flakyFailure> in JUnit.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
+import { boundCell, boundText, marginPct, pctCell } from './margin.js';
 import { type KernelFault, type KernelRun, readRuns, type TestRecord } from './run-record.js';
 
 const firstLines = (s: string, n = 3) => s.split('\n').filter(Boolean).slice(0, n).join(' / ');
@@ -163,7 +164,26 @@ export function renderMarkdown(m: Matrix, base: string): string {
       : [],
   );
   if (details.length) out.push('', '## Failures and skips', '', ...details);
+  const figures = boundedFigures(m);
+  if (figures.length) {
+    out.push('', '## Bounded figures, closest to their bound first', '', '| kernel | test | figure | value | bound | margin |', '|---|---|---|---|---|---|');
+    for (const f of figures) out.push(`| ${mdEscape(f.kernel)} | ${mdEscape(`${f.test.suite}: ${f.test.name}`)} | ${mdEscape(f.name)} | ${f.value} | ${boundCell(f)} | ${pctCell(f.marginPct)} |`);
+  }
   return out.join('\n') + '\n';
+}
+
+/** Every bounded figure (expectBounded) the run's tests checked, the one nearest its bound (or past it) first. */
+function boundedFigures(m: Matrix) {
+  return m.runs
+    .flatMap((r) => r.tests.flatMap((t) => (t.bounds ?? []).map((b) => ({ ...b, kernel: r.kernel, test: t, marginPct: marginPct(b) }))))
+    .sort((a, b) => a.marginPct - b.marginPct || a.kernel.localeCompare(b.kernel) || a.test.name.localeCompare(b.test.name) || a.name.localeCompare(b.name));
+}
+
+/** A test's bounded figures as JUnit properties ("bound: NAME" = "VALUE (at most N; margin M%)"). */
+function boundProperties(t: TestRecord): string {
+  if (!t.bounds?.length) return '';
+  const props = t.bounds.map((b) => `<property name="${xml(`bound: ${b.name}`)}" value="${xml(`${b.value} (${boundText(b)}; margin ${pctCell(marginPct(b))})`)}"/>`);
+  return `<properties>${props.join('')}</properties>`;
 }
 
 const xml = (s: string) =>
@@ -196,7 +216,7 @@ export function renderJunit(m: Matrix): string {
         if (t.state === 'failed') {
           const logs = [t.consoleLog, t.agentLog].filter(Boolean).map((l) => `\n[[ATTACHMENT|${l}]]`).join('');
           const rerun = t.rerun ? `\nre-run: ${t.rerun}` : '';
-          return `    <testcase ${attrs}><failure message="${xml(failureMessage(t))}">${xml((t.error ?? '') + faultText(t) + rerun)}</failure><system-out>${xml(logs)}</system-out></testcase>`;
+          return `    <testcase ${attrs}>${boundProperties(t)}<failure message="${xml(failureMessage(t))}">${xml((t.error ?? '') + faultText(t) + rerun)}</failure><system-out>${xml(logs)}</system-out></testcase>`;
         }
         if (t.state === 'skipped' || t.state === 'pending') return `    <testcase ${attrs}><skipped message="${xml(t.note ?? 'skipped')}"/></testcase>`;
         if (t.flaky) {
@@ -206,9 +226,10 @@ export function renderJunit(m: Matrix): string {
           const first = t.firstError ?? '(no message)';
           const logs = flakyLogs(t).map((l) => `\n[[ATTACHMENT|${l}]]`).join('');
           const rerun = t.rerun ? `\nre-run: ${t.rerun}` : '';
-          return `    <testcase ${attrs}><flakyFailure message="${xml(firstLines(first, 1))}" type="flaky"><stackTrace>${xml(first)}</stackTrace></flakyFailure><system-out>${xml(`FLAKY ${flakyText(t)}${rerun}${logs}`)}</system-out></testcase>`;
+          return `    <testcase ${attrs}>${boundProperties(t)}<flakyFailure message="${xml(firstLines(first, 1))}" type="flaky"><stackTrace>${xml(first)}</stackTrace></flakyFailure><system-out>${xml(`FLAKY ${flakyText(t)}${rerun}${logs}`)}</system-out></testcase>`;
         }
-        return `    <testcase ${attrs}/>`;
+        const props = boundProperties(t);
+        return props ? `    <testcase ${attrs}>${props}</testcase>` : `    <testcase ${attrs}/>`;
       });
       for (const e of errors) cases.push(`    <testcase classname="${xml(`${r.kernel}.${s}`)}" name="suite setup" time="0"><error message="${xml(firstLines(e.error, 1))}">${xml(e.error)}</error></testcase>`);
       suites.push(`  <testsuite name="${xml(`${s} on ${r.kernel}`)}" tests="${cases.length}" failures="${failures}" skipped="${skipped}" time="${time.toFixed(3)}">\n${cases.join('\n')}\n  </testsuite>`);

@@ -7,7 +7,7 @@ import type { Reporter, TestCase, TestModule } from 'vitest/node';
 import { loadCatalog } from '../kernels/catalog.js';
 import { config, resultsRoot } from '../base/config.js';
 import { timestamp } from '../base/paths.js';
-import type { Bounded } from './bounds.js';
+import type { Bounded } from './margin.js';
 import type { PhaseTimes, SetupTimes } from '../base/phases.js';
 import { flakyNote, writeReports } from './report.js';
 import { type KernelFault, type KernelRun, rerunCommand, writeKernelRun } from './run-record.js';

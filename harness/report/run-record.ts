@@ -5,7 +5,7 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isObject, readJsonFile } from '../base/json-file.js';
 import { fileSafe } from '../base/paths.js';
-import type { Bounded } from './bounds.js';
+import type { Bounded } from './margin.js';
 import type { PhaseTimes, SetupTimes } from '../base/phases.js';
 import { shq } from '../base/quote.js';
 

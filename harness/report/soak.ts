@@ -2,7 +2,7 @@
 // scripts/soak.ts): per kernel, each test that failed at least once (failures over the runs in
 // which it ran, and its first error), and every bounded figure (expectBounded) at its worst over
 // the runs beside its bound, closest to its bound first. Pure functions over KernelRun records.
-import type { Bounded } from './bounds.js';
+import { type Bounded, boundCell, marginPct, pctCell } from './margin.js';
 import { mdEscape } from './report.js';
 import type { KernelRun } from './run-record.js';
 
@@ -68,20 +68,6 @@ export function runCounts(run: KernelRun): { passed: number; failed: number; ski
   return n;
 }
 
-/**
- * How far `value` stays inside its bound, in percent of the bound (at most 50, value 45: 10%;
- * at least 20, value 15: -25%); with both bounds, the nearer one. A bound of 0 gives 0 at the
- * bound and ±Infinity elsewhere.
- */
-export function marginPct(b: Bounded): number {
-  const side = (room: number, bound: number) => (bound === 0 ? (room === 0 ? 0 : Math.sign(room) * Infinity) : (100 * room) / Math.abs(bound));
-  const m: number[] = [];
-  if (b.atMost !== undefined) m.push(side(b.atMost - b.value, b.atMost));
-  if (b.atLeast !== undefined) m.push(side(b.value - b.atLeast, b.atLeast));
-  // NaN (a value that was not a number) is as bad as it gets.
-  return m.some(Number.isNaN) ? -Infinity : Math.min(...m);
-}
-
 /** The findings of a soak: `runs` in the order they ran, each one run of the suites on one kernel. */
 export function summarizeSoak(runs: KernelRun[]): SoakSummary {
   const kernels = new Map<string, { soak: KernelSoak; flaky: Map<string, Flaky>; suiteRuns: Map<string, number> }>();
@@ -130,9 +116,6 @@ export function summarizeSoak(runs: KernelRun[]): SoakSummary {
     figures: [...figures.values()].sort((a, b) => a.marginPct - b.marginPct || a.kernel.localeCompare(b.kernel) || a.test.localeCompare(b.test) || a.name.localeCompare(b.name)),
   };
 }
-
-const boundCell = (b: Bounded) => [b.atLeast !== undefined && `≥ ${b.atLeast}`, b.atMost !== undefined && `≤ ${b.atMost}`].filter(Boolean).join(', ');
-const pctCell = (m: number) => (Number.isFinite(m) ? `${m.toFixed(1)}%` : m > 0 ? '∞' : '-∞') + (m < 0 ? ' (past it)' : '');
 
 /** The findings as Markdown (soak.md, and what the soak prints at the end). */
 export function renderSoak(s: SoakSummary, title: string): string {

@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { expect, test } from 'vitest';
 import { expectBounded } from '../../harness/index.js';
 import { REPO_ROOT } from '../../harness/base/paths.js';
+import { writeReports } from '../../harness/report/report.js';
 import type { KernelRun } from '../../harness/report/run-record.js';
 
 const failureOf = (f: () => void): Error => {
@@ -70,4 +71,16 @@ test('the run record carries each test\'s figures, the failing test\'s too', asy
   });
   expect(byName['goes past its bound']).toMatchObject({ state: 'failed', bounds: [{ name: 'idle samples', value: 7, atMost: 5 }] });
   expect(byName['goes past its bound']!.error).toContain('idle samples = 7, bound: at most 5 (the sleeper)');
+  // The reports of the run (what the CLI writes from the records of its runs): report.md lists
+  // them, the one past its bound first; JUnit has them as properties of their tests.
+  const reports = writeReports(dir);
+  const md = await readFile(reports.markdown, 'utf8');
+  const rows = md.slice(md.indexOf('## Bounded figures, closest to their bound first')).split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| kernel'));
+  expect(rows.map((l) => l.split(' | ').slice(1, 5).join(' | '))).toEqual([
+    'bounds: goes past its bound | idle samples | 7 | ≤ 5',
+    'bounds: holds its bounds | busy samples | 40 | ≥ 25, ≤ 52',
+    'bounds: holds its bounds | idle samples | 1 | ≤ 5',
+  ]);
+  const junit = await readFile(reports.junit, 'utf8');
+  expect(junit).toContain('<property name="bound: idle samples" value="7 (at most 5; margin -40.0% (past it))"/>');
 }, 600_000);

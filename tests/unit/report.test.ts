@@ -195,3 +195,25 @@ test('a failed test\'s kernel faults are named in the terminal and Markdown repo
   const withLines = { ...t, error: `the guest agent exited\nkernel panic: ${panic.line}\n${panic.lines.join('\n')}` };
   expect(renderJunit(buildMatrix([run('6.1', { tests: [withLines] })])).split('Call Trace:').length).toBe(2);
 });
+
+test('each bounded figure is in report.md, nearest its bound first, and in JUnit as a property of its test', () => {
+  const tests: KernelRun['tests'] = [
+    { suite: 'perf_event', name: 'busy', state: 'passed', durationMs: 5, bounds: [{ name: 'busy samples', value: 205, atLeast: 99, atMost: 209 }, { name: 'sleeper samples', value: 2, atMost: 7 }] },
+    { suite: 'perf_event', name: 'dd', state: 'failed', durationMs: 5, error: 'dd samples = 33, bound: at least 50', bounds: [{ name: 'dd samples', value: 33, atLeast: 50 }] },
+    { suite: 'xdp', name: 'drops', state: 'passed', durationMs: 5 },
+  ];
+  const m = buildMatrix([run('6.1', { tests })]);
+  const md = renderMarkdown(m, '/r');
+  const section = md.slice(md.indexOf('## Bounded figures, closest to their bound first'));
+  expect(section.split('\n').filter((l) => l.startsWith('| 6.1'))).toEqual([
+    '| 6.1 | perf_event: dd | dd samples | 33 | ≥ 50 | -34.0% (past it) |',
+    '| 6.1 | perf_event: busy | busy samples | 205 | ≥ 99, ≤ 209 | 1.9% |',
+    '| 6.1 | perf_event: busy | sleeper samples | 2 | ≤ 7 | 71.4% |',
+  ]);
+  const xml = renderJunit(m);
+  expect(xml).toContain('<testcase classname="6.1.perf_event" name="busy" time="0.005"><properties><property name="bound: busy samples" value="205 (at least 99 and at most 209; margin 1.9%)"/><property name="bound: sleeper samples" value="2 (at most 7; margin 71.4%)"/></properties></testcase>');
+  expect(xml).toMatch(/<testcase classname="6\.1\.perf_event" name="dd" time="0\.005"><properties><property name="bound: dd samples" value="33 \(at least 50; margin -34\.0% \(past it\)\)"\/><\/properties><failure /);
+  // A test without figures stays as it was, and a run without any has no such section.
+  expect(xml).toContain('<testcase classname="6.1.xdp" name="drops" time="0.005"/>');
+  expect(renderMarkdown(buildMatrix([run('6.1')]), '/r')).not.toContain('Bounded figures');
+});

@@ -2,7 +2,8 @@
 // the first error, each bounded figure at its worst with its margin, closest to its bound first.
 import { expect, test } from 'vitest';
 import type { KernelRun, TestRecord } from '../../harness/report/run-record.js';
-import { marginPct, OUTSIDE_ANY_TEST, renderSoak, runCounts, summarizeSoak } from '../../harness/report/soak.js';
+import { marginPct } from '../../harness/report/margin.js';
+import { OUTSIDE_ANY_TEST, renderSoak, runCounts, summarizeSoak } from '../../harness/report/soak.js';
 
 const t = (name: string, state: TestRecord['state'], more: Partial<TestRecord> = {}): TestRecord => ({ suite: 'perf_event', name, state, durationMs: 100, ...more });
 const run = (kernel: string, tests: TestRecord[], suiteErrors: KernelRun['suiteErrors'] = []): KernelRun => ({ kernel, tests, suiteErrors, wallMs: 1000, suiteMs: { perf_event: 900 } });
