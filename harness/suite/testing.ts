@@ -72,10 +72,12 @@ export function useGuest(opts: GuestOptions): Guest {
       await slot.tearDown();
     }
     // The guest of an earlier test crashed (and was torn down): this test gets a fresh one.
+    // One that does not come up fails this test with its cause, and the next attempt or test tries
+    // again (or, when the kernel did not come up at all, fails at once with the cause: RunState).
     if (!slot.vm && freshGuestFor) {
       console.log(`[harness] ${opts.suite}: booting a fresh guest for "${ctx.task.name}": the guest of "${freshGuestFor}" faulted`);
-      freshGuestFor = undefined;
       await bringUp(slot);
+      freshGuestFor = undefined;
     }
     if (type && slot.vm) {
       const reason = await typeSkipReason(type, slot.vm, slot.agent);

@@ -67,6 +67,31 @@ test('a test retried after its guest faulted runs again on a fresh guest that wo
   expect(record.consoleLog).not.toBe(faulted);
 }, hostMs(600_000));
 
+test('a retried test whose fresh guest does not come up fails with the boot\'s cause, is not flaky, and the next test fails at once', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'retry-noboot-'));
+  const { r, tests, output } = await runFixtures('retry-noboot', {
+    BPF_HARNESS_RUN_DIR: dir,
+    BPF_HARNESS_FLAKY_OK: '',
+    // What the first attempt gives every later guest: an init that says it starts the SSH server
+    // and only sleeps, with the SSH server's bound a tenth as long (the cause is what is tested).
+    BH_NOBOOT_APPEND: 'rdinit=/bin/busybox -- sh -c "echo bpf-harness: starting sshd; exec /bin/busybox sleep 600"',
+    BH_NOBOOT_SCALE: scaleFor(0.1),
+  });
+  expect(r.exitCode, output).toBe(1);
+  const retried = tests.get('retried-noboot')!;
+  expect(retried.status, output).toBe('failed');
+  expect(retried.failureMessages.join('\n')).toMatch(/the SSH server was started [\d.]+ s into the boot but did not answer/);
+  expect(output).toMatch(/booting a fresh guest for "retried-noboot: .*": the guest of "retried-noboot: .*" faulted/);
+  const after = tests.get('after-noboot')!;
+  expect(after.status).toBe('failed');
+  expect(after.failureMessages.join('\n')).toMatch(/did not come up for suite retry-noboot earlier in this run \(sshd-silent\); not booting it again/);
+  expect(output).toMatch(/^summary: 0 passed, 2 failed, 0 skipped$/m);
+  const { readRuns } = await import('../../harness/report/run-record.js');
+  const record = readRuns(dir)[0].tests.find((t) => t.name.startsWith('retried-noboot'))!;
+  expect(record).toMatchObject({ state: 'failed', attempts: 2 });
+  expect(record.flaky).toBeUndefined();
+}, hostMs(600_000));
+
 test('a real WARN (a module that WARNs in its init) fails the running test; with an allowlist rule for its line it does not', async (ctx) => {
   const { getKernel } = await import('../../harness/kernels/catalog.js');
   const release = (await getKernel()).release;
