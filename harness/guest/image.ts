@@ -106,6 +106,11 @@ export async function buildAgent(out: string): Promise<string> {
   return join(out, 'bpf-agent');
 }
 
+/** The guest agent of the image (built with it, or BPF_HARNESS_AGENT_BIN), as a host file. */
+export async function imageAgent(onProgress?: (m: string) => void): Promise<string> {
+  return join((await buildBase(onProgress)).dir, 'bpf-agent');
+}
+
 interface BaseMeta {
   hostKey: string;
 }
@@ -128,7 +133,7 @@ export async function buildBase(onProgress?: (m: string) => void): Promise<{ dir
   inputs.forEach((f, i) => parts.push(f, sums[i]));
   const prebuilt = config.agentBin.get();
   if (prebuilt) parts.push('agent-bin', await sha256File(prebuilt));
-  const key = contentKey('image-base-v1', ...parts);
+  const key = contentKey('image-base-v2', ...parts);
   return cached<BaseMeta>({
     area: 'images',
     key,
@@ -145,6 +150,8 @@ export async function buildBase(onProgress?: (m: string) => void): Promise<{ dir
       for (const [dest, src] of programs) await copyWithParents(src, root, dest);
       for (const l of libs) await copyWithParents(l, root, l);
       await copyWithParents(agent, root, 'usr/bin/bpf-agent');
+      // Kept beside the initramfs too: the agent's host smoke test runs the image's own build.
+      await copyFile(agent, join(tmp, 'bpf-agent'));
       await copyFile(join(IMAGES_DIR, 'init'), join(root, 'init'));
       await chmod(join(root, 'init'), 0o755);
       await writeFile(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\n');

@@ -13,7 +13,9 @@ test('the agent answers every operation correctly on the host kernel (needs root
   // In CI it must run: there, not being root is a failure, not a skip.
   if (!root && system.ci()) expect.fail('the agent smoke test needs root (namespaces, BPF), and CI must run it');
   if (!root) ctx.skip('needs root: the smoke test makes namespaces and loads BPF programs');
-  const r = await execa('bash', [join(REPO_ROOT, 'images/agent/test/agent-smoke.sh')], { reject: false, all: true });
+  // The agent the guests run (the image's build of it), not one more build of the same sources.
+  const { imageAgent } = await import('../../harness/guest/image.js');
+  const r = await execa('bash', [join(REPO_ROOT, 'images/agent/test/agent-smoke.sh'), await imageAgent()], { reject: false, all: true });
   const summary = /^(\d+) passed, (\d+) failed$/m.exec(r.all ?? '');
   expect(summary, r.all).not.toBeNull();
   const failures = (r.all ?? '').split('\n').filter((l) => /^FAIL/.test(l));
