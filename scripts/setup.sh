@@ -15,6 +15,7 @@ PACKAGES=(
   jq                # the agent's host smoke test (tests/integration/agent-host.test.ts)
   tmux              # tests/integration/shell.test.ts drives npm run shell through a terminal multiplexer
   flex bison bc perl libssl-dev  # kernel source builds (npm run kernels -- build)
+  ccache            # a bisect's steps (npm run bisect) compile only what they have not compiled before
   ca-certificates
 )
 

@@ -43,6 +43,8 @@ export const TOOLS = {
   bison: 'bison',
   bc: 'bc',
   perl: 'perl',
+  // A bisect's incremental builds (harness/cli/bisect.ts), when installed.
+  ccache: 'ccache',
 } as const;
 
 export type Tool = keyof typeof TOOLS;

@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { childEnv, resultsRoot } from '../base/config.js';
+import { cacheRoot, childEnv, resultsRoot } from '../base/config.js';
 import { cliArgs, REPO_ROOT, timestamp } from '../base/paths.js';
 import { bisect, bisectPaths, type StepResult } from '../kernels/bisect.js';
 import { buildKernel, KernelBuildError } from '../kernels/build.js';
@@ -62,7 +62,10 @@ export async function bisectCommand(a: BisectArgs): Promise<number> {
     const name = `bisect-${rev.slice(0, 12)}`;
     let bzImage: string;
     try {
-      bzImage = (await buildKernel(name, { source: 'tree', path: clone }, { onProgress: (m) => say(`  ${m}`), logDir: join(work, 'builds', name) })).bzImage;
+      // Every step builds into one directory (make compiles what changed since the last step) and
+      // through ccache (what any step compiled before is not compiled again).
+      const incremental = { outDir: join(work, 'build'), ccacheDir: join(cacheRoot(), 'ccache') };
+      bzImage = (await buildKernel(name, { source: 'tree', path: clone }, { onProgress: (m) => say(`  ${m}`), logDir: join(work, 'builds', name), incremental })).bzImage;
     } catch (e) {
       if (!(e instanceof KernelBuildError)) throw e;
       return { verdict: 'skip', reason: `the build failed: ${firstLine(e.message).replace(/^kernel \S+: /, '').replace(/:$/, '')}`, buildMs: Date.now() - t0 };

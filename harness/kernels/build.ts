@@ -63,6 +63,24 @@ export function buildKey(sourceDigest: string, fragment: string, tc: Toolchain):
   return contentKey(BUILD_RECIPE, sourceDigest, sha256(fragment), tc.id, fixes, arch());
 }
 
+/**
+ * make's compiler variables and environment for builds through ccache (when it is installed),
+ * with its cache in `dir`: the kernel's and the host programs' compilers. The build's clock
+ * (KBUILD_BUILD_TIMESTAMP) is fixed, so that files that print it compile the same each time.
+ */
+export function ccacheCompiler(dir: string): { vars: string[]; env: Record<string, string> } | undefined {
+  let ccache: string;
+  try {
+    ccache = which('ccache');
+  } catch {
+    return undefined;
+  }
+  return {
+    vars: [`CC=${ccache} gcc`, `HOSTCC=${ccache} gcc`],
+    env: { CCACHE_DIR: dir, CCACHE_MAXSIZE: '5G', KBUILD_BUILD_TIMESTAMP: '1970-01-01' },
+  };
+}
+
 /** Builds (or finds in the cache) a kernel from source; the result boots like any catalog kernel. */
 export async function buildKernel(name: string, src: BuildSource, opts: BuildOptions = {}): Promise<Kernel & { built: boolean; buildSeconds: number }> {
   const say = opts.onProgress ?? (() => {});
@@ -73,6 +91,8 @@ export async function buildKernel(name: string, src: BuildSource, opts: BuildOpt
   const source = await resolveSource(name, src, opts);
   const key = buildKey(source.digest, fragmentText, tc);
   const jobs = opts.jobs ?? (config.buildJobs.get() ?? availableParallelism());
+  /** The files of an incremental build's tree that the fixes edited, with their text before. */
+  const undo = new Map<string, string>();
   const build = async (tmp: string): Promise<BuildMeta> => {
     requireBuildTools();
     const t0 = Date.now();
@@ -84,28 +104,44 @@ export async function buildKernel(name: string, src: BuildSource, opts: BuildOpt
       say(`kernel ${name}: ${opts.configOnly ? 'configuring' : 'building'} from ${source.label}; log ${logPath}`);
       const from = await source.materialize();
       const work = join(tmp, 'work');
-      await mkdir(work);
-      const root = await unpack(from, work, say);
+      const inc = opts.incremental;
+      let root: string;
+      if (inc) {
+        if (!('dir' in from)) throw new Error(`kernel ${name}: an incremental build needs a tree (a directory), not ${source.label}`);
+        root = from.dir;
+        await mkdir(inc.outDir, { recursive: true });
+      } else {
+        await mkdir(work);
+        root = await unpack(from, work, say);
+      }
+      // Where make writes: the copy itself, or the incremental build's directory (O=).
+      const out = inc ? inc.outDir : root;
       const tree = treeInfo(root);
-      say(`source: Linux ${tree.version.join('.')} in ${root}`);
+      say(`source: Linux ${tree.version.join('.')} in ${root}${inc ? `, built into ${out}` : ''}`);
       const fixes = selectFixes(tree, tc);
       for (const f of fixes) {
         say(`compat: ${f.id}: ${f.why}`);
         for (const [rel, edit] of Object.entries(f.edit ?? {})) {
           const p = join(root, rel);
-          if (existsSync(p)) await writeFile(p, edit(await readFile(p, 'utf8')));
+          if (!existsSync(p)) continue;
+          const text = await readFile(p, 'utf8');
+          // The caller's tree gets its files back as they were after the build.
+          if (inc && !undo.has(p)) undo.set(p, text);
+          await writeFile(p, edit(text));
         }
       }
+      const ccache = inc ? ccacheCompiler(inc.ccacheDir) : undefined;
+      if (inc) say(ccache ? `build: through ccache (${inc.ccacheDir})` : 'build: ccache is not installed (scripts/setup.sh installs it): each step compiles what changed since the last one');
       const make = async (args: string[], progress?: BuildProgress) => {
         log.write(`\n$ make ${args.join(' ')}\n`);
         // A native x86_64 build: ARCH and an empty CROSS_COMPILE on the command line override what
         // a tree's Makefile may have been edited to say (trees configured for cross builds exist).
-        const child = execa(which('make'), [`-C`, root, 'ARCH=x86_64', 'CROSS_COMPILE=', ...fixMakeVars(fixes), ...args], {
+        const child = execa(which('make'), [`-C`, root, ...(inc ? [`O=${out}`] : []), 'ARCH=x86_64', 'CROSS_COMPILE=', ...(ccache?.vars ?? []), ...fixMakeVars(fixes), ...args], {
           all: true,
           buffer: false,
           reject: false,
           stdin: 'ignore',
-          env: { LC_ALL: 'C', KBUILD_BUILD_USER: 'bpf-harness', KBUILD_BUILD_HOST: 'bpf-harness' },
+          env: { LC_ALL: 'C', KBUILD_BUILD_USER: 'bpf-harness', KBUILD_BUILD_HOST: 'bpf-harness', ...ccache?.env },
         });
         let partial = '';
         child.all!.on('data', (d: Buffer) => {
@@ -120,12 +156,12 @@ export async function buildKernel(name: string, src: BuildSource, opts: BuildOpt
       };
       const fail = async (what: string, code: number): Promise<never> => {
         await new Promise<void>((r) => log.end(r));
-        if (existsSync(join(root, '.config'))) await copyFile(join(root, '.config'), join(logDir, 'config')).catch(() => {});
+        if (existsSync(join(out, '.config'))) await copyFile(join(out, '.config'), join(logDir, 'config')).catch(() => {});
         const text = await readFile(logPath, 'utf8');
         const errors = compilerErrors(text);
         throw new KernelBuildError(`kernel ${name}: ${what} failed (make exited ${code}):\n${errors.map((l) => `  ${l}`).join('\n')}\nfull build log: ${logPath}`, logPath);
       };
-      if (existsSync(join(root, '.config')) || existsSync(join(root, 'include', 'config'))) {
+      if (!inc && (existsSync(join(root, '.config')) || existsSync(join(root, 'include', 'config')))) {
         say('config: the tree was configured or built before; make mrproper in the build copy');
         const c = await make(['mrproper']);
         if (c) await fail('make mrproper', c);
@@ -133,7 +169,7 @@ export async function buildKernel(name: string, src: BuildSource, opts: BuildOpt
       say('config: make x86_64_defconfig, then kernels/config/bpf.config on top (make olddefconfig)');
       let code = await make(['x86_64_defconfig']);
       if (code) await fail('make x86_64_defconfig', code);
-      const dotconfig = join(root, '.config');
+      const dotconfig = join(out, '.config');
       const fixConfig = fixConfigText(fixes);
       await writeFile(
         dotconfig,
@@ -178,18 +214,20 @@ export async function buildKernel(name: string, src: BuildSource, opts: BuildOpt
         clearInterval(mile);
       }
       if (code) await fail('make bzImage', code);
-      const release = (await readFile(join(root, 'include', 'config', 'kernel.release'), 'utf8')).trim();
-      await copyFile(join(root, 'arch', 'x86', 'boot', 'bzImage'), join(tmp, 'bzImage'));
+      const release = (await readFile(join(out, 'include', 'config', 'kernel.release'), 'utf8')).trim();
+      await copyFile(join(out, 'arch', 'x86', 'boot', 'bzImage'), join(tmp, 'bzImage'));
       await copyFile(dotconfig, join(tmp, 'config'));
-      if (existsSync(join(root, 'System.map'))) await copyFile(join(root, 'System.map'), join(tmp, 'System.map'));
+      if (existsSync(join(out, 'System.map'))) await copyFile(join(out, 'System.map'), join(tmp, 'System.map'));
       await new Promise<void>((r) => log.end(r));
       await copyFile(logPath, join(tmp, 'build.log'));
-      await rm(work, { recursive: true, force: true });
+      if (!inc) await rm(work, { recursive: true, force: true });
       const buildSeconds = Math.round((Date.now() - t0) / 1000);
       say(`build: ${release} built in ${formatDuration(Date.now() - t0)} (${progress.compiled} files compiled)`);
       return { release, pinned: `${source.label}, built with kernels/config/bpf.config`, fixes: fixes.map((f) => f.id), unknownOptions: check.unknown, buildSeconds };
     } finally {
       if (!log.closed) log.end();
+      for (const [p, text] of undo) await writeFile(p, text);
+      undo.clear();
     }
   };
   if (opts.configOnly) {

@@ -22,6 +22,15 @@ export interface BuildOptions {
   logDir?: string;
   /** Only configure and check the config (minutes, not tens of minutes); nothing is built or cached. */
   configOnly?: boolean;
+  /**
+   * One of a series of builds of one tree (a bisect's steps): the tree, a directory source that
+   * belongs to the caller, is built where it is instead of in a copy (the compatibility fixes
+   * edit it during the build and are undone after), out of tree into `outDir`, which keeps the
+   * objects from one build to the next so that make compiles only what changed; and through
+   * ccache, when it is installed, with its cache in `ccacheDir`, so that what was compiled before
+   * at all (a step back to older sources) is not compiled again.
+   */
+  incremental?: { outDir: string; ccacheDir: string };
 }
 
 export interface ResolvedSource {

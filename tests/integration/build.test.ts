@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { BuildProgress, compilerErrors, parseKbuildLine } from '../../harness/kernels/build-log.js';
-import { buildKernel, buildKey, FRAGMENT_PATH } from '../../harness/kernels/build.js';
+import { buildKernel, buildKey, ccacheCompiler, FRAGMENT_PATH } from '../../harness/kernels/build.js';
+import { which } from '../../harness/base/tools.js';
 import {
   COMPAT_FIXES,
   duplicateTentatives,
@@ -452,5 +453,70 @@ test('a full disk while copying the source is one message with the place and the
     if (before === undefined) delete process.env.BPF_HARNESS_CACHE;
     else process.env.BPF_HARNESS_CACHE = before;
     await execa('umount', [small], { reject: false });
+  }
+});
+
+/** A tree for incremental builds: its Makefile writes into O= as kbuild does, and says what it found there from the last build. */
+async function fakeIncrementalTree(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'fake-linux-inc-'));
+  const tab = (s: string) => s.replace(/^ {2}/gm, '\t');
+  await writeFile(
+    join(dir, 'Makefile'),
+    tab(`VERSION = 4
+PATCHLEVEL = 14
+SUBLEVEL = 67
+x86_64_defconfig:
+  printf 'CONFIG_NET=y\\n' > $(O)/.config
+olddefconfig:
+  true
+bzImage:
+  @if test -f $(O)/vmlinux.o; then echo '  reused vmlinux.o'; else echo '  CC      kernel/fork.o'; echo obj > $(O)/vmlinux.o; fi
+  @echo 'CC=$(CC) HOSTCC=$(HOSTCC) CCACHE_DIR='"$$CCACHE_DIR" >> $(O)/compilers
+  cp arch/x86/boot/compressed/Makefile $(O)/compressed-Makefile-seen
+  mkdir -p $(O)/include/config $(O)/arch/x86/boot
+  echo 4.14.67-fake > $(O)/include/config/kernel.release
+  cat scripts/tool.sh > $(O)/arch/x86/boot/bzImage
+`),
+  );
+  await writeFile(join(dir, 'Kconfig'), 'config NET\n\tbool "net"\n');
+  // Two tentative definitions of one variable: the boot-compressed-fcommon fix edits this Makefile.
+  await mkdir(join(dir, 'arch/x86/boot/compressed'), { recursive: true });
+  await writeFile(join(dir, 'arch/x86/boot/compressed/Makefile'), 'KBUILD_CFLAGS := -m64 -O2\n');
+  await writeFile(join(dir, 'arch/x86/boot/compressed/kaslr_64.c'), 'unsigned long __force_order;\n');
+  await writeFile(join(dir, 'arch/x86/boot/compressed/pgtable_64.c'), 'unsigned long __force_order;\n');
+  await mkdir(join(dir, 'scripts'));
+  await writeFile(join(dir, 'scripts', 'tool.sh'), '#!/bin/sh\n');
+  return dir;
+}
+
+test('incremental builds (a bisect\'s steps) build the tree where it is into one O= directory, through ccache, and leave the tree as it was', async () => {
+  const tree = await fakeIncrementalTree();
+  const inc = { outDir: await mkdtemp(join(tmpdir(), 'inc-out-')), ccacheDir: join(cache, 'ccache') };
+  const logDir = await mkdtemp(join(tmpdir(), 'build-log-'));
+  const before = await treeDigest(tree);
+  const msgs: string[] = [];
+  const first = await buildKernel('step1', { source: 'tree', path: tree }, { incremental: inc, logDir, onProgress: (m) => msgs.push(m) });
+  expect(first).toMatchObject({ built: true, release: '4.14.67-fake' });
+  expect(await readFile(join(logDir, 'build.log'), 'utf8')).toMatch(/CC {6}kernel\/fork\.o/);
+  // The fix was in the tree while make ran, and is gone after; make wrote nothing into the tree.
+  expect(await readFile(join(inc.outDir, 'compressed-Makefile-seen'), 'utf8')).toMatch(/KBUILD_CFLAGS \+= -fcommon/);
+  expect(await treeDigest(tree)).toBe(before);
+  expect(existsSync(join(tree, '.config'))).toBe(false);
+  expect(existsSync(join(inc.outDir, '.config'))).toBe(true);
+
+  // The next step: a changed tree builds again, and finds the last build's objects.
+  await writeFile(join(tree, 'scripts', 'tool.sh'), '#!/bin/sh\necho step 2\n');
+  const logDir2 = await mkdtemp(join(tmpdir(), 'build-log-'));
+  const second = await buildKernel('step2', { source: 'tree', path: tree }, { incremental: inc, logDir: logDir2 });
+  expect(second.built).toBe(true);
+  expect(await readFile(join(logDir2, 'build.log'), 'utf8')).toMatch(/reused vmlinux\.o/);
+  expect(await readFile(second.bzImage, 'utf8')).toBe('#!/bin/sh\necho step 2\n');
+  const compilers = (await readFile(join(inc.outDir, 'compilers'), 'utf8')).trim().split('\n');
+  expect(compilers).toHaveLength(2);
+  if (ccacheCompiler(inc.ccacheDir)) {
+    for (const l of compilers) expect(l).toBe(`CC=${which('ccache')} gcc HOSTCC=${which('ccache')} gcc CCACHE_DIR=${inc.ccacheDir}`);
+    expect(msgs).toContain(`build: through ccache (${inc.ccacheDir})`);
+  } else {
+    expect(msgs.join('\n')).toMatch(/ccache is not installed/);
   }
 });
