@@ -23,6 +23,10 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# Compilers for the harness's own tests of `run` as a test runner (go test -exec and a cargo runner,
+# tests/integration/run.test.ts), unless the host has them already (rustup's cargo, say).
+command -v go >/dev/null || missing+=(golang-go)
+command -v cargo >/dev/null || missing+=(cargo)
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
   SUDO=()

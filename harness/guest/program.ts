@@ -3,7 +3,7 @@
 // program needs (resolved as the image resolves ip's) into a folder of their own, so that nothing
 // is assumed installed in the guest beyond the image. Its output is streamed as it comes; its exit code is returned.
 import { existsSync, realpathSync, statSync } from 'node:fs';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, lstat, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import { shq } from '../base/quote.js';
@@ -13,10 +13,40 @@ import type { Vm } from './vm.js';
 /** Where a program's shared libraries go in the guest. */
 export const PROGRAM_LIBS = '/run/bpf-harness/lib';
 
+/** Folders of the working directory that are not copied: history, dependencies and build output. */
+export const CWD_SKIPPED = ['.git', 'node_modules', 'target'];
+/** The most the working directory's files may hold, to be copied in. */
+export const CWD_MAX_BYTES = 256 * 2 ** 20;
+
+/**
+ * The files (and symlinks) under `dir` that go into the guest with it (paths relative to it),
+ * without the folders of CWD_SKIPPED at any depth; an error past CWD_MAX_BYTES, naming the way out.
+ */
+export async function cwdFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  let bytes = 0;
+  const walk = async (rel: string): Promise<void> => {
+    for (const e of await readdir(join(dir, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) {
+        if (!CWD_SKIPPED.includes(e.name)) await walk(r);
+      } else if (e.isFile() || e.isSymbolicLink()) {
+        bytes += (await lstat(join(dir, r))).size;
+        if (bytes > CWD_MAX_BYTES) {
+          throw new Error(`the working directory ${dir} holds more than ${CWD_MAX_BYTES / 2 ** 20} MiB to copy into the guest (${CWD_SKIPPED.join(', ')} left out): run from a smaller directory, or name one with --cwd`);
+        }
+        out.push(r);
+      }
+    }
+  };
+  await walk('');
+  return out.sort();
+}
+
 export interface ProgramOptions {
   /** More files or directories the program needs, copied to the same paths in the guest. */
   copy?: string[];
-  /** The directory the program runs in (copied in, with what it holds); default: the host's cwd. */
+  /** The directory the program runs in (copied in, with what it holds but .git, node_modules and target); default: the host's cwd. */
   cwd?: string;
   /** Seconds before the program is killed (its run fails). */
   timeoutS?: number;
@@ -52,7 +82,10 @@ export async function runProgram(vm: Vm, program: string, args: string[], o: Pro
       await rm(stage, { recursive: true, force: true });
     }
   }
-  await vm.ssh.exec(`mkdir -p ${shq(cwd)}`);
+  // The working directory comes along (a Go test's testdata/, a script's inputs), at its own path.
+  const here = await cwdFiles(cwd);
+  if (here.length) await vm.ssh.put(cwd, here, cwd);
+  else await vm.ssh.exec(`mkdir -p ${shq(cwd)}`);
   const env = libs.length ? `LD_LIBRARY_PATH=${PROGRAM_LIBS} ` : '';
   const command = `cd ${shq(cwd)} && ${env}exec ${[path, ...args].map(shq).join(' ')}`;
   const timeoutMs = (o.timeoutS ?? 600) * 1000;

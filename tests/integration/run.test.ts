@@ -6,10 +6,12 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { execa, execaSync } from 'execa';
 import { beforeAll, expect, test } from 'vitest';
 import { REPO_ROOT } from '../../harness/base/paths.js';
-import { cli } from '../helpers/cli.js';
+import { system } from '../../harness/base/config.js';
+import { getKernel } from '../../harness/kernels/catalog.js';
+import { CLI, cli } from '../helpers/cli.js';
 import { hostMs } from '../helpers/timeouts.js';
 import { buildWarnModule } from '../helpers/warn-module.js';
 
@@ -77,4 +79,56 @@ test('a kernel fault while the program runs fails the run, with the kernel\'s li
   expect(r.md).toContain('| insmod-warn.sh | FAIL 1/1 |');
   expect(r.md).toContain('the kernel faulted while the program ran: warning: ');
   expect(r.junit).toMatch(/kernel warning: .*WARNING: CPU: \d+ PID: \d+ at .*bh_warn\.c:\d+/);
+}, hostMs(600_000));
+
+/** A toolchain the test drives, or the reason it cannot run (a failure in CI, where setup.sh installs it). */
+function needTool(ctx: { skip(note: string): void }, tool: string, pkg: string): void {
+  if (execaSync('sh', ['-c', `command -v ${tool}`], { reject: false }).exitCode === 0) return;
+  const why = `needs ${tool} on the host (apt-get install ${pkg}; scripts/setup.sh installs it)`;
+  if (system.ci()) expect.fail(`${why}, and CI must run this test`);
+  ctx.skip(why);
+}
+
+/** The command a test runner is told to run each test binary with: this checkout's CLI. */
+const runner = `${process.execPath} ${CLI} run --kernel 6.1 --`;
+
+test('go test -exec runs a Go package\'s test binary in the guest as root, with its testdata; its verdict is the test\'s', async (ctx) => {
+  needTool(ctx, 'go', 'golang-go');
+  const pkg = join(FIXTURES, 'go');
+  const release = (await getKernel()).release;
+  const go = (...args: string[]) =>
+    execa('go', ['test', '-count=1', '-v', '-exec', runner, ...args, '.'], { cwd: pkg, reject: false, all: true, env: { CGO_ENABLED: '0', BPF_HARNESS_RESULTS: dir, FORCE_COLOR: '0' } });
+  const ok = await go('-run', 'TestMapCreate|TestKernelRelease|TestTestdata');
+  expect(ok.exitCode, ok.all).toBe(0);
+  for (const t of ['TestMapCreate', 'TestKernelRelease', 'TestTestdata']) expect(ok.all).toContain(`--- PASS: ${t}`);
+  expect(ok.all).toContain(`kernel release ${release}`);
+  expect(ok.all).toMatch(/^bpfprobe\.test +pass 1 *$/m);
+  const bad = await go('-run', 'TestFailsOnPurpose');
+  expect(bad.exitCode, bad.all).toBe(1);
+  expect(bad.all).toContain('--- FAIL: TestFailsOnPurpose');
+  expect(bad.all).toMatch(/^bpfprobe\.test +FAIL 1\/1 *$/m);
+}, hostMs(600_000));
+
+test('a cargo runner runs a Rust crate\'s test binary in the guest as root, with its testdata but not target/; its verdict is the test\'s', async (ctx) => {
+  needTool(ctx, 'cargo', 'cargo');
+  const crate = join(FIXTURES, 'rust');
+  const release = (await getKernel()).release;
+  const target = await mkdtemp(join(tmpdir(), 'run-cargo-target-'));
+  const cargo = (...args: string[]) =>
+    execa('cargo', ['test', '--offline', '--test', 'kernel', '--', '--nocapture', ...args], {
+      cwd: crate,
+      reject: false,
+      all: true,
+      env: { CARGO_TARGET_DIR: target, CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER: runner, BPF_HARNESS_RESULTS: dir, FORCE_COLOR: '0' },
+    });
+  const ok = await cargo();
+  expect(ok.exitCode, ok.all).toBe(0);
+  expect(ok.all).toMatch(/^test bpf_map_create \.\.\. ok$/m);
+  expect(ok.all).toMatch(/^test testdata_comes_along \.\.\. ok$/m);
+  expect(ok.all).toContain(`kernel release ${release}`);
+  expect(ok.all).toMatch(/^kernel-[0-9a-f]+ +pass 1 *$/m);
+  const bad = await cargo('--ignored', 'fails_on_purpose');
+  expect(bad.exitCode, bad.all).not.toBe(0);
+  expect(bad.all).toMatch(/^test fails_on_purpose \.\.\. FAILED$/m);
+  expect(bad.all).toMatch(/^kernel-[0-9a-f]+ +FAIL 1\/1 *$/m);
 }, hostMs(600_000));

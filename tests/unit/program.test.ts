@@ -1,0 +1,23 @@
+// What of the working directory `run` copies into the guest (harness/guest/program.ts).
+import { mkdir, mkdtemp, symlink, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, test } from 'vitest';
+import { CWD_MAX_BYTES, cwdFiles } from '../../harness/guest/program.js';
+
+test('the working directory comes along without .git, node_modules and target, at any depth', async () => {
+  const d = await mkdtemp(join(tmpdir(), 'cwd-files-'));
+  for (const f of ['go.mod', 'testdata/hello.txt', 'sub/pkg/x_test.go', '.git/HEAD', 'node_modules/a/index.js', 'target/debug/big', 'sub/target/y', 'sub/.hidden']) {
+    await mkdir(join(d, f, '..'), { recursive: true });
+    await writeFile(join(d, f), 'x');
+  }
+  await symlink('go.mod', join(d, 'link'));
+  expect(await cwdFiles(d)).toEqual(['go.mod', 'link', 'sub/.hidden', 'sub/pkg/x_test.go', 'testdata/hello.txt']);
+});
+
+test('a working directory too large to copy is refused, naming the way out', async () => {
+  const d = await mkdtemp(join(tmpdir(), 'cwd-big-'));
+  await writeFile(join(d, 'a'), '');
+  await truncate(join(d, 'a'), CWD_MAX_BYTES + 1); // sparse: no disk used
+  await expect(cwdFiles(d)).rejects.toThrow(/holds more than 256 MiB to copy into the guest \(\.git, node_modules, target left out\): run from a smaller directory, or name one with --cwd/);
+});
