@@ -42,6 +42,7 @@ export { config } from './base/config.js';
 export { SshSession } from './guest/ssh.js';
 export { CommandError, type ExecResult, type GuestCommands } from './guest/commands.js';
 export { compileAll, compileProgram, CompileError } from './suite/compile.js';
+export { type ProgramOptions, type ProgramResult } from './guest/program.js';
 export { PROGRAM_TYPES, type ProgramTypeName } from './suite/progtypes.js';
 export { requireFeature, featureVerdict, verdict, kernelFacts, type Needs, type KernelFacts } from './suite/probe.js';
 export { loadCore, vmlinuxHeaderDir } from './suite/btf.js';

@@ -11,6 +11,7 @@ import type { Agent, BpfMap, BpfObject } from '../agent/agent.js';
 import { attach, type AttachResult, type AttachSpec } from '../agent/attach.js';
 import type { SetupTimes } from '../base/phases.js';
 import type { GuestCommands } from '../guest/commands.js';
+import { type ProgramOptions, type ProgramResult, runProgram } from '../guest/program.js';
 import type { SshSession } from '../guest/ssh.js';
 import type { Vm } from '../guest/vm.js';
 import type { Kernel } from '../kernels/catalog.js';
@@ -38,6 +39,13 @@ export interface Guest extends GuestCommands {
   attach<S extends AttachSpec>(spec: S): Promise<AttachResult<S>>;
   /** A map pinned in bpffs by another loader, e.g. pinnedMap(`${TC_PIN_DIR}/cls_drop`) for a map tc pinned. */
   pinnedMap(path: string): BpfMap;
+  /**
+   * A program of the project's own (a C test program, a Go or Rust test binary, a script) run in the
+   * guest as root, as `bpf-harness run` runs one: copied in with the shared libraries it needs,
+   * o.copy and its working directory (o.cwd, default the suite's folder); its output and exit code.
+   * A kernel fault while it runs fails the test, as any other.
+   */
+  runProgram(program: string, args?: string[], o?: ProgramOptions): Promise<ProgramResult>;
   /** Skips the running test, with the reason, when the guest's kernel is older than `version`. */
   requireKernel(ctx: TestContext, version: string, feature: string): void;
 }
@@ -123,6 +131,7 @@ export function useGuest(opts: GuestOptions): Guest {
     load: (source) => agent().load(objectPath(source)),
     attach: (spec) => attach({ agent: agent() }, spec),
     pinnedMap: (path) => agent().pinnedMap(path),
+    runProgram: (program, args = [], o = {}) => runProgram(vm(), program, args, { ...o, cwd: o.cwd ?? slot.suiteDir }),
     run: (command, o) => agent().run(command, o),
     exec: (command, o) => agent().exec(command, o),
     requireKernel(ctx, version, feature) {

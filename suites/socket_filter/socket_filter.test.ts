@@ -9,8 +9,10 @@
 //   skb->len = 8 + payload; the IP header is still reachable with load_byte(SKF_NET_OFF + n).
 //   The return value trims the datagram (kept bytes include the 8-byte UDP header), 0 drops it
 //   and counts it in Udp InErrors.
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { AgentError, type BpfObject, ETH_HLEN, expectVerifierRejects, frameLength, IP_PROTO, type Proto, readU64s, send, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
+import { AgentError, type BpfObject, compileProgram, ETH_HLEN, expectVerifierRejects, frameLength, IP_PROTO, type Proto, readU64s, send, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'socket_filter',
@@ -136,4 +138,16 @@ describe('UDP socket', () => {
 
 test('direct packet access in a socket filter is rejected by the verifier', async () => {
   await expectVerifierRejects(guest.load('sockfilter_direct_access.bpf.c'), 'direct_access', /invalid bpf_context access/);
+});
+
+test('a project\'s own test program (C, raw bpf(2)) runs in the guest from the suite: a drop-all filter on a UDP socket stops what reaches it, and only while attached', async () => {
+  const program = await compileProgram(join(fileURLToPath(new URL('.', import.meta.url)), 'own_loader.c'));
+  const r = await guest.runProgram(program.path);
+  expect(r.output.split('\n').filter((l) => /^(not )?ok \d/.test(l))).toEqual([
+    'ok 1 - BPF_PROG_LOAD of a socket filter that drops everything gives a program fd',
+    'ok 2 - without a filter, the UDP socket receives the datagram',
+    'ok 3 - with the filter attached (SO_ATTACH_BPF), it receives nothing',
+    'ok 4 - detached again (SO_DETACH_BPF), it receives the next one',
+  ]);
+  expect(r).toMatchObject({ code: 0, timedOut: false });
 });
