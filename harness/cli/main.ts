@@ -13,6 +13,7 @@ import { boot, image, shell } from './guest.js';
 import { kernelsBuild, kernelsFetch, kernelsList, kernelsLock } from './kernels.js';
 import { COMMANDS, parseCommandLine, USAGE, UsageError } from './options.js';
 import { bisectCommand } from './bisect.js';
+import { initCommand } from './init.js';
 import { runCommand } from './run.js';
 import { suite } from './suite.js';
 
@@ -76,6 +77,8 @@ export async function main(argv: string[]): Promise<number> {
       return boot(values);
     case 'run':
       return runCommand({ argv: args, kernels: values.kernels ?? values.kernel, copy: values.copy, cwd: values.cwd, timeoutS: values.timeout !== undefined ? wholeNumber(values.timeout, '--timeout') : undefined });
+    case 'init':
+      return initCommand(values.dir);
     case 'bisect':
       return bisectCommand({ tree: values.tree, good: values.good, bad: values.bad, suites: args, test: values.test, work: values.work, reverse: values.reverse, resume: values.resume });
   }

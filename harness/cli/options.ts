@@ -86,6 +86,11 @@ export const COMMANDS = {
                                                                        its exit code is the verdict, kernel faults fail it, TAP
                                                                        lines become cases (go test -exec, a cargo runner)`,
   },
+  init: {
+    options: ['dir'],
+    usage: `  npx bpf-harness init [--dir DIR]                                     write a first suite (BPF C and a test) into
+                                                                       DIR/udp_counter (default bpf-tests/), ready to run`,
+  },
   bisect: {
     options: ['tree', 'good', 'bad', 'test', 'work', 'reverse', 'resume'],
     usage: `  npm run bisect -- --tree PATH --good REV --bad REV SUITE... [-t PATTERN]
