@@ -76,7 +76,8 @@ export async function main(argv: string[]): Promise<number> {
     case 'boot':
       return boot(values);
     case 'run':
-      return runCommand({ argv: args, kernels: values.kernels ?? values.kernel, copy: values.copy, cwd: values.cwd, timeoutS: values.timeout !== undefined ? wholeNumber(values.timeout, '--timeout') : undefined });
+      if (values['keep-on-fail']) config.keepOnFail.set('1');
+      return runCommand({ keepOnFail: Boolean(values['keep-on-fail']), argv: args, kernels: values.kernels ?? values.kernel, copy: values.copy, cwd: values.cwd, timeoutS: values.timeout !== undefined ? wholeNumber(values.timeout, '--timeout') : undefined });
     case 'init':
       return initCommand(values.dir);
     case 'bisect':

@@ -80,11 +80,12 @@ export const COMMANDS = {
   npm run shell -- --attach ID | --stop ID | --list                    a shell in a kept guest; end it; list them`,
   },
   run: {
-    options: ['kernels', 'copy', 'cwd', 'timeout', ...KERNEL],
+    options: ['kernels', 'copy', 'cwd', 'timeout', 'keep-on-fail', ...KERNEL],
     usage: `  npx bpf-harness run [--kernel K1,K2|--kernels all] [--copy PATH]... [--cwd DIR] [--timeout S] -- PROGRAM [ARGS...]
                                                                        your own test program as root in a guest of each kernel:
                                                                        its exit code is the verdict, kernel faults fail it, TAP
-                                                                       lines become cases (go test -exec, a cargo runner)`,
+                                                                       lines become cases (go test -exec, a cargo runner)
+      [--keep-on-fail]                                                 keep the guest of the first kernel where it failed up`,
   },
   init: {
     options: ['dir'],

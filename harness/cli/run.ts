@@ -7,6 +7,7 @@
 import { basename, join } from 'node:path';
 import { config, resultsRoot } from '../base/config.js';
 import { timestamp } from '../base/paths.js';
+import { keepVm } from '../guest/keep-vm.js';
 import { runProgram } from '../guest/program.js';
 import { Vm, VmError } from '../guest/vm.js';
 import { runVerdict, writeReports } from '../report/report.js';
@@ -21,6 +22,8 @@ export interface RunArgs {
   copy?: string[];
   cwd?: string;
   timeoutS?: number;
+  /** Keep the guest of the first kernel on which the program failed up, as it left it. */
+  keepOnFail?: boolean;
 }
 
 export async function runCommand(a: RunArgs): Promise<number> {
@@ -30,6 +33,7 @@ export async function runCommand(a: RunArgs): Promise<number> {
   const name = basename(program);
   const dir = join(resultsRoot(), `run-${timestamp()}-${process.pid}`);
   const prefix = kernels.length > 1;
+  let keptOne = false;
   for (const k of kernels) {
     const t0 = Date.now();
     const run: KernelRun = { kernel: k, tests: [], suiteErrors: [], wallMs: 0 };
@@ -71,6 +75,12 @@ export async function runCommand(a: RunArgs): Promise<number> {
       }
       // TAP lines are the cases; the program's exit code and the kernel's faults still judge the run.
       run.tests = tap.length ? [...tap, ...(whole.state === 'failed' && (faults.length || !tap.some((t) => t.state === 'failed')) ? [{ ...whole, name: `${whole.name} (exit code and kernel faults)` }] : [])] : [whole];
+      // --keep-on-fail: the first failing kernel's guest stays up as the program left it.
+      if (a.keepOnFail && !keptOne && run.tests.some((t) => t.state === 'failed') && vm.running) {
+        await keepVm(vm, { suite: name, test: whole.name, leftBy: 'the program' });
+        keptOne = true;
+        vm = undefined;
+      }
     } catch (e) {
       if (!(e instanceof VmError)) throw e;
       run.suiteErrors.push({ suite: name, error: e.message });

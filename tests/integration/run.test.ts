@@ -132,3 +132,34 @@ test('a cargo runner runs a Rust crate\'s test binary in the guest as root, with
   expect(bad.all).toMatch(/^test fails_on_purpose \.\.\. FAILED$/m);
   expect(bad.all).toMatch(/^kernel-[0-9a-f]+ +FAIL 1\/1 *$/m);
 }, hostMs(600_000));
+
+test('--keep-on-fail keeps the guest of the first kernel where the program failed, as it left it; --stop ends it', async () => {
+  const { listKept } = await import('../../harness/guest/kept.js');
+  const { alive } = await import('../helpers/processes.js');
+  const { SshSession } = await import('../../harness/guest/ssh.js');
+  const script = join(dir, 'leave-and-fail.sh');
+  await writeFile(script, '#!/bin/sh\necho left-by-the-program > /tmp/left\nexit 3\n');
+  await chmod(script, 0o755);
+  const r = await run('--kernel', '6.1', '--keep-on-fail', '--', script);
+  expect(r.code, r.out).toBe(1);
+  const id = /kept the guest of "[^"]*leave-and-fail\.sh" as the program left it \(kernel [^)]+\): id (\S+)/.exec(r.out)?.[1];
+  expect(id, r.out).toBeTruthy();
+  expect(r.out).toContain(`npm run shell -- --attach ${id}`);
+  const [k] = listKept().filter((x) => x.id === id);
+  expect(alive(k.keeperPid!) && alive(k.qemuPid!), 'the run is over and the guest is up').toBe(true);
+  const ssh = await SshSession.connect({ port: k.sshPort, privateKey: await readFile(k.keyPath, 'utf8'), hostKey: k.hostKey });
+  try {
+    expect((await ssh.exec('cat /tmp/left')).trim()).toBe('left-by-the-program');
+  } finally {
+    ssh.close();
+  }
+  const stop = await cli(['shell', '--stop', id!]);
+  expect(stop.exitCode, stop.all).toBe(0);
+  expect(alive(k.qemuPid!)).toBe(false);
+  // A program that passes keeps nothing.
+  const before = listKept().length;
+  const ok = await run('--kernel', '6.1', '--keep-on-fail', '--', staticProg);
+  expect(ok.code, ok.out).toBe(0);
+  expect(ok.out).not.toMatch(/kept the guest/);
+  expect(listKept().length).toBe(before);
+}, hostMs(600_000));
