@@ -77,7 +77,7 @@ export async function main(argv: string[]): Promise<number> {
       return boot(values);
     case 'run':
       if (values['keep-on-fail']) config.keepOnFail.set('1');
-      return runCommand({ keepOnFail: Boolean(values['keep-on-fail']), argv: args, kernels: values.kernels ?? values.kernel, copy: values.copy, cwd: values.cwd, timeoutS: values.timeout !== undefined ? wholeNumber(values.timeout, '--timeout') : undefined });
+      return runCommand({ keepOnFail: Boolean(values['keep-on-fail']), shard: values.shard, argv: args, kernels: values.kernels ?? values.kernel, copy: values.copy, cwd: values.cwd, timeoutS: values.timeout !== undefined ? wholeNumber(values.timeout, '--timeout') : undefined });
     case 'init':
       return initCommand(values.dir);
     case 'bisect':

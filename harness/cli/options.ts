@@ -80,12 +80,13 @@ export const COMMANDS = {
   npm run shell -- --attach ID | --stop ID | --list                    a shell in a kept guest; end it; list them`,
   },
   run: {
-    options: ['kernels', 'copy', 'cwd', 'timeout', 'keep-on-fail', ...KERNEL],
+    options: ['kernels', 'copy', 'cwd', 'timeout', 'keep-on-fail', 'shard', ...KERNEL],
     usage: `  npx bpf-harness run [--kernel K1,K2|--kernels all] [--copy PATH]... [--cwd DIR] [--timeout S] -- PROGRAM [ARGS...]
                                                                        your own test program as root in a guest of each kernel:
                                                                        its exit code is the verdict, kernel faults fail it, TAP
                                                                        lines become cases (go test -exec, a cargo runner)
-      [--keep-on-fail]                                                 keep the guest of the first kernel where it failed up`,
+      [--keep-on-fail]                                                 keep the guest of the first kernel where it failed up
+      [--shard i/n]                                                    this CI job's share of the kernels (npm run report merges)`,
   },
   init: {
     options: ['dir'],

@@ -14,7 +14,10 @@ import { runVerdict, writeReports } from '../report/report.js';
 import { type KernelRun, type TestRecord, writeKernelRun } from '../report/run-record.js';
 import { tapTests } from '../report/tap.js';
 import { describeFaults, kernelFault } from '../suite/kernel-faults.js';
-import { kernelList, say } from './suite.js';
+import { parseShard, shardOf } from '../kernels/shard.js';
+import { guestBudget } from '../suite/config.js';
+import { UsageError } from './options.js';
+import { kernelList, matrixPlan, say } from './suite.js';
 
 export interface RunArgs {
   argv: string[];
@@ -24,17 +27,30 @@ export interface RunArgs {
   timeoutS?: number;
   /** Keep the guest of the first kernel on which the program failed up, as it left it. */
   keepOnFail?: boolean;
+  /** "i/n": this CI job's share of the kernels (every n-th, from the i-th); `report` merges the shards. */
+  shard?: string;
 }
 
 export async function runCommand(a: RunArgs): Promise<number> {
   const [program, ...args] = a.argv;
   if (!program) throw new Error('run: name the program after --, e.g. npx bpf-harness run --kernel 6.1 -- ./test_prog');
-  const kernels = kernelList(a.kernels);
+  const all = kernelList(a.kernels);
+  const shard = a.shard === undefined ? undefined : parseShard(a.shard);
+  if (shard === null) throw new UsageError(`--shard must be i/n with 1 <= i <= n, not "${a.shard}"`);
+  const kernels = shard ? shardOf(all, shard) : all;
+  if (!kernels.length) {
+    say(`shard ${a.shard} has none of the ${all.length} kernel${all.length === 1 ? '' : 's'} (${all.join(', ')}): nothing to run`);
+    return 0;
+  }
   const name = basename(program);
   const dir = join(resultsRoot(), `run-${timestamp()}-${process.pid}`);
   const prefix = kernels.length > 1;
   let keptOne = false;
-  for (const k of kernels) {
+  // As many kernels at once as the host has room for guests (harness/suite/config.ts), each in its own guest.
+  const { atOnce } = matrixPlan(guestBudget(), kernels.length);
+  if (kernels.length > 1) say(`run: ${name} on kernels ${kernels.join(', ')}, ${atOnce} at a time; results in ${dir}`);
+  const queue = [...kernels];
+  const onKernel = async (k: string) => {
     const t0 = Date.now();
     const run: KernelRun = { kernel: k, tests: [], suiteErrors: [], wallMs: 0 };
     let vm: Vm | undefined;
@@ -90,7 +106,12 @@ export async function runCommand(a: RunArgs): Promise<number> {
     }
     run.wallMs = Date.now() - t0;
     writeKernelRun(dir, run);
-  }
+  };
+  await Promise.all(
+    Array.from({ length: atOnce }, async () => {
+      for (let k = queue.shift(); k !== undefined; k = queue.shift()) await onKernel(k);
+    }),
+  );
   const report = writeReports(dir, kernels);
   const verdict = runVerdict(report, config.flakyOk.get());
   console.log(`\n${report.table}\n\nreport: ${report.markdown}\njunit:  ${report.junit}`);

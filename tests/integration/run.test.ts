@@ -30,8 +30,12 @@ beforeAll(async () => {
 
 /** `run` with these arguments, results in a folder of their own; the report's paths and texts. */
 async function run(...args: string[]) {
+  return runWith({}, ...args);
+}
+
+async function runWith(env: Record<string, string>, ...args: string[]) {
   const results = await mkdtemp(join(dir, 'results-'));
-  const r = await cli(['run', ...args], { env: { BPF_HARNESS_RESULTS: results, FORCE_COLOR: '0' } });
+  const r = await cli(['run', ...args], { env: { BPF_HARNESS_RESULTS: results, FORCE_COLOR: '0', ...env } });
   const out = r.all ?? '';
   const report = /^report: (\S+)$/m.exec(out)?.[1];
   expect(report, out).toBeDefined();
@@ -52,13 +56,23 @@ test('a static program that loads BPF with the raw syscall: its output streamed,
   expect(bad.junit).toMatch(/<testcase [^>]*name="the second test fails on purpose"[^>]*><failure message="not ok 2 the second test fails on purpose"/);
 }, hostMs(300_000));
 
-test('a dynamically linked program (libbpf) gets its libraries in the guest, on two kernels, a column each', async () => {
-  const both = await run('--kernel', '6.1,5.10', '--', dynamicProg);
+test('a dynamically linked program (libbpf) gets its libraries in the guest, on two kernels at once, a column each; --shard runs a share of them', async () => {
+  // Room for two guests: both kernels at once.
+  const both = await runWith({ BPF_HARNESS_PARALLEL: '2' }, '--kernel', '6.1,5.10', '--', dynamicProg);
   expect(both.code, both.out).toBe(0);
+  expect(both.out).toMatch(/run: libbpf_load on kernels 6\.1, 5\.10, 2 at a time; results in /);
   expect(both.out).toMatch(/^\[6\.1\] bpf_prog_load: \d+$/m);
   expect(both.out).toMatch(/^\[5\.10\] bpf_prog_load: \d+$/m);
   expect(both.md).toContain('| program type | 6.1 | 5.10 |');
   expect(both.md).toContain('| libbpf_load | pass 1 | pass 1 |');
+  // The second of two CI shards: the second kernel only, as its own column.
+  const second = await run('--kernel', '6.1,5.10', '--shard', '2/2', '--', dynamicProg);
+  expect(second.code, second.out).toBe(0);
+  expect(second.md).toContain('| program type | 5.10 |');
+  expect(second.md).toContain('| libbpf_load | pass 1 |');
+  const bad = await cli(['run', '--kernel', '6.1', '--shard', '3/2', '--', dynamicProg]);
+  expect(bad.exitCode).toBe(2);
+  expect(bad.stderr).toMatch(/--shard must be i\/n with 1 <= i <= n, not "3\/2"/);
   // A failing one: a missing --copy path is refused before anything runs in the guest.
   const missing = await cli(['run', '--kernel', '6.1', '--copy', join(dir, 'nothing-here'), '--', dynamicProg]);
   expect(missing.exitCode).toBe(1);

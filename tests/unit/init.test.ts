@@ -1,10 +1,10 @@
-// `bpf-harness init` (harness/cli/init.ts): the first suite of a project, where `suite --dir` finds it.
+// `bpf-harness init`'s first suite (harness/suite/first-suite.ts): the first suite of a project, where `suite --dir` finds it.
 import { readFile, readdir } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { initSuite, INIT_SUITE } from '../../harness/cli/init.js';
+import { initSuite, INIT_SUITE } from '../../harness/suite/first-suite.js';
 
 test('init writes one BPF source and one test that imports the package, into DIR/udp_counter, and never over a suite', async () => {
   const project = await mkdtemp(join(tmpdir(), 'init-'));

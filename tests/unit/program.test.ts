@@ -1,4 +1,4 @@
-// What of the working directory `run` copies into the guest (harness/guest/program.ts).
+// What of the working directory `run` copies into the guest (harness/guest/program.ts), and the kernels of a shard (harness/kernels/shard.ts).
 import { mkdir, mkdtemp, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,4 +20,14 @@ test('a working directory too large to copy is refused, naming the way out', asy
   await writeFile(join(d, 'a'), '');
   await truncate(join(d, 'a'), CWD_MAX_BYTES + 1); // sparse: no disk used
   await expect(cwdFiles(d)).rejects.toThrow(/holds more than 256 MiB to copy into the guest \(\.git, node_modules, target left out\): run from a smaller directory, or name one with --cwd/);
+});
+
+test('a shard of run\'s kernels is every n-th from the i-th; a bad shard is none', async () => {
+  const { parseShard, shardOf } = await import('../../harness/kernels/shard.js');
+  const ks = ['6.1', '5.10', '6.12', 'sid', '4.19'];
+  expect(shardOf(ks, parseShard('1/2')!)).toEqual(['6.1', '6.12', '4.19']);
+  expect(shardOf(ks, parseShard('2/2')!)).toEqual(['5.10', 'sid']);
+  expect(shardOf(ks, parseShard('1/1')!)).toEqual(ks);
+  expect(shardOf(['6.1'], parseShard('2/3')!)).toEqual([]);
+  for (const bad of ['0/2', '3/2', '1/0', 'one/two', '1-2']) expect(parseShard(bad)).toBeNull();
 });
