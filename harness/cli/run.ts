@@ -4,6 +4,7 @@
 // program table, report.md and JUnit (a case per kernel, or per TAP line when the program prints
 // TAP). Its exit code is the verdict on each kernel. Usable as `go test -exec 'npx bpf-harness run
 // --kernel 6.1 --'` and as a cargo runner.
+import { execFileSync } from 'node:child_process';
 import { basename, join } from 'node:path';
 import { config, resultsRoot } from '../base/config.js';
 import { timestamp } from '../base/paths.js';
@@ -17,7 +18,7 @@ import { describeFaults, kernelFault } from '../suite/kernel-faults.js';
 import { parseShard, shardOf } from '../kernels/shard.js';
 import { guestBudget } from '../suite/config.js';
 import { UsageError } from './options.js';
-import { kernelList, matrixPlan, say } from './suite.js';
+import { checkResultsDir, kernelList, matrixPlan, say } from './suite.js';
 
 export interface RunArgs {
   argv: string[];
@@ -31,9 +32,22 @@ export interface RunArgs {
   shard?: string;
 }
 
+/** The top of the git work tree that holds `dir`, else `dir` itself. */
+export function projectRoot(dir: string): string {
+  try {
+    return execFileSync('git', ['-C', dir, 'rev-parse', '--show-toplevel'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || dir;
+  } catch {
+    return dir;
+  }
+}
+
 export async function runCommand(a: RunArgs): Promise<number> {
   const [program, ...args] = a.argv;
   if (!program) throw new Error('run: name the program after --, e.g. npx bpf-harness run --kernel 6.1 -- ./test_prog');
+  // Logs and reports go to the project's results/ (the top of its git work tree, else the working
+  // directory): not into the package's folder, nor one per Go package that go test -exec runs in.
+  if (!config.results.isSet()) config.results.set(join(projectRoot(process.cwd()), 'results'));
+  checkResultsDir();
   const all = kernelList(a.kernels);
   const shard = a.shard === undefined ? undefined : parseShard(a.shard);
   if (shard === null) throw new UsageError(`--shard must be i/n with 1 <= i <= n, not "${a.shard}"`);

@@ -148,7 +148,7 @@ export async function suite(names: string[], kernelArg: string | undefined, o: R
 }
 
 /** The results directory must be writable before anything runs. */
-function checkResultsDir(): void {
+export function checkResultsDir(): void {
   const dir = resultsRoot();
   try {
     mkdirSync(dir, { recursive: true });

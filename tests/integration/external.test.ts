@@ -1,7 +1,7 @@
 // A BPF project outside this checkout uses the harness as a dependency: it installs the package's
 // tarball (npm pack), imports it from plain Node, keeps its suites in a folder of its own, imports
 // the testing API from the package, and runs `npx bpf-harness suite --dir ./bpf-tests NAME` on the
-// first suite that `npx bpf-harness init` wrote.
+// first suite that `npx bpf-harness init` wrote, and a program of its own with `npx bpf-harness run`.
 import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -55,4 +55,13 @@ test('a scratch project runs its own suite with the harness as a dependency', as
   expect(out).toMatch(/^summary: 1 passed, 0 failed, 0 skipped$/m);
   // The report is the project's, in its own results folder.
   expect(out).toMatch(new RegExp(`report: ${project}/results/run-[^/]+/report\\.md`));
+
+  // A program of the project's own, through the installed package's `run`.
+  await writeFile(join(project, 'check.sh'), '#!/bin/sh\necho "release $(cat /proc/sys/kernel/osrelease)"\n', { mode: 0o755 });
+  const prog = await execa('npx', ['bpf-harness', 'run', '--kernel', '6.1', '--', './check.sh'], { cwd: project, reject: false, all: true, env: { FORCE_COLOR: '0' } });
+  const { getKernel } = await import('../../harness/kernels/catalog.js');
+  expect(prog.exitCode, prog.all).toBe(0);
+  expect(prog.all).toContain(`release ${(await getKernel()).release}`);
+  expect(prog.all).toMatch(/^check\.sh +pass 1 *$/m);
+  expect(prog.all).toMatch(new RegExp(`report: ${project}/results/run-[^/]+/report\\.md`));
 }, hostMs(900_000));

@@ -42,7 +42,7 @@ async function runWith(env: Record<string, string>, ...args: string[]) {
   return { code: r.exitCode, out, md: await readFile(report!, 'utf8'), junit: await readFile(report!.replace(/report\.md$/, 'junit.xml'), 'utf8') };
 }
 
-test('a static program that loads BPF with the raw syscall: its output streamed, its TAP lines cases of JUnit, its exit code the verdict', async () => {
+test('a static program that loads BPF with the raw syscall: its output streamed, its TAP lines cases of JUnit, its exit code the verdict, on two kernels when it fails', async () => {
   const ok = await run('--kernel', '6.1', '--', staticProg);
   expect(ok.code, ok.out).toBe(0);
   expect(ok.out).toMatch(/^ok 1 - BPF_PROG_LOAD of a socket filter gives a program fd$/m);
@@ -50,13 +50,14 @@ test('a static program that loads BPF with the raw syscall: its output streamed,
   expect(ok.junit).toMatch(/<testcase [^>]*name="BPF_PROG_LOAD of a socket filter gives a program fd"/);
   expect(ok.junit).toMatch(/<testcase [^>]*name="the second test passes"/);
 
-  const bad = await run('--kernel', '6.1', '--', staticProg, 'fail');
+  // Failing on purpose, on two kernels (at once): each column fails on its own.
+  const bad = await runWith({ BPF_HARNESS_PARALLEL: '2' }, '--kernel', '6.1,5.10', '--', staticProg, 'fail');
   expect(bad.code, bad.out).toBe(1);
-  expect(bad.md).toContain('| raw_load | FAIL 1/2 |');
+  expect(bad.md).toContain('| raw_load | FAIL 1/2 | FAIL 1/2 |');
   expect(bad.junit).toMatch(/<testcase [^>]*name="the second test fails on purpose"[^>]*><failure message="not ok 2 the second test fails on purpose"/);
 }, hostMs(300_000));
 
-test('a dynamically linked program (libbpf) gets its libraries in the guest, on two kernels at once, a column each; --shard runs a share of them', async () => {
+test('a dynamically linked program (libbpf) gets its libraries in the guest, on two kernels at once, a column each; --shard runs a share of them, where it fails on purpose', async () => {
   // Room for two guests: both kernels at once.
   const both = await runWith({ BPF_HARNESS_PARALLEL: '2' }, '--kernel', '6.1,5.10', '--', dynamicProg);
   expect(both.code, both.out).toBe(0);
@@ -65,11 +66,13 @@ test('a dynamically linked program (libbpf) gets its libraries in the guest, on 
   expect(both.out).toMatch(/^\[5\.10\] bpf_prog_load: \d+$/m);
   expect(both.md).toContain('| program type | 6.1 | 5.10 |');
   expect(both.md).toContain('| libbpf_load | pass 1 | pass 1 |');
-  // The second of two CI shards: the second kernel only, as its own column.
-  const second = await run('--kernel', '6.1,5.10', '--shard', '2/2', '--', dynamicProg);
-  expect(second.code, second.out).toBe(0);
+  // Failing on purpose (a program the verifier refuses), in the second of two CI shards: the
+  // second kernel only, as its own column.
+  const second = await run('--kernel', '6.1,5.10', '--shard', '2/2', '--', dynamicProg, 'invalid');
+  expect(second.code, second.out).toBe(1);
+  expect(second.out).toMatch(/^bpf_prog_load: -13$/m);
   expect(second.md).toContain('| program type | 5.10 |');
-  expect(second.md).toContain('| libbpf_load | pass 1 |');
+  expect(second.md).toContain('| libbpf_load | FAIL 1/1 |');
   const bad = await cli(['run', '--kernel', '6.1', '--shard', '3/2', '--', dynamicProg]);
   expect(bad.exitCode).toBe(2);
   expect(bad.stderr).toMatch(/--shard must be i\/n with 1 <= i <= n, not "3\/2"/);
