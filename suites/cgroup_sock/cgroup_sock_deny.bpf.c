@@ -16,12 +16,7 @@ struct sock_kind {
 	__u32 allowed;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
-	__type(key, struct sock_kind);
-	__type(value, __u64);
-} created SEC(".maps");
+KEY_COUNTS_MAP(created, struct sock_kind, 64);
 
 SEC("cgroup/sock")
 int deny_inet6_raw_icmp(struct bpf_sock *sk)

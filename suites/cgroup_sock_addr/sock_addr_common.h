@@ -4,6 +4,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "counts.h"
 
 #define SERVICE_IP 0x0a4d0001   /* 10.77.0.1: what the application asks for */
 #define SERVICE_PORT 5000
@@ -20,22 +21,13 @@ struct hit {
 	__u32 rewritten;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
-	__type(key, struct hit);
-	__type(value, __u64);
-} hits SEC(".maps");
+KEY_COUNTS_MAP(hits, struct hit, 64);
 
 static __always_inline void count(__u32 hook, __u32 protocol, __u32 rewritten)
 {
 	struct hit k = { .hook = hook, .protocol = protocol, .rewritten = rewritten };
-	__u64 one = 1, *n = bpf_map_lookup_elem(&hits, &k);
 
-	if (n)
-		__sync_fetch_and_add(n, 1);
-	else
-		bpf_map_update_elem(&hits, &k, &one, BPF_NOEXIST);
+	count_key(&hits, &k);
 }
 
 /* The service address becomes the backend's (connect4, sendmsg4). Returns whether it did. */

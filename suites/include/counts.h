@@ -4,22 +4,17 @@
  *   PINNED_COUNTS_MAP(stats, NR_STATS);   the same, pinned by name (iproute2's loader pins it)
  *   count_add(&stats, SLOT, n);           slot += n (atomic); a map of __s64 works the same
  *   count_one(&stats, SLOT);              slot += 1
+ *   KEY_COUNTS_MAP(hits, struct hit, 64); a hash of counters by a key of that type, for:
  *   count_key(&hash, &key);               a hash's entry += 1, made (as 1) on its first count
  * The host reads each value as a little-endian u64 (readU64s in harness/agent/protocol.ts). */
 #pragma once
+#include "maps.h"
 
-/* `more`: further map attributes, e.g. its pinning. */
-#define COUNTS_MAP_WITH(name, entries, more)       \
-	struct {                                   \
-		__uint(type, BPF_MAP_TYPE_ARRAY);  \
-		__uint(max_entries, entries);      \
-		__type(key, __u32);                \
-		__type(value, __u64);              \
-		more                               \
-	} name SEC(".maps")
-
+/* `more`: further map attributes, e.g. its pinning (maps.h). */
+#define COUNTS_MAP_WITH(name, entries, more) MAP_OF(name, BPF_MAP_TYPE_ARRAY, __u32, __u64, entries, more)
 #define COUNTS_MAP(name, entries) COUNTS_MAP_WITH(name, entries, )
-#define PINNED_COUNTS_MAP(name, entries) COUNTS_MAP_WITH(name, entries, __uint(pinning, LIBBPF_PIN_BY_NAME);)
+#define PINNED_COUNTS_MAP(name, entries) COUNTS_MAP_WITH(name, entries, PIN_BY_NAME;)
+#define KEY_COUNTS_MAP(name, key_type, entries) MAP_OF(name, BPF_MAP_TYPE_HASH, key_type, __u64, entries, )
 
 static __always_inline void count_add(void *map, __u32 slot, __u64 n)
 {

@@ -12,13 +12,7 @@
 #include "counter.h"
 
 /* Per IP protocol number: packets and bytes (IPv4 length) the program saw. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 256);
-	__type(key, __u32);
-	__type(value, struct counter);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} LWT_STATS_MAP SEC(".maps");
+COUNTER_MAP(LWT_STATS_MAP, BPF_MAP_TYPE_ARRAY, 256, PIN_BY_NAME;);
 
 /* IPv4 protocol number of the packet, or -1 when it is not an IPv4 packet. Goes by the header's
  * version, not skb->protocol: on 5.10, packets from raw IP_HDRINCL sockets reach lwt_out with
@@ -40,14 +34,8 @@ static __always_inline int ipv4_proto(struct __sk_buff *skb)
 static __always_inline int count_packet(struct __sk_buff *skb)
 {
 	int proto = ipv4_proto(skb);
-	__u32 key;
-	struct counter *c;
 
-	if (proto < 0)
-		return proto;
-	key = proto;
-	c = bpf_map_lookup_elem(&LWT_STATS_MAP, &key);
-	if (c)
-		counter_add(c, skb->len);
+	if (proto >= 0)
+		counter_bump(&LWT_STATS_MAP, proto, skb->len);
 	return proto;
 }

@@ -7,6 +7,7 @@
 #define LWT_STATS_MAP lwt_redir_stats
 #include "lwt_common.h"
 #include "redirect.h"
+#include "counts.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -17,21 +18,7 @@ struct {
 } lwt_redir_cfg SEC(".maps");
 
 /* [0] redirected, [1] passed as routed, [2] header push or store failed. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 3);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} lwt_redir_count SEC(".maps");
-
-static __always_inline void bump(__u32 key)
-{
-	__u64 *n = bpf_map_lookup_elem(&lwt_redir_count, &key);
-
-	if (n)
-		__sync_fetch_and_add(n, 1);
-}
+PINNED_COUNTS_MAP(lwt_redir_count, 3);
 
 SEC("lwt_xmit")
 int xmit_redirect(struct __sk_buff *skb)
@@ -44,17 +31,17 @@ int xmit_redirect(struct __sk_buff *skb)
 		return BPF_OK;
 	cfg = bpf_map_lookup_elem(&lwt_redir_cfg, &key);
 	if (!cfg || !cfg->ifindex) {
-		bump(1);
+		count_one(&lwt_redir_count, 1);
 		return BPF_OK;
 	}
 	__builtin_memcpy(eth.h_dest, cfg->dmac, ETH_ALEN);
 	__builtin_memcpy(eth.h_source, cfg->smac, ETH_ALEN);
 	eth.h_proto = bpf_htons(ETH_P_IP);
 	if (bpf_skb_change_head(skb, sizeof(eth), 0) || bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0)) {
-		bump(2);
+		count_one(&lwt_redir_count, 2);
 		return BPF_DROP;
 	}
-	bump(0);
+	count_one(&lwt_redir_count, 0);
 	return bpf_redirect(cfg->ifindex, 0);
 }
 

@@ -8,6 +8,7 @@
 #include <linux/bpf.h>
 #include <linux/bpf_perf_event.h>
 #include <bpf/bpf_helpers.h>
+#include "counts.h"
 #include "ticks.h"
 
 struct ip_key {
@@ -16,12 +17,7 @@ struct ip_key {
 	__u32 pad;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct ip_key);
-	__type(value, __u64);
-} ip_samples SEC(".maps");
+KEY_COUNTS_MAP(ip_samples, struct ip_key, 16384);
 
 SEC("perf_event")
 int on_sample_ip(struct bpf_perf_event_data *ctx)
@@ -30,15 +26,9 @@ int on_sample_ip(struct bpf_perf_event_data *ctx)
 		.ip = ctx->regs.rip, /* x86_64 user-space struct pt_regs */
 		.tgid = (__u32)(bpf_get_current_pid_tgid() >> 32),
 	};
-	__u64 one = 1, *v;
 
 	count_tick();
-
-	v = bpf_map_lookup_elem(&ip_samples, &k);
-	if (v)
-		__sync_fetch_and_add(v, 1);
-	else
-		bpf_map_update_elem(&ip_samples, &k, &one, BPF_NOEXIST);
+	count_key(&ip_samples, &k);
 	return 0;
 }
 

@@ -20,12 +20,7 @@ struct exit_stats {
 	__s64 last_ret;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u32);
-	__type(value, __u64);
-} entries SEC(".maps");
+KEY_COUNTS_MAP(entries, __u32, 1024);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

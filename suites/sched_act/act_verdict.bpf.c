@@ -8,6 +8,7 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include "counter.h"
+#include "counts.h"
 #include "packet.h"
 
 /* Per IP protocol: the verdict to return. */
@@ -19,13 +20,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } act_cfg SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 256);
-	__type(key, __u32);
-	__type(value, struct counter);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} act_proto_count SEC(".maps");
+COUNTER_MAP(act_proto_count, BPF_MAP_TYPE_ARRAY, 256, PIN_BY_NAME;);
 
 /* Returned verdict (as u32) -> packets. */
 struct {
@@ -40,7 +35,6 @@ SEC("action")
 int act_verdict(struct __sk_buff *skb)
 {
 	struct iphdr *ip = eth_ipv4((void *)(long)skb->data, (void *)(long)skb->data_end);
-	struct counter *c;
 	__u32 proto, key;
 	__s32 *cfg, verdict = TC_ACT_OK;
 	__u64 *n, one = 1;
@@ -48,9 +42,7 @@ int act_verdict(struct __sk_buff *skb)
 	if (!ip)
 		return TC_ACT_OK;
 	proto = ip->protocol;
-	c = bpf_map_lookup_elem(&act_proto_count, &proto);
-	if (c)
-		counter_add(c, skb->len);
+	counter_bump(&act_proto_count, proto, skb->len);
 	cfg = bpf_map_lookup_elem(&act_cfg, &proto);
 	if (cfg)
 		verdict = *cfg;
@@ -59,9 +51,7 @@ int act_verdict(struct __sk_buff *skb)
 	if (!n && bpf_map_update_elem(&act_verdict_count, &key, &one, BPF_NOEXIST) == 0)
 		return verdict;
 	/* Present, or another CPU created it first. */
-	n = bpf_map_lookup_elem(&act_verdict_count, &key);
-	if (n)
-		__sync_fetch_and_add(n, 1);
+	count_one(&act_verdict_count, key);
 	return verdict;
 }
 

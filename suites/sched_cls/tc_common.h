@@ -1,21 +1,14 @@
-/* Shared by the sched_cls programs: IPv4 parsing on a __sk_buff and a packets/bytes counter. */
+/* Shared by the sched_cls programs: IPv4 parsing on a __sk_buff, and the counters' headers. */
 #pragma once
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include "counter.h"
+#include "counts.h"
 #include "packet.h"
 
-/* iproute2's libbpf loader pins these in /sys/fs/bpf/tc/globals/<name>. */
-#define PIN_BY_NAME __uint(pinning, LIBBPF_PIN_BY_NAME)
-
-static __always_inline void count(void *map, __u32 key, __u64 len)
-{
-	struct counter *c = bpf_map_lookup_elem(map, &key);
-
-	if (c)
-		counter_add(c, len);
-}
+/* The maps are pinned by name (PIN_BY_NAME, maps.h): iproute2's libbpf loader pins them in
+ * /sys/fs/bpf/tc/globals/<name>. */
 
 /* The IPv4 header of an Ethernet frame (tc sees the frame from its MAC header on both hooks), or NULL. */
 static __always_inline struct iphdr *ipv4_header(struct __sk_buff *skb)

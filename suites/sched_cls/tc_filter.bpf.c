@@ -6,21 +6,8 @@
  */
 #include "tc_common.h"
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 256);
-	__type(key, __u32);
-	__type(value, struct counter);
-	PIN_BY_NAME;
-} cls_proto_count SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 256);
-	__type(key, __u32);
-	__type(value, struct counter);
-	PIN_BY_NAME;
-} cls_tos_count SEC(".maps");
+COUNTER_MAP(cls_proto_count, BPF_MAP_TYPE_ARRAY, 256, PIN_BY_NAME;);
+COUNTER_MAP(cls_tos_count, BPF_MAP_TYPE_ARRAY, 256, PIN_BY_NAME;);
 
 /* Per IP protocol: non-zero = drop. */
 struct {
@@ -32,13 +19,7 @@ struct {
 } cls_drop SEC(".maps");
 
 /* [0] packets passed, [1] packets dropped. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, __u64);
-	PIN_BY_NAME;
-} cls_verdicts SEC(".maps");
+PINNED_COUNTS_MAP(cls_verdicts, 2);
 
 SEC("tc")
 int cls_proto_filter(struct __sk_buff *skb)
@@ -46,19 +27,16 @@ int cls_proto_filter(struct __sk_buff *skb)
 	struct iphdr *ip = ipv4_header(skb);
 	__u32 proto, verdict_key = 0;
 	__u32 *drop;
-	__u64 *n;
 
 	if (!ip)
 		return TC_ACT_OK;
 	proto = ip->protocol;
-	count(&cls_proto_count, proto, skb->len);
-	count(&cls_tos_count, ip->tos, skb->len);
+	counter_bump(&cls_proto_count, proto, skb->len);
+	counter_bump(&cls_tos_count, ip->tos, skb->len);
 	drop = bpf_map_lookup_elem(&cls_drop, &proto);
 	if (drop && *drop)
 		verdict_key = 1;
-	n = bpf_map_lookup_elem(&cls_verdicts, &verdict_key);
-	if (n)
-		__sync_fetch_and_add(n, 1);
+	count_one(&cls_verdicts, verdict_key);
 	return verdict_key ? TC_ACT_SHOT : TC_ACT_OK;
 }
 

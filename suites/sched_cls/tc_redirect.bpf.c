@@ -4,7 +4,6 @@
  * the test fills after tc loaded the object; until then (ifindex 0) everything passes.
  */
 #include "tc_common.h"
-#include "counts.h"
 #include "redirect.h"
 
 #define REDIRECT_PORT 6001

@@ -22,32 +22,20 @@ struct {
 } redir_in_cfg SEC(".maps");
 
 /* [0] redirected, [1] passed. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, __u64);
-	PIN_BY_NAME;
-} redir_in_count SEC(".maps");
+PINNED_COUNTS_MAP(redir_in_count, 2);
 
 SEC("tc")
 int cls_redirect_ingress(struct __sk_buff *skb)
 {
 	struct redir_in_cfg *cfg;
 	__u32 key = 0;
-	__u64 *n;
 
 	cfg = bpf_map_lookup_elem(&redir_in_cfg, &key);
 	if (!cfg || !cfg->ifindex || udp_dport(skb) != REDIRECT_PORT) {
-		key = 1;
-		n = bpf_map_lookup_elem(&redir_in_count, &key);
-		if (n)
-			__sync_fetch_and_add(n, 1);
+		count_one(&redir_in_count, 1);
 		return TC_ACT_OK;
 	}
-	n = bpf_map_lookup_elem(&redir_in_count, &key);
-	if (n)
-		__sync_fetch_and_add(n, 1);
+	count_one(&redir_in_count, 0);
 	return bpf_redirect(cfg->ifindex, cfg->flags);
 }
 

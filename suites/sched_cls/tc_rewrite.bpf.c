@@ -8,7 +8,6 @@
 #include <stddef.h>
 #include <linux/tcp.h>
 #include "tc_common.h"
-#include "counts.h"
 
 #define FROM_PORT 5001
 #define TO_PORT 5002

@@ -8,6 +8,7 @@
 #include <linux/bpf.h>
 #include <linux/in.h>
 #include <bpf/bpf_helpers.h>
+#include "counts.h"
 
 #define STEER_FIRST 8000
 #define STEER_LAST 8009
@@ -28,22 +29,13 @@ struct decision {
 	__u32 outcome;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
-	__type(key, struct decision);
-	__type(value, __u64);
-} decisions SEC(".maps");
+KEY_COUNTS_MAP(decisions, struct decision, 64);
 
 static __always_inline void count(__u32 protocol, __u32 port, __u32 outcome)
 {
 	struct decision d = { .protocol = protocol, .port = port, .outcome = outcome };
-	__u64 one = 1, *n = bpf_map_lookup_elem(&decisions, &d);
 
-	if (n)
-		__sync_fetch_and_add(n, 1);
-	else
-		bpf_map_update_elem(&decisions, &d, &one, BPF_NOEXIST);
+	count_key(&decisions, &d);
 }
 
 SEC("sk_lookup")

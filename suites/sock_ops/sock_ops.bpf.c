@@ -10,12 +10,7 @@
 #define SOL_SOCKET 1
 #define SO_PRIORITY 12
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 32);
-	__type(key, __u32);
-	__type(value, __u64);
-} op_count SEC(".maps");  // callbacks per BPF_SOCK_OPS_* value
+COUNTS_MAP(op_count, 32);  // callbacks per BPF_SOCK_OPS_* value
 
 struct conn_key {
 	__u32 op;
@@ -23,12 +18,7 @@ struct conn_key {
 	__u32 remote_port;  // host order
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, struct conn_key);
-	__type(value, __u64);
-} conns SEC(".maps");  // TCP_CONNECT, ACTIVE_ESTABLISHED, PASSIVE_ESTABLISHED per port pair
+KEY_COUNTS_MAP(conns, struct conn_key, 1024);  // TCP_CONNECT, ACTIVE_ESTABLISHED, PASSIVE_ESTABLISHED per port pair
 
 // [0] = RWND_INIT reply in MSS (0: leave the default), [1] = SO_PRIORITY for the connecting side,
 // [2] = SO_PRIORITY for the accepting side (0: leave it). Written by the test.

@@ -20,19 +20,11 @@ unsigned long long load_half(void *skb, unsigned long long off) asm("llvm.bpf.lo
 unsigned long long load_word(void *skb, unsigned long long off) asm("llvm.bpf.load.word");
 
 /* Indexed by IP protocol number. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 256);
-	__type(key, __u32);
-	__type(value, struct counter);
-} proto_bytes SEC(".maps");
+COUNTER_MAP(proto_bytes, BPF_MAP_TYPE_ARRAY, 256, );
 
 static __always_inline void count_proto(__u32 proto, __u32 len)
 {
-	struct counter *c = bpf_map_lookup_elem(&proto_bytes, &proto);
-
-	if (c)
-		counter_add(c, len);
+	counter_bump(&proto_bytes, proto, len);
 }
 
 #endif

@@ -4,26 +4,15 @@
  * /sys/fs/bpf/tc/globals/legacy_seen, and lets them pass (TC_ACT_OK).
  */
 #include "tcx_common.h"
+#include "counts.h"
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} legacy_seen SEC(".maps");
+PINNED_COUNTS_MAP(legacy_seen, 1);
 
 SEC("tc")
 int legacy(struct __sk_buff *skb)
 {
-	__u32 zero = 0;
-	__u64 *n;
-
-	if (!suite_packet(skb))
-		return TC_ACT_OK;
-	n = bpf_map_lookup_elem(&legacy_seen, &zero);
-	if (n)
-		__sync_fetch_and_add(n, 1);
+	if (suite_packet(skb))
+		count_one(&legacy_seen, 0);
 	return TC_ACT_OK;
 }
 
