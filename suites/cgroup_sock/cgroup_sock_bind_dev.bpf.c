@@ -4,28 +4,19 @@
 // bind_dev[1] counts the sockets it bound.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include "config.h"
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, __u32);
-} bind_dev SEC(".maps");
+SETTINGS_MAP(bind_dev, 2);
 
 SEC("cgroup/sock")
 int bind_to_dev(struct bpf_sock *sk)
 {
-	__u32 key = 0;
-	__u32 *ifindex = bpf_map_lookup_elem(&bind_dev, &key);
-	__u32 *bound;
+	__u32 ifindex = setting(&bind_dev, 0);
 
-	if (!ifindex || !*ifindex)
+	if (!ifindex)
 		return 1;
-	sk->bound_dev_if = *ifindex;
-	key = 1;
-	bound = bpf_map_lookup_elem(&bind_dev, &key);
-	if (bound)
-		__sync_fetch_and_add(bound, 1);
+	sk->bound_dev_if = ifindex;
+	setting_used(&bind_dev, 1);
 	return 1;
 }
 

@@ -7,18 +7,13 @@
 #include <linux/types.h>
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include "config.h"
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} config SEC(".maps");
+CONFIG_MAP(config, __u32, );
 
 static __always_inline int from_target(void)
 {
-	__u32 zero = 0;
-	__u32 *tgid = bpf_map_lookup_elem(&config, &zero);
+	__u32 *tgid = config_of(&config);
 
 	return tgid && *tgid && (__u32)(bpf_get_current_pid_tgid() >> 32) == *tgid;
 }

@@ -5,19 +5,14 @@
 #define LWT_STATS_MAP lwt_xmit_stats
 #include "lwt_common.h"
 #include "counts.h"
+#include "config.h"
 
 struct encap_cfg {
 	__be32 saddr;
 	__be32 daddr;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct encap_cfg);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} lwt_xmit_encap_cfg SEC(".maps");
+CONFIG_MAP(lwt_xmit_encap_cfg, struct encap_cfg, PIN_BY_NAME;);
 
 /* [0]: packets encapsulated, [1]: packets dropped for want of a configuration, [2]: push failures. */
 PINNED_COUNTS_MAP(lwt_xmit_encap_result, 3);
@@ -27,11 +22,10 @@ int xmit_ipip(struct __sk_buff *skb)
 {
 	struct encap_cfg *cfg;
 	struct iphdr outer = {};
-	__u32 key = 0;
 
 	if (count_packet(skb) < 0)
 		return BPF_OK;
-	cfg = bpf_map_lookup_elem(&lwt_xmit_encap_cfg, &key);
+	cfg = config_of(&lwt_xmit_encap_cfg);
 	if (!cfg || !cfg->daddr) {
 		count_one(&lwt_xmit_encap_result, 1);
 		return BPF_DROP;

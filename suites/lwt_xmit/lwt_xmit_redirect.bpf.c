@@ -8,14 +8,9 @@
 #include "lwt_common.h"
 #include "redirect.h"
 #include "counts.h"
+#include "config.h"
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct redirect_cfg);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} lwt_redir_cfg SEC(".maps");
+CONFIG_MAP(lwt_redir_cfg, struct redirect_cfg, PIN_BY_NAME;);
 
 /* [0] redirected, [1] passed as routed, [2] header push or store failed. */
 PINNED_COUNTS_MAP(lwt_redir_count, 3);
@@ -25,11 +20,10 @@ int xmit_redirect(struct __sk_buff *skb)
 {
 	struct redirect_cfg *cfg;
 	struct ethhdr eth;
-	__u32 key = 0;
 
 	if (count_packet(skb) < 0)
 		return BPF_OK;
-	cfg = bpf_map_lookup_elem(&lwt_redir_cfg, &key);
+	cfg = config_of(&lwt_redir_cfg);
 	if (!cfg || !cfg->ifindex) {
 		count_one(&lwt_redir_count, 1);
 		return BPF_OK;

@@ -4,17 +4,12 @@
  * the test fills after tc loaded the object; until then (ifindex 0) everything passes.
  */
 #include "tc_common.h"
+#include "config.h"
 #include "redirect.h"
 
 #define REDIRECT_PORT 6001
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct redirect_cfg);
-	PIN_BY_NAME;
-} redir_cfg SEC(".maps");
+CONFIG_MAP(redir_cfg, struct redirect_cfg, PIN_BY_NAME;);
 
 /* [0] redirected, [1] passed (IPv4, not for the redirect port), [2] MAC rewrite failed. */
 PINNED_COUNTS_MAP(redir_count, 3);
@@ -26,12 +21,11 @@ int cls_redirect(struct __sk_buff *skb)
 	void *data_end = (void *)(long)skb->data_end;
 	struct redirect_cfg *cfg;
 	struct udphdr *udp;
-	__u32 key = 0;
 
 	if (!ip)
 		return TC_ACT_OK;
 	udp = ipv4_udp(ip, data_end);
-	cfg = bpf_map_lookup_elem(&redir_cfg, &key);
+	cfg = config_of(&redir_cfg);
 	if (!cfg || !cfg->ifindex || !udp || udp->dest != bpf_htons(REDIRECT_PORT)) {
 		count_one(&redir_count, 1);
 		return TC_ACT_OK;

@@ -5,6 +5,7 @@
  * tc_ingress_count.bpf.c, on the target's own ingress hook, counts what arrives there.
  */
 #include "tc_common.h"
+#include "config.h"
 
 #define REDIRECT_PORT 6101
 
@@ -13,13 +14,7 @@ struct redir_in_cfg {
 	__u32 flags;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct redir_in_cfg);
-	PIN_BY_NAME;
-} redir_in_cfg SEC(".maps");
+CONFIG_MAP(redir_in_cfg, struct redir_in_cfg, PIN_BY_NAME;);
 
 /* [0] redirected, [1] passed. */
 PINNED_COUNTS_MAP(redir_in_count, 2);
@@ -27,10 +22,8 @@ PINNED_COUNTS_MAP(redir_in_count, 2);
 SEC("tc")
 int cls_redirect_ingress(struct __sk_buff *skb)
 {
-	struct redir_in_cfg *cfg;
-	__u32 key = 0;
+	struct redir_in_cfg *cfg = config_of(&redir_in_cfg);
 
-	cfg = bpf_map_lookup_elem(&redir_in_cfg, &key);
 	if (!cfg || !cfg->ifindex || udp_dport(skb) != REDIRECT_PORT) {
 		count_one(&redir_in_count, 1);
 		return TC_ACT_OK;

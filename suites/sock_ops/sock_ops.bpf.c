@@ -5,6 +5,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "counts.h"
+#include "config.h"
 
 #define AF_INET 2
 #define SOL_SOCKET 1
@@ -22,18 +23,7 @@ KEY_COUNTS_MAP(conns, struct conn_key, 1024);  // TCP_CONNECT, ACTIVE_ESTABLISHE
 
 // [0] = RWND_INIT reply in MSS (0: leave the default), [1] = SO_PRIORITY for the connecting side,
 // [2] = SO_PRIORITY for the accepting side (0: leave it). Written by the test.
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 4);
-	__type(key, __u32);
-	__type(value, __u32);
-} config SEC(".maps");
-
-static __always_inline __u32 cfg(__u32 i)
-{
-	__u32 *v = bpf_map_lookup_elem(&config, &i);
-	return v ? *v : 0;
-}
+SETTINGS_MAP(config, 4);
 
 SEC("sockops")
 int record_ops(struct bpf_sock_ops *skops)
@@ -46,7 +36,7 @@ int record_ops(struct bpf_sock_ops *skops)
 
 	switch (op) {
 	case BPF_SOCK_OPS_RWND_INIT: {
-		__u32 rwnd = cfg(0);
+		__u32 rwnd = setting(&config, 0);
 		if (rwnd)
 			skops->reply = rwnd;
 		break;
@@ -61,7 +51,7 @@ int record_ops(struct bpf_sock_ops *skops)
 		};
 		count_key(&conns, &k);
 		if (op != BPF_SOCK_OPS_TCP_CONNECT_CB) {
-			int prio = (int)cfg(op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB ? 1 : 2);
+			int prio = (int)setting(&config, op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB ? 1 : 2);
 			if (prio)
 				bpf_setsockopt(skops, SOL_SOCKET, SO_PRIORITY, &prio, sizeof(prio));
 		}

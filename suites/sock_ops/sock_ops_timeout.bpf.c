@@ -3,30 +3,22 @@
 // test fills (it knows the kernel's HZ); timeout_cfg[1] counts the TIMEOUT_INIT calls answered.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include "config.h"
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, __u32);
-} timeout_cfg SEC(".maps");
+SETTINGS_MAP(timeout_cfg, 2);
 
 SEC("sockops")
 int set_timeout_init(struct bpf_sock_ops *skops)
 {
-	__u32 key = 0;
-	__u32 *jiffies, *answered;
+	__u32 jiffies;
 
 	if (skops->op != BPF_SOCK_OPS_TIMEOUT_INIT)
 		return 1;
-	jiffies = bpf_map_lookup_elem(&timeout_cfg, &key);
-	if (!jiffies || !*jiffies)
+	jiffies = setting(&timeout_cfg, 0);
+	if (!jiffies)
 		return 1;
-	skops->reply = *jiffies;
-	key = 1;
-	answered = bpf_map_lookup_elem(&timeout_cfg, &key);
-	if (answered)
-		__sync_fetch_and_add(answered, 1);
+	skops->reply = jiffies;
+	setting_used(&timeout_cfg, 1);
 	return 1;
 }
 

@@ -5,13 +5,9 @@
  * the packet on (TCX_NEXT).
  */
 #include "tcx_common.h"
+#include "config.h"
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __s32);
-} verdict SEC(".maps");
+CONFIG_MAP(verdict, __s32, );
 
 enum { CLOCK = 0, FIRST_SEEN = 1, SECOND_SEEN = 2, FIRST_LAST_TICK = 3, SECOND_LAST_TICK = 4, NR_SLOTS };
 
@@ -37,13 +33,12 @@ static __always_inline void record(__u32 seen, __u32 last_tick)
 SEC("tc")
 int first(struct __sk_buff *skb)
 {
-	__u32 zero = 0;
 	__s32 *v;
 
 	if (!suite_packet(skb))
 		return TCX_NEXT;
 	record(FIRST_SEEN, FIRST_LAST_TICK);
-	v = bpf_map_lookup_elem(&verdict, &zero);
+	v = config_of(&verdict);
 	return v ? *v : TCX_NEXT;
 }
 

@@ -6,6 +6,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "counts.h"
+#include "config.h"
 #include "packet.h"
 
 #define REDIRECT_PORT 6001
@@ -22,12 +23,7 @@ struct macs {
 	__u8 smac[ETH_ALEN];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct macs);
-} redirect_macs SEC(".maps");
+CONFIG_MAP(redirect_macs, struct macs, );
 
 /* [0] redirected (bpf_redirect_map said XDP_REDIRECT), [1] passed, [2] bpf_redirect_map refused. */
 COUNTS_MAP(redirect_count, 3);
@@ -41,14 +37,13 @@ int xdp_redirect_devmap(struct xdp_md *ctx)
 	struct iphdr *ip = eth_ipv4(data, data_end);
 	struct udphdr *udp;
 	struct macs *m;
-	__u32 key = 0;
 	int act;
 
 	/* Not IPv4, or too short for a UDP header after it: passed, not counted. */
 	if (!ip || (void *)(ip + 1) + sizeof(*udp) > data_end)
 		return XDP_PASS;
 	udp = ipv4_udp(ip, data_end);
-	m = bpf_map_lookup_elem(&redirect_macs, &key);
+	m = config_of(&redirect_macs);
 	if (!m || !udp || udp->dest != bpf_htons(REDIRECT_PORT)) {
 		count_one(&redirect_count, 1);
 		return XDP_PASS;
