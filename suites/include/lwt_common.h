@@ -10,6 +10,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "counter.h"
+#include "packet.h"
 
 /* Per IP protocol number: packets and bytes (IPv4 length) the program saw. */
 COUNTER_MAP(LWT_STATS_MAP, BPF_MAP_TYPE_ARRAY, 256, PIN_BY_NAME;);
@@ -19,13 +20,9 @@ COUNTER_MAP(LWT_STATS_MAP, BPF_MAP_TYPE_ARRAY, 256, PIN_BY_NAME;);
  * skb->protocol still 0 (set later, in ip_output). */
 static __always_inline int ipv4_proto(struct __sk_buff *skb)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
-	struct iphdr *ip = data;
+	struct iphdr *ip = ipv4_at((void *)(long)skb->data, (void *)(long)skb->data_end);
 
-	if ((void *)(ip + 1) > data_end)
-		return -1;
-	if (ip->version != 4)
+	if (!ip || ip->version != 4)
 		return -1;
 	return ip->protocol;
 }
@@ -38,4 +35,12 @@ static __always_inline int count_packet(struct __sk_buff *skb)
 	if (proto >= 0)
 		counter_bump(&LWT_STATS_MAP, proto, skb->len);
 	return proto;
+}
+
+/* The lwt suites' *_drop_udp programs: count the packet, drop UDP (BPF_DROP), pass the rest. */
+static __always_inline int drop_udp(struct __sk_buff *skb)
+{
+	if (count_packet(skb) == IPPROTO_UDP)
+		return BPF_DROP;
+	return BPF_OK;
 }

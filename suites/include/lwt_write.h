@@ -6,15 +6,14 @@
 #include <linux/bpf.h>
 #include <linux/ip.h>
 #include <bpf/bpf_helpers.h>
+#include "packet.h"
 
 /* Sets the IPv4 header's TOS byte by a direct, bounds-checked store. */
 static __always_inline int write_direct(struct __sk_buff *skb)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
-	struct iphdr *ip = data;
+	struct iphdr *ip = ipv4_at((void *)(long)skb->data, (void *)(long)skb->data_end);
 
-	if ((void *)(ip + 1) > data_end)
+	if (!ip)
 		return BPF_OK;
 	ip->tos = 0x10;
 	return BPF_OK;
@@ -28,3 +27,18 @@ static __always_inline int write_helper(struct __sk_buff *skb)
 	bpf_skb_store_bytes(skb, 1, &tos, sizeof(tos), 0);
 	return BPF_OK;
 }
+
+/* The control, lwt_<hook>_writes_as_xmit.bpf.c in both suites: the same writes in lwt_xmit
+ * programs, which may write. Both load. */
+#define XMIT_WRITE_PROGRAMS                                 \
+	SEC("lwt_xmit")                                     \
+	int xmit_write_direct(struct __sk_buff *skb)        \
+	{                                                   \
+		return write_direct(skb);                   \
+	}                                                   \
+                                                            \
+	SEC("lwt_xmit")                                     \
+	int xmit_write_helper(struct __sk_buff *skb)        \
+	{                                                   \
+		return write_helper(skb);                   \
+	}

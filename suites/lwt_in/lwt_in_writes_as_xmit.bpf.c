@@ -2,16 +2,6 @@
  * programs, which may write. Both load. */
 #include "lwt_write.h"
 
-SEC("lwt_xmit")
-int xmit_write_direct(struct __sk_buff *skb)
-{
-	return write_direct(skb);
-}
-
-SEC("lwt_xmit")
-int xmit_write_helper(struct __sk_buff *skb)
-{
-	return write_helper(skb);
-}
+XMIT_WRITE_PROGRAMS
 
 char LICENSE[] SEC("license") = "GPL";

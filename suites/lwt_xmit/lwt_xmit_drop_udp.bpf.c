@@ -6,9 +6,7 @@
 SEC("lwt_xmit")
 int xmit_drop_udp(struct __sk_buff *skb)
 {
-	if (count_packet(skb) == IPPROTO_UDP)
-		return BPF_DROP;
-	return BPF_OK;
+	return drop_udp(skb);
 }
 
 char LICENSE[] SEC("license") = "GPL";
