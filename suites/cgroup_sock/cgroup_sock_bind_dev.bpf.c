@@ -11,12 +11,10 @@ SETTINGS_MAP(bind_dev, 2);
 SEC("cgroup/sock")
 int bind_to_dev(struct bpf_sock *sk)
 {
-	__u32 ifindex = setting(&bind_dev, 0);
+	__u32 ifindex = take_setting(&bind_dev);
 
-	if (!ifindex)
-		return 1;
-	sk->bound_dev_if = ifindex;
-	setting_used(&bind_dev, 1);
+	if (ifindex)
+		sk->bound_dev_if = ifindex;
 	return 1;
 }
 

@@ -4,7 +4,8 @@
  *   config_of(&cfg)                        that value (0 only where the lookup fails)
  *   SETTINGS_MAP(cfg, n);                  n __u32 settings, by slot (0: not set)
  *   setting(&cfg, i)                       slot i, 0 where there is none
- *   setting_used(&cfg, i);                 slot i += 1: a count of the times a setting was applied */
+ *   take_setting(&cfg)                     of SETTINGS_MAP(cfg, 2): slot 0, counting in slot 1 each
+ *                                          time it is taken (set, not 0) */
 #pragma once
 #include "maps.h"
 
@@ -25,10 +26,14 @@ static __always_inline __u32 setting(void *map, __u32 i)
 	return v ? *v : 0;
 }
 
-static __always_inline void setting_used(void *map, __u32 i)
+static __always_inline __u32 take_setting(void *map)
 {
-	__u32 *n = bpf_map_lookup_elem(map, &i);
+	__u32 one = 1, v = setting(map, 0), *n;
 
-	if (n)
-		__sync_fetch_and_add(n, 1);
+	if (v) {
+		n = bpf_map_lookup_elem(map, &one);
+		if (n)
+			__sync_fetch_and_add(n, 1);
+	}
+	return v;
 }

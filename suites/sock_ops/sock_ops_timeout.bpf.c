@@ -14,11 +14,9 @@ int set_timeout_init(struct bpf_sock_ops *skops)
 
 	if (skops->op != BPF_SOCK_OPS_TIMEOUT_INIT)
 		return 1;
-	jiffies = setting(&timeout_cfg, 0);
-	if (!jiffies)
-		return 1;
-	skops->reply = jiffies;
-	setting_used(&timeout_cfg, 1);
+	jiffies = take_setting(&timeout_cfg);
+	if (jiffies)
+		skops->reply = jiffies;
 	return 1;
 }
 
