@@ -6,6 +6,7 @@ import { existsSync, realpathSync, statSync } from 'node:fs';
 import { copyFile, lstat, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
+import { resultsRoot } from '../base/config.js';
 import { shq } from '../base/quote.js';
 import { libraryClosure } from './image.js';
 import type { Vm } from './vm.js';
@@ -20,16 +21,17 @@ export const CWD_MAX_BYTES = 256 * 2 ** 20;
 
 /**
  * The files (and symlinks) under `dir` that go into the guest with it (paths relative to it),
- * without the folders of CWD_SKIPPED at any depth; an error past CWD_MAX_BYTES, naming the way out.
+ * without the folders of CWD_SKIPPED at any depth and the folders `leaveOut` (absolute paths: the
+ * harness's own results); an error past CWD_MAX_BYTES, naming the way out.
  */
-export async function cwdFiles(dir: string): Promise<string[]> {
+export async function cwdFiles(dir: string, leaveOut: string[] = []): Promise<string[]> {
   const out: string[] = [];
   let bytes = 0;
   const walk = async (rel: string): Promise<void> => {
     for (const e of await readdir(join(dir, rel), { withFileTypes: true })) {
       const r = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) {
-        if (!CWD_SKIPPED.includes(e.name)) await walk(r);
+        if (!CWD_SKIPPED.includes(e.name) && !leaveOut.includes(join(dir, r))) await walk(r);
       } else if (e.isFile() || e.isSymbolicLink()) {
         bytes += (await lstat(join(dir, r))).size;
         if (bytes > CWD_MAX_BYTES) {
@@ -83,7 +85,7 @@ export async function runProgram(vm: Vm, program: string, args: string[], o: Pro
     }
   }
   // The working directory comes along (a Go test's testdata/, a script's inputs), at its own path.
-  const here = await cwdFiles(cwd);
+  const here = await cwdFiles(cwd, [resolve(resultsRoot())]);
   if (here.length) await vm.ssh.put(cwd, here, cwd);
   else await vm.ssh.exec(`mkdir -p ${shq(cwd)}`);
   const env = libs.length ? `LD_LIBRARY_PATH=${PROGRAM_LIBS} ` : '';

@@ -13,6 +13,8 @@ test('the working directory comes along without .git, node_modules and target, a
   }
   await symlink('go.mod', join(d, 'link'));
   expect(await cwdFiles(d)).toEqual(['go.mod', 'link', 'sub/.hidden', 'sub/pkg/x_test.go', 'testdata/hello.txt']);
+  // The harness's own results folder, where it lies inside, is left out too.
+  expect(await cwdFiles(d, [join(d, 'sub', 'pkg')])).toEqual(['go.mod', 'link', 'sub/.hidden', 'testdata/hello.txt']);
 });
 
 test('a working directory too large to copy is refused, naming the way out', async () => {
