@@ -32,6 +32,12 @@ export function testFileOptions() {
   return { maxWorkers: Math.max(1, Math.min(availableParallelism(), Math.floor(totalmem() / 2 ** 31))), sequence: { groupOrder: 0 }, testTimeout: Math.round(60_000 * hostSlowness()) };
 }
 
+/** How long a suite file's guest may take to come up on the reference machines: a first kernel download and image build included. */
+export const SETUP_MS = 15 * 60_000;
+
+/** SETUP_MS on this host: times its measured slowness (harness/base/host-speed.ts). */
+export const setupTimeoutMs = (): number => Math.round(SETUP_MS * hostSlowness());
+
 /**
  * vitest test options of suite files (everything but which files). `retry`: BPF_HARNESS_RETRIES
  * (--retries), vitest's own: a failed test runs again, its beforeEach hooks (the guest's checks,
@@ -47,7 +53,7 @@ export function suiteFileOptions() {
     retry: config.retries.get(),
     // Bounds on the reference machines, times this host's measured slowness (harness/base/host-speed.ts).
     testTimeout: Math.round(240_000 * hostSlowness()),
-    hookTimeout: Math.round(900_000 * hostSlowness()),
+    hookTimeout: setupTimeoutMs(),
     globalSetup: [harnessModule('suite/global-setup')],
   };
 }

@@ -18,6 +18,7 @@ import type { Kernel } from '../kernels/catalog.js';
 import { bringUp } from './bring-up.js';
 import { GUEST_OBJECT_DIR } from './compile.js';
 import { handBack } from './guest-pool.js';
+import { setupTimeoutMs } from './config.js';
 import { type GuestOptions, GuestSlot } from './guest-slot.js';
 import { finishTest, FreshGuestNeeded, marksNow } from './hygiene.js';
 import { PROGRAM_TYPES, type ProgramTypeName } from './progtypes.js';
@@ -51,12 +52,12 @@ export interface Guest extends GuestCommands {
 }
 
 export { GUEST_OBJECT_DIR };
-// Booting may include a first kernel download and image build.
-const SETUP_TIMEOUT_MS = 15 * 60_000;
 
 /** Declares the guest of a suite file. Call at the top level of the test file. */
 export function useGuest(opts: GuestOptions): Guest {
   const slot = new GuestSlot(opts);
+  // Booting may include a first kernel download and image build.
+  const setupMs = setupTimeoutMs();
   /** The running test's finishTest has not run yet (it does not when the test skips itself). */
   let unfinished = false;
   /** The last test's guest crashed and was torn down: the next test boots a fresh one. */
@@ -68,7 +69,7 @@ export function useGuest(opts: GuestOptions): Guest {
     const setup: SetupTimes = {};
     Object.assign(file.meta, { setup });
     await bringUp(slot, setup);
-  }, SETUP_TIMEOUT_MS);
+  }, setupMs);
 
   beforeEach(async (ctx) => {
     // A test that skipped itself (ctx.skip) gets no onTestFinished: what it set up goes now.
@@ -103,8 +104,8 @@ export function useGuest(opts: GuestOptions): Guest {
         if (e instanceof FreshGuestNeeded) freshGuestFor = e.testName;
         throw e;
       }
-    }, SETUP_TIMEOUT_MS);
-  }, SETUP_TIMEOUT_MS);
+    }, setupMs);
+  }, setupMs);
 
   afterAll(async () => {
     if (slot.staging) await rm(slot.staging.dir, { recursive: true, force: true });
