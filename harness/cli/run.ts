@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { basename, join } from 'node:path';
 import { config, resultsRoot } from '../base/config.js';
+import { which } from '../base/tools.js';
 import { timestamp } from '../base/paths.js';
 import { keepVm } from '../guest/keep-vm.js';
 import { runProgram } from '../guest/program.js';
@@ -32,10 +33,10 @@ export interface RunArgs {
   shard?: string;
 }
 
-/** The top of the git work tree that holds `dir`, else `dir` itself. */
+/** The top of the git work tree that holds `dir`, else `dir` itself (also without git). */
 export function projectRoot(dir: string): string {
   try {
-    return execFileSync('git', ['-C', dir, 'rev-parse', '--show-toplevel'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || dir;
+    return execFileSync(which('git'), ['-C', dir, 'rev-parse', '--show-toplevel'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || dir;
   } catch {
     return dir;
   }
