@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { basename, join } from 'node:path';
 import { config, resultsRoot } from '../base/config.js';
+import { eachAtOnce } from '../base/at-once.js';
 import { which } from '../base/tools.js';
 import { timestamp } from '../base/paths.js';
 import { keepVm } from '../guest/keep-vm.js';
@@ -64,8 +65,7 @@ export async function runCommand(a: RunArgs): Promise<number> {
   // As many kernels at once as the host has room for guests (harness/suite/config.ts), each in its own guest.
   const { atOnce } = matrixPlan(guestBudget(), kernels.length);
   if (kernels.length > 1) say(`run: ${name} on kernels ${kernels.join(', ')}, ${atOnce} at a time; results in ${dir}`);
-  const queue = [...kernels];
-  const onKernel = async (k: string) => {
+  await eachAtOnce(kernels, atOnce, async (k) => {
     const t0 = Date.now();
     const run: KernelRun = { kernel: k, tests: [], suiteErrors: [], wallMs: 0 };
     let vm: Vm | undefined;
@@ -108,8 +108,8 @@ export async function runCommand(a: RunArgs): Promise<number> {
       run.tests = tap.length ? [...tap, ...(whole.state === 'failed' && (faults.length || !tap.some((t) => t.state === 'failed')) ? [{ ...whole, name: `${whole.name} (exit code and kernel faults)` }] : [])] : [whole];
       // --keep-on-fail: the first failing kernel's guest stays up as the program left it.
       if (a.keepOnFail && !keptOne && run.tests.some((t) => t.state === 'failed') && vm.running) {
+        keptOne = true; // claimed before the await: kernels run at once
         await keepVm(vm, { suite: name, test: whole.name, leftBy: 'the program' });
-        keptOne = true;
         vm = undefined;
       }
     } catch (e) {
@@ -121,12 +121,7 @@ export async function runCommand(a: RunArgs): Promise<number> {
     }
     run.wallMs = Date.now() - t0;
     writeKernelRun(dir, run);
-  };
-  await Promise.all(
-    Array.from({ length: atOnce }, async () => {
-      for (let k = queue.shift(); k !== undefined; k = queue.shift()) await onKernel(k);
-    }),
-  );
+  });
   const report = writeReports(dir, kernels);
   const verdict = runVerdict(report, config.flakyOk.get());
   console.log(`\n${report.table}\n\nreport: ${report.markdown}\njunit:  ${report.junit}`);

@@ -4,6 +4,7 @@ import { accessSync, constants, existsSync, mkdirSync, readdirSync } from 'node:
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
+import { eachAtOnce } from '../base/at-once.js';
 import { childEnv, config, resultsRoot } from '../base/config.js';
 import { getKernel, loadCatalog, lookupKernel, REPO_ROOT } from '../kernels/catalog.js';
 import { cliArgs, harnessModule, timestamp } from '../base/paths.js';
@@ -79,41 +80,37 @@ async function runMatrix(suites: string[], kernels: string[], o: RunOptions): Pr
   await mkdir(dir, { recursive: true });
   const { atOnce, guestsEach } = matrixPlan(guestBudget(), kernels.length);
   say(`matrix: ${suites.join(', ')} on kernels ${kernels.join(', ')}, ${atOnce} at a time with ${guestsEach} guest${guestsEach > 1 ? 's' : ''} each; results in ${dir}`);
-  const queue = [...kernels];
   const codes: number[] = [];
-  const worker = async () => {
-    for (let k = queue.shift(); k !== undefined; k = queue.shift()) {
-      const t = Date.now();
-      const args = [...cliArgs(), 'suite', ...suites, '--kernel', k];
-      if (o.modules) args.push('--modules', o.modules);
-      if (o.shard) args.push('--shard', o.shard);
-      if (o.test) args.push('--test', o.test);
-      if (o.dir) args.push('--dir', o.dir);
-      const child = execa(process.execPath, args, {
-        cwd: REPO_ROOT,
-        reject: false,
-        all: true,
-        buffer: false,
-        env: { ...childEnv({ runDir: dir, parallel: String(guestsEach) }), FORCE_COLOR: '0' },
-      });
-      let partial = '';
-      child.all!.on('data', (d: Buffer) => {
-        const lines = (partial + d.toString()).split('\n');
-        partial = lines.pop() ?? '';
-        for (const l of lines) if (l.trim()) console.log(`[${k}] ${l}`);
-      });
-      const r = await child;
-      if (partial.trim()) console.log(`[${k}] ${partial}`);
-      codes.push(r.exitCode ?? 1);
-      say(`kernel ${k}: ${r.exitCode === 0 ? 'passed' : `FAILED (exit ${r.exitCode})`} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
-      if (!existsSync(kernelRunPath(dir, k))) {
-        // The child died before its reporter ran (e.g. the kernel could not be fetched): record the column as failed.
-        const error = `the run on kernel ${k} ended before any test (exit ${r.exitCode}); see its output above`;
-        writeKernelRun(dir, { kernel: k, tests: [], suiteErrors: suites.map((suite) => ({ suite, error })), wallMs: Date.now() - t });
-      }
+  await eachAtOnce(kernels, atOnce, async (k) => {
+    const t = Date.now();
+    const args = [...cliArgs(), 'suite', ...suites, '--kernel', k];
+    if (o.modules) args.push('--modules', o.modules);
+    if (o.shard) args.push('--shard', o.shard);
+    if (o.test) args.push('--test', o.test);
+    if (o.dir) args.push('--dir', o.dir);
+    const child = execa(process.execPath, args, {
+      cwd: REPO_ROOT,
+      reject: false,
+      all: true,
+      buffer: false,
+      env: { ...childEnv({ runDir: dir, parallel: String(guestsEach) }), FORCE_COLOR: '0' },
+    });
+    let partial = '';
+    child.all!.on('data', (d: Buffer) => {
+      const lines = (partial + d.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) if (l.trim()) console.log(`[${k}] ${l}`);
+    });
+    const r = await child;
+    if (partial.trim()) console.log(`[${k}] ${partial}`);
+    codes.push(r.exitCode ?? 1);
+    say(`kernel ${k}: ${r.exitCode === 0 ? 'passed' : `FAILED (exit ${r.exitCode})`} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    if (!existsSync(kernelRunPath(dir, k))) {
+      // The child died before its reporter ran (e.g. the kernel could not be fetched): record the column as failed.
+      const error = `the run on kernel ${k} ended before any test (exit ${r.exitCode}); see its output above`;
+      writeKernelRun(dir, { kernel: k, tests: [], suiteErrors: suites.map((suite) => ({ suite, error })), wallMs: Date.now() - t });
     }
-  };
-  await Promise.all(Array.from({ length: atOnce }, worker));
+  });
   const report = writeReports(dir, kernels);
   // Each kernel's run fails on its own flaky tests (unless --flaky-ok, which its environment
   // carries); the records decide too, so that the matrix's exit code cannot disagree with them.

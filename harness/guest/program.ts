@@ -48,7 +48,7 @@ export async function cwdFiles(dir: string, leaveOut: string[] = []): Promise<st
 export interface ProgramOptions {
   /** More files or directories the program needs, copied to the same paths in the guest. */
   copy?: string[];
-  /** The directory the program runs in (copied in, with what it holds but .git, node_modules and target); default: the host's cwd. */
+  /** The directory the program runs in (copied in, with what it holds: see cwdFiles); default: the host's cwd. */
   cwd?: string;
   /** Seconds before the program is killed (its run fails). */
   timeoutS?: number;

@@ -91,10 +91,10 @@ export async function buildKernel(name: string, src: BuildSource, opts: BuildOpt
   const source = await resolveSource(name, src, opts);
   const key = buildKey(source.digest, fragmentText, tc);
   const jobs = opts.jobs ?? (config.buildJobs.get() ?? availableParallelism());
-  /** The files of an incremental build's tree that the fixes edited, with their text before. */
-  const undo = new Map<string, string>();
   const build = async (tmp: string): Promise<BuildMeta> => {
     requireBuildTools();
+    /** The files of an incremental build's tree that the fixes edited, with their text before. */
+    const undo = new Map<string, string>();
     const t0 = Date.now();
     const logDir = opts.logDir ?? join(resultsRoot(), `build-${fileSafe(name)}-${timestamp()}`);
     await mkdir(logDir, { recursive: true });
@@ -227,7 +227,6 @@ export async function buildKernel(name: string, src: BuildSource, opts: BuildOpt
     } finally {
       if (!log.closed) log.end();
       for (const [p, text] of undo) await writeFile(p, text);
-      undo.clear();
     }
   };
   if (opts.configOnly) {

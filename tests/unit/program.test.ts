@@ -1,4 +1,4 @@
-// What of the working directory `run` copies into the guest (harness/guest/program.ts), and the kernels of a shard (harness/kernels/shard.ts).
+// What of the working directory `run` copies into the guest (harness/guest/program.ts), the kernels of a shard (harness/kernels/shard.ts), and the pool the kernels of a matrix run in (harness/base/at-once.ts).
 import { mkdir, mkdtemp, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,4 +32,22 @@ test('a shard of run\'s kernels is every n-th from the i-th; a bad shard is none
   expect(shardOf(ks, parseShard('1/1')!)).toEqual(ks);
   expect(shardOf(['6.1'], parseShard('2/3')!)).toEqual([]);
   for (const bad of ['0/2', '3/2', '1/0', 'one/two', '1-2']) expect(parseShard(bad)).toBeNull();
+});
+
+test('eachAtOnce runs every item, never more than the limit at a time, taking them in order', async () => {
+  const { eachAtOnce } = await import('../../harness/base/at-once.js');
+  let running = 0;
+  let most = 0;
+  const started: number[] = [];
+  await eachAtOnce([1, 2, 3, 4, 5], 2, async (n) => {
+    started.push(n);
+    most = Math.max(most, ++running);
+    await new Promise((r) => setTimeout(r, 5 * (6 - n)));
+    running--;
+  });
+  expect(started).toEqual([1, 2, 3, 4, 5]);
+  expect(most).toBe(2);
+  let one = 0;
+  await eachAtOnce(['a'], 8, async () => void one++);
+  expect(one).toBe(1);
 });
