@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import { resultsRoot } from '../base/config.js';
 import { shq } from '../base/quote.js';
+import { REPO_ROOT } from '../base/paths.js';
 import { libraryClosure } from './image.js';
 import type { Vm } from './vm.js';
 
@@ -85,7 +86,9 @@ export async function runProgram(vm: Vm, program: string, args: string[], o: Pro
     }
   }
   // The working directory comes along (a Go test's testdata/, a script's inputs), at its own path.
-  const here = await cwdFiles(cwd, [resolve(resultsRoot())]);
+  // The harness's own results stay behind: this run's, and the checkout's default folder, which
+  // other runs may be writing while this one copies.
+  const here = await cwdFiles(cwd, [resolve(resultsRoot()), join(REPO_ROOT, 'results')]);
   if (here.length) await vm.ssh.put(cwd, here, cwd);
   else await vm.ssh.exec(`mkdir -p ${shq(cwd)}`);
   const env = libs.length ? `LD_LIBRARY_PATH=${PROGRAM_LIBS} ` : '';

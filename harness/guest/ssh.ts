@@ -142,7 +142,22 @@ export class SshSession implements GuestCommands {
       let code = -1;
       let exited = false;
       let timer: NodeJS.Timeout | undefined;
+      // A stream that fails (a file gone, or one that changed size while tar read it), before the
+      // channel opens or after, ends the command with its cause, not as an unhandled 'error'.
+      let channel: ClientChannel | undefined;
+      let inputFailed = false;
+      if (opts.stdin && typeof opts.stdin !== 'string') {
+        opts.stdin.on('error', (e: NodeJS.ErrnoException) => {
+          if (inputFailed) return;
+          inputFailed = true;
+          clearTimeout(timer);
+          channel?.close();
+          reject(new Error(`the input of a guest command failed${e.path ? ` reading ${e.path}` : ''}: ${e.message}; command: ${command}`));
+        });
+      }
       const listen = (ch: ClientChannel) => {
+        channel = ch;
+        if (inputFailed) return void ch.close();
         timer = setTimeout(() => {
           ch.close();
           reject(new Error(`guest command timed out after ${timeoutMs / 1000} s: ${command}`));
@@ -165,8 +180,9 @@ export class SshSession implements GuestCommands {
           reject(new Error(`the guest's SSH server closed the channel without the command's exit status: ${command}${said ? `\nits output:\n${said.slice(-2000)}` : ''}`));
         });
         if (typeof opts.stdin === 'string') ch.end(opts.stdin);
-        else if (opts.stdin) opts.stdin.pipe(ch);
-        else ch.end();
+        else if (opts.stdin) {
+          opts.stdin.pipe(ch);
+        } else ch.end();
       };
       this.channel(command, listen).catch(reject);
     });
@@ -177,7 +193,10 @@ export class SshSession implements GuestCommands {
     return stdoutOrThrow(command, await this.run(command, opts));
   }
 
-  /** Copies files (paths relative to `cwd`) into `destDir` in the guest as one tar stream. */
+  /**
+   * Copies files (paths relative to `cwd`) into `destDir` in the guest as one tar stream. A file
+   * that changes while it is read fails the copy, naming it.
+   */
   async put(cwd: string, files: string[], destDir: string): Promise<void> {
     const stream = tarCreate({ cwd, portable: true, noPax: true }, files);
     await this.exec(`mkdir -p ${shq(destDir)} && tar -x -f - -C ${shq(destDir)}`, { stdin: stream as unknown as NodeJS.ReadableStream });

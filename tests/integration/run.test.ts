@@ -35,7 +35,8 @@ async function run(...args: string[]) {
 
 async function runWith(env: Record<string, string>, ...args: string[]) {
   const results = await mkdtemp(join(dir, 'results-'));
-  const r = await cli(['run', ...args], { env: { BPF_HARNESS_RESULTS: results, FORCE_COLOR: '0', ...env } });
+  // In the programs' folder: the checkout, which other tests write into, is not what these test.
+  const r = await cli(['run', ...args], { cwd: dir, env: { BPF_HARNESS_RESULTS: results, FORCE_COLOR: '0', ...env } });
   const out = r.all ?? '';
   const report = /^report: (\S+)$/m.exec(out)?.[1];
   expect(report, out).toBeDefined();

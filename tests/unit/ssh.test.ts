@@ -3,6 +3,9 @@
 // output, its exit status and the channel's close then reach the client in one read, as they did
 // from a loaded guest in CI (a `cat` there came back with its output and exit -1).
 import { PassThrough } from 'node:stream';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, Socket, type AddressInfo, type Server as NetServer } from 'node:net';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -23,6 +26,15 @@ function answer(command: string, ch: ssh2.ServerChannel): void {
   if (command === 'no status') {
     ch.write('half\n');
     ch.end();
+    return;
+  }
+  if (command.startsWith('mkdir -p ')) {
+    // ssh.put's unpacking: reads its input to the end, then exits 0.
+    ch.on('data', () => {});
+    ch.on('end', () => {
+      ch.exit(0);
+      ch.end();
+    });
     return;
   }
   const m = /^exit (\d+)(?: say (.*))?$/.exec(command);
@@ -95,6 +107,20 @@ test('a command whose output, exit status and close arrive in one read keeps its
     expect(ssh.lostBecause).toBeNull();
   } finally {
     ssh.close();
+  }
+});
+
+test('a copy whose input fails (a file gone, or changed while tar read it) fails with that cause, and the session goes on', async () => {
+  const ssh = await SshSession.connect({ port: proxyPort, privateKey: client.private, hostKey: hostKeyBase64() });
+  const dir = await mkdtemp(join(tmpdir(), 'ssh-put-'));
+  try {
+    await writeFile(join(dir, 'here'), 'x'.repeat(100_000));
+    await ssh.put(dir, ['here'], '/dest');
+    await expect(ssh.put(dir, ['here', 'gone'], '/dest')).rejects.toThrow(/^the input of a guest command failed reading .*gone: .*ENOENT.*; command: mkdir -p/);
+    expect(await ssh.exec('exit 0 say still-here')).toBe('still-here\n');
+  } finally {
+    ssh.close();
+    await rm(dir, { recursive: true, force: true });
   }
 });
 
