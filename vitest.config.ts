@@ -1,10 +1,11 @@
 import { defineConfig } from 'vitest/config';
-import { suiteFileOptions, testFileOptions } from './harness/suite/config.js';
+import { suiteFileOptions, testFileOptions, vitestExperimental } from './harness/suite/config.js';
 
 export default defineConfig({
   test: {
     // verbose: each test with pass/fail and its time; reporter.ts: the run records and the kernel × program-type report.
     reporters: ['verbose', './harness/report/reporter.ts'],
+    experimental: vitestExperimental,
     projects: [
       {
         test: {

@@ -10,7 +10,7 @@ import { getKernel, loadCatalog, lookupKernel, REPO_ROOT } from '../kernels/cata
 import { cliArgs, harnessModule, timestamp } from '../base/paths.js';
 import { runVerdict, writeReports } from '../report/report.js';
 import { kernelRunPath, writeKernelRun } from '../report/run-record.js';
-import { guestBudget, suiteFileOptions } from '../suite/config.js';
+import { guestBudget, suiteFileOptions, vitestExperimental } from '../suite/config.js';
 
 export const SUITES_DIR = join(REPO_ROOT, 'suites');
 
@@ -59,6 +59,7 @@ async function runVitest(suites: string[], o: RunOptions): Promise<number> {
     ...(o.dir ? { include: ['**/*.test.ts'] } : { name: 'suites', include: ['suites/**/*.test.ts'] }),
     ...suiteFileOptions(),
     reporters: ['verbose', harnessModule('report/reporter')],
+    experimental: vitestExperimental,
   });
   await vitest?.close();
   return process.exitCode === undefined || process.exitCode === 0 ? 0 : Number(process.exitCode);
