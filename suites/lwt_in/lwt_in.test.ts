@@ -5,7 +5,8 @@
 // The programs count every packet per IP protocol in a map iproute2 pins (read through the pin);
 // one of them drops UDP.
 import { beforeEach, expect, test } from 'vitest';
-import { IP_PIN_DIR, IP_PROTO, ipLength, linkStats, type Proto, readU64s, send, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
+import { IP_PIN_DIR, IP_PROTO, ipLength, linkStats, send, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
+import { protocolCounts } from '../include/lwt_stats.js';
 import { describeRefusedWrites } from '../include/lwt_write.js';
 
 const guest = useGuest({
@@ -33,22 +34,7 @@ beforeEach(async () => {
   );
 });
 
-/** {packets, bytes} the program counted for a protocol (bytes: IPv4 length). */
-async function counted(proto: Proto) {
-  const [packets, bytes] = readU64s((await guest.pinnedMap(STATS_PIN).lookup(u32(IP_PROTO[proto])))!);
-  return { packets, bytes };
-}
-/** Judged: the program counted `expected` UDP packets (it counts each before its verdict). */
-const udpJudged = (expected: number) => ({ count: async () => (await counted('udp')).packets, expected });
-
-/** Protocol numbers with a non-zero count, ascending. */
-async function protocolsSeen(): Promise<number[]> {
-  const entries = await guest.pinnedMap(STATS_PIN).dump();
-  return entries
-    .filter((e) => readU64s(e.value!)[0] !== 0n)
-    .map((e) => Buffer.from(e.key, 'hex').readUInt32LE(0))
-    .sort((x, y) => x - y);
-}
+const { counted, udpJudged, protocolsSeen } = protocolCounts(guest, STATS_PIN);
 
 /** The program on B's route to C's address (more specific than B's connected /24). */
 function attachInB(source: 'lwt_in_pass.bpf.c' | 'lwt_in_drop_udp.bpf.c') {

@@ -72,14 +72,19 @@ while time.time() < end:
         pass
 `;
 
-test('npm run shell: a real terminal in the guest, with its size, Ctrl-C, bpftool; exit ends the guest', async () => {
-  const r = await execa('python3', ['-c', DRIVER, process.execPath, CLI, 'shell'], {
+/** Runs a Python pty driver around the CLI with these arguments; waits scaled by the host's slowness. */
+function drive(driver: string, ...args: string[]) {
+  return execa('python3', ['-c', driver, process.execPath, CLI, ...args], {
     cwd: REPO_ROOT,
     reject: false,
     all: true,
     timeout: hostMs(400_000),
     env: { ...process.env, BH_WAIT_SCALE: String(hostSlowness()) },
   });
+}
+
+test('npm run shell: a real terminal in the guest, with its size, Ctrl-C, bpftool; exit ends the guest', async () => {
+  const r = await drive(DRIVER, 'shell');
   const out = r.all ?? '';
   expect(r.exitCode, out).toBe(0);
   expect(out).toMatch(/SHELL-EXIT 0/);
@@ -154,13 +159,7 @@ pump(60, b'logout')
 os.waitpid(pid, 0)
 sys.stdout.write(out.decode(errors='replace'))
 `;
-  const r = await execa('python3', ['-c', driver, process.execPath, CLI, 'shell', '--suite', 'xdp'], {
-    cwd: REPO_ROOT,
-    reject: false,
-    all: true,
-    timeout: hostMs(400_000),
-    env: { ...process.env, BH_WAIT_SCALE: String(hostSlowness()) },
-  });
+  const r = await drive(driver, 'shell', '--suite', 'xdp');
   const out = r.all ?? '';
   const listing = out.slice(out.lastIndexOf('ls /run/bpf'));
   for (const o of ['xdp_verdicts.bpf.o', 'xdp_tx.bpf.o', 'xdp_bad_access.bpf.o', 'xdp_redirect_map.bpf.o']) expect(listing, out).toContain(o);
