@@ -180,9 +180,8 @@ export class SshSession implements GuestCommands {
           reject(new Error(`the guest's SSH server closed the channel without the command's exit status: ${command}${said ? `\nits output:\n${said.slice(-2000)}` : ''}`));
         });
         if (typeof opts.stdin === 'string') ch.end(opts.stdin);
-        else if (opts.stdin) {
-          opts.stdin.pipe(ch);
-        } else ch.end();
+        else if (opts.stdin) opts.stdin.pipe(ch);
+        else ch.end();
       };
       this.channel(command, listen).catch(reject);
     });
