@@ -51,7 +51,7 @@ test('each op\'s request fields are the same in harness/agent/protocol.ts and PR
   const { readFile } = await import('node:fs/promises');
   const { join } = await import('node:path');
   const { REPO_ROOT } = await import('../../harness/base/paths.js');
-  const inTs = await requestFieldsInTs();
+  const inTs = new Map([...(await fieldsInTs())].map(([op, f]) => [op, f.req]));
   // The table's request column: an op may have more than one row (`probe` (map type)), and
   // `same fields as X` stands for X's.
   const doc = await readFile(join(REPO_ROOT, 'images/agent/PROTOCOL.md'), 'utf8');
@@ -80,64 +80,111 @@ test('each op\'s request fields are the same in harness/agent/protocol.ts and PR
   expect(drift).toEqual([]);
 });
 
-/** Each op's request fields in harness/agent/protocol.ts, as the compiler sees them: intersections
- *  and unions (MapRef: obj + map, or pin) resolved. */
-let tsFields: Promise<Map<string, string[]>> | undefined;
-const requestFieldsInTs = () => (tsFields ??= readTsFields());
-async function readTsFields(): Promise<Map<string, string[]>> {
+/** Each op's fields in harness/agent/protocol.ts, as the compiler sees them (intersections and
+ *  unions such as MapRef's obj + map, or pin, resolved): its request's, its response's, and every
+ *  name in the response's nested objects and arrays (load's programs' section). */
+interface TsFields {
+  req: string[];
+  res: string[];
+  resDeep: Set<string>;
+}
+let tsFields: Promise<Map<string, TsFields>> | undefined;
+const fieldsInTs = () => (tsFields ??= readTsFields());
+async function readTsFields(): Promise<Map<string, TsFields>> {
   const { join } = await import('node:path');
   const ts = (await import('typescript')).default;
   const { REPO_ROOT } = await import('../../harness/base/paths.js');
+  type Type = import('typescript').Type;
   const file = join(REPO_ROOT, 'harness/agent/protocol.ts');
   const program = ts.createProgram([file], { strict: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, skipLibCheck: true, noEmit: true });
   const checker = program.getTypeChecker();
   const ops = program.getSourceFile(file)!.statements.find((s) => ts.isInterfaceDeclaration(s) && s.name.text === 'Ops') as import('typescript').InterfaceDeclaration;
-  const names = (t: import('typescript').Type) => [...new Set((t.isUnion() ? t.types : [t]).flatMap((m) => m.getProperties().map((x) => x.name)))].sort();
+  const members = (t: Type): Type[] => (t.isUnion() ? t.types.flatMap(members) : [t]);
+  const names = (t: Type) => [...new Set(members(t).flatMap((m) => m.getProperties().map((x) => x.name)))].sort();
+  const deep = (t: Type, depth: number): string[] =>
+    depth > 4
+      ? []
+      : members(t).flatMap((m) =>
+          checker.isArrayType(m)
+            ? deep(checker.getTypeArguments(m as import('typescript').TypeReference)[0], depth + 1)
+            : m.getProperties().flatMap((p) => [p.name, ...deep(checker.getNonNullableType(checker.getTypeOfSymbolAtLocation(p, ops)), depth + 1)]),
+        );
   return new Map(
     checker
       .getTypeAtLocation(ops.name)
       .getProperties()
-      .map((p) => [p.name, names(checker.getTypeOfSymbolAtLocation(checker.getTypeOfSymbolAtLocation(p, ops).getProperty('req')!, ops))] as const),
+      .map((p) => {
+        const part = (k: 'req' | 'res') => checker.getTypeOfSymbolAtLocation(checker.getTypeOfSymbolAtLocation(p, ops).getProperty(k)!, ops);
+        return [p.name, { req: names(part('req')), res: names(part('res')), resDeep: new Set(deep(part('res'), 0)) }] as const;
+      }),
   );
 }
 
-/** Each op's request fields as the agent's C reads them: the keys its op_ function passes to the
- *  req_* readers, itself or through the functions it hands the request to (req_obj's "obj",
- *  req_map(r, o, "map", …)'s key argument), and keys it builds (snprintf(k, …, "netns%s", x) for a
- *  literal x of the caller's). */
-async function requestFieldsInC(): Promise<Map<string, string[]>> {
+/** Each op's fields as the agent's C reads or writes them, from its op_ function in the dispatch
+ *  table: `req`, the keys it reads from the request (struct req *); `res`, the keys it writes to
+ *  the response (struct jbuf *). A key is what a function is handed for a parameter named `key`
+ *  (req_str(r, "path", …), jb_kint(out, "sent", …), req_map(r, o, "map", …)), followed through
+ *  every function the request or response is passed on to, with the literals the caller gave;
+ *  snprintf(k, sizeof(k), "netns%s", x) makes k a key built from x's value. */
+const cFields = new Map<'req' | 'res', Promise<Map<string, string[]>>>();
+const fieldsInC = (kind: 'req' | 'res') => cFields.get(kind) ?? cFields.set(kind, readCFields(kind)).get(kind)!;
+async function readCFields(kind: 'req' | 'res'): Promise<Map<string, string[]>> {
   const { readFile, readdir } = await import('node:fs/promises');
   const { join } = await import('node:path');
   const { REPO_ROOT } = await import('../../harness/base/paths.js');
   const dir = join(REPO_ROOT, 'images/agent');
   const files = (await readdir(dir)).filter((f) => f.endsWith('.c'));
   const src = (await Promise.all(files.map((f) => readFile(join(dir, f), 'utf8')))).join('\n');
-  // Every function (defined at column 0) that takes a struct req *: its parameters by name.
-  const fns = new Map<string, { params: string[]; req: string; body: string }>();
+  const struct = kind === 'req' ? 'req' : 'jbuf';
+  // Every function (defined at column 0) that takes the struct: its parameters by name, and which one it is.
+  const fns = new Map<string, { params: string[]; v: string; body: string }>();
   for (const m of src.matchAll(/^(?:static )?(?:[\w ]+?[ *])(\w+)\(([^)]*)\)\n\{\n([\s\S]*?)^\}/gm)) {
-    const req = /struct req \*(\w+)/.exec(m[2])?.[1];
-    if (req) fns.set(m[1], { params: m[2].split(',').map((p) => /(\w+)$/.exec(p.trim())?.[1] ?? ''), req, body: m[3] });
+    const v = new RegExp(`struct ${struct} \\*(\\w+)`).exec(m[2])?.[1];
+    if (v) fns.set(m[1], { params: m[2].split(',').map((p) => /(\w+)$/.exec(p.trim())?.[1] ?? ''), v, body: m[3] });
   }
-  const keys = (name: string, args: Record<string, string>, seen: string[]): Set<string> => {
+  /** Each call of one of those functions in body: where, which, and its arguments split at the top level. */
+  const calls = (body: string) =>
+    [...body.matchAll(/\b(\w+)\(/g)]
+      .filter((m) => fns.has(m[1]))
+      .map((m) => {
+        const args: string[] = [];
+        let cur = '';
+        let depth = 1;
+        let quoted = false;
+        for (let i = m.index + m[0].length; i < body.length; i++) {
+          const c = body[i];
+          if (quoted) {
+            cur += c;
+            if (c === '\\') cur += body[++i];
+            else if (c === '"') quoted = false;
+            continue;
+          }
+          if (c === '"') quoted = true;
+          if (c === '(') depth++;
+          if (c === ')' && --depth === 0) break;
+          if (c === ',' && depth === 1) {
+            args.push(cur.trim());
+            cur = '';
+          } else cur += c;
+        }
+        args.push(cur.trim());
+        return { at: m.index, callee: m[1], args };
+      });
+  const built = (body: string) => [...body.matchAll(/snprintf\((\w+), sizeof\(\w+\), "(\w*)%s(\w*)", (\w+)\);/g)];
+  const keys = (name: string, given: Record<string, string>, seen: string[]): Set<string> => {
     const f = fns.get(name);
     const out = new Set<string>();
     if (!f || seen.includes(name)) return out;
-    const literal = (a: string) => /^"(\w*)"$/.exec(a.trim())?.[1] ?? args[a.trim()];
-    for (const m of f.body.matchAll(/snprintf\((\w+), sizeof\(\w+\), "(\w*)%s(\w*)", (\w+)\);\n\s*if \(req_\w+\((\w+), \1,/g)) {
-      if (m[5] === f.req && literal(m[4]) !== undefined) out.add(m[2] + literal(m[4]) + m[3]);
-    }
-    for (const m of f.body.matchAll(new RegExp(`\\b(\\w+)\\(${f.req}((?:, [^(),]+(?:\\([^()]*\\))?)*)\\)`, 'g'))) {
-      const callee = fns.get(m[1]);
-      if (!callee) continue;
-      const passed = Object.fromEntries(
-        m[2]
-          .split(', ')
-          .slice(1)
-          .map((a, i) => [callee.params[i + 1], literal(a)] as const)
-          .filter((e): e is readonly [string, string] => e[1] !== undefined),
-      );
+    let values = given;
+    const literal = (a: string) => /^"(\w*)"$/.exec(a)?.[1] ?? values[a];
+    for (const { at, callee, args } of calls(f.body)) {
+      for (const m of built(f.body)) if (m.index < at && literal(m[4]) !== undefined) values = { ...values, [m[1]]: m[2] + literal(m[4]) + m[3] };
+      const g = fns.get(callee)!;
+      const i = args.indexOf(f.v);
+      if (i < 0 || g.params[i] !== g.v) continue;
+      const passed = Object.fromEntries(args.map((a, j) => [g.params[j], literal(a)] as const).filter((e): e is readonly [string, string] => e[1] !== undefined));
       if (passed.key !== undefined) out.add(passed.key);
-      for (const k of keys(m[1], passed, [...seen, name])) out.add(k);
+      for (const k of keys(callee, passed, [...seen, name])) out.add(k);
     }
     return out;
   };
@@ -147,15 +194,29 @@ async function requestFieldsInC(): Promise<Map<string, string[]>> {
 }
 
 test('each op\'s request fields are the same in harness/agent/protocol.ts and the agent\'s C, read field by field', async () => {
-  const [inTs, inC] = await Promise.all([requestFieldsInTs(), requestFieldsInC()]);
+  const [inTs, inC] = await Promise.all([fieldsInTs(), fieldsInC('req')]);
   // The reader finds the fields of ops that have them: a guard against it finding nothing anywhere.
   expect(inC.get('inet_send'), 'inet_send as the C reads it').toEqual(['count', 'data', 'dport', 'dst', 'sock']);
   expect(inC.get('veth_pair'), 'veth_pair\'s built keys (req_side)').toEqual(expect.arrayContaining(['ifnameA', 'macB', 'netnsA', 'prefixLen']));
   const drift: string[] = [];
   for (const [op, fields] of inC) {
-    const declared = inTs.get(op) ?? [];
+    const declared = inTs.get(op)?.req ?? [];
     for (const f of fields) if (!declared.includes(f)) drift.push(`${op}: the agent reads ${f}, which protocol.ts's request does not have`);
     for (const f of declared) if (!fields.includes(f)) drift.push(`${op}: protocol.ts's request has ${f}, which the agent never reads`);
+  }
+  expect(drift).toEqual([]);
+});
+
+test('each op\'s response fields are the same in harness/agent/protocol.ts and the agent\'s C, written field by field', async () => {
+  const [inTs, inC] = await Promise.all([fieldsInTs(), fieldsInC('res')]);
+  expect(inC.get('inet_send'), 'inet_send as the C writes it (put_names among it)').toEqual(['bytes', 'congestion', 'localAddr', 'localPort', 'remoteAddr', 'remotePort', 'sendErrno', 'sent']);
+  expect(inC.get('attach_kprobe'), 'attach_kprobe: link_keep\'s link').toContain('link');
+  const drift: string[] = [];
+  for (const [op, fields] of inC) {
+    const declared = inTs.get(op) ?? { res: [], resDeep: new Set<string>() };
+    // A key the C writes inside a nested object (load's programs: section) is named somewhere in the response's type.
+    for (const f of fields) if (!declared.resDeep.has(f)) drift.push(`${op}: the agent writes ${f}, which protocol.ts's response does not have`);
+    for (const f of declared.res) if (!fields.includes(f)) drift.push(`${op}: protocol.ts's response has ${f}, which the agent never writes`);
   }
   expect(drift).toEqual([]);
 });
