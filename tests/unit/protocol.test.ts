@@ -184,8 +184,9 @@ async function readCFields(kind: 'req' | 'res'): Promise<Map<string, string[]>> 
     if (!f || seen.includes(name)) return out;
     let values = given;
     const literal = (a: string) => /^"(\w*)"$/.exec(a)?.[1] ?? values[a];
+    const builds = built(f.body);
     for (const { at, callee, args } of calls(f.body)) {
-      for (const m of built(f.body)) if (m.index < at && literal(m[4]) !== undefined) values = { ...values, [m[1]]: m[2] + literal(m[4]) + m[3] };
+      for (const m of builds) if (m.index < at && literal(m[4]) !== undefined) values = { ...values, [m[1]]: m[2] + literal(m[4]) + m[3] };
       const g = fns.get(callee)!;
       const i = args.indexOf(f.v);
       if (i < 0 || g.params[i] !== g.v) continue;
