@@ -6,18 +6,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
-
-struct bh_target {
-	__u32 tgid;
-	__u32 port;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct bh_target);
-} bh_target SEC(".maps");
+#include "udp_target.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -33,11 +22,9 @@ struct bh_event {
 SEC("fexit/udp_sendmsg")
 int BPF_PROG(report_exit, struct sock *sk, struct msghdr *msg, size_t len, int ret)
 {
-	__u32 zero = 0;
-	struct bh_target *t = bpf_map_lookup_elem(&bh_target, &zero);
 	struct bh_event *e;
 
-	if (!t || !t->tgid || (__u32)(bpf_get_current_pid_tgid() >> 32) != t->tgid || sk->__sk_common.skc_num != t->port)
+	if (!ours(sk))
 		return 0;
 	e = bpf_ringbuf_reserve(&bh_events, sizeof(*e), 0);
 	if (!e)

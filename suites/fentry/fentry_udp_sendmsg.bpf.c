@@ -9,18 +9,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "counts.h"
-
-struct bh_target {
-	__u32 tgid;
-	__u32 port;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct bh_target);
-} bh_target SEC(".maps");
+#include "udp_target.h"
 
 /* vmlinux.h has every kernel enumerator: the slots carry a prefix */
 enum {
@@ -40,16 +29,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __s64);
 } bh_stats SEC(".maps");
-
-static __always_inline int ours(struct sock *sk)
-{
-	__u32 zero = 0;
-	struct bh_target *t = bpf_map_lookup_elem(&bh_target, &zero);
-
-	if (!t || !t->tgid || (__u32)(bpf_get_current_pid_tgid() >> 32) != t->tgid)
-		return 0;
-	return sk->__sk_common.skc_num == t->port;
-}
 
 SEC("fentry/udp_sendmsg")
 int BPF_PROG(on_entry, struct sock *sk, struct msghdr *msg, size_t len)

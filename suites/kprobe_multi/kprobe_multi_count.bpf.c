@@ -15,29 +15,23 @@ struct stat {
 	__s64 ret_sum;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 65);
-	__type(key, __u32);
-	__type(value, struct stat);
-} entries SEC(".maps");
+MAP_OF(entries, BPF_MAP_TYPE_ARRAY, __u32, struct stat, 65, );
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 65);
-	__type(key, __u32);
-	__type(value, struct stat);
-} returns SEC(".maps");
+MAP_OF(returns, BPF_MAP_TYPE_ARRAY, __u32, struct stat, 65, );
+
+/* The stat of the function the probe fired on (its attach cookie is its slot), for the target's calls only. */
+static __always_inline struct stat *stat_of(void *map, struct pt_regs *ctx)
+{
+	__u32 cookie = (__u32)bpf_get_attach_cookie(ctx);
+
+	return from_target() ? bpf_map_lookup_elem(map, &cookie) : NULL;
+}
 
 SEC("kprobe.multi")
 int count_entry(struct pt_regs *ctx)
 {
-	__u32 cookie = (__u32)bpf_get_attach_cookie(ctx);
-	struct stat *s;
+	struct stat *s = stat_of(&entries, ctx);
 
-	if (!from_target())
-		return 0;
-	s = bpf_map_lookup_elem(&entries, &cookie);
 	if (s)
 		__sync_fetch_and_add(&s->hits, 1);
 	return 0;
@@ -46,12 +40,8 @@ int count_entry(struct pt_regs *ctx)
 SEC("kretprobe.multi")
 int count_return(struct pt_regs *ctx)
 {
-	__u32 cookie = (__u32)bpf_get_attach_cookie(ctx);
-	struct stat *s;
+	struct stat *s = stat_of(&returns, ctx);
 
-	if (!from_target())
-		return 0;
-	s = bpf_map_lookup_elem(&returns, &cookie);
 	if (s) {
 		__sync_fetch_and_add(&s->hits, 1);
 		__sync_fetch_and_add(&s->ret_sum, (long)PT_REGS_RC(ctx));

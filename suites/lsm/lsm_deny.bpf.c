@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "counts.h"
+#include "config.h"
 
 #define BH_EPERM 1
 #define BH_AF_INET 2
@@ -25,12 +26,7 @@ struct bh_config {
 	__u16 pad;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct bh_config);
-} bh_config SEC(".maps");
+CONFIG_MAP(bh_config, struct bh_config, );
 
 enum { BH_BIND_PORT_SEEN, BH_BIND_DENIED, BH_OPEN_SEEN, BH_OPEN_DENIED, BH_NR_COUNTS };
 
@@ -38,9 +34,18 @@ COUNTS_MAP(bh_counts, BH_NR_COUNTS);
 
 static __always_inline struct bh_config *bh_get_config(void)
 {
-	__u32 zero = 0;
+	return config_of(&bh_config);
+}
 
-	return bpf_map_lookup_elem(&bh_config, &zero);
+/* A bind or open the configuration names, counted in `seen`: refused with EPERM, and counted in
+ * `denied`, when the caller is in the configured cgroup (cgroup_id 0: any caller). */
+static __always_inline int refuse(struct bh_config *c, __u32 seen, __u32 denied)
+{
+	count_one(&bh_counts, seen);
+	if (c->cgroup_id && bpf_get_current_cgroup_id() != c->cgroup_id)
+		return 0;
+	count_one(&bh_counts, denied);
+	return -BH_EPERM;
 }
 
 SEC("lsm/socket_bind")
@@ -56,11 +61,7 @@ int BPF_PROG(deny_bind, struct socket *sock, struct sockaddr *address, int addrl
 	bpf_probe_read_kernel(&sin, sizeof(sin), address);
 	if (sin.sin_family != BH_AF_INET || __builtin_bswap16(sin.sin_port) != c->port)
 		return 0;
-	count_one(&bh_counts, BH_BIND_PORT_SEEN);
-	if (c->cgroup_id && bpf_get_current_cgroup_id() != c->cgroup_id)
-		return 0;
-	count_one(&bh_counts, BH_BIND_DENIED);
-	return -BH_EPERM;
+	return refuse(c, BH_BIND_PORT_SEEN, BH_BIND_DENIED);
 }
 
 SEC("lsm/file_open")
@@ -76,11 +77,7 @@ int BPF_PROG(deny_open, struct file *file, int ret)
 	inode = file->f_inode;
 	if (inode->i_ino != c->inode || inode->i_sb->s_dev != c->dev)
 		return 0;
-	count_one(&bh_counts, BH_OPEN_SEEN);
-	if (c->cgroup_id && bpf_get_current_cgroup_id() != c->cgroup_id)
-		return 0;
-	count_one(&bh_counts, BH_OPEN_DENIED);
-	return -BH_EPERM;
+	return refuse(c, BH_OPEN_SEEN, BH_OPEN_DENIED);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -22,12 +22,7 @@ struct exit_stats {
 
 KEY_COUNTS_MAP(entries, __u32, 1024);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u32);
-	__type(value, struct exit_stats);
-} exits SEC(".maps");
+MAP_OF(exits, BPF_MAP_TYPE_HASH, __u32, struct exit_stats, 1024, );
 
 SEC("raw_tracepoint/sys_enter")
 int count_enter(struct bpf_raw_tracepoint_args *ctx)

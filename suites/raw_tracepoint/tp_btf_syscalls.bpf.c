@@ -9,18 +9,14 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "counts.h"
+#include "config.h"
 
 struct bh_config {
 	__u32 tgid;
 	__u32 nr;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct bh_config);
-} bh_config SEC(".maps");
+CONFIG_MAP(bh_config, struct bh_config, );
 
 /* vmlinux.h has every kernel enum: the slots carry a prefix */
 enum { BH_ENTRIES, BH_ORIG_AX_MATCHES, BH_EXITS, BH_RET_SUM, BH_LAST_RET, BH_NR_STATS };
@@ -34,8 +30,7 @@ struct {
 
 static __always_inline struct bh_config *target(void)
 {
-	__u32 zero = 0;
-	struct bh_config *c = bpf_map_lookup_elem(&bh_config, &zero);
+	struct bh_config *c = config_of(&bh_config);
 
 	if (!c || !c->tgid || (__u32)(bpf_get_current_pid_tgid() >> 32) != c->tgid)
 		return NULL;

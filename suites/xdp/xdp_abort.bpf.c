@@ -50,12 +50,7 @@ struct exception_stat {
 };
 
 /* Per XDP action (0 ABORTED ... 4 REDIRECT; 7 for anything else). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 8);
-	__type(key, __u32);
-	__type(value, struct exception_stat);
-} exceptions SEC(".maps");
+MAP_OF(exceptions, BPF_MAP_TYPE_ARRAY, __u32, struct exception_stat, 8, );
 
 SEC("tracepoint/xdp/xdp_exception")
 int on_xdp_exception(struct xdp_exception_rec *ctx)
