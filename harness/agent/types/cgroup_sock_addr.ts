@@ -1,6 +1,6 @@
 // cgroup_sock_addr (4.17): a program on one of a cgroup v2's socket address hooks (bind, connect,
 // sendmsg, recvmsg), through BPF_PROG_ATTACH or as a bpf_link (5.7).
-import { type AgentProg, attachCgroup, linked, programType } from './declare.js';
+import { type AgentProg, attachCgroup, attachLinked, programType } from './declare.js';
 
 /** The cgroup sock_addr hooks (section cgroup/<hook>) and the agent's attach type of each. */
 export const SOCK_ADDR_HOOKS = {
@@ -25,8 +25,7 @@ export const cgroup_sock_addr = programType({
   probe: { progType: 'cgroup_sock_addr', attachType: 'cgroup_inet4_connect', config: ['CONFIG_CGROUP_BPF'] },
   attach: async (t, spec: CgroupSockAddrSpec) => {
     if (spec.link) {
-      const { link } = await t.agent.call('attach_prog', { obj: spec.obj.handle, prog: spec.prog, cgroup: spec.cgroup });
-      return linked(t, link, `cgroup_sock_addr ${spec.hook} ${spec.prog} on ${spec.cgroup} (bpf_link)`);
+      return attachLinked(t, 'attach_prog', { obj: spec.obj.handle, prog: spec.prog, cgroup: spec.cgroup }, `cgroup_sock_addr ${spec.hook} ${spec.prog} on ${spec.cgroup} (bpf_link)`);
     }
     const req = { obj: spec.obj.handle, prog: spec.prog, attachType: SOCK_ADDR_HOOKS[spec.hook], cgroup: spec.cgroup };
     return attachCgroup(t, req, `cgroup_sock_addr ${spec.hook} ${spec.prog} on ${spec.cgroup}`);

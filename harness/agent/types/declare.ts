@@ -70,6 +70,15 @@ export async function attachCgroup(t: AttachTarget, req: Ops['attach_cgroup']['r
 /** A bpf_link the agent made (`{ link }` of an attach op); detach() closes it. */
 export const linked = (t: AttachTarget, link: number, what: string): Attached => ({ what, detach: async () => void (await t.agent.call('detach', { link })) });
 
+/** The agent's ops that answer with a bpf_link it made (`{ link }`). */
+type LinkOp = { [K in keyof Ops]: Ops[K]['res'] extends { link: number } ? K : never }[keyof Ops];
+
+/** Sends an attach op that answers with a bpf_link; detach() closes the link. */
+export async function attachLinked<K extends LinkOp>(t: AttachTarget, op: K, req: Ops[K]['req'], what: string): Promise<Attached> {
+  const { link } = (await t.agent.call(op, req)) as { link: number };
+  return linked(t, link, what);
+}
+
 /**
  * The command that runs iproute2's `ip` or `tc` in a network namespace so that the maps it pins
  * land in the guest's bpffs: not `ip netns exec` (nor `ip -n`, `tc -n`), which remount /sys in a

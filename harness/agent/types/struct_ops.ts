@@ -1,7 +1,7 @@
 // struct_ops (5.6): a struct_ops map of an object (e.g. a TCP congestion control) registered with
 // the kernel.
 import type { BpfObject } from '../agent.js';
-import { linked, programType } from './declare.js';
+import { attachLinked, programType } from './declare.js';
 
 /** struct_ops (5.6): registers a struct_ops map of the object (e.g. a TCP congestion control) with the kernel. */
 export type StructOpsSpec = { type: 'struct_ops'; obj: BpfObject; map: string };
@@ -11,8 +11,5 @@ export const struct_ops = programType({
   since: '5.6',
   how: 'a struct_ops map registered with the kernel (a BPF TCP congestion control), chosen with TCP_CONGESTION',
   probe: { progType: 'struct_ops', btf: true, config: ['CONFIG_DEBUG_INFO_BTF'] },
-  attach: async (t, spec: StructOpsSpec) => {
-    const { link } = await t.agent.call('attach_struct_ops', { obj: spec.obj.handle, map: spec.map });
-    return linked(t, link, `struct_ops ${spec.map}`);
-  },
+  attach: (t, spec: StructOpsSpec) => attachLinked(t, 'attach_struct_ops', { obj: spec.obj.handle, map: spec.map }, `struct_ops ${spec.map}`),
 });

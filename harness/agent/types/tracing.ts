@@ -1,14 +1,12 @@
 // fentry (5.5) and lsm (5.7): programs that libbpf attaches through a BPF trampoline, to the
 // target their section names (tp_btf/NAME, fentry/FUNC, fexit/FUNC, lsm/HOOK); one attach for both.
-import { type AgentProg, type Attached, type AttachTarget, linked, programType } from './declare.js';
+import { type AgentProg, type Attached, type AttachTarget, attachLinked, programType } from './declare.js';
 
 /** tp_btf, fentry, fexit, lsm: the target is in the program's section (tp_btf/NAME, fentry/FUNC, lsm/HOOK). */
 export type TracingSpec = { type: 'tracing' | 'lsm' } & AgentProg;
 
-async function attachBySection(t: AttachTarget, spec: TracingSpec): Promise<Attached> {
-  const { link } = await t.agent.call('attach_prog', { obj: spec.obj.handle, prog: spec.prog });
-  return linked(t, link, `${spec.type} ${spec.prog} (${spec.obj.program(spec.prog).section})`);
-}
+const attachBySection = (t: AttachTarget, spec: TracingSpec): Promise<Attached> =>
+  attachLinked(t, 'attach_prog', { obj: spec.obj.handle, prog: spec.prog }, `${spec.type} ${spec.prog} (${spec.obj.program(spec.prog).section})`);
 
 /** The program type is libbpf's `tracing` (fentry, fexit, tp_btf): its spec's type is 'tracing'. */
 export const fentry = programType({
