@@ -23,7 +23,7 @@ export {
   type SocketAttached,
   type SockAddrHook,
 } from './agent/attach.js';
-export { send, sendAllowingErrors, UdpSink, untilJudged, linkStats, ipLength, frameLength, ETH_HLEN, IP_PROTO, SETTLE_MS, type Judged, type SendJudged, type SendRequest, type Proto, type SendOptions, type SendResult } from './agent/traffic.js';
+export { send, sendAllowingErrors, UdpSink, untilJudged, linkStats, ipLength, frameLength, frames, ETH_HLEN, IP_PROTO, SETTLE_MS, type Judged, type SendJudged, type SendRequest, type Proto, type SendOptions, type SendResult } from './agent/traffic.js';
 export { VethPair, type Endpoint, type VethPairOptions } from './agent/topology.js';
 export { InetSocket, type InetSocketRequest, type InetSocketOpened, type InetMessage } from './agent/inet.js';
 export { tcpPairs, StreamSocket, type TcpPair, type TcpPairRequest, type StreamRead, type SockInfo } from './agent/tcp-pair.js';

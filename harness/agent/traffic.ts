@@ -25,6 +25,11 @@ export function frameLength(proto: Proto, size: number): number {
   return ETH_HLEN + ipLength(proto, size);
 }
 
+/** What a packet counter holds after `count` frames of `proto` with `size`-byte payloads: packets and bytes, as u64s. */
+export function frames(proto: Proto, count: number, size: number): { packets: bigint; bytes: bigint } {
+  return { packets: BigInt(count), bytes: BigInt(count * frameLength(proto, size)) };
+}
+
 /**
  * A count the agent itself polls while it waits for replies: the first u64 (or u32) of `map`'s
  * value at `key`, summed over CPUs for a per-CPU map. Once it reaches `expected` the program

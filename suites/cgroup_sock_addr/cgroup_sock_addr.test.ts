@@ -4,8 +4,8 @@
 // service address nothing), a bind() to port 7000 gets 7001 (getsockname says what the kernel
 // gave), and recvmsg4 (5.2) reports the backend's replies as coming from the service address.
 // Sockets created outside the cgroup are untouched. The programs count every call they see.
-import { beforeEach, expect, test } from 'vitest';
-import { type BpfObject, InetSocket, type InetSocketRequest, readU64s, requireFeature, SETTLE_MS, UdpSink, useCgroup, useGuest } from '../../harness/index.js';
+import { beforeEach, expect, test, type TestContext } from 'vitest';
+import { type BpfObject, InetSocket, type InetSocketRequest, readU64s, requireFeature, SETTLE_MS, SOCK_ADDR_HOOKS, type SockAddrHook, UdpSink, useCgroup, useGuest } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'cgroup_sock_addr',
@@ -50,10 +50,18 @@ const udpSink = (at: { addr: string; port: number }) => UdpSink.open(guest.agent
  */
 const received = (sink: UdpSink, expect?: number) => sink.stats(expect ? { expect, waitMs: 500 } : { waitMs: SETTLE_MS });
 
-test('connect4 sends a UDP socket connected to the service address to the backend: the backend gets every datagram, the service address none', async (ctx) => {
-  await requireFeature(ctx, guest, { feature: 'cgroup_sock_addr connect4', since: '4.17', progType: 'cgroup_sock_addr', attachType: 'cgroup_inet4_connect' });
+/**
+ * sock_addr.bpf.c's program for `hook` (named after it) attached to the test's cgroup, where the
+ * kernel has the hook (`since`: its first kernel); the test is skipped, naming it, where it has not.
+ */
+async function onHook(ctx: TestContext, hook: SockAddrHook, since: string) {
+  await requireFeature(ctx, guest, { feature: `cgroup_sock_addr ${hook}`, since, progType: 'cgroup_sock_addr', attachType: SOCK_ADDR_HOOKS[hook] });
   const obj = await guest.load('sock_addr.bpf.c');
-  const a = await guest.attach({ type: 'cgroup_sock_addr', hook: 'connect4', obj, prog: 'connect4', cgroup: cg.path });
+  return { obj, attached: await guest.attach({ type: 'cgroup_sock_addr', hook, obj, prog: hook, cgroup: cg.path }) };
+}
+
+test('connect4 sends a UDP socket connected to the service address to the backend: the backend gets every datagram, the service address none', async (ctx) => {
+  const { obj, attached: a } = await onHook(ctx, 'connect4', '4.17');
   const [service, backend] = [await udpSink(SERVICE), await udpSink(BACKEND)];
 
   const inside = await inet({ proto: 'udp', cgroup: cg.path });
@@ -88,9 +96,7 @@ test('connect4 sends a UDP socket connected to the service address to the backen
 });
 
 test('connect4 sends a TCP connection to the backend\'s listener, which accepts it with its data; the service address\'s listener accepts nothing', async (ctx) => {
-  await requireFeature(ctx, guest, { feature: 'cgroup_sock_addr connect4', since: '4.17', progType: 'cgroup_sock_addr', attachType: 'cgroup_inet4_connect' });
-  const obj = await guest.load('sock_addr.bpf.c');
-  await guest.attach({ type: 'cgroup_sock_addr', hook: 'connect4', obj, prog: 'connect4', cgroup: cg.path });
+  const { obj } = await onHook(ctx, 'connect4', '4.17');
   const service = await inet({ proto: 'tcp', addr: SERVICE.addr, port: SERVICE.port, listen: true });
   const backend = await inet({ proto: 'tcp', addr: BACKEND.addr, port: BACKEND.port, listen: true });
   expect([service.bindErrno, backend.bindErrno]).toEqual([0, 0]);
@@ -115,9 +121,7 @@ test('connect4 sends a TCP connection to the backend\'s listener, which accepts 
 });
 
 test('sendmsg4 rewrites the destination of each sendto() on an unconnected UDP socket: the backend gets them all', async (ctx) => {
-  await requireFeature(ctx, guest, { feature: 'cgroup_sock_addr sendmsg4', since: '4.18', progType: 'cgroup_sock_addr', attachType: 'cgroup_udp4_sendmsg' });
-  const obj = await guest.load('sock_addr.bpf.c');
-  await guest.attach({ type: 'cgroup_sock_addr', hook: 'sendmsg4', obj, prog: 'sendmsg4', cgroup: cg.path });
+  const { obj } = await onHook(ctx, 'sendmsg4', '4.18');
   const [service, backend] = [await udpSink(SERVICE), await udpSink(BACKEND)];
 
   const inside = await inet({ proto: 'udp', cgroup: cg.path });
@@ -138,9 +142,7 @@ test('sendmsg4 rewrites the destination of each sendto() on an unconnected UDP s
 });
 
 test('bind4 turns a bind to port 7000 into port 7001: getsockname shows the kernel\'s port, and datagrams reach the socket there', async (ctx) => {
-  await requireFeature(ctx, guest, { feature: 'cgroup_sock_addr bind4', since: '4.17', progType: 'cgroup_sock_addr', attachType: 'cgroup_inet4_bind' });
-  const obj = await guest.load('sock_addr.bpf.c');
-  await guest.attach({ type: 'cgroup_sock_addr', hook: 'bind4', obj, prog: 'bind4', cgroup: cg.path });
+  const { obj } = await onHook(ctx, 'bind4', '4.17');
 
   const udp = await inet({ proto: 'udp', cgroup: cg.path, addr: SERVICE.addr, port: BIND_ASKED });
   expect(udp, 'UDP bind from inside').toMatchObject({ bindErrno: 0, localAddr: SERVICE.addr, localPort: BIND_GIVEN });

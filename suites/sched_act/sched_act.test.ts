@@ -3,7 +3,7 @@
 // packet's verdict. Traffic goes from namespace A to namespace B; the maps are read and written
 // through the pins iproute2 makes in /sys/fs/bpf/tc/globals.
 import { expect, test } from 'vitest';
-import { type Endpoint, frameLength, IP_PROTO, ipLength, type Proto, readU64s, send, sendAllowingErrors, TC_PIN_DIR, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
+import { type Endpoint, frameLength, frames, IP_PROTO, ipLength, type Proto, readU64s, send, sendAllowingErrors, TC_PIN_DIR, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'sched_act',
@@ -51,7 +51,6 @@ async function actionStats(ep: Endpoint, direction: 'ingress' | 'egress') {
   return { packets, bytes, drops };
 }
 
-const expected = (proto: Proto, count: number, size: number) => ({ packets: BigInt(count), bytes: BigInt(count * frameLength(proto, size)) });
 
 test('ingress: TC_ACT_SHOT for UDP drops every datagram, TC_ACT_OK lets ICMP through; counts exact', async () => {
   await attachAction(net.b, 'ingress');
@@ -63,8 +62,8 @@ test('ingress: TC_ACT_SHOT for UDP drops every datagram, TC_ACT_OK lets ICMP thr
   expect((await sink.stats({ judged: { count: async () => (await protoCount('udp')).packets, expected: N } })).packets).toBe(0);
   expect(icmp.replies).toBe(N);
   // The program sees the frame from its MAC header on ingress too.
-  expect(await protoCount('udp')).toEqual(expected('udp', N, 64));
-  expect(await protoCount('icmp')).toEqual(expected('icmp', N, 56));
+  expect(await protoCount('udp')).toEqual(frames('udp', N, 64));
+  expect(await protoCount('icmp')).toEqual(frames('icmp', N, 56));
   expect(await verdictCounts()).toEqual({ [TC_ACT_SHOT]: BigInt(N), [TC_ACT_OK]: BigInt(N) });
   // act_bpf counts every packet it ran on (before the MAC header is pushed back on ingress: IP
   // length) and every TC_ACT_SHOT as a drop.
@@ -89,8 +88,8 @@ test('egress: TC_ACT_SHOT for ICMP stops the echo requests leaving, UDP passes; 
   expect(arrived.bytes).toBe(N * 100);
   expect(icmp.sent + (icmp.sendErrors ?? 0)).toBe(N);
   expect(icmp.replies).toBe(0);
-  expect(await protoCount('udp')).toEqual(expected('udp', N, 100));
-  expect(await protoCount('icmp')).toEqual(expected('icmp', N, 56));
+  expect(await protoCount('udp')).toEqual(frames('udp', N, 100));
+  expect(await protoCount('icmp')).toEqual(frames('icmp', N, 56));
   expect(await verdictCounts()).toEqual({ [TC_ACT_SHOT]: BigInt(N), [TC_ACT_OK]: BigInt(N) });
   expect(await actionStats(net.a, 'egress')).toEqual({
     packets: 2 * N,
@@ -126,7 +125,7 @@ test('the verdict follows the pinned map from one packet to the next', async () 
     arrivals.push((await sink.stats({ expect: verdict === TC_ACT_OK ? N : undefined })).packets);
   }
   expect(arrivals).toEqual([N, 0, N]);
-  expect(await protoCount('udp')).toEqual(expected('udp', 3 * N, 32));
+  expect(await protoCount('udp')).toEqual(frames('udp', 3 * N, 32));
   expect(await verdictCounts()).toEqual({ [TC_ACT_OK]: BigInt(2 * N), [TC_ACT_SHOT]: BigInt(N) });
   expect(await actionStats(net.b, 'ingress')).toMatchObject({ packets: 3 * N, drops: N });
 });

@@ -3,7 +3,7 @@
 // Traffic goes from namespace A to namespace B. tc loads the objects itself, so the tests read
 // and write the programs' maps through the pins iproute2 makes in /sys/fs/bpf/tc/globals.
 import { describe, expect, test } from 'vitest';
-import { type Endpoint, expectVerifierRejects, frameLength, type Hex, IP_PROTO, linkStats, mac, type Proto, readU64s, requireFeature, send, sendAllowingErrors, TC_PIN_DIR, u32, UdpSink, useGuest, useVethPair, type VethPair } from '../../harness/index.js';
+import { type Endpoint, expectVerifierRejects, frameLength, frames, type Hex, IP_PROTO, linkStats, mac, type Proto, readU64s, requireFeature, send, sendAllowingErrors, TC_PIN_DIR, u32, UdpSink, useGuest, useVethPair, type VethPair } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'sched_cls',
@@ -34,7 +34,6 @@ async function u64s(map: string, keys: number[]): Promise<bigint[]> {
 async function setDrop(proto: Proto, drop: boolean): Promise<void> {
   await pinned('cls_drop').update(u32(IP_PROTO[proto]), u32(drop ? 1 : 0));
 }
-const expected = (proto: Proto, count: number, size: number) => ({ packets: BigInt(count), bytes: BigInt(count * frameLength(proto, size)) });
 
 /** The endpoint's hook, for attach(). */
 function at(ep: Endpoint, direction: 'ingress' | 'egress', source: string) {
@@ -55,9 +54,9 @@ describe('drop and pass by protocol', () => {
     expect(tcp.replies).toBe(N);
 
     // tc ingress sees the whole frame: skb->len counts the Ethernet header.
-    expect(await counter('cls_proto_count', IP_PROTO.udp)).toEqual(expected('udp', N, 64));
-    expect(await counter('cls_proto_count', IP_PROTO.icmp)).toEqual(expected('icmp', N, 56));
-    expect(await counter('cls_proto_count', IP_PROTO.tcp)).toEqual(expected('tcp', N, 0));
+    expect(await counter('cls_proto_count', IP_PROTO.udp)).toEqual(frames('udp', N, 64));
+    expect(await counter('cls_proto_count', IP_PROTO.icmp)).toEqual(frames('icmp', N, 56));
+    expect(await counter('cls_proto_count', IP_PROTO.tcp)).toEqual(frames('tcp', N, 0));
     expect(await u64s('cls_verdicts', [0, 1])).toEqual([BigInt(2 * N), BigInt(N)]);
   });
 
@@ -78,9 +77,9 @@ describe('drop and pass by protocol', () => {
     expect(tcp.replies).toBe(N);
 
     // Only what A sent crosses A's egress hook: requests and SYNs, not B's replies.
-    expect(await counter('cls_proto_count', IP_PROTO.icmp)).toEqual(expected('icmp', N, 56));
-    expect(await counter('cls_proto_count', IP_PROTO.udp)).toEqual(expected('udp', N, 100));
-    expect(await counter('cls_proto_count', IP_PROTO.tcp)).toEqual(expected('tcp', N, 0));
+    expect(await counter('cls_proto_count', IP_PROTO.icmp)).toEqual(frames('icmp', N, 56));
+    expect(await counter('cls_proto_count', IP_PROTO.udp)).toEqual(frames('udp', N, 100));
+    expect(await counter('cls_proto_count', IP_PROTO.tcp)).toEqual(frames('tcp', N, 0));
     expect(await u64s('cls_verdicts', [0, 1])).toEqual([BigInt(2 * N), BigInt(N)]);
   });
 
@@ -94,7 +93,7 @@ describe('drop and pass by protocol', () => {
       arrivals.push((await sink.stats({ expect: drop ? undefined : N })).packets);
     }
     expect(arrivals).toEqual([N, 0, N]);
-    expect(await counter('cls_proto_count', IP_PROTO.udp)).toEqual(expected('udp', 3 * N, 32));
+    expect(await counter('cls_proto_count', IP_PROTO.udp)).toEqual(frames('udp', 3 * N, 32));
     expect(await u64s('cls_verdicts', [0, 1])).toEqual([BigInt(2 * N), BigInt(N)]);
   });
 });
@@ -140,7 +139,7 @@ for (const hook of ['egress', 'ingress'] as const) {
         packets: BigInt(2 * N),
         bytes: BigInt(N * frameLength('udp', 77) + N * frameLength('tcp', 0)),
       });
-      expect(await counter('cls_tos_count', 0)).toEqual(expected('udp', N, 10));
+      expect(await counter('cls_tos_count', 0)).toEqual(frames('udp', N, 10));
     }
     // B's stack took every rewritten packet as valid: no checksum errors, and each SYN (to the
     // closed port 5002) was answered with a RST.
@@ -284,7 +283,7 @@ describe('classid mode, and bpf_redirect to ingress', () => {
     expect(await redirected.stats({ expect: N })).toMatchObject({ packets: N, bytes: N * 48 });
     expect(await other.stats({ expect: 4 })).toMatchObject({ packets: 4, bytes: 4 * 48 });
     // rd0's ingress hook saw exactly the redirected ones; nothing left through rd0.
-    expect(await counter('arrived_in', 6101)).toEqual(expected('udp', N, 48));
+    expect(await counter('arrived_in', 6101)).toEqual(frames('udp', N, 48));
     const otherOnRd0 = await pinned('arrived_in').lookup(u32(6102));
     expect(otherOnRd0).toBeNull();
     expect(await u64s('redir_in_count', [0])).toEqual([BigInt(N)]);
@@ -300,6 +299,6 @@ describe('classid mode, and bpf_redirect to ingress', () => {
     expect((await redirected.stats({ judged: { count: outOfRd0, expected: 6 } })).packets).toBe(0);
     rd = await linkStats(guest, 'rd0', b.netns);
     expect(rd.txPackets - rdBefore.txPackets).toBe(6);
-    expect(await counter('arrived_in', 6101)).toEqual(expected('udp', N, 48));
+    expect(await counter('arrived_in', 6101)).toEqual(frames('udp', N, 48));
   });
 });

@@ -1,7 +1,7 @@
 // XDP on a veth pair: verdicts, per-protocol counters, XDP_TX, verifier rejection.
 // Traffic goes from namespace A to namespace B; the program sits on B's end of the pair.
 import { describe, expect, test } from 'vitest';
-import { type BpfObject, expectVerifierRejects, frameLength, InetSocket, IP_PROTO, mac, type Proto, readU64s, send, SETTLE_MS, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
+import { type BpfObject, expectVerifierRejects, frames, InetSocket, IP_PROTO, mac, type Proto, readU64s, send, SETTLE_MS, u32, UdpSink, useGuest, useVethPair } from '../../harness/index.js';
 
 const guest = useGuest({
   suite: 'xdp',
@@ -47,8 +47,8 @@ for (const mode of ['generic', 'native'] as const) {
 
         expect(arrived.packets).toBe(0);
         expect(icmp.replies).toBe(0);
-        expect(await counter(obj, 'proto_array', 'udp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * frameLength('udp', 64)) });
-        expect(await counter(obj, 'proto_array', 'icmp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * frameLength('icmp', 56)) });
+        expect(await counter(obj, 'proto_array', 'udp')).toEqual(frames('udp', N, 64));
+        expect(await counter(obj, 'proto_array', 'icmp')).toEqual(frames('icmp', N, 56));
       } finally {
         await obj.unload();
       }
@@ -70,8 +70,8 @@ for (const mode of ['generic', 'native'] as const) {
         expect(arrived.packets).toBe(N);
         expect(arrived.bytes).toBe(N * 100);
         expect(icmp.replies).toBe(N);
-        expect(await counter(obj, 'proto_array', 'udp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * frameLength('udp', 100)) });
-        expect(await counter(obj, 'proto_array', 'icmp')).toEqual({ packets: BigInt(N), bytes: BigInt(N * frameLength('icmp', 56)) });
+        expect(await counter(obj, 'proto_array', 'udp')).toEqual(frames('udp', N, 100));
+        expect(await counter(obj, 'proto_array', 'icmp')).toEqual(frames('icmp', N, 56));
       } finally {
         await obj.unload();
       }
@@ -94,10 +94,7 @@ test('per-protocol counters in an array and a hash match ICMP, UDP and TCP traff
     expect(results.tcp).toBe(plan.tcp.count);
     for (const map of ['proto_array', 'proto_hash']) {
       for (const [proto, p] of Object.entries(plan) as [Proto, { count: number; size: number }][]) {
-        expect(await counter(obj, map, proto), `${map}[${proto}]`).toEqual({
-          packets: BigInt(p.count),
-          bytes: BigInt(p.count * frameLength(proto, p.size)),
-        });
+        expect(await counter(obj, map, proto), `${map}[${proto}]`).toEqual(frames(proto, p.count, p.size));
       }
     }
     // Nothing else was counted: the hash holds exactly the three protocols sent.

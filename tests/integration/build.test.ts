@@ -286,22 +286,29 @@ afterEach(() => {
   delete process.env.BPF_HARNESS_CACHE;
 });
 
+/**
+ * A fake kernel tree: a new directory with `makefile` for its Makefile (a recipe line's two
+ * leading spaces become make's tab), the version lines first.
+ */
+async function treeWithMakefile(prefix: string, version: [number, number, number], makefile: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const [v, p, sub] = version;
+  await writeFile(join(dir, 'Makefile'), `VERSION = ${v}\nPATCHLEVEL = ${p}\nSUBLEVEL = ${sub}\n${makefile.replace(/^ {2}/gm, '\t')}`);
+  return dir;
+}
+
 /** A "kernel tree" whose Makefile imitates kbuild's targets in a few lines. */
 async function fakeKernelTree(opts: { bzImage?: string; olddefconfig?: string } = {}): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'fake-linux-'));
-  const tab = (s: string) => s.replace(/^ {2}/gm, '\t');
-  await writeFile(
-    join(dir, 'Makefile'),
-    tab(`VERSION = 9
-PATCHLEVEL = 9
-SUBLEVEL = 1
-x86_64_defconfig:
+  const dir = await treeWithMakefile(
+    'fake-linux-',
+    [9, 9, 1],
+    `x86_64_defconfig:
   printf 'CONFIG_NET=y\\n# CONFIG_VETH is not set\\n' > .config
 olddefconfig:
   ${opts.olddefconfig ?? 'true'}
 bzImage:
 ${opts.bzImage ?? "  @echo '  CC      kernel/fork.o'\n  @echo '  CC      net/core/dev.o'\n  @echo '  LD      vmlinux'\n  mkdir -p include/config arch/x86/boot\n  echo 9.9.1-fake > include/config/kernel.release\n  echo fake-bzImage > arch/x86/boot/bzImage\n  echo map > System.map"}
-`),
+`,
   );
   await writeFile(join(dir, 'Kconfig'), 'config NET\n\tbool "net"\n\nconfig VETH\n\ttristate "veth"\n\tdepends on NETDEVICES\n');
   await mkdir(join(dir, 'scripts'));
@@ -458,14 +465,10 @@ test('a full disk while copying the source is one message with the place and the
 
 /** A tree for incremental builds: its Makefile writes into O= as kbuild does, and says what it found there from the last build. */
 async function fakeIncrementalTree(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'fake-linux-inc-'));
-  const tab = (s: string) => s.replace(/^ {2}/gm, '\t');
-  await writeFile(
-    join(dir, 'Makefile'),
-    tab(`VERSION = 4
-PATCHLEVEL = 14
-SUBLEVEL = 67
-x86_64_defconfig:
+  const dir = await treeWithMakefile(
+    'fake-linux-inc-',
+    [4, 14, 67],
+    `x86_64_defconfig:
   printf 'CONFIG_NET=y\\n' > $(O)/.config
 olddefconfig:
   true
@@ -476,7 +479,7 @@ bzImage:
   mkdir -p $(O)/include/config $(O)/arch/x86/boot
   echo 4.14.67-fake > $(O)/include/config/kernel.release
   cat scripts/tool.sh > $(O)/arch/x86/boot/bzImage
-`),
+`,
   );
   await writeFile(join(dir, 'Kconfig'), 'config NET\n\tbool "net"\n');
   // Two tentative definitions of one variable: the boot-compressed-fcommon fix edits this Makefile.
