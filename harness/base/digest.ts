@@ -3,6 +3,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 
 export function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
@@ -28,10 +30,43 @@ export async function statStamp(path: string): Promise<string> {
 export const SPARSE = 'sparse-sha256:';
 const CHUNK = 1 << 20;
 
+// lseek(SEEK_DATA) and lseek(SEEK_HOLE) (3 and 4 on Linux) from offset 0 on, through Perl's
+// sysseek, which hands the whence to lseek as it is (Node.js has no lseek; perl-base is Essential
+// on Debian). A filesystem without holes answers with the whole file as data.
+const EXTENTS_PL = 'open(my $f, "<", $ARGV[0]) or die "$!\n"; my $s = -s $f; my $p = 0; while ($p < $s) { my $d = sysseek($f, $p, 3); last unless defined $d; my $h = sysseek($f, $d, 4); die "SEEK_HOLE: $!\n" unless defined $h; print "$d $h\n"; $p = $h; }';
+
+/**
+ * The byte ranges [start, end) of a file that hold data, as the filesystem keeps them: what lies
+ * between them is a hole, which reads as zeros. Null when they cannot be told (no perl), and the
+ * file is then read whole.
+ */
+export async function dataExtents(path: string): Promise<[number, number][] | null> {
+  try {
+    const { stdout } = await promisify(execFile)('perl', ['-e', EXTENTS_PL, path]);
+    return stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(' ').map(Number) as [number, number]);
+  } catch {
+    return null;
+  }
+}
+
+/** The CHUNK-aligned offsets of the chunks that overlap the extents (all of them when unknown). */
+function chunksOf(size: number, extents: [number, number][] | null): number[] {
+  if (!extents) return Array.from({ length: Math.ceil(size / CHUNK) }, (_, i) => i * CHUNK);
+  const offs = new Set<number>();
+  for (const [start, end] of extents) for (let off = Math.floor(start / CHUNK) * CHUNK; off < Math.min(end, size); off += CHUNK) offs.add(off);
+  return [...offs].sort((a, b) => a - b);
+}
+
 /**
  * A digest of a large sparse file (a guest's memory: 1 GiB of which a tenth is data) that hashes
  * only its chunks that are not all zeros, each with its offset and length, and the size: as
- * strong a check as sha256 of the whole file, at the cost of reading it and hashing the data.
+ * strong a check as sha256 of the whole file, at the cost of hashing the data. Only the chunks
+ * that overlap the file's data extents are read: a chunk wholly in a hole is all zeros, and
+ * reading a hole costs the kernel a zeroed page-cache page for each of its pages (on a fresh
+ * machine 8 s of CPU for a 1 GiB guest's memory, against 0.3 s for its data).
  */
 export async function sparseSha256File(path: string): Promise<string> {
   const fh = await open(path, 'r');
@@ -40,7 +75,7 @@ export async function sparseSha256File(path: string): Promise<string> {
     const h = createHash('sha256');
     const buf = Buffer.alloc(CHUNK);
     const zero = Buffer.alloc(CHUNK);
-    for (let off = 0; off < size; off += CHUNK) {
+    for (const off of chunksOf(size, await dataExtents(path))) {
       const { bytesRead } = await fh.read(buf, 0, CHUNK, off);
       const b = buf.subarray(0, bytesRead);
       if (b.equals(zero.subarray(0, bytesRead))) continue;
