@@ -3,8 +3,8 @@
 // is checked against this list by tests/unit/config.test.ts). The variables are read once per
 // process, into a frozen object (settings()): a bad value is one error naming the variable and the
 // value, raised before anything boots. The CLI starts its settings from the environment and its
-// flags (startSettings) and hands the same to the processes it starts (childEnv); nothing writes
-// process.env.
+// flags (startSettings) and hands the same to the processes it starts (childEnv); none of these
+// variables is ever written to process.env (of the system's below, only PATH is, by a test).
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './paths.js';
