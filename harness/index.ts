@@ -37,8 +37,8 @@ export { atLeast, getKernel, type Kernel } from './kernels/catalog.js';
 export { Vm, VmError, type VmOptions, type BootCause } from './guest/vm.js';
 export { hostSlowness, hostSpeed, describeHostSpeed, type HostSpeed } from './base/host-speed.js';
 export { pollUntil } from './base/poll.js';
-// The environment variables the harness reads (e.g. config.lsmAppend.get() for a suite's own command line).
-export { config } from './base/config.js';
+// The environment variables the harness reads, and their values, read once per process (e.g. settings().lsmAppend for a suite's own command line).
+export { config, settings, type Settings } from './base/config.js';
 export { SshSession } from './guest/ssh.js';
 export { CommandError, type ExecResult, type GuestCommands } from './guest/commands.js';
 export { compileAll, compileProgram, CompileError } from './suite/compile.js';

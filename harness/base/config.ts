@@ -1,8 +1,10 @@
 // The harness's configuration from the environment, in one place: every variable the harness
 // reads, with its default, its check and a one-line description (the README's environment table
-// is checked against this list by tests/unit/config.test.ts). Other modules read and set variables
-// only through `config` below; a bad value is one error naming the variable and the value, and
-// checkEnvironment() raises it before anything boots.
+// is checked against this list by tests/unit/config.test.ts). The variables are read once per
+// process, into a frozen object (settings()): a bad value is one error naming the variable and the
+// value, raised before anything boots. The CLI starts its settings from the environment and its
+// flags (startSettings) and hands the same to the processes it starts (childEnv); none of these
+// variables is ever written to process.env (of the system's below, only PATH is, by a test).
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './paths.js';
@@ -19,6 +21,8 @@ export function wholeNumber(value: string, what: string): number {
   return Number(value);
 }
 
+type Env = NodeJS.ProcessEnv;
+
 /** One environment variable: its name, what it means, and how its value is read. */
 export interface Variable<T> {
   readonly name: string;
@@ -26,39 +30,23 @@ export interface Variable<T> {
   readonly description: string;
   /** Who sets it: the user, or the CLI for the processes it starts (still documented). */
   readonly setBy: 'user' | 'cli' | 'tests';
-  /** The value, or its default; throws on a bad value. */
-  get(): T;
-  /** Sets it in this process's environment (and so for the processes it starts); undefined unsets it. */
-  set(value: string | undefined): void;
-  /** Whether it is set to something (not empty). */
-  isSet(): boolean;
+  /** Its value in `env`, or its default; throws on a bad value. */
+  read(env: Env): T;
 }
 
-function variable<T>(name: string, description: string, parse: (raw: string | undefined, name: string) => T, setBy: Variable<T>['setBy'] = 'user'): Variable<T> {
-  return {
-    name,
-    description,
-    setBy,
-    get: () => parse(process.env[name], name),
-    isSet: () => Boolean(process.env[name]),
-    set: (value) => {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    },
-  };
+function variable<T>(name: string, description: string, parse: (raw: string | undefined, name: string, env: Env) => T, setBy: Variable<T>['setBy'] = 'user'): Variable<T> {
+  return { name, description, setBy, read: (env) => parse(env[name], name, env) };
 }
 
 // Parsers: unset and empty are the same (the default), except where an empty value means something.
 const text = (raw: string | undefined): string | undefined => raw || undefined;
 const textOr = (fallback: () => string) => (raw: string | undefined) => raw || fallback();
 const intOr = (fallback: () => number) => (raw: string | undefined, name: string) => (raw ? positiveInt(raw, name) : fallback());
-function positiveNumberOr(fallback: number) {
-  return (raw: string | undefined, name: string): number => {
-    if (raw === undefined || raw === '') return fallback;
-    const n = Number(raw);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a number above 0, not "${raw}"`);
-    return n;
-  };
+function positiveNumber(raw: string | undefined, name: string): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a number above 0, not "${raw}"`);
+  return n;
 }
 function oneOf<T extends string>(...values: T[]) {
   return (raw: string | undefined, name: string): T | undefined => {
@@ -77,15 +65,6 @@ function sha256Hex(raw: string | undefined, name: string): string | undefined {
   if (!/^[0-9a-f]{64}$/i.test(raw)) throw new Error(`${name} must be a sha256 sum (64 hex digits), not "${raw}"`);
   return raw.toLowerCase();
 }
-function json<T>(raw: string | undefined, name: string): T | undefined {
-  if (!raw) return undefined;
-  try {
-    return JSON.parse(raw) as T;
-  } catch {
-    throw new Error(`${name} must be JSON (the CLI sets it), not "${raw.slice(0, 80)}"`);
-  }
-}
-
 export const DEFAULT_LSM_APPEND = 'lsm=lockdown,capability,landlock,yama,apparmor,bpf';
 export const DEFAULT_DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
@@ -100,14 +79,14 @@ export const config = {
   allowlist: variable('BPF_HARNESS_ALLOWLIST', 'a console allowlist file of your own, used besides `kernels/allowlist/`', text),
   keepSeconds: variable('BPF_HARNESS_KEEP_SECONDS', 'how long a guest kept by `--keep-on-fail` lives at most, in seconds (default 14400: 4 hours)', intOr(() => 4 * 3600)),
   accel: variable('BPF_HARNESS_ACCEL', '`kvm` or `tcg`: skip the accelerator probe', oneOf('kvm', 'tcg')),
-  timeoutScale: variable('BPF_HARNESS_TIMEOUT_SCALE', 'a factor on every wait for a guest (boot, SSH server, commands, keepalives; default: this host\'s measured speed factor, at least 1): more on a slow machine', positiveNumberOr(1)),
+  timeoutScale: variable('BPF_HARNESS_TIMEOUT_SCALE', 'a factor on every wait for a guest (boot, SSH server, commands, keepalives; default: this host\'s measured speed factor, at least 1): more on a slow machine', positiveNumber),
   parallel: variable('BPF_HARNESS_PARALLEL', 'guests at once (default: a host core for each vCPU, 2 per guest, and 2 GiB of memory each)', (raw, name) => (raw ? positiveInt(raw, name) : undefined)),
   retries: variable('BPF_HARNESS_RETRIES', 'how many more times a failing suite test runs (default 0), as `--retries` sets it; a test that fails and then passes is flaky', (raw, name) => (raw ? wholeNumber(raw, name) : 0)),
   snapshot: variable('BPF_HARNESS_SNAPSHOT', '`0`: every guest boots, none starts from a saved snapshot of a booted guest (default `1`), as `--no-snapshot` sets it', (raw, name) => (raw === undefined || raw === '' ? true : flag(raw, name))),
   pristine: variable('BPF_HARNESS_PRISTINE', '`1`: every suite file gets a guest of its own, started afresh (from the kernel\'s snapshot), instead of the one the previous file handed on after its reset, as `--pristine` sets it', flag),
   flakyOk: variable('BPF_HARNESS_FLAKY_OK', '`1`: flaky tests do not fail the run (they are still reported as flaky), as `--flaky-ok` sets it', flag),
   // Where things go.
-  cache: variable('BPF_HARNESS_CACHE', 'cache directory (default `$XDG_CACHE_HOME/bpf-harness`, i.e. `~/.cache/bpf-harness`)', textOr(() => join(xdgCacheHome.get(), 'bpf-harness'))),
+  cache: variable('BPF_HARNESS_CACHE', 'cache directory (default `$XDG_CACHE_HOME/bpf-harness`, i.e. `~/.cache/bpf-harness`)', (raw, _name, env) => raw || join(xdgCacheHome.read(env), 'bpf-harness')),
   xdgCacheHome,
   results: variable('BPF_HARNESS_RESULTS', 'logs and reports (default `results/` in the checkout)', textOr(() => join(REPO_ROOT, 'results'))),
   runDir: variable('BPF_HARNESS_RUN_DIR', 'where a suite run writes its per-kernel record (`kernel-<name>.json`); a kernel matrix sets it for each kernel, and CI shards set it to merge their runs with `report`', text),
@@ -123,7 +102,6 @@ export const config = {
   // Handed by the CLI to the suite files it runs.
   keepOnFail: variable('BPF_HARNESS_KEEP_ON_FAIL', '`1`: the first failing test\'s guest stays up, as `--keep-on-fail` sets it', flag, 'cli'),
   suitesDir: variable('BPF_HARNESS_SUITES_DIR', 'a project\'s own suites folder, as `--dir` sets it (for the reporter)', text, 'cli'),
-  kernelResolved: variable('BPF_HARNESS_KERNEL_RESOLVED', 'the run\'s kernel, resolved by the CLI before vitest starts (JSON; set by the CLI only)', json<unknown>, 'cli'),
   // The harness's own tests.
   sourceBuild: variable('BPF_HARNESS_SOURCE_BUILD', '`1`: run the real kernel source build test (`tests/integration/build-real.test.ts`)', flag, 'tests'),
   starvationTest: variable('BPF_HARNESS_STARVATION_TEST', '`1`: run the real starvation test (`tests/integration/starvation.test.ts`: a kernel that stalls, with and without a host that starves its guest; about 2½ minutes)', flag, 'tests'),
@@ -151,20 +129,107 @@ export type VariableName = (typeof config)[keyof typeof config]['name'];
 /** Every variable, for the README check. */
 export const VARIABLES: readonly Variable<unknown>[] = Object.values(config);
 
-/** Reads every variable once: the first bad value throws, before anything boots. */
-export function checkEnvironment(): void {
-  for (const v of VARIABLES) v.get();
+export type SettingName = keyof typeof config;
+
+/** Every variable's value, read once: `settings().kernel`, `settings().timeoutScale` (undefined: measure the host). */
+export type Settings = { readonly [K in SettingName]: ReturnType<(typeof config)[K]['read']> };
+
+/** Values for variables by their accessor (`{ keepOnFail: '1' }`), as the environment would give them; undefined: unset. */
+export type Overrides = Partial<Record<SettingName, string | undefined>>;
+
+/** Every variable read from `env`, once, into a frozen object; the first bad value throws, naming the variable and the value. */
+export function resolveSettings(env: Env = process.env): Settings {
+  const values: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(config)) values[key] = v.read(env);
+  return Object.freeze(values) as Settings;
 }
 
-/** An environment for a child process: the given variables by their accessor (names stay here). */
-export function childEnv(values: Partial<Record<keyof typeof config, string>>): Record<string, string> {
+/** The variables' names and values as environment entries (names stay here). */
+function asEnv(values: Overrides): Env {
+  const env: Env = {};
+  for (const [key, value] of Object.entries(values)) env[config[key as SettingName].name] = value;
+  return env;
+}
+
+interface Resolved {
+  /** The environment the settings were read from. */
+  env: Env;
+  settings: Settings;
+  /** What the CLI's flags added: every process it starts gets it too (childEnv). */
+  handed: Overrides;
+}
+
+/**
+ * This process's settings, in one place for every copy of this module in it: vitest loads its
+ * reporter and global setup (and their imports) anew beside the CLI that runs it in-process.
+ */
+const held = ((globalThis as Record<symbol, unknown>)[Symbol.for('bpf-harness.settings')] ??= {}) as { current?: Resolved };
+
+function resolveFrom(env: Env, handed: Overrides): Resolved {
+  return { env, settings: resolveSettings(env), handed };
+}
+
+/** This process's settings: read from its environment the first time they are asked for, then the same object. */
+export function settings(): Settings {
+  return (held.current ??= resolveFrom({ ...process.env }, {})).settings;
+}
+
+/**
+ * The CLI's start: this process's settings from its environment with its flags' values on top,
+ * read once before anything reads them (a bad value throws here); the flags' values also go to
+ * every process it starts (childEnv). An undefined value leaves the environment's own.
+ */
+export function startSettings(flags: Overrides): Settings {
+  const given = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as Overrides;
+  held.current = resolveFrom({ ...process.env, ...asEnv(given) }, given);
+  return held.current.settings;
+}
+
+/**
+ * This process's settings with `overrides` on top of the environment they were read from, until
+ * the returned function puts back the ones before (for tests; the processes this one starts do
+ * not get them). A bad value throws here and changes nothing.
+ */
+export function overrideSettings(overrides: Overrides): () => void {
+  settings();
+  const was = held.current!;
+  held.current = resolveFrom({ ...was.env, ...asEnv(overrides) }, was.handed);
+  return () => {
+    held.current = was;
+  };
+}
+
+/** Runs `f` with `overrides` on this process's settings (overrideSettings), and puts back the ones before when it ends. */
+export function withSettings<T>(overrides: Overrides, f: () => T): T {
+  const restore = overrideSettings(overrides);
+  let result: T;
+  try {
+    result = f();
+  } catch (e) {
+    restore();
+    throw e;
+  }
+  if (result instanceof Promise) return result.finally(restore) as T;
+  restore();
+  return result;
+}
+
+/** Whether `env` sets the variable to something (not empty): the environment's own, not a default. */
+export const isGiven = (key: SettingName, env: Env = process.env): boolean => Boolean(env[config[key].name]);
+
+/**
+ * An environment for a child process: what the CLI's flags added to this process's settings
+ * (startSettings), and the given variables by their accessor. Merged into the child's own
+ * inherited environment (execa's and vitest's `env`).
+ */
+export function childEnv(values: Overrides = {}): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(values)) if (value !== undefined) env[config[key as keyof typeof config].name] = value;
+  for (const [name, value] of Object.entries(asEnv({ ...(held.current?.handed ?? {}), ...values }))) if (value !== undefined) env[name] = value;
   return env;
 }
 
 /** Logs and reports: BPF_HARNESS_RESULTS, or results/ in the checkout. */
-export const resultsRoot = (): string => config.results.get();
+export const resultsRoot = (): string => settings().results;
 
 /** The cache directory: BPF_HARNESS_CACHE, or bpf-harness under XDG_CACHE_HOME or ~/.cache. */
-export const cacheRoot = (): string => config.cache.get();
+export const cacheRoot = (): string => settings().cache;

@@ -2,7 +2,7 @@
 // state: created exclusively, naming their holder by pid, boot id and start time, so that a lock
 // whose holder is gone is taken over, and one held too long is given up on with its path.
 import { open, readFile, rm, stat } from 'node:fs/promises';
-import { config } from './config.js';
+import { settings } from './config.js';
 import { bootId, procStat } from './procs.js';
 
 /**
@@ -24,7 +24,7 @@ export function holderAlive(identity: string): boolean {
 }
 
 /** How long a run waits for another to finish building an entry before it gives up. */
-const LOCK_WAIT_MS = () => config.lockWaitSeconds.get() * 1000;
+const LOCK_WAIT_MS = () => settings().lockWaitSeconds * 1000;
 
 export async function lock(path: string, waitingFor: string, onWait?: (msg: string) => void): Promise<() => Promise<void>>;
 export async function lock(path: string, waitingFor: string, onWait: ((msg: string) => void) | undefined, wait: false): Promise<(() => Promise<void>) | null>;

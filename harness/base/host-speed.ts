@@ -17,7 +17,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statS
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { cacheRoot, config } from './config.js';
+import { cacheRoot, config, settings } from './config.js';
 import { bootId } from './procs.js';
 
 /** The benchmark's work per thread: iterations of an integer hash loop. */
@@ -107,7 +107,8 @@ let memo: HostSpeed | undefined;
  * second, once per process at most, and once every few minutes per host boot and cgroup).
  */
 export function hostSpeed(): HostSpeed {
-  if (config.timeoutScale.isSet()) return { factor: config.timeoutScale.get(), source: 'set', roundsMs: [], threads: 0, referenceMs: REFERENCE_MS };
+  const set = settings().timeoutScale;
+  if (set !== undefined) return { factor: set, source: 'set', roundsMs: [], threads: 0, referenceMs: REFERENCE_MS };
   if (memo) return memo;
   const dir = join(cacheRoot(), 'probe');
   mkdirSync(dir, { recursive: true });

@@ -6,7 +6,7 @@
 // --kernel 6.1 --'` and as a cargo runner.
 import { execFileSync } from 'node:child_process';
 import { basename, join } from 'node:path';
-import { config, resultsRoot } from '../base/config.js';
+import { resultsRoot, settings } from '../base/config.js';
 import { eachAtOnce } from '../base/at-once.js';
 import { which } from '../base/tools.js';
 import { timestamp } from '../base/paths.js';
@@ -46,9 +46,7 @@ export function projectRoot(dir: string): string {
 export async function runCommand(a: RunArgs): Promise<number> {
   const [program, ...args] = a.argv;
   if (!program) throw new Error('run: name the program after --, e.g. npx bpf-harness run --kernel 6.1 -- ./test_prog');
-  // Logs and reports go to the project's results/ (the top of its git work tree, else the working
-  // directory): not into the package's folder, nor one per Go package that go test -exec runs in.
-  if (!config.results.isSet()) config.results.set(join(projectRoot(process.cwd()), 'results'));
+  // Logs and reports go to the project's results/ (flagSettings, main.ts).
   checkResultsDir();
   const all = kernelList(a.kernels);
   const shard = a.shard === undefined ? undefined : parseShard(a.shard);
@@ -123,7 +121,7 @@ export async function runCommand(a: RunArgs): Promise<number> {
     writeKernelRun(dir, run);
   });
   const report = writeReports(dir, kernels);
-  const verdict = runVerdict(report, config.flakyOk.get());
+  const verdict = runVerdict(report, settings().flakyOk);
   console.log(`\n${report.table}\n\nreport: ${report.markdown}\njunit:  ${report.junit}`);
   return verdict.failed ? 1 : 0;
 }

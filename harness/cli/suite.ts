@@ -5,8 +5,8 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { eachAtOnce } from '../base/at-once.js';
-import { childEnv, config, resultsRoot } from '../base/config.js';
-import { getKernel, loadCatalog, lookupKernel, REPO_ROOT } from '../kernels/catalog.js';
+import { childEnv, config, resultsRoot, settings } from '../base/config.js';
+import { getKernel, type Kernel, loadCatalog, lookupKernel, REPO_ROOT } from '../kernels/catalog.js';
 import { cliArgs, harnessModule, timestamp } from '../base/paths.js';
 import { runVerdict, writeReports } from '../report/report.js';
 import { kernelRunPath, writeKernelRun } from '../report/run-record.js';
@@ -28,7 +28,7 @@ export function listSuites(dir = SUITES_DIR): string[] {
 /** The kernels a run names: --kernel/--kernels (a list, or "all" packaged ones), else the default. */
 export function kernelList(arg: string | undefined): string[] {
   const catalog = loadCatalog();
-  if (arg === undefined) return [config.kernel.get() ?? catalog.default];
+  if (arg === undefined) return [settings().kernel ?? catalog.default];
   if (!arg.split(',').some((k) => k.trim())) throw new Error('--kernel needs a kernel: a catalog name (npm run kernels -- list), a bzImage, or kernel source');
   // "all": the packaged kernels; kernels built from source (tens of minutes each) are named one by one.
   const packaged = Object.entries(catalog.kernels).filter(([, s]) => s.source === 'debian' || s.source === 'local');
@@ -45,7 +45,8 @@ export interface RunOptions {
   test?: string;
 }
 
-async function runVitest(suites: string[], o: RunOptions): Promise<number> {
+/** vitest in this process on the run's kernel: its workers get the run's settings in their environment, its global setup the kernel. */
+async function runVitest(suites: string[], kernel: { name: string; resolved: Kernel }, o: RunOptions): Promise<number> {
   const { startVitest } = await import('vitest/node');
   const filter = { run: true, shard: o.shard, testNamePattern: o.test };
   // This repository's suites or a project's own (--dir), with the settings of the suites project
@@ -60,6 +61,10 @@ async function runVitest(suites: string[], o: RunOptions): Promise<number> {
     ...suiteFileOptions(),
     reporters: ['verbose', harnessModule('report/reporter')],
     experimental: vitestExperimental,
+    // The workers are processes of their own: what the flags set and the run's kernel go in their
+    // environment (on top of this process's); the resolved kernel goes to the global setup.
+    env: childEnv({ kernel: kernel.name }),
+    provide: { kernel: kernel.resolved },
   });
   await vitest?.close();
   return process.exitCode === undefined || process.exitCode === 0 ? 0 : Number(process.exitCode);
@@ -94,6 +99,7 @@ async function runMatrix(suites: string[], kernels: string[], o: RunOptions): Pr
       reject: false,
       all: true,
       buffer: false,
+      // What the flags set (childEnv), the matrix's record directory and each run's share of the guests.
       env: { ...childEnv({ runDir: dir, parallel: String(guestsEach) }), FORCE_COLOR: '0' },
     });
     let partial = '';
@@ -115,34 +121,27 @@ async function runMatrix(suites: string[], kernels: string[], o: RunOptions): Pr
   const report = writeReports(dir, kernels);
   // Each kernel's run fails on its own flaky tests (unless --flaky-ok, which its environment
   // carries); the records decide too, so that the matrix's exit code cannot disagree with them.
-  const verdict = runVerdict(report, config.flakyOk.get());
+  const verdict = runVerdict(report, settings().flakyOk);
   console.log(`\n${report.table}\n\nreport: ${report.markdown}\njunit:  ${report.junit}${verdict.line ? `\n${verdict.line}` : ''}`);
   return verdict.failed || codes.some((c) => c !== 0) ? 1 : 0;
 }
 
 export async function suite(names: string[], kernelArg: string | undefined, o: RunOptions): Promise<number> {
   const { modules } = o;
-  if (o.dir) {
-    o.dir = resolve(o.dir);
-    // The reporter records the suites of this folder; logs and reports go where the user is.
-    config.suitesDir.set(o.dir);
-    if (!config.results.isSet()) config.results.set(join(process.cwd(), 'results'));
-  }
+  // --dir's folder and the results beside it are in this run's settings (flagSettings, main.ts).
+  if (o.dir) o.dir = resolve(o.dir);
   const known = listSuites(o.dir);
   if (!names.length) throw new Error(`name a suite: ${known.join(', ')} or all`);
   const chosen = names.includes('all') ? known : names;
   for (const n of chosen) if (!known.includes(n)) throw new Error(`unknown suite "${n}": known suites are ${known.join(', ')}`);
   const kernels = kernelList(kernelArg);
   for (const k of kernels) lookupKernel(k, loadCatalog(), modules); // fails early on an unknown name
-  if (modules) config.modules.set(modules);
   checkResultsDir();
   if (kernels.length > 1) return runMatrix(chosen, kernels, o);
-  config.kernel.set(kernels[0]);
   // Resolved (fetched, built, checked) before vitest starts, so that a kernel that is not one
   // fails here with its own message; the run's global setup takes it from here.
-  const kernel = await getKernel(kernels[0], { onProgress: say });
-  config.kernelResolved.set(JSON.stringify(kernel));
-  return runVitest(chosen, o);
+  const resolved = await getKernel(kernels[0], { onProgress: say, modules });
+  return runVitest(chosen, { name: kernels[0], resolved }, o);
 }
 
 /** The results directory must be writable before anything runs. */

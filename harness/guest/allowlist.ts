@@ -2,7 +2,7 @@
 // the file BPF_HARNESS_ALLOWLIST names.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { config } from '../base/config.js';
+import { settings } from '../base/config.js';
 import { type AllowRule, parseAllowlist } from './console.js';
 import { fileSafe, REPO_ROOT } from '../base/paths.js';
 
@@ -15,7 +15,7 @@ export function loadAllowlist(kernelName: string, dir = ALLOWLIST_DIR): AllowRul
     const path = join(dir, file);
     if (existsSync(path)) rules.push(...parseAllowlist(readFileSync(path, 'utf8'), `kernels/allowlist/${file}`));
   }
-  const own = config.allowlist.get();
+  const own = settings().allowlist;
   if (own) rules.push(...parseAllowlist(readFileSync(own, 'utf8'), own));
   return rules;
 }

@@ -3,7 +3,7 @@
 // it even when that process is killed outright; a keepable guest (--keep-on-fail) runs under the
 // keeper (harness/guest/keeper.mjs), which can leave it up after the run ends.
 import { join } from 'node:path';
-import { config } from '../base/config.js';
+import { settings } from '../base/config.js';
 import { REPO_ROOT } from '../base/paths.js';
 import { type Accel, type QemuConfig, qemuArgs } from './qemu.js';
 import { which } from '../base/tools.js';
@@ -53,7 +53,7 @@ export function bootConfig(p: BootPlan): QemuConfig {
     cpus: p.cpus ?? DEFAULT_CPUS,
     sshPort: p.sshPort,
     // BPF_HARNESS_APPEND: the user's own additions to every guest's command line.
-    append: [config.append.get(), p.append].filter(Boolean).join(' ') || undefined,
+    append: [settings().append, p.append].filter(Boolean).join(' ') || undefined,
     seed: p.seed,
     rng: p.rng,
     vmgenid: p.snapshot !== undefined,
@@ -68,6 +68,6 @@ export function bootCommand(p: BootPlan): BootCommand {
   const qemu = which('qemu-system-x86_64');
   const args = qemuArgs(bootConfig(p));
   const guarded = [which('setpriv'), '--pdeathsig', 'SIGKILL', '--', qemu, ...args];
-  const keepable = p.keepable ?? config.keepOnFail.get();
+  const keepable = p.keepable ?? settings().keepOnFail;
   return { argv: keepable ? [process.execPath, KEEPER, ...guarded] : guarded, keepable };
 }

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { ed25519KeyPair } from './ssh.js';
 import { cached, contentKey, inputSha256, sha256, sha256File, statStamp } from '../base/cache.js';
-import { config } from '../base/config.js';
+import { settings } from '../base/config.js';
 import { type Kernel, REPO_ROOT, loadOrder, readModuleIndex } from '../kernels/catalog.js';
 import { FILES, requireFiles, requireTools, type Tool, which } from '../base/tools.js';
 
@@ -131,7 +131,7 @@ export async function buildBase(onProgress?: (m: string) => void): Promise<{ dir
   for (const f of await sourceFiles(AGENT_DIR)) parts.push(f.slice(AGENT_DIR.length), await readFile(f, 'utf8'));
   const sums = await Promise.all(inputs.map((f) => inputSha256(f)));
   inputs.forEach((f, i) => parts.push(f, sums[i]));
-  const prebuilt = config.agentBin.get();
+  const prebuilt = settings().agentBin;
   if (prebuilt) parts.push('agent-bin', await sha256File(prebuilt));
   const key = contentKey('image-base-v2', ...parts);
   return cached<BaseMeta>({

@@ -1,7 +1,7 @@
 // --keep-on-fail's hand-over of a guest to its keeper (harness/guest/keeper.mjs): the guest stays
 // up, as it was, after this process ends, with the lines that say how to get in and how to end it.
 // For a suite's failing test (harness/suite/keep.ts) and for a program `run` ran (harness/cli/run.ts).
-import { config } from '../base/config.js';
+import { settings } from '../base/config.js';
 import { sshAccess } from './shell.js';
 import type { Vm } from './vm.js';
 
@@ -10,7 +10,7 @@ export async function keepVm(vm: Vm, what: { suite: string; test: string; leftBy
   console.error(`--- guest console (${vm.console.path}), last lines ---\n${vm.console.tail(30)}`);
   const id = `${what.suite.replace(/[^\w.-]/g, '_')}-${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
   const { keyPath, knownHosts, command: ssh } = await sshAccess(vm.logDir, vm.sshPort, vm.image.clientKey, vm.image.hostKey);
-  const maxSeconds = config.keepSeconds.get();
+  const maxSeconds = settings().keepSeconds;
   await vm.keep({
     id,
     kernel: vm.kernel.name,

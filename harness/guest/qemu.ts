@@ -5,7 +5,7 @@ import { existsSync, constants, accessSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { cacheRoot, config } from '../base/config.js';
+import { cacheRoot, config, settings } from '../base/config.js';
 import { hostSlowness } from '../base/host-speed.js';
 import { bootId } from '../base/procs.js';
 import { shq } from '../base/quote.js';
@@ -200,7 +200,7 @@ export async function probeKvm(bzImage: string, deadlineMs = 8_000): Promise<Pro
  * once per host boot.
  */
 export async function chooseAccel(bzImage: string, onProgress?: (m: string) => void): Promise<ProbeResult> {
-  const forced = config.accel.get();
+  const forced = settings().accel;
   if (forced) return { accel: forced, reason: `set by ${config.accel.name}` };
   const file = accelCacheFile();
   try {

@@ -26,7 +26,7 @@ import { readdir, rm, stat, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { contentKey, existingEntry, inputSha256, removeEntry } from '../base/cache.js';
-import { cacheRoot, config } from '../base/config.js';
+import { cacheRoot, settings } from '../base/config.js';
 import { pidAlive } from '../base/procs.js';
 import { type QemuConfig, qemuArgs } from './qemu.js';
 import { which } from '../base/tools.js';
@@ -42,7 +42,7 @@ const FORMAT = 'bpf-harness-snapshot-2';
 
 /** Whether guests start from snapshots: the caller's choice, else BPF_HARNESS_SNAPSHOT (default on). */
 export function snapshotsWanted(asked?: boolean): boolean {
-  return asked ?? config.snapshot.get();
+  return asked ?? settings().snapshot;
 }
 
 /**

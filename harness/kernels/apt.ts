@@ -6,7 +6,7 @@ import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { cacheRoot, sha256File, withLock } from '../base/cache.js';
-import { config, DEFAULT_DEBIAN_KEYRING, system } from '../base/config.js';
+import { DEFAULT_DEBIAN_KEYRING, settings, system } from '../base/config.js';
 import type { DebianSource, Progress } from './types.js';
 import { type Pin, readLock } from './pins.js';
 import { which } from '../base/tools.js';
@@ -67,8 +67,8 @@ export function parseOneLine(text: string): SourceEntry[] {
 
 /** The Debian mirror this machine's apt uses for its main archive (not security). */
 export function systemMirror(etc = '/etc/apt'): Mirror {
-  const env = config.debianMirror.get();
-  if (env) return { uri: env, keyring: config.debianKeyring.get() };
+  const env = settings().debianMirror;
+  if (env) return { uri: env, keyring: settings().debianKeyring };
   const entries: SourceEntry[] = [];
   const list = join(etc, 'sources.list');
   if (existsSync(list)) entries.push(...parseOneLine(readFileSync(list, 'utf8')));

@@ -14,7 +14,7 @@ import { COMPAT_FIXES, fixConfigText, fixMakeVars, selectFixes, type Toolchain, 
 import { checkConfig, kconfigDepends, parseConfig, treeSymbols } from './kconfig.js';
 import { type BuildOptions, resolveSource, unpack } from './source.js';
 import { type BuildSource, type Kernel, parseRelease } from './types.js';
-import { config, resultsRoot } from '../base/config.js';
+import { resultsRoot, settings } from '../base/config.js';
 import { fileSafe, REPO_ROOT, timestamp } from '../base/paths.js';
 import { requireFiles, requireTools, which } from '../base/tools.js';
 
@@ -90,7 +90,7 @@ export async function buildKernel(name: string, src: BuildSource, opts: BuildOpt
   const tc = await toolchain();
   const source = await resolveSource(name, src, opts);
   const key = buildKey(source.digest, fragmentText, tc);
-  const jobs = opts.jobs ?? (config.buildJobs.get() ?? availableParallelism());
+  const jobs = opts.jobs ?? (settings().buildJobs ?? availableParallelism());
   const build = async (tmp: string): Promise<BuildMeta> => {
     requireBuildTools();
     /** The files of an incremental build's tree that the fixes edited, with their text before. */

@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import { AptSuite, debianPin, pinServed } from './apt.js';
 import { buildKernel } from './build.js';
 import { cached, contentKey } from '../base/cache.js';
-import { config } from '../base/config.js';
+import { settings } from '../base/config.js';
 import type { Catalog, DebianSource, Kernel, KernelSource, LocalSource, Progress } from './types.js';
 import { parseRelease } from './types.js';
 import { isObject, readJsonFile } from '../base/json-file.js';
@@ -182,15 +182,15 @@ export async function getKernel(
   opts: { modules?: string; onProgress?: Progress; sourcePath?: string; sha256?: string } = {},
 ): Promise<Kernel> {
   const catalog = loadCatalog();
-  const n = name || config.kernel.get() || catalog.default;
-  const src = lookupKernel(n, catalog, opts.modules ?? config.modules.get());
+  const n = name || settings().kernel || catalog.default;
+  const src = lookupKernel(n, catalog, opts.modules ?? settings().modules);
   if (src.source === 'debian') return fetchDebian(n, src, opts.onProgress);
   if (src.source === 'tarball' || src.source === 'debian-source' || src.source === 'tree') {
     // Built from source on first use, then cached.
     return buildKernel(n, src, {
       onProgress: opts.onProgress,
-      sourcePath: opts.sourcePath ?? config.kernelSource.get(),
-      sha256: opts.sha256 ?? config.kernelSha256.get(),
+      sourcePath: opts.sourcePath ?? settings().kernelSource,
+      sha256: opts.sha256 ?? settings().kernelSha256,
     });
   }
   return useLocal(n, src);

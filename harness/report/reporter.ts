@@ -5,7 +5,7 @@
 import { basename, dirname, join } from 'node:path';
 import type { Reporter, TestCase, TestModule } from 'vitest/node';
 import { loadCatalog } from '../kernels/catalog.js';
-import { config, resultsRoot } from '../base/config.js';
+import { resultsRoot, settings } from '../base/config.js';
 import { timestamp } from '../base/paths.js';
 import type { Bounded } from './margin.js';
 import type { PhaseTimes, SetupTimes } from '../base/phases.js';
@@ -24,7 +24,7 @@ function flakyOf(t: TestCase): { firstError: string; attempts: number } | undefi
 const suiteOf = (moduleId: string) => basename(dirname(moduleId));
 /** A suite file: under BPF_HARNESS_SUITES_DIR (a project's own, --dir) or a suites/ folder. */
 const isSuite = (m: TestModule) => {
-  const own = config.suitesDir.get();
+  const own = settings().suitesDir;
   return own ? m.moduleId.startsWith(`${own}/`) : m.moduleId.includes('/suites/');
 };
 
@@ -48,16 +48,16 @@ export default class RunRecorder implements Reporter {
     console.log(`\n${summaryLine(modules)}`);
     // Flaky tests pass in vitest's eyes; they fail the run unless allowed. vitest only ever sets
     // a non-zero exit code, so this one stands.
-    if (countTests(modules).flaky && !config.flakyOk.get()) process.exitCode = 1;
+    if (countTests(modules).flaky && !settings().flakyOk) process.exitCode = 1;
   }
 
   private recordKernel(modules: ReadonlyArray<TestModule>): void {
     if (!modules.some(isSuite)) return;
     // A run of its own (not one kernel of a matrix, which the CLI reports): its own directory.
-    const runDir = config.runDir.get();
+    const runDir = settings().runDir;
     const own = !runDir;
     const dir = runDir ?? join(resultsRoot(), `run-${timestamp()}-${process.pid}`);
-    const run: KernelRun = { kernel: config.kernel.get() ?? loadCatalog().default, tests: [], suiteErrors: [], wallMs: Date.now() - this.started, suiteMs: {}, setupMs: {} };
+    const run: KernelRun = { kernel: settings().kernel ?? loadCatalog().default, tests: [], suiteErrors: [], wallMs: Date.now() - this.started, suiteMs: {}, setupMs: {} };
     for (const mod of modules) {
       if (!isSuite(mod)) continue;
       const suite = suiteOf(mod.moduleId);
@@ -85,7 +85,7 @@ export default class RunRecorder implements Reporter {
                 ? 'the test did not finish: its worker process ended first (a crash, or the run was cut short)'
                 : undefined,
           faults: meta.faults?.length ? meta.faults : undefined,
-          rerun: r.state === 'failed' || unfinished || flaky ? rerunCommand(suite, run.kernel, t.name, config.suitesDir.get()) : undefined,
+          rerun: r.state === 'failed' || unfinished || flaky ? rerunCommand(suite, run.kernel, t.name, settings().suitesDir) : undefined,
           flaky: flaky ? true : undefined,
           firstError: flaky?.firstError,
           attempts: retries > 0 ? retries + 1 : undefined,
@@ -132,6 +132,6 @@ function countTests(modules: ReadonlyArray<TestModule>) {
 export function summaryLine(modules: ReadonlyArray<TestModule>): string {
   const n = countTests(modules);
   const broken = n.brokenFiles ? ` (${n.brokenFiles} suite file${n.brokenFiles > 1 ? 's' : ''} failed outside any test; their tests count as failed)` : '';
-  const flaky = n.flaky ? `, ${n.flaky} flaky (${flakyNote(config.flakyOk.get())})` : '';
+  const flaky = n.flaky ? `, ${n.flaky} flaky (${flakyNote(settings().flakyOk)})` : '';
   return `summary: ${n.passed} passed, ${n.failed} failed, ${n.skipped} skipped${flaky}${broken}`;
 }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import { Agent } from '../agent/agent.js';
-import { config } from '../base/config.js';
+import { settings } from '../base/config.js';
 import type { SetupTimes } from '../base/phases.js';
 import { FATAL_FAULTS } from '../guest/console.js';
 import { Vm, VmError, type VmEvent } from '../guest/vm.js';
@@ -59,7 +59,7 @@ export async function bringUp(slot: GuestSlot, setup: SetupTimes = {}): Promise<
   }
   const { staging } = slot;
   // --pristine: no hand-over; every file's guest starts afresh.
-  const idle = config.pristine.get() ? undefined : takeIdle(slot);
+  const idle = settings().pristine ? undefined : takeIdle(slot);
   if (idle) {
     slot.vm = idle.vm;
     slot.agent = idle.agent;
@@ -104,7 +104,7 @@ export async function bringUp(slot: GuestSlot, setup: SetupTimes = {}): Promise<
     // guest's sysctls are recorded, to be put back when it is handed to the next file (not with
     // --pristine, where no guest is handed on).
     await booted.syncConsole(async (mark) => {
-      if (!config.pristine.get()) await agent.call('sysctl_snapshot', {});
+      if (!settings().pristine) await agent.call('sysctl_snapshot', {});
       await agent.call('reset', { mark });
     });
     setup.baselineMs = lap();

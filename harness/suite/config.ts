@@ -5,7 +5,7 @@
 // Also how many of the harness's own test files run at once (testFileOptions), from the same cores
 // and memory.
 import { availableParallelism, totalmem } from 'node:os';
-import { config, positiveInt } from '../base/config.js';
+import { positiveInt, settings } from '../base/config.js';
 import { DEFAULT_CPUS } from '../guest/boot-command.js';
 import { hostSlowness } from '../base/host-speed.js';
 import { harnessModule } from '../base/paths.js';
@@ -20,7 +20,7 @@ export { positiveInt };
  * for the host sees stalls that are not there and loses the timer ticks that sampling tests count.
  */
 export function guestBudget(): number {
-  return config.parallel.get() ?? Math.max(1, Math.min(Math.floor(availableParallelism() / DEFAULT_CPUS), Math.floor(totalmem() / 2 ** 31)));
+  return settings().parallel ?? Math.max(1, Math.min(Math.floor(availableParallelism() / DEFAULT_CPUS), Math.floor(totalmem() / 2 ** 31)));
 }
 
 /**
@@ -58,7 +58,7 @@ export function suiteFileOptions() {
     isolate: false,
     maxWorkers: workers,
     fileParallelism: workers > 1,
-    retry: config.retries.get(),
+    retry: settings().retries,
     // Bounds on the reference machines, times this host's measured slowness (harness/base/host-speed.ts).
     testTimeout: Math.round(240_000 * hostSlowness()),
     hookTimeout: setupTimeoutMs(),

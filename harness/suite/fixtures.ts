@@ -6,7 +6,7 @@ import { beforeEach, type TestContext } from 'vitest';
 import { Cgroup } from '../agent/cgroup.js';
 import type { Guest } from './testing.js';
 import { VethPair, type VethPairOptions } from '../agent/topology.js';
-import { config } from '../base/config.js';
+import { settings } from '../base/config.js';
 
 /** An object that stands for the value made for the running test; outside a test it throws. */
 function perTest<T extends object>(what: string, current: () => T | undefined): T {
@@ -59,7 +59,7 @@ export function useCgroup(guest: Guest, name: string): Cgroup {
     // onTestFinished hooks run in reverse order: this one before useGuest's reset.
     ctx.onTestFinished(async () => {
       cg = undefined;
-      if (config.keepOnFail.get() && ctx.task.result?.state === 'fail') return;
+      if (settings().keepOnFail && ctx.task.result?.state === 'fail') return;
       if (!alive(guest)) return; // a dead guest takes its cgroups with it
       await made.remove();
     });

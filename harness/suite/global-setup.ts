@@ -5,8 +5,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ProvidedContext } from 'vitest';
 import type { TestProject } from 'vitest/node';
-import { checkEnvironment, config } from '../base/config.js';
+import { settings } from '../base/config.js';
 import { getKernel, type Kernel } from '../kernels/catalog.js';
 import { planGuest } from '../guest/vm.js';
 
@@ -24,9 +25,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const t = Date.now();
   const stateDir = await mkdtemp(join(tmpdir(), 'bpf-harness-run-'));
   project.provide('runStateDir', stateDir);
-  // The CLI resolves the kernel before vitest starts and hands it over; vitest run alone resolves it here.
-  checkEnvironment();
-  const handed = config.kernelResolved.get() as Kernel | undefined;
+  // Every variable is read here (a bad value fails the run before anything boots). The CLI
+  // resolves the kernel before vitest starts and provides it (harness/cli/suite.ts); vitest run
+  // alone resolves it here.
+  settings();
+  const handed = (project.getProvidedContext() as Partial<ProvidedContext>).kernel;
   const kernel = handed ?? await getKernel(undefined, { onProgress: say });
   project.provide('kernel', kernel);
   const { image, probe, snapshot } = await planGuest({ kernel }, say);

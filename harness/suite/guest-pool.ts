@@ -2,7 +2,7 @@
 // project runs its files in one process, vitest's isolate: false): one per kernel, memory size and
 // command line. A guest goes back only when it was handed over cleanly; one that faulted never does.
 import type { Agent } from '../agent/agent.js';
-import { config } from '../base/config.js';
+import { settings } from '../base/config.js';
 import type { Vm } from '../guest/vm.js';
 import type { GuestSlot } from './guest-slot.js';
 
@@ -26,7 +26,7 @@ export async function handBack(slot: GuestSlot): Promise<void> {
   // A guest booted with a suite's own command line (`append`) is not kept idle for a later
   // file that is unlikely to ask for the same: it would hold its memory for the rest of the run.
   // --pristine: nothing is handed on, and the guest's end is not waited for.
-  if (config.pristine.get()) return slot.discard();
+  if (settings().pristine) return slot.discard();
   if (!vm || !agent || !slot.live || idleGuests.has(slot.poolKey()) || slot.opts.append) return slot.tearDown();
   const faults = vm.console.faults.length;
   try {

@@ -4,7 +4,7 @@
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Agent } from '../agent/agent.js';
-import { config } from '../base/config.js';
+import { settings } from '../base/config.js';
 import { DEFAULT_MEMORY_MIB } from '../guest/boot-command.js';
 import type { Vm } from '../guest/vm.js';
 import type { ProgramTypeName } from './progtypes.js';
@@ -42,7 +42,7 @@ export class GuestSlot {
 
   /** Every suite file of a run boots the same kernel (BPF_HARNESS_KERNEL, set by the CLI). */
   kernelName(): string {
-    return config.kernel.get() ?? 'default';
+    return settings().kernel ?? 'default';
   }
 
   /** Which idle guests this file can take over: same kernel, memory and command line. */

@@ -5,7 +5,7 @@
 // kernel.
 import { join } from 'node:path';
 import { inject, type TestContext } from 'vitest';
-import { config } from '../base/config.js';
+import { settings } from '../base/config.js';
 import { inPhase, takePhaseTimes } from '../base/phases.js';
 import type { GuestSlot } from './guest-slot.js';
 import { keepGuest } from './keep.js';
@@ -36,7 +36,7 @@ export async function finishTest(slot: GuestSlot, ctx: TestContext, marks: TestM
   const problems: string[] = [];
   // --keep-on-fail: the first failing test's guest stays as the test left it (no reset). A test
   // that made the kernel fault counts as failing, so the console is read up to now first.
-  if (config.keepOnFail.get() && slot.live) {
+  if (settings().keepOnFail && slot.live) {
     await current.syncConsole('true', undefined, slot.agent).catch(() => false);
     const faulted = current.console.faults.slice(marks.faults);
     if ((ctx.task.result?.state === 'fail' || faulted.length) && current.running && new RunState(inject('runStateDir')).claimKeep()) {

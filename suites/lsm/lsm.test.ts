@@ -7,10 +7,10 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import { type BpfObject, config as harnessConfig, InetSocket, loadCore, readU64s, u32, useCgroup, useGuest } from '../../harness/index.js';
+import { type BpfObject, InetSocket, loadCore, readU64s, settings, u32, useCgroup, useGuest } from '../../harness/index.js';
 
 /** The command line the suite asks for: Debian's own LSMs, and bpf. */
-const LSM_APPEND = harnessConfig.lsmAppend.get();
+const LSM_APPEND = settings().lsmAppend;
 const guest = useGuest({ suite: 'lsm', from: import.meta.url, append: LSM_APPEND || undefined });
 const source = join(fileURLToPath(new URL('.', import.meta.url)), 'lsm_deny.bpf.c');
 

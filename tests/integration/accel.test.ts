@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { cacheRoot } from '../../harness/base/cache.js';
+import { overrideSettings } from '../../harness/base/config.js';
 import { getKernel } from '../../harness/kernels/catalog.js';
 import { buildImage } from '../../harness/guest/image.js';
 import { accelCacheFile, chooseAccel, probeKvm } from '../../harness/guest/qemu.js';
@@ -18,10 +19,9 @@ test('a cached KVM verdict that the guest fails under is named in the error and 
   // Only meaningful where KVM does not work (here: a nested KVM that hangs or breaks guests).
   if ((await probeKvm(kernel.bzImage)).accel === 'kvm') ctx.skip('KVM works on this host: a kvm verdict is not wrong here');
   const real = cacheRoot();
-  const before = process.env.BPF_HARNESS_CACHE;
   const scratch = await mkdtemp(join(tmpdir(), 'accel-cache-'));
   for (const area of ['kernels', 'images', 'initramfs']) await symlink(join(real, area), join(scratch, area));
-  process.env.BPF_HARNESS_CACHE = scratch;
+  const restore = overrideSettings({ cache: scratch });
   try {
     const file = accelCacheFile();
     await mkdir(join(scratch, 'probe'), { recursive: true });
@@ -43,7 +43,6 @@ test('a cached KVM verdict that the guest fails under is named in the error and 
     await writeFile(file, JSON.stringify({ accel: 'fast' }));
     expect((await chooseAccel(kernel.bzImage)).accel).toBe('tcg');
   } finally {
-    if (before === undefined) delete process.env.BPF_HARNESS_CACHE;
-    else process.env.BPF_HARNESS_CACHE = before;
+    restore();
   }
 }, hostMs(300_000));

@@ -4,13 +4,13 @@
 //   BPF_HARNESS_SOURCE_BUILD=1 BPF_HARNESS_SOURCE_KERNEL=/path/to/linux-4.14 npx vitest run tests/integration/build-real.test.ts
 // Without the variable the tests are reported as skipped, with the reason in their name.
 import { beforeAll, describe, expect, test } from 'vitest';
-import { config } from '../../harness/base/config.js';
+import { settings } from '../../harness/base/config.js';
 import { atLeast, getKernel, type Kernel } from '../../harness/kernels/catalog.js';
 import { Vm, VmError } from '../../harness/guest/vm.js';
 import { hostMs } from '../helpers/timeouts.js';
 
-const enabled = config.sourceBuild.get();
-const name = config.sourceKernel.get();
+const enabled = settings().sourceBuild;
+const name = settings().sourceKernel;
 const say = (m: string) => console.log(`[build] ${m}`);
 
 describe.skipIf(!enabled)(`real source build of ${name} (opt-in: set BPF_HARNESS_SOURCE_BUILD=1)`, () => {

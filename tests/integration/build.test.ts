@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { BuildProgress, compilerErrors, parseKbuildLine } from '../../harness/kernels/build-log.js';
+import { overrideSettings } from '../../harness/base/config.js';
 import { buildKernel, buildKey, ccacheCompiler, FRAGMENT_PATH } from '../../harness/kernels/build.js';
 import { which } from '../../harness/base/tools.js';
 import {
@@ -278,13 +279,12 @@ test('a URL, a tarball path or a directory is kernel source; any other path is a
 // --- the pipeline on a fake tree ---------------------------------------------------------------
 
 let cache: string;
+let restore = () => {};
 beforeEach(async () => {
   cache = await mkdtemp(join(tmpdir(), 'build-cache-'));
-  process.env.BPF_HARNESS_CACHE = cache;
+  restore = overrideSettings({ cache });
 });
-afterEach(() => {
-  delete process.env.BPF_HARNESS_CACHE;
-});
+afterEach(() => restore());
 
 /**
  * A fake kernel tree: a new directory with `makefile` for its Makefile (a recipe line's two
@@ -446,8 +446,7 @@ test('a full disk while copying the source is one message with the place and the
   const small = await mkdtemp(join(tmpdir(), 'small-cache-'));
   const mounted = await execa('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', small], { reject: false });
   if (mounted.exitCode !== 0) ctx.skip(`needs a small tmpfs to fill, and mount refused: ${mounted.stderr.trim()}`);
-  const before = process.env.BPF_HARNESS_CACHE;
-  process.env.BPF_HARNESS_CACHE = small;
+  const own = overrideSettings({ cache: small });
   try {
     const tree = await fakeKernelTree();
     for (let i = 0; i < 40; i++) await writeFile(join(tree, `blob${i}.bin`), Buffer.alloc(100 * 1024, i));
@@ -457,8 +456,7 @@ test('a full disk while copying the source is one message with the place and the
     expect(msg).toMatch(/copying \S+: no space left on the device of \S+ \(\d+ MiB free; the source needs about \d+ MiB/);
     expect(msg.match(/No space left/gi) ?? []).toHaveLength(1);
   } finally {
-    if (before === undefined) delete process.env.BPF_HARNESS_CACHE;
-    else process.env.BPF_HARNESS_CACHE = before;
+    own();
     await execa('umount', [small], { reject: false });
   }
 });

@@ -3,15 +3,16 @@ import { cp, mkdir, mkdtemp, open, readFile, stat, truncate, utimes, writeFile }
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import { cached, contentKey, holderAlive, inputSha256, lockIdentity, sha256 } from '../../harness/base/cache.js';
+import { cached, cacheRoot, contentKey, holderAlive, inputSha256, lockIdentity, sha256 } from '../../harness/base/cache.js';
+import { overrideSettings, withSettings } from '../../harness/base/config.js';
 import { hostMs } from '../helpers/timeouts.js';
 
+// Each test has a cache of its own (BPF_HARNESS_CACHE on this process's settings).
+let restore = () => {};
 beforeEach(async () => {
-  process.env.BPF_HARNESS_CACHE = await mkdtemp(join(tmpdir(), 'cache-'));
+  restore = overrideSettings({ cache: await mkdtemp(join(tmpdir(), 'cache-')) });
 });
-afterEach(() => {
-  delete process.env.BPF_HARNESS_CACHE;
-});
+afterEach(() => restore());
 
 test('content keys differ when any part differs, including how parts are split', () => {
   expect(contentKey('a', 'b')).toBe(contentKey('a', 'b'));
@@ -81,7 +82,7 @@ const entry = (over: Partial<Parameters<typeof cached>[0]> = {}) =>
   cached({ area: 't', key: 'k4', build: async (d) => { await writeFile(join(d, 'x'), '1'); return {}; }, ...over });
 
 test('a lock naming a live but unrelated process (a reused pid, an old lock format) is stale and removed', async () => {
-  const area = join(process.env.BPF_HARNESS_CACHE!, 't');
+  const area = join(cacheRoot(), 't');
   await mkdir(area, { recursive: true });
   // pid 1 lives, but the lock has no boot id and start time: it cannot be a run of this boot.
   await writeFile(join(area, 'k4.lock'), '1');
@@ -98,19 +99,14 @@ test('a lock naming a live but unrelated process (a reused pid, an old lock form
 });
 
 test('a lock held by a live run is waited for, and the wait gives up naming the lock file', async () => {
-  const area = join(process.env.BPF_HARNESS_CACHE!, 't');
+  const area = join(cacheRoot(), 't');
   await mkdir(area, { recursive: true });
   await writeFile(join(area, 'k5.lock'), lockIdentity());
-  process.env.BPF_HARNESS_LOCK_WAIT_SECONDS = '1';
-  try {
-    await expect(entry({ key: 'k5' })).rejects.toThrow(/gave up after 1 s waiting for the lock .*k5\.lock \(held by "\d+ /);
-  } finally {
-    delete process.env.BPF_HARNESS_LOCK_WAIT_SECONDS;
-  }
+  await withSettings({ lockWaitSeconds: '1' }, () => expect(entry({ key: 'k5' })).rejects.toThrow(/gave up after 1 s waiting for the lock .*k5\.lock \(held by "\d+ /));
 });
 
 test('temporary entries left by a killed run are swept from every area; a live builder\'s stay', async () => {
-  const area = join(process.env.BPF_HARNESS_CACHE!, 'images');
+  const area = join(cacheRoot(), 'images');
   const dead = join(area, `abc.tmp-999999-00ff00ff`);
   const live = join(area, `abd.tmp-${process.pid}-00ff00ff`);
   await mkdir(dead, { recursive: true });
@@ -122,18 +118,15 @@ test('temporary entries left by a killed run are swept from every area; a live b
 
 test('the cache root is readable by its owner only (it holds guest SSH keys)', async () => {
   await entry();
-  expect((await stat(process.env.BPF_HARNESS_CACHE!)).mode & 0o777).toBe(0o700);
+  expect((await stat(cacheRoot())).mode & 0o777).toBe(0o700);
 });
 
 test('a kernel entry whose module the image uses was truncated fails verification and is fetched again', async () => {
   // A real Debian kernel entry (the default kernel), copied into this test's cache.
-  const before = process.env.BPF_HARNESS_CACHE;
-  delete process.env.BPF_HARNESS_CACHE;
   const { getKernel, imageModules } = await import('../../harness/kernels/catalog.js');
-  const real = await getKernel();
-  process.env.BPF_HARNESS_CACHE = before;
+  const real = await withSettings({ cache: undefined }, () => getKernel());
   const entry = dirname(real.modulesDir!);
-  const copy = join(process.env.BPF_HARNESS_CACHE!, 'kernels', basename(entry));
+  const copy = join(cacheRoot(), 'kernels', basename(entry));
   await mkdir(dirname(copy), { recursive: true });
   await cp(entry, copy, { recursive: true });
   const used = await imageModules(join(copy, 'modules'));

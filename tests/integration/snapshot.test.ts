@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { bootConfig } from '../../harness/guest/boot-command.js';
 import { tryPublish, verifyEntry } from '../../harness/base/cache.js';
-import { config } from '../../harness/base/config.js';
+import { config, resolveSettings } from '../../harness/base/config.js';
 import { BOOT_CONSOLE, canReseed, DEVICES_FILE, dropSnapshot, findSnapshot, MEMORY_FILE, pruneSnapshots, SNAPSHOT_AREA, SNAPSHOT_UNUSED_MS, snapshotKey } from '../../harness/guest/snapshot.js';
 import { planGuest, Vm, type VmEvent, type VmOptions } from '../../harness/guest/vm.js';
 import { cli } from '../helpers/cli.js';
@@ -137,21 +137,9 @@ describe('--no-snapshot and BPF_HARNESS_SNAPSHOT=0 boot every guest', () => {
   const dryRun = (...args: string[]) => cli(['boot', '--dry-run', ...args]);
 
   test('the setting and the flag', async () => {
-    for (const [raw, want] of [[undefined, true], ['', true], ['1', true], ['0', false]] as const) {
-      const was = process.env[config.snapshot.name];
-      config.snapshot.set(raw);
-      try {
-        expect(config.snapshot.get()).toBe(want);
-      } finally {
-        config.snapshot.set(was);
-      }
-    }
-    config.snapshot.set('yes');
-    try {
-      expect(() => config.snapshot.get()).toThrow(/BPF_HARNESS_SNAPSHOT must be 1 or 0, not "yes"/);
-    } finally {
-      config.snapshot.set(undefined);
-    }
+    const read = (raw: string | undefined) => resolveSettings({ [config.snapshot.name]: raw }).snapshot;
+    for (const [raw, want] of [[undefined, true], ['', true], ['1', true], ['0', false]] as const) expect(read(raw)).toBe(want);
+    expect(() => read('yes')).toThrow(/BPF_HARNESS_SNAPSHOT must be 1 or 0, not "yes"/);
     // The default kernel has a snapshot (the first test saved it): a start restores it, unless told not to.
     const [restore, plain] = await Promise.all([dryRun(), dryRun('--no-snapshot')]);
     expect(restore.exitCode, restore.stderr).toBe(0);

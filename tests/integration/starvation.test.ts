@@ -10,14 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { expect, test } from 'vitest';
-import { config } from '../../harness/base/config.js';
+import { settings } from '../../harness/base/config.js';
 import { getKernel } from '../../harness/kernels/catalog.js';
 import { REPO_ROOT } from '../../harness/base/paths.js';
 import { Vm } from '../../harness/guest/vm.js';
 import { hostMs } from '../helpers/timeouts.js';
 
 const CPU_CGROUP = '/sys/fs/cgroup/cpu';
-const enabled = config.starvationTest.get();
+const enabled = settings().starvationTest;
 
 async function spinIn(starve: boolean): Promise<Vm> {
   const release = (await getKernel()).release;

@@ -1,13 +1,17 @@
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, expect, test } from 'vitest';
+import { afterEach, beforeEach, expect, test } from 'vitest';
+import { overrideSettings, withSettings } from '../../harness/base/config.js';
 import { parseDeb822, parseOneLine, systemMirror } from '../../harness/kernels/apt.js';
 import { hostMs } from '../helpers/timeouts.js';
 
-afterEach(() => {
-  delete process.env.BPF_HARNESS_DEBIAN_MIRROR;
+// The system's configuration decides unless BPF_HARNESS_DEBIAN_MIRROR is set.
+let restore = () => {};
+beforeEach(() => {
+  restore = overrideSettings({ debianMirror: undefined });
 });
+afterEach(() => restore());
 
 async function etc(files: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'apt-'));
@@ -45,8 +49,7 @@ test('a third-party repository is not taken for Debian', async () => {
 });
 
 test('BPF_HARNESS_DEBIAN_MIRROR overrides the system configuration', async () => {
-  process.env.BPF_HARNESS_DEBIAN_MIRROR = 'http://local.example/debian/';
-  expect(systemMirror('/nonexistent').uri).toBe('http://local.example/debian');
+  withSettings({ debianMirror: 'http://local.example/debian/' }, () => expect(systemMirror('/nonexistent').uri).toBe('http://local.example/debian'));
 });
 
 test('parsers ignore disabled and non-deb entries', () => {
@@ -56,16 +59,11 @@ test('parsers ignore disabled and non-deb entries', () => {
 });
 
 test('two first fetches of one Debian suite at once both succeed (the private apt state is updated under a lock)', async () => {
-  const before = process.env.BPF_HARNESS_CACHE;
-  process.env.BPF_HARNESS_CACHE = await mkdtemp(join(tmpdir(), 'apt-cache-'));
-  try {
+  await withSettings({ cache: await mkdtemp(join(tmpdir(), 'apt-cache-')) }, async () => {
     const { resolveDebian } = await import('../../harness/kernels/apt.js');
     const src = { source: 'debian', suite: 'bookworm', package: 'linux-image-cloud-amd64' } as const;
     const [a, b] = await Promise.all([resolveDebian('6.1', src), resolveDebian('6.1', src)]);
     expect(a.package).toMatch(/^linux-image-\d/);
     expect(b).toEqual(a);
-  } finally {
-    if (before === undefined) delete process.env.BPF_HARNESS_CACHE;
-    else process.env.BPF_HARNESS_CACHE = before;
-  }
+  });
 }, hostMs(300_000));

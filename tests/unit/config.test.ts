@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
-import { afterEach, expect, test } from 'vitest';
-import { checkEnvironment, config, VARIABLES } from '../../harness/base/config.js';
+import { expect, test } from 'vitest';
+import { childEnv, overrideSettings, resolveSettings, settings, startSettings, VARIABLES, withSettings } from '../../harness/base/config.js';
 import { REPO_ROOT } from '../../harness/base/paths.js';
 import { DEFAULT_CPUS } from '../../harness/guest/boot-command.js';
 import { guestBudget } from '../../harness/suite/config.js';
@@ -47,12 +47,6 @@ test('harness/base/config.ts is the only module of the harness that reads or set
   expect(offenders.map((o) => `${o.where}: ${o.line.trim()}`)).toEqual([]);
 });
 
-const saved = { ...process.env };
-afterEach(() => {
-  for (const v of VARIABLES) if (!(v.name in saved)) delete process.env[v.name];
-  Object.assign(process.env, saved);
-});
-
 test.each([
   ['BPF_HARNESS_PARALLEL', 'abc', 'BPF_HARNESS_PARALLEL must be a whole number of at least 1, not "abc"'],
   ['BPF_HARNESS_BUILD_JOBS', '0', 'BPF_HARNESS_BUILD_JOBS must be a whole number of at least 1, not "0"'],
@@ -65,39 +59,56 @@ test.each([
   ['BPF_HARNESS_FLAKY_OK', 'yes', 'BPF_HARNESS_FLAKY_OK must be 1 or 0, not "yes"'],
   ['BPF_HARNESS_KERNEL_SHA256', 'abc', 'BPF_HARNESS_KERNEL_SHA256 must be a sha256 sum (64 hex digits), not "abc"'],
 ])('a bad %s (%s) is one error naming the variable and the value', (name, value, message) => {
-  process.env[name] = value;
-  expect(() => checkEnvironment()).toThrow(message);
+  expect(() => resolveSettings({ [name]: value })).toThrow(message);
 });
 
 test('defaults: unset and empty mean the default; BPF_HARNESS_LSM_APPEND= (empty) asks for nothing', () => {
-  for (const v of VARIABLES) delete process.env[v.name];
-  checkEnvironment();
-  expect(config.keepSeconds.get()).toBe(4 * 3600);
-  expect(config.timeoutScale.get()).toBe(1);
-  expect(config.lockWaitSeconds.get()).toBe(3600);
-  expect(config.keepOnFail.get()).toBe(false);
-  expect(config.retries.get()).toBe(0);
-  expect(config.flakyOk.get()).toBe(false);
-  expect(config.results.get()).toBe(join(REPO_ROOT, 'results'));
-  process.env.XDG_CACHE_HOME = '/x';
-  expect(config.cache.get()).toBe('/x/bpf-harness');
-  expect(config.lsmAppend.get()).toMatch(/^lsm=.*bpf$/);
-  process.env.BPF_HARNESS_LSM_APPEND = '';
-  expect(config.lsmAppend.get()).toBe('');
-  config.keepOnFail.set('1');
-  expect(process.env.BPF_HARNESS_KEEP_ON_FAIL).toBe('1');
+  const s = resolveSettings({});
+  expect(s.keepSeconds).toBe(4 * 3600);
+  // Unset: the host's measured speed factor (harness/base/host-speed.ts).
+  expect(s.timeoutScale).toBeUndefined();
+  expect(s.lockWaitSeconds).toBe(3600);
+  expect(s.keepOnFail).toBe(false);
+  expect(s.retries).toBe(0);
+  expect(s.flakyOk).toBe(false);
+  expect(s.results).toBe(join(REPO_ROOT, 'results'));
+  expect(resolveSettings({ XDG_CACHE_HOME: '/x' }).cache).toBe('/x/bpf-harness');
+  expect(s.lsmAppend).toMatch(/^lsm=.*bpf$/);
+  expect(resolveSettings({ BPF_HARNESS_LSM_APPEND: '' }).lsmAppend).toBe('');
+});
+
+test('settings are read once into a frozen object; overrides and the CLI\'s flags never touch process.env', () => {
+  const env = { ...process.env };
+  const s = settings();
+  expect(settings()).toBe(s);
+  expect(Object.isFrozen(s)).toBe(true);
+  // A test's override, and what puts back the settings before it.
+  expect(withSettings({ keepOnFail: '1', timeoutScale: '0.5' }, () => [settings().keepOnFail, settings().timeoutScale])).toEqual([true, 0.5]);
+  expect(settings()).toBe(s);
+  expect(() => overrideSettings({ keepOnFail: 'yes' })).toThrow('BPF_HARNESS_KEEP_ON_FAIL must be 1 or 0, not "yes"');
+  expect(settings()).toBe(s);
+  // The CLI's start: its flags on top of the environment, and handed to the processes it starts.
+  const restore = overrideSettings({});
+  try {
+    startSettings({ keepOnFail: '1', retries: '2', modules: undefined });
+    expect([settings().keepOnFail, settings().retries]).toEqual([true, 2]);
+    expect(childEnv({ runDir: '/r' })).toEqual({ BPF_HARNESS_KEEP_ON_FAIL: '1', BPF_HARNESS_RETRIES: '2', BPF_HARNESS_RUN_DIR: '/r' });
+  } finally {
+    restore();
+  }
+  expect(settings()).toBe(s);
+  expect(childEnv({ runDir: '/r' })).toEqual({ BPF_HARNESS_RUN_DIR: '/r' });
+  expect(process.env).toEqual(env);
 });
 
 test('the guest budget is computed one way: a host core for each vCPU and 2 GiB each, or BPF_HARNESS_PARALLEL; vitest.config.ts uses it', () => {
-  delete process.env.BPF_HARNESS_PARALLEL;
   const expected = Math.max(1, Math.min(Math.floor(availableParallelism() / DEFAULT_CPUS), Math.floor(totalmem() / 2 ** 31)));
-  expect(guestBudget()).toBe(expected);
-  process.env.BPF_HARNESS_PARALLEL = '3';
-  expect(guestBudget()).toBe(3);
+  expect(withSettings({ parallel: undefined }, guestBudget)).toBe(expected);
+  expect(withSettings({ parallel: '3' }, guestBudget)).toBe(3);
   // The suites project of vitest.config.ts (loaded with this process's environment when the run started).
   const projects = (vitestConfig as { test: { projects: { test: { name: string; maxWorkers?: number } }[] } }).test.projects;
   const suites = projects.find((p) => p.test.name === 'suites')!;
-  expect(suites.test.maxWorkers).toBe(Number(saved.BPF_HARNESS_PARALLEL) || expected);
+  expect(suites.test.maxWorkers).toBe(settings().parallel ?? expected);
   // Nobody else computes it: the cores and memory are read in suite/config.ts (and kernels/build.ts for
   // make -j, host-speed.ts for its benchmark's threads, vcpu-time.ts for its message's core count).
   const readers = harnessSources().filter((f) => /totalmem\(|availableParallelism\(/.test(readFileSync(f, 'utf8')));

@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { bootKernel, bzImagePayload, hasPvhNote } from '../../harness/guest/pvh.js';
+import { overrideSettings } from '../../harness/base/config.js';
 
 /** An ELF64 with one PT_NOTE segment holding one note (name, type). */
 function elf(note: { name: string; type: number } | null, padding = 4096): Buffer {
@@ -73,14 +74,13 @@ describe('reading a bzImage', () => {
 
 describe('bootKernel', () => {
   let dir: string;
-  const saved = process.env.BPF_HARNESS_CACHE;
+  let restore = () => {};
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'pvh-test-'));
-    process.env.BPF_HARNESS_CACHE = join(dir, 'cache');
+    restore = overrideSettings({ cache: join(dir, 'cache') });
   });
   afterAll(() => {
-    if (saved === undefined) delete process.env.BPF_HARNESS_CACHE;
-    else process.env.BPF_HARNESS_CACHE = saved;
+    restore();
     rmSync(dir, { recursive: true, force: true });
   });
 

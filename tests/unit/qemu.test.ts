@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { formatCommand, qemuArgs, timeouts } from '../../harness/guest/qemu.js';
+import { withSettings } from '../../harness/base/config.js';
 
 const base = { bzImage: '/k/bzImage', initramfs: '/i/initramfs.cpio', memoryMiB: 512, cpus: 2, sshPort: 40022 };
 
@@ -29,14 +30,7 @@ describe('qemuArgs', () => {
   test('is pure: it reads only its config (not the environment) and does not change it', () => {
     const config = Object.freeze({ ...base, accel: 'tcg' as const, append: 'quiet' });
     const before = qemuArgs(config);
-    const saved = { ...process.env };
-    try {
-      Object.assign(process.env, { BPF_HARNESS_APPEND: 'loglevel=0', BPF_HARNESS_ACCEL: 'kvm', BPF_HARNESS_KERNEL: '5.10' });
-      expect(qemuArgs(config)).toEqual(before);
-    } finally {
-      for (const k of ['BPF_HARNESS_APPEND', 'BPF_HARNESS_ACCEL', 'BPF_HARNESS_KERNEL']) if (!(k in saved)) delete process.env[k];
-      Object.assign(process.env, saved);
-    }
+    withSettings({ append: 'loglevel=0', accel: 'kvm', kernel: '5.10' }, () => expect(qemuArgs(config)).toEqual(before));
     expect(before[before.indexOf('-append') + 1].split(' ')).toContain('quiet');
   });
 
@@ -63,18 +57,13 @@ test('timeouts scale with the accelerator', () => {
 });
 
 test('timeouts are whole milliseconds under a fractional factor (the agent takes integers only)', () => {
-  const was = process.env.BPF_HARNESS_TIMEOUT_SCALE;
-  process.env.BPF_HARNESS_TIMEOUT_SCALE = '2.137';
-  try {
+  withSettings({ timeoutScale: '2.137' }, () => {
     for (const accel of ['tcg', 'kvm'] as const) {
       const t = timeouts(accel);
       for (const [name, ms] of Object.entries(t)) expect(Number.isInteger(ms), `${accel} ${name} = ${ms}`).toBe(true);
       expect(t.commandMs).toBe(Math.round(30_000 * (accel === 'kvm' ? 1 : 4) * 2.137));
     }
-  } finally {
-    if (was === undefined) delete process.env.BPF_HARNESS_TIMEOUT_SCALE;
-    else process.env.BPF_HARNESS_TIMEOUT_SCALE = was;
-  }
+  });
 });
 
 test('formatCommand quotes what the shell would split', () => {
