@@ -209,7 +209,8 @@ export function withSettings<T>(overrides: Overrides, f: () => T): T {
     restore();
     throw e;
   }
-  if (result instanceof Promise) return result.finally(restore) as T;
+  // Any thenable, not only a native Promise: vitest's `expect(p).rejects` gives one of its own.
+  if (typeof (result as { then?: unknown } | null)?.then === 'function') return Promise.resolve(result).finally(restore) as T;
   restore();
   return result;
 }

@@ -115,3 +115,18 @@ test('the guest budget is computed one way: a host core for each vCPU and 2 GiB 
   expect(readers.map((f) => relative(REPO_ROOT, f)).sort()).toEqual(['harness/base/host-speed.ts', 'harness/guest/vcpu-time.ts', 'harness/kernels/build.ts', 'harness/suite/config.ts']);
   expect(readFileSync(join(REPO_ROOT, 'vitest.config.ts'), 'utf8')).not.toMatch(/totalmem|availableParallelism|maxWorkers/);
 });
+
+test('an override lasts until what it runs has settled, a thenable that is not a Promise too (vitest\'s expect(p).rejects)', async () => {
+  const s = settings();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const seen: number[] = [];
+  // A thenable of its own, as vitest's `.rejects` gives: not instanceof Promise.
+  const thenable = { then: (ok: (v: number) => void, bad: (e: unknown) => void) => gate.then(() => seen.push(settings().lockWaitSeconds)).then(() => ok(1), bad) };
+  const done = withSettings({ lockWaitSeconds: '7' }, () => thenable);
+  expect(settings().lockWaitSeconds).toBe(7);
+  release();
+  await done;
+  expect(seen).toEqual([7]);
+  expect(settings()).toBe(s);
+});
