@@ -11,6 +11,7 @@ import { eachAtOnce } from '../base/at-once.js';
 import { which } from '../base/tools.js';
 import { timestamp } from '../base/paths.js';
 import { keepVm } from '../guest/keep-vm.js';
+import { getKernel } from '../kernels/catalog.js';
 import { runProgram } from '../guest/program.js';
 import { Vm, VmError } from '../guest/vm.js';
 import { runVerdict, writeReports } from '../report/report.js';
@@ -68,7 +69,8 @@ export async function runCommand(a: RunArgs): Promise<number> {
     const run: KernelRun = { kernel: k, tests: [], suiteErrors: [], wallMs: 0 };
     let vm: Vm | undefined;
     try {
-      vm = await Vm.start({ kernel: k, label: `run-${name}`, onEvent: (e) => e.type === 'progress' && say(e.message) });
+      const kernel = await getKernel(k, { onProgress: say });
+      vm = await Vm.start({ kernel, label: `run-${name}`, onEvent: (e) => e.type === 'progress' && say(e.message) });
       say(`kernel ${k}: running ${[program, ...args].join(' ')}`);
       let partial = '';
       const r = await runProgram(vm, program, args, {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Fault } from './console.js';
 import { buildImage, type Image } from './image.js';
-import { getKernel, type Kernel } from '../kernels/catalog.js';
+import type { Kernel } from '../kernels/catalog.js';
 import { type BootPlan, bootConfig } from './boot-command.js';
 import { bootMemoryFile, findSnapshot, type Snapshot, snapshotKey, snapshotsWanted } from './snapshot.js';
 import { type Accel, chooseAccel } from './qemu.js';
@@ -21,8 +21,8 @@ export type VmEvent =
   | { type: 'stopped'; kernel: string; code: number | null };
 
 export interface VmOptions {
-  /** Catalog name, bzImage path, or a resolved kernel. Default: BPF_HARNESS_KERNEL or the catalog default. */
-  kernel?: string | Kernel;
+  /** The kernel, resolved (getKernel in harness/kernels/catalog.ts fetches, builds and checks one): a start only boots it. */
+  kernel: Kernel;
   memoryMiB?: number;
   cpus?: number;
   /** Names the log directory, e.g. the suite. */
@@ -83,7 +83,7 @@ export interface GuestPlan {
 
 /** Resolves the kernel, image, accelerator, boot image and snapshot of a guest start. */
 export async function planGuest(opts: VmOptions, progress: (m: string) => void = () => {}): Promise<GuestPlan> {
-  const kernel = typeof opts.kernel === 'object' ? opts.kernel : await getKernel(opts.kernel, { onProgress: progress });
+  const { kernel } = opts;
   const image = await buildImage(kernel, progress);
   const probe = await chooseAccel(kernel.bzImage, progress);
   const bootImage = await bootKernel(kernel.bzImage, progress);

@@ -102,7 +102,7 @@ export class Vm {
    * snapshot when there is one (harness/guest/snapshot.ts), else by booting it, which saves a snapshot
    * for the next guest once init is ready for SSH.
    */
-  static async start(opts: VmOptions = {}): Promise<Vm> {
+  static async start(opts: VmOptions): Promise<Vm> {
     installExitHooks();
     const emit = opts.onEvent ?? (() => {});
     const progress = (message: string) => emit({ type: 'progress', message });

@@ -6,6 +6,7 @@ import { REPO_ROOT } from '../../harness/kernels/catalog.js';
 import { MissingToolError, which } from '../../harness/base/tools.js';
 import { Vm } from '../../harness/guest/vm.js';
 import { CLI, cli as run } from '../helpers/cli.js';
+import { defaultKernel } from '../helpers/kernel.js';
 import { hostMs } from '../helpers/timeouts.js';
 
 const cli = (...args: string[]) => run(args);
@@ -117,7 +118,7 @@ test('boot --dry-run prints the command line Vm.start runs: the same wrapper, me
   // What a real start runs: Vm.start's own first 'booting' event (a restore when the kernel has a
   // snapshot, as the dry run then says), from a start cut short at once.
   let ran: string | undefined;
-  await expect(Vm.start({ label: 'dry-run-check', bootTimeoutMs: 1, keepable: false, onEvent: (e) => e.type === 'booting' && (ran ??= e.command) })).rejects.toThrow();
+  await expect(Vm.start({ kernel: await defaultKernel(), label: 'dry-run-check', bootTimeoutMs: 1, keepable: false, onEvent: (e) => e.type === 'booting' && (ran ??= e.command) })).rejects.toThrow();
   expect(ran).toBeDefined();
   // The port, the seed and the per-start files are chosen by each start; everything else is the same, character for character.
   const fixed = (line: string) =>

@@ -5,10 +5,11 @@ import { attach } from '../../harness/agent/attach.js';
 import { Cgroup } from '../../harness/agent/cgroup.js';
 import { linkStats } from '../../harness/agent/traffic.js';
 import { Vm } from '../../harness/guest/vm.js';
+import { defaultKernel } from '../helpers/kernel.js';
 import { hostMs, withTimeoutScale } from '../helpers/timeouts.js';
 
 test('a cgroup name, a namespace or an interface name cannot inject shell commands into the guest', async () => {
-  const vm = await Vm.start({ label: 'quoting' });
+  const vm = await Vm.start({ kernel: await defaultKernel(), label: 'quoting' });
   try {
     await expect(Cgroup.create(vm.ssh, 'x; touch /tmp/INJECTED')).rejects.toThrow(/cgroup name .*letters, digits/);
     await expect(linkStats(vm.ssh, 'lo; touch /tmp/INJECTED2')).rejects.toThrow();
@@ -28,7 +29,7 @@ test('a cgroup name, a namespace or an interface name cannot inject shell comman
 
 test('a guest that stops responding fails its command with that reason, not a bare ssh2 error', async () => {
   // Keepalives unanswered for a tenth of their bound (3 s instead of 30 on the reference machines), so that the test is quick.
-  const vm = await withTimeoutScale(0.1, () => Vm.start({ label: 'stopped' }));
+  const vm = await withTimeoutScale(0.1, async () => Vm.start({ kernel: await defaultKernel(), label: 'stopped' }));
   try {
     expect((await vm.ssh.exec('echo up')).trim()).toBe('up');
     // QEMU is under setpriv: stop the emulator itself, as a hung host process would be.

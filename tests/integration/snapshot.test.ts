@@ -13,18 +13,23 @@ import { config, resolveSettings } from '../../harness/base/config.js';
 import { BOOT_CONSOLE, canReseed, DEVICES_FILE, dropSnapshot, findSnapshot, MEMORY_FILE, pruneSnapshots, SNAPSHOT_AREA, SNAPSHOT_UNUSED_MS, snapshotKey } from '../../harness/guest/snapshot.js';
 import { planGuest, Vm, type VmEvent, type VmOptions } from '../../harness/guest/vm.js';
 import { cli } from '../helpers/cli.js';
+import { defaultKernel } from '../helpers/kernel.js';
 import { hostMs } from '../helpers/timeouts.js';
 
 /** Starts a guest, keeping its events. */
-async function start(opts: VmOptions) {
+/** A start's options with the run's default kernel. */
+type StartOptions = Omit<VmOptions, 'kernel'>;
+const withKernel = async (o: StartOptions = {}): Promise<VmOptions> => ({ kernel: await defaultKernel(), ...o });
+
+async function start(opts: StartOptions) {
   const events: VmEvent[] = [];
-  const vm = await Vm.start({ ...opts, onEvent: (e) => events.push(e) });
+  const vm = await Vm.start({ ...(await withKernel(opts)), onEvent: (e) => events.push(e) });
   const said = events.filter((e) => e.type === 'progress').map((e) => (e as { message: string }).message);
   return { vm, events, said };
 }
 
 // Guests of their own (a command-line word no other test uses): these tests break their snapshots on purpose.
-const own = (what: string): VmOptions => ({ label: `snapshot-${what}`, append: `bpf_harness.snapshot_test=${what}` });
+const own = (what: string): StartOptions => ({ label: `snapshot-${what}`, append: `bpf_harness.snapshot_test=${what}` });
 const keysMade: string[] = [];
 afterAll(async () => {
   for (const k of keysMade) await dropSnapshot(k);
@@ -32,8 +37,8 @@ afterAll(async () => {
 
 test('a guest starts from its kernel\'s snapshot: its own randomness, the host\'s time, and the snapshot as it was saved', async () => {
   // A start saves the snapshot when there is none.
-  if (!(await planGuest({})).snapshot) await (await Vm.start({ label: 'snapshot-save' })).stop();
-  const g = await planGuest({});
+  if (!(await planGuest(await withKernel())).snapshot) await (await Vm.start(await withKernel({ label: 'snapshot-save' }))).stop();
+  const g = await planGuest(await withKernel());
   expect(g.snapshot, 'a start saved no snapshot of the default kernel').not.toBeNull();
   const [a, b] = await Promise.all([start({ label: 'snapshot-a' }), start({ label: 'snapshot-b' })]);
   try {
@@ -67,7 +72,7 @@ test('a guest starts from its kernel\'s snapshot: its own randomness, the host\'
 }, hostMs(240_000));
 
 test('a snapshot that QEMU cannot load gives way to a boot, with one line saying so, and the boot saves a good one', async () => {
-  const g = await planGuest(own('load'));
+  const g = await planGuest(await withKernel(own('load')));
   const key = g.key!;
   keysMade.push(key);
   await dropSnapshot(key);
@@ -111,9 +116,9 @@ test('a snapshot that QEMU cannot load gives way to a boot, with one line saying
 
 test('a snapshot whose memory changed fails its checksum, is removed with one line, and the boot saves a new one', async () => {
   // The good snapshot the test above ended with (or one saved now).
-  let g = await planGuest(own('load'));
-  if (!g.snapshot) await (await Vm.start(own('load'))).stop();
-  g = await planGuest(own('load'));
+  let g = await planGuest(await withKernel(own('load')));
+  if (!g.snapshot) await (await Vm.start(await withKernel(own('load')))).stop();
+  g = await planGuest(await withKernel(own('load')));
   expect(g.snapshot).not.toBeNull();
   // One byte of the guest's memory, flipped.
   const fh = await open(g.snapshot!.memory, 'r+');
@@ -152,7 +157,7 @@ describe('--no-snapshot and BPF_HARNESS_SNAPSHOT=0 boot every guest', () => {
 });
 
 test('the key covers the machine but not what each start chooses; a kernel that cannot reseed on demand is not saved', async () => {
-  const g = await planGuest({});
+  const g = await planGuest(await withKernel());
   const base = { snapshot: { qmp: '', memoryFile: { path: '', shared: true } } };
   const key = (extra: object) => snapshotKey(bootConfig(g.plan(0, { ...base, ...extra })));
   const k = await key({});

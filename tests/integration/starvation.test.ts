@@ -14,6 +14,7 @@ import { settings } from '../../harness/base/config.js';
 import { getKernel } from '../../harness/kernels/catalog.js';
 import { REPO_ROOT } from '../../harness/base/paths.js';
 import { Vm } from '../../harness/guest/vm.js';
+import { defaultKernel } from '../helpers/kernel.js';
 import { hostMs } from '../helpers/timeouts.js';
 
 const CPU_CGROUP = '/sys/fs/cgroup/cpu';
@@ -24,7 +25,7 @@ async function spinIn(starve: boolean): Promise<Vm> {
   const dir = await mkdtemp(join(tmpdir(), 'bh-spin-'));
   await cp(join(REPO_ROOT, 'tests/fixtures/guest/spin-module'), dir, { recursive: true });
   await execa('make', ['-C', `/usr/src/linux-headers-${release}`, `M=${dir}`, 'modules']);
-  const vm = await Vm.start({ label: starve ? 'starved-spin' : 'spin' });
+  const vm = await Vm.start({ kernel: await defaultKernel(), label: starve ? 'starved-spin' : 'spin' });
   await vm.ssh.put(dir, ['bh_spin.ko'], '/tmp');
   const cg = join(CPU_CGROUP, `bpf-harness-starve-${process.pid}`);
   const move = (to: string) => {

@@ -7,10 +7,11 @@ import { Agent } from '../../harness/agent/agent.js';
 import { VethPair } from '../../harness/agent/topology.js';
 import { send } from '../../harness/agent/traffic.js';
 import { Vm } from '../../harness/guest/vm.js';
+import { defaultKernel } from '../helpers/kernel.js';
 import { hostMs } from '../helpers/timeouts.js';
 
 test('every new veth pair answers the first packets sent across it', async () => {
-  const vm = await Vm.start({ label: 'topology' });
+  const vm = await Vm.start({ kernel: await defaultKernel(), label: 'topology' });
   try {
     const agent = await Agent.start(vm.ssh, `${vm.logDir}/agent.log`, vm.timeouts.commandMs);
     const answered: number[] = [];

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { chooseAccel, timeouts } from '../../harness/guest/qemu.js';
 import { getKernel } from '../../harness/kernels/catalog.js';
 import { Vm, VmError } from '../../harness/guest/vm.js';
+import { defaultKernel } from '../helpers/kernel.js';
 import { hostMs, withTimeoutScale } from '../helpers/timeouts.js';
 
 let accelTimeouts: ReturnType<typeof timeouts> | undefined;
@@ -19,7 +20,7 @@ describe('a guest that cannot come up fails fast, with its console', () => {
   test('a kernel panic is reported as a panic and ends the run at once', async () => {
     const t = Date.now();
     // No init anywhere: the kernel panics at the end of boot.
-    const err = await Vm.start({ label: 'panic', append: 'rdinit=/nonexistent root=/dev/nonexistent' }).then(
+    const err = await Vm.start({ kernel: await defaultKernel(), label: 'panic', append: 'rdinit=/nonexistent root=/dev/nonexistent' }).then(
       () => null,
       (e: unknown) => e,
     );
@@ -39,8 +40,8 @@ describe('a guest that cannot come up fails fast, with its console', () => {
     const bootTimeoutMs = hostMs(15_000);
     // At a quarter of the harness's waits, the silence after init runs cat is longer than the
     // hung bound: a kernel that said it runs init has not hung before it (4.19+ say so).
-    const err = await withTimeoutScale(0.25, () =>
-      Vm.start({ label: 'silent', append: 'rdinit=/bin/busybox -- cat', bootTimeoutMs }).then(
+    const err = await withTimeoutScale(0.25, async () =>
+      Vm.start({ kernel: await defaultKernel(), label: 'silent', append: 'rdinit=/bin/busybox -- cat', bootTimeoutMs }).then(
         () => null,
         (e: unknown) => e,
       ),
@@ -60,8 +61,9 @@ describe('a guest that cannot come up fails fast, with its console', () => {
     // An init that says it starts the SSH server, then only sleeps: what a guest whose dropbear
     // blocks on an uninitialised random pool looks like from outside. The seed is left off so
     // that init does not credit one either.
-    const err = await withTimeoutScale(0.1, () =>
+    const err = await withTimeoutScale(0.1, async () =>
       Vm.start({
+        kernel: await defaultKernel(),
         label: 'sshd-silent',
         append: 'rdinit=/bin/busybox -- sh -c "echo bpf-harness: starting sshd; exec /bin/busybox sleep 600"',
         entropy: { seed: false, rng: false },
@@ -105,8 +107,8 @@ describe('a guest that cannot come up fails fast, with its console', () => {
     const t = Date.now();
     // No such init: the kernel falls back to mounting a root device, and rootdelay has it sleep
     // 600 s first, printing nothing more, its vCPUs halted.
-    const err = await withTimeoutScale(0.25, () =>
-      Vm.start({ label: 'hung', append: 'rdinit=/no-such-init root=/dev/vda rootdelay=600' }).then(
+    const err = await withTimeoutScale(0.25, async () =>
+      Vm.start({ kernel: await defaultKernel(), label: 'hung', append: 'rdinit=/no-such-init root=/dev/vda rootdelay=600' }).then(
         () => null,
         (e: unknown) => e,
       ),
@@ -150,7 +152,7 @@ describe('entropy: every guest has it before the SSH server starts', () => {
   test('init credits the host\'s seed to the kernel\'s pool, and the guest comes up without virtio-rng (and through its PVH entry)', async () => {
     // A boot, not a start from the kernel's snapshot: the boot is what is tested.
     let booted = '';
-    const vm = await Vm.start({ label: 'seed', snapshot: false, onEvent: (e) => e.type === 'booting' && (booted = e.command) });
+    const vm = await Vm.start({ kernel: await defaultKernel(), label: 'seed', snapshot: false, onEvent: (e) => e.type === 'booting' && (booted = e.command) });
     try {
       // The default kernel has a PVH entry point: QEMU entered its unpacked ELF, so neither the
       // bzImage's real-mode setup ("Probing EDD") nor its decompressor ("KASLR disabled",
@@ -175,7 +177,7 @@ describe('entropy: every guest has it before the SSH server starts', () => {
   }, hostMs(240_000));
 
   test('with virtio-rng the guest sees QEMU\'s device as its hardware RNG', async () => {
-    const vm = await Vm.start({ label: 'rng', entropy: { rng: true }, snapshot: false });
+    const vm = await Vm.start({ kernel: await defaultKernel(), label: 'rng', entropy: { rng: true }, snapshot: false });
     try {
       expect((await vm.ssh.exec('cat /sys/class/misc/hw_random/rng_available')).trim()).toMatch(/virtio_rng/);
     } finally {
@@ -185,7 +187,7 @@ describe('entropy: every guest has it before the SSH server starts', () => {
 });
 
 test('two guests at once get their own ports and consoles and both answer', async () => {
-  const [a, b] = await Promise.all([Vm.start({ label: 'twin' }), Vm.start({ label: 'twin' })]);
+  const [a, b] = await Promise.all([Vm.start({ kernel: await defaultKernel(), label: 'twin' }), Vm.start({ kernel: await defaultKernel(), label: 'twin' })]);
   try {
     expect(a.sshPort).not.toBe(b.sshPort);
     expect(a.console.path).not.toBe(b.console.path);
