@@ -30,7 +30,7 @@ export async function lock(path: string, waitingFor: string, onWait?: (msg: stri
 export async function lock(path: string, waitingFor: string, onWait: ((msg: string) => void) | undefined, wait: false): Promise<(() => Promise<void>) | null>;
 export async function lock(path: string, waitingFor: string, onWait?: (msg: string) => void, wait = true): Promise<(() => Promise<void>) | null> {
   let told = false;
-  const giveUp = Date.now() + LOCK_WAIT_MS();
+  const giveUp = performance.now() + LOCK_WAIT_MS();
   for (;;) {
     try {
       const fh = await open(path, 'wx');
@@ -52,7 +52,7 @@ export async function lock(path: string, waitingFor: string, onWait?: (msg: stri
       if (age > 10_000) await rm(path, { force: true });
     }
     if (!wait) return null;
-    if (Date.now() > giveUp) {
+    if (performance.now() > giveUp) {
       throw new Error(
         `gave up after ${LOCK_WAIT_MS() / 1000} s waiting for the lock ${path} (held by "${holder}": pid, boot id, start time) while building ${waitingFor}; remove the file if that process is not a bpf-harness run (BPF_HARNESS_LOCK_WAIT_SECONDS sets the wait)`,
       );

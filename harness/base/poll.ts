@@ -9,10 +9,10 @@ import { hostSlowness } from './host-speed.js';
  * this host's slowness) have passed without it. The condition is checked once more at the deadline.
  */
 export async function pollUntil(cond: () => Promise<boolean>, ms = 5_000, everyMs = 50): Promise<boolean> {
-  const end = Date.now() + ms * hostSlowness();
+  const end = performance.now() + ms * hostSlowness();
   for (;;) {
     if (await cond()) return true;
-    if (Date.now() > end) return false;
+    if (performance.now() > end) return false;
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

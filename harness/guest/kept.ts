@@ -52,7 +52,7 @@ export function findKept(id: string): KeptGuest {
 export async function stopKept(id: string): Promise<void> {
   const k = findKept(id);
   process.kill(k.keeperPid!, 'SIGTERM');
-  const end = Date.now() + 10_000;
-  while (Date.now() < end && (pidAlive(k.keeperPid) || pidAlive(k.qemuPid))) await new Promise((r) => setTimeout(r, 100));
+  const end = performance.now() + 10_000;
+  while (performance.now() < end && (pidAlive(k.keeperPid) || pidAlive(k.qemuPid))) await new Promise((r) => setTimeout(r, 100));
   if (pidAlive(k.qemuPid)) process.kill(k.qemuPid!, 'SIGKILL');
 }

@@ -38,7 +38,7 @@ export class Qmp {
    * capability negotiation done. Fails early when `gone()` says QEMU has exited.
    */
   static async connect(path: string, deadlineMs: number, gone: () => string | null = () => null): Promise<Qmp> {
-    const until = Date.now() + deadlineMs;
+    const until = performance.now() + deadlineMs;
     for (;;) {
       const sock = await new Promise<Socket | Error>((resolve) => {
         const s = createConnection(path);
@@ -54,7 +54,7 @@ export class Qmp {
       }
       const why = gone();
       if (why) throw new Error(`QEMU's QMP socket ${path} never answered: ${why}`);
-      if (Date.now() > until) throw new Error(`QEMU's QMP socket ${path} did not answer within ${deadlineMs} ms: ${sock.message}`);
+      if (performance.now() > until) throw new Error(`QEMU's QMP socket ${path} did not answer within ${deadlineMs} ms: ${sock.message}`);
       await new Promise((r) => setTimeout(r, 10));
     }
   }

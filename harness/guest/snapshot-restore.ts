@@ -50,7 +50,7 @@ export type Launch<V> = (argv: string[], keepable: boolean, con: ConsoleLog, ssh
  * the snapshot), then resumes the guest: the save paused it, so a loaded guest waits paused.
  */
 export async function loadSnapshot(qmp: Qmp, snap: Snapshot, deadlineMs: number): Promise<void> {
-  const until = Date.now() + deadlineMs;
+  const until = performance.now() + deadlineMs;
   await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
   await qmp.execute('migrate-incoming', { uri: `exec:cat ${shq(snap.devices)}` });
   for (;;) {
@@ -63,7 +63,7 @@ export async function loadSnapshot(qmp: Qmp, snap: Snapshot, deadlineMs: number)
       }
       throw new Error(`the loaded guest is ${status}, not paused`);
     }
-    if (Date.now() > until) throw new Error(`QEMU was still loading the snapshot after ${deadlineMs / 1000} s`);
+    if (performance.now() > until) throw new Error(`QEMU was still loading the snapshot after ${deadlineMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }

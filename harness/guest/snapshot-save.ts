@@ -21,12 +21,12 @@ interface MigrationInfo {
 }
 
 async function migrationDone(qmp: Qmp, deadlineMs: number): Promise<MigrationInfo> {
-  const until = Date.now() + deadlineMs;
+  const until = performance.now() + deadlineMs;
   for (;;) {
     const info = await qmp.execute<MigrationInfo>('query-migrate');
     if (info.status === 'completed') return info;
     if (info.status === 'failed' || info.status === 'cancelled') throw new Error(`the save ${info.status}${info['error-desc'] ? `: ${info['error-desc']}` : ''}`);
-    if (Date.now() > until) {
+    if (performance.now() > until) {
       await qmp.execute('migrate_cancel').catch(() => {});
       throw new Error(`the save did not complete within ${deadlineMs / 1000} s (status ${info.status})`);
     }

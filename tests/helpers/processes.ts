@@ -12,8 +12,10 @@ export function alive(pid: number): boolean {
 }
 
 export async function waitGone(pid: number, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
+  // The monotonic clock: a step of the wall clock (a host that was paused and set its time on
+  // resume) must not end the wait early.
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
     if (!alive(pid)) return true;
     await new Promise((r) => setTimeout(r, 100));
   }
