@@ -81,7 +81,7 @@ export interface GuestPlan {
   snapshot: Snapshot | null;
 }
 
-/** Resolves the kernel, image, accelerator, boot image and snapshot of a guest start. */
+/** The image, accelerator, boot image and snapshot of a guest start of a resolved kernel. */
 export async function planGuest(opts: VmOptions, progress: (m: string) => void = () => {}): Promise<GuestPlan> {
   const { kernel } = opts;
   const image = await buildImage(kernel, progress);

@@ -13,7 +13,7 @@ import { hostMs, withTimeoutScale } from '../helpers/timeouts.js';
 let accelTimeouts: ReturnType<typeof timeouts> | undefined;
 const timeoutsFor = () => accelTimeouts!;
 beforeAll(async () => {
-  accelTimeouts = timeouts((await chooseAccel((await getKernel()).bzImage)).accel);
+  accelTimeouts = timeouts((await chooseAccel((await defaultKernel()).bzImage)).accel);
 }, hostMs(600_000));
 
 describe('a guest that cannot come up fails fast, with its console', () => {
@@ -125,7 +125,7 @@ describe('a guest that cannot come up fails fast, with its console', () => {
     const t = Date.now();
     // The default kernel's virtio_pci and virtio_net are modules: its bzImage given by path without
     // --modules boots an image without them, so the guest has no eth0.
-    const debian = await getKernel();
+    const debian = await defaultKernel();
     const bare = await getKernel(debian.bzImage);
     expect(bare.modulesDir).toBeNull();
     const err = await Vm.start({ kernel: bare, label: 'no-network' }).then(
@@ -206,7 +206,7 @@ test('two guests at once get their own ports and consoles and both answer', asyn
 test("a user's own bzImage boots as is, with its modules directory", async () => {
   const { getKernel } = await import('../../harness/kernels/catalog.js');
   // Any bzImage and modules tree will do; the catalog's default is at hand.
-  const debian = await getKernel();
+  const debian = await defaultKernel();
   const own = await getKernel(debian.bzImage, { modules: debian.modulesDir! });
   expect(own.release).toBe(debian.release);
   expect(own.pinned).toBe(debian.bzImage);
