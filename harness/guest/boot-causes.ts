@@ -39,7 +39,7 @@ export interface Silence {
 export function measureSilence(console: ConsoleLog, vcpus: VcpuMonitor | undefined): Silence | null {
   const last = console.lastGuestLine;
   if (!last) return null;
-  const silentMs = Date.now() - last.at;
+  const silentMs = performance.now() - last.at;
   return { line: last.line.trim(), silentMs, vcpus: vcpus?.starvation(silentMs, 'of the silence') ?? null };
 }
 

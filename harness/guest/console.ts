@@ -92,11 +92,11 @@ export class ConsoleLog {
   excuse?: (kind: Fault, line: string) => { starved: boolean; text: string } | null;
   /** What the image's init said ("bpf-harness: ..." lines), in order. */
   readonly guestSays: string[] = [];
-  /** When init said each thing first (Date.now()), by its text. */
+  /** When init said each thing first (performance.now(): the monotonic clock), by its text. */
   readonly saidAt = new Map<string, number>();
   /** Lines the guest printed (QEMU's own "[qemu] ..." lines are not counted). */
   guestLines = 0;
-  /** The guest's last line and when it came (Date.now()): how long a hung guest has been silent. */
+  /** The guest's last line and when it came (performance.now()): how long a hung guest has been silent. */
   lastGuestLine?: { line: string; at: number };
   /** The kernel said it runs init ("Run /init as init process": 4.19 and later say it). */
   initRan = false;
@@ -131,7 +131,7 @@ export class ConsoleLog {
     this.lines.push(line);
     if (!line.startsWith('[qemu] ')) {
       this.guestLines++;
-      this.lastGuestLine = { line, at: Date.now() };
+      this.lastGuestLine = { line, at: performance.now() };
       if (!this.initRan && /Run \S+ as init process/.test(line)) this.initRan = true;
     }
     // init says its lines through /dev/kmsg ("[    1.9] bpf-harness: starting sshd"), or, before
@@ -142,7 +142,7 @@ export class ConsoleLog {
     if (says) {
       const said = says[1].replace(/\[\s*\d+\.\d+\].*$/, '').trim();
       this.guestSays.push(said);
-      if (!this.saidAt.has(said)) this.saidAt.set(said, Date.now());
+      if (!this.saidAt.has(said)) this.saidAt.set(said, performance.now());
     }
     if (this.lines.length > this.keep) this.lines.splice(0, this.lines.length - this.keep);
     // Each open fault report takes the lines after its fault (the newest faults are the open ones).

@@ -148,7 +148,7 @@ export async function restoreGuest<V extends RestoringGuest>(ctx: RestoreContext
   try {
     try {
       qmp = await Qmp.connect(qmpPath, deadlineMs, exited);
-      await loadSnapshot(qmp, snap, Math.max(1, deadline - Date.now()));
+      await loadSnapshot(qmp, snap, Math.max(1, deadline - performance.now()));
     } catch (e) {
       // QEMU ends when it cannot load the device state (another QEMU's, a corrupt file); its
       // QMP socket can close a moment before the exit is seen.
@@ -158,16 +158,16 @@ export async function restoreGuest<V extends RestoringGuest>(ctx: RestoreContext
     } finally {
       qmp?.close();
     }
-    const sshFrom = Date.now();
+    const sshFrom = performance.now();
     const sshErr = await connectSsh(vm, Math.min(deadline, sshFrom + t.sshdMs), () => {
       const why = exited();
       if (why) throw new Error(why);
     });
-    if (sshErr !== null) throw new Error(`the restored guest did not answer SSH within ${((Date.now() - sshFrom) / 1000).toFixed(1)} s: ${sshErr}`);
+    if (sshErr !== null) throw new Error(`the restored guest did not answer SSH within ${((performance.now() - sshFrom) / 1000).toFixed(1)} s: ${sshErr}`);
     const redone = await afterRestore(vm.ssh, t.commandMs);
     if (!canReseed(redone.said)) throw new Error(`the restored guest did not reseed its random generator: ${redone.said}`);
     vm.clockErrorMs = redone.clockErrorMs;
-    vm.bootMs = Date.now() - vm.started;
+    vm.bootMs = Math.round(performance.now() - vm.started);
     ctx.emit({ type: 'ready', kernel: ctx.kernel.name, bootMs: vm.bootMs, from: 'snapshot' });
     return vm;
   } catch (e) {

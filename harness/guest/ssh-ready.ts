@@ -64,7 +64,7 @@ export async function waitForSsh(vm: BootingGuest, vcpus: VcpuMonitor | undefine
       const early = /Booting the kernel\.\s*$/.test(vm.console.tail(3)) ? ': the kernel reset the machine right after the decompressor handed over (a triple fault in early boot; a toolchain the tree predates can cause it)' : '';
       throw vm.error(`QEMU exited (code ${vm.exited?.code}) before the guest answered SSH${early}`, 'qemu-exited');
     }
-    const now = Date.now();
+    const now = performance.now();
     if (!vm.console.guestLines && now - started > Math.min(t.silentMs, deadlineMs)) {
       throw vm.error(`the kernel printed nothing on the serial console in ${secs(now - started)}: is it an x86_64 bzImage with a serial console (CONFIG_SERIAL_8250_CONSOLE)?`, 'no-output');
     }
@@ -87,7 +87,7 @@ export async function waitForSsh(vm: BootingGuest, vcpus: VcpuMonitor | undefine
   // it retries with back-off, which costs seconds: the first attempt waits for init's word.
   while (sshdAt() === undefined) {
     check();
-    if (Date.now() >= deadline) {
+    if (performance.now() >= deadline) {
       throw vm.error(
         `init never started the SSH server within ${secs(deadlineMs)}: the kernel ${vm.console.guestSays.length ? 'ran init, which stopped before "starting sshd"' : 'did not reach the image\'s init (no "bpf-harness:" line on the console)'}${silenceNote(measureSilence(vm.console, vcpus))}`,
         'no-sshd',
@@ -100,7 +100,7 @@ export async function waitForSsh(vm: BootingGuest, vcpus: VcpuMonitor | undefine
   // init says "ready for ssh" once the server listens; a connection made before that is reset
   // by the guest. An init that never says it (a test's own) is tried from 2 s on.
   const tryFrom = sshdAt()! + 2_000;
-  while (!vm.console.saidAt.has('ready for ssh') && Date.now() < Math.min(tryFrom, sshdDeadline)) {
+  while (!vm.console.saidAt.has('ready for ssh') && performance.now() < Math.min(tryFrom, sshdDeadline)) {
     check();
     await nextSay();
   }
@@ -121,7 +121,7 @@ export async function waitForSsh(vm: BootingGuest, vcpus: VcpuMonitor | undefine
     ? 'the random pool was initialised, so look at the SSH server itself'
     : `hint: the kernel never said "random: crng init done", so its random pool is not initialised and the SSH server blocks waiting for random bytes (${seeded ? `init said "${seeded}"` : 'init did not seed it'})`;
   throw vm.error(
-    `the SSH server was started ${secs(sshdAt()! - started)} into the boot but did not answer within ${secs(Date.now() - sshdAt()!)} (${vm.accel}); last error: ${lastErr}; ${hint}`,
+    `the SSH server was started ${secs(sshdAt()! - started)} into the boot but did not answer within ${secs(performance.now() - sshdAt()!)} (${vm.accel}); last error: ${lastErr}; ${hint}`,
     'sshd-silent',
   );
 }
@@ -134,14 +134,14 @@ export async function waitForSsh(vm: BootingGuest, vcpus: VcpuMonitor | undefine
 export async function connectSsh(vm: SshTarget, deadline: number, check: () => void): Promise<string | null> {
   const t = vm.timeouts;
   let lastErr = `no attempt before the deadline`;
-  while (Date.now() < deadline) {
+  while (performance.now() < deadline) {
     check();
     try {
       vm.ssh = await SshSession.connect({
         port: vm.sshPort,
         privateKey: vm.image.clientKey,
         hostKey: vm.image.hostKey,
-        readyTimeoutMs: Math.min(10_000, Math.max(1_000, deadline - Date.now())),
+        readyTimeoutMs: Math.min(10_000, Math.max(1_000, deadline - performance.now())),
         keepaliveMs: t.keepaliveMs,
       });
       vm.ssh.commandTimeoutMs = t.commandMs;

@@ -145,7 +145,7 @@ export class VcpuMonitor {
       this.stop();
       return null;
     }
-    const s = { at: Date.now(), threads };
+    const s = { at: performance.now(), threads };
     this.samples.push(s);
     while (this.samples.length > 2 && this.samples[0].at < s.at - KEEP_MS) this.samples.shift();
     return s;

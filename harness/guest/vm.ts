@@ -47,8 +47,8 @@ let syncCounter = 0;
 export class Vm {
   ssh!: SshSession;
   bootMs = 0;
-  /** When QEMU was started. */
-  readonly started = Date.now();
+  /** When QEMU was started (performance.now(): a wall-clock step does not move a deadline). */
+  readonly started = performance.now();
   /** The snapshot this guest was started from, if it was not booted. */
   restoredFrom?: Snapshot;
   /** A restored guest: at most how far its clock was from the host's after it was stepped (ms). */
@@ -139,7 +139,7 @@ export class Vm {
         // Saved once init is ready for SSH, when the kernel can reseed (snapshot-save.ts).
         const save = key ? () => saveGuest(key, { kernel: kernel.name, console: con, files: boot.snapshot!, running: () => vm.running, deadlineMs: vm.timeouts.bootMs, progress }) : undefined;
         await waitForSsh(vm, vm.vcpus, opts.bootTimeoutMs ?? t.bootMs, save);
-        vm.bootMs = Date.now() - vm.started;
+        vm.bootMs = Math.round(performance.now() - vm.started);
         emit({ type: 'ready', kernel: kernel.name, bootMs: vm.bootMs, from: 'boot' });
         return vm;
       } catch (e) {

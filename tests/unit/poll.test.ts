@@ -34,3 +34,30 @@ test('waitGone waits out its time across a step of the wall clock', async () => 
   }
   expect(performance.now() - t0).toBeGreaterThanOrEqual(300);
 });
+
+test("the wait for a booting guest's SSH keeps its deadline across a step of the wall clock", async () => {
+  const { ConsoleLog } = await import('../../harness/guest/console.js');
+  const { waitForSsh } = await import('../../harness/guest/ssh-ready.js');
+  const { mkdtemp } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const console = new ConsoleLog(join(await mkdtemp(join(tmpdir(), 'console-')), 'console.log'));
+  const started = performance.now();
+  // A guest that has printed nothing yet: the wait ends at its deadline, with how long it waited.
+  const guest = {
+    started,
+    console,
+    running: true,
+    exited: null,
+    timeouts: { silentMs: 60_000, hungMs: 60_000, sshdMs: 60_000 },
+    error: (message: string) => new Error(message),
+    dropBootMemory: () => {},
+  } as unknown as Parameters<typeof waitForSsh>[0];
+  const step = stepWallClockAfter(1);
+  try {
+    await expect(waitForSsh(guest, undefined, 400)).rejects.toThrow(/printed nothing on the serial console in 0\.[45] s/);
+  } finally {
+    step.mockRestore();
+  }
+  expect(performance.now() - started).toBeGreaterThanOrEqual(400);
+});
