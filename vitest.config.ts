@@ -13,6 +13,9 @@ export default defineConfig({
           name: 'unit',
           include: ['tests/unit/**/*.test.ts'],
           ...testFileOptions(),
+          // Its files share worker processes instead of each starting one (they leave no state
+          // behind: settings overrides are scoped, spies restored): 24 s of CPU to 16 s for the project.
+          isolate: false,
         },
       },
       {
